@@ -1,0 +1,335 @@
+//! Kinds are data: one table of every resource kind the server serves, its
+//! scope policy and its fields. The generic routes, the field validation and the
+//! OpenAPI document are all read from [`KINDS`].
+
+use serde_json::{Map, Value};
+
+/// Who may hold a resource of a kind tenant-wide (DESIGN section 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScopePolicy {
+    /// Always in an org; never tenant-wide.
+    OrgRequired,
+    /// Optional org; tenant-wide ones are written by admins only.
+    AdminTenantWide,
+    /// Optional org; tenant-wide ones are written by their creator and admins.
+    CreatorTenantWide,
+}
+
+impl ScopePolicy {
+    pub const ALL: [ScopePolicy; 3] = [
+        ScopePolicy::OrgRequired,
+        ScopePolicy::AdminTenantWide,
+        ScopePolicy::CreatorTenantWide,
+    ];
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    /// A string of at most this many characters.
+    Text(usize),
+    /// One of these strings.
+    Choice(&'static [&'static str]),
+    /// An RFC 3339 timestamp.
+    Timestamp,
+    /// A list of blacklist patterns: literal, `glob:…` or `re:…`.
+    Patterns,
+    /// A secret: accepted on write, never returned (stored encrypted).
+    Secret,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: FieldType,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+/// What a kind does with secrets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Secret {
+    None,
+    /// The server generates a token with this prefix, answers it once as
+    /// `token` and keeps only its hash.
+    IssuedToken(&'static str),
+    /// The `secret` field is encrypted at rest and never read back.
+    Encrypted,
+}
+
+#[derive(Debug)]
+pub struct Kind {
+    /// The path segment: `/api/v1/{path}`.
+    pub path: &'static str,
+    /// The `kind` value in responses.
+    pub name: &'static str,
+    /// Ids are `{prefix}_…`.
+    pub prefix: &'static str,
+    pub policy: ScopePolicy,
+    pub fields: &'static [Field],
+    pub secret: Secret,
+    pub doc: &'static str,
+}
+
+const fn field(name: &'static str, ty: FieldType, required: bool, doc: &'static str) -> Field {
+    Field {
+        name,
+        ty,
+        required,
+        doc,
+    }
+}
+
+const DESCRIPTION: Field = field(
+    "description",
+    FieldType::Text(4000),
+    false,
+    "Free text for people.",
+);
+
+/// Every kind the server serves. Adding a kind here adds its routes.
+pub static KINDS: &[Kind] = &[
+    Kind {
+        path: "api-keys",
+        name: "api_key",
+        prefix: "key",
+        policy: ScopePolicy::OrgRequired,
+        fields: &[
+            field(
+                "access",
+                FieldType::Choice(&["read", "read_write"]),
+                true,
+                "`read` or `read_write` in the key's org.",
+            ),
+            field(
+                "expires_at",
+                FieldType::Timestamp,
+                false,
+                "When the key stops working (RFC 3339).",
+            ),
+        ],
+        secret: Secret::IssuedToken("osk_"),
+        doc: "Org access keys: bound to one org, shown once, stored hashed. DELETE revokes.",
+    },
+    Kind {
+        path: "specialties",
+        name: "specialty",
+        prefix: "spec",
+        policy: ScopePolicy::AdminTenantWide,
+        fields: &[DESCRIPTION],
+        secret: Secret::None,
+        doc: "Agent domain configurations.",
+    },
+    Kind {
+        path: "operational-rules",
+        name: "operational_rule",
+        prefix: "rule",
+        policy: ScopePolicy::AdminTenantWide,
+        fields: &[
+            field(
+                "content",
+                FieldType::Text(20_000),
+                true,
+                "The mandatory procedure, as agents will receive it.",
+            ),
+            DESCRIPTION,
+        ],
+        secret: Secret::None,
+        doc: "Mandatory procedures that travel with tasks.",
+    },
+    Kind {
+        path: "plugins",
+        name: "plugin",
+        prefix: "plug",
+        policy: ScopePolicy::AdminTenantWide,
+        fields: &[
+            field(
+                "url",
+                FieldType::Text(2000),
+                false,
+                "Where the plugin (an MCP server or tool) is reached.",
+            ),
+            DESCRIPTION,
+        ],
+        secret: Secret::None,
+        doc: "MCP integrations and tools.",
+    },
+    Kind {
+        path: "blacklists",
+        name: "blacklist",
+        prefix: "bl",
+        policy: ScopePolicy::AdminTenantWide,
+        fields: &[
+            field(
+                "patterns",
+                FieldType::Patterns,
+                true,
+                "Prohibited commands: literal text, `glob:…` or `re:…`.",
+            ),
+            DESCRIPTION,
+        ],
+        secret: Secret::None,
+        doc: "Prohibited commands.",
+    },
+    Kind {
+        path: "credentials",
+        name: "credential",
+        prefix: "cred",
+        policy: ScopePolicy::AdminTenantWide,
+        fields: &[
+            field(
+                "secret",
+                FieldType::Secret,
+                true,
+                "The secret: encrypted at rest, never returned by list or get.",
+            ),
+            DESCRIPTION,
+        ],
+        secret: Secret::Encrypted,
+        doc: "Authentication secrets.",
+    },
+];
+
+/// The kind served at `/api/v1/{path}`.
+#[must_use]
+pub fn by_path(path: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.path == path)
+}
+
+/// The kind a prefixed id belongs to.
+#[must_use]
+pub fn by_id(id: &str) -> Option<&'static Kind> {
+    let (prefix, _) = id.split_once('_')?;
+    KINDS.iter().find(|k| k.prefix == prefix)
+}
+
+/// A field that cannot be accepted, with what to fix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct FieldError {
+    pub field: String,
+    pub problem: String,
+}
+
+fn bad(field: &str, problem: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Fields every resource body may carry besides the kind's own.
+pub const COMMON_FIELDS: &[&str] = &["name", "org"];
+
+impl Kind {
+    /// Checks a create (`partial = false`) or update (`partial = true`) body's
+    /// kind fields and returns them normalised, secrets included. `name` and
+    /// `org` are the caller's to handle; any other unknown field is an error.
+    pub fn validate(
+        &self,
+        body: &Map<String, Value>,
+        partial: bool,
+    ) -> Result<Map<String, Value>, FieldError> {
+        for key in body.keys() {
+            if !COMMON_FIELDS.contains(&key.as_str()) && !self.fields.iter().any(|f| f.name == key)
+            {
+                let known: Vec<&str> = COMMON_FIELDS
+                    .iter()
+                    .copied()
+                    .chain(self.fields.iter().map(|f| f.name))
+                    .collect();
+                return Err(bad(
+                    key,
+                    format!(
+                        "unknown field for {}; known fields: {}",
+                        self.name,
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        let mut out = Map::new();
+        for f in self.fields {
+            match body.get(f.name) {
+                None if f.required && !partial => {
+                    return Err(bad(f.name, "is required"));
+                }
+                None => {}
+                Some(Value::Null) if !f.required => {
+                    out.insert(f.name.to_owned(), Value::Null);
+                }
+                Some(v) => {
+                    out.insert(f.name.to_owned(), check(f, v)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The secret field, if the kind has one.
+    #[must_use]
+    pub fn secret_field(&self) -> Option<&'static str> {
+        self.fields
+            .iter()
+            .find(|f| f.ty == FieldType::Secret)
+            .map(|f| f.name)
+    }
+}
+
+const MAX_SECRET_CHARS: usize = 16_384;
+
+fn check(f: &Field, v: &Value) -> Result<Value, FieldError> {
+    match f.ty {
+        FieldType::Text(_) | FieldType::Secret => {
+            let max = match f.ty {
+                FieldType::Text(max) => max,
+                _ => MAX_SECRET_CHARS,
+            };
+            let s = v.as_str().ok_or_else(|| bad(f.name, "must be a string"))?;
+            if f.required && s.trim().is_empty() {
+                return Err(bad(f.name, "must not be empty"));
+            }
+            if s.chars().count() > max {
+                return Err(bad(f.name, format!("must be at most {max} characters")));
+            }
+            Ok(Value::String(s.to_owned()))
+        }
+        FieldType::Choice(choices) => match v.as_str() {
+            Some(s) if choices.contains(&s) => Ok(Value::String(s.to_owned())),
+            _ => Err(bad(
+                f.name,
+                format!("must be one of {}", choices.join(", ")),
+            )),
+        },
+        FieldType::Timestamp => {
+            let s = v
+                .as_str()
+                .ok_or_else(|| bad(f.name, "must be an RFC 3339 timestamp string"))?;
+            let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    bad(
+                        f.name,
+                        format!("'{s}' is not an RFC 3339 timestamp like 2030-01-31T12:00:00Z"),
+                    )
+                })?;
+            Ok(Value::String(crate::format_time(t)))
+        }
+        FieldType::Patterns => {
+            let list = v
+                .as_array()
+                .ok_or_else(|| bad(f.name, "must be a list of strings"))?;
+            if list.is_empty() {
+                return Err(bad(f.name, "must list at least one pattern"));
+            }
+            let mut out = Vec::with_capacity(list.len());
+            for (i, p) in list.iter().enumerate() {
+                let s = p
+                    .as_str()
+                    .ok_or_else(|| bad(f.name, format!("item {i} must be a string")))?;
+                crate::pattern::Pattern::parse(s)
+                    .map_err(|e| bad(f.name, format!("item {i}: {e}")))?;
+                out.push(Value::String(s.to_owned()));
+            }
+            Ok(Value::Array(out))
+        }
+    }
+}

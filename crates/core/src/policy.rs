@@ -1,0 +1,370 @@
+//! The rules of DESIGN section 3 as pure functions of a principal and a scope.
+//!
+//! Nothing here reads a database: the server loads the principal (its role and
+//! memberships) fresh for every request and the store turns [`ReadFilter`] into
+//! SQL in one place, so membership and scope are evaluated in the same statement
+//! as the data they guard.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kind::ScopePolicy;
+
+/// A user's role in their tenant (superusers have none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Admin,
+    /// Reads everything in its tenant and changes nothing.
+    Auditor,
+    /// Acts in every tenant; belongs to none.
+    Superuser,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::User, Role::Admin, Role::Auditor, Role::Superuser];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+            Role::Superuser => "superuser",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// What an org access key may do in its org.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+impl Access {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::ReadWrite => "read_write",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Access> {
+        match s {
+            "read" => Some(Access::Read),
+            "read_write" => Some(Access::ReadWrite),
+            _ => None,
+        }
+    }
+}
+
+/// Who is asking, in which tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The tenant the request acts in (a superuser's is the one they named).
+    pub tenant: String,
+    pub actor: Actor,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User {
+        id: String,
+        role: Role,
+        /// Orgs the user is a member of.
+        member_of: BTreeSet<String>,
+        /// Orgs where the membership has `can_manage`.
+        managing: BTreeSet<String>,
+    },
+    /// An org access key: bound to exactly one org.
+    OrgKey {
+        id: String,
+        org: String,
+        access: Access,
+    },
+}
+
+/// Where a resource lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub tenant: String,
+    /// `None` = tenant-wide.
+    pub org: Option<String>,
+}
+
+/// The rows a principal may read, as the store must apply it to every query of
+/// scoped data. Built only by [`read_filter`] and [`audit_filter`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadFilter {
+    /// Everything in the tenant (admins, auditors, superusers).
+    Tenant { tenant: String },
+    /// Tenant-wide rows and rows of orgs the user is a member of *now*.
+    Member { tenant: String, user: String },
+    /// Tenant-wide rows and rows of the key's org.
+    OrgKey { tenant: String, org: String },
+    /// Only rows of orgs the user manages (the audit log for org managers).
+    Manager { tenant: String, user: String },
+}
+
+impl ReadFilter {
+    #[must_use]
+    pub fn tenant(&self) -> &str {
+        match self {
+            ReadFilter::Tenant { tenant }
+            | ReadFilter::Member { tenant, .. }
+            | ReadFilter::OrgKey { tenant, .. }
+            | ReadFilter::Manager { tenant, .. } => tenant,
+        }
+    }
+}
+
+/// The `org=` value of a listing or search: narrows, never widens, the filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrgSelector {
+    /// Everything the principal can see.
+    All,
+    /// Tenant-wide rows only.
+    TenantWide,
+    /// One org's rows only (an org id).
+    Org(String),
+}
+
+/// Why a write is refused. The server maps each to a status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// The principal may not change anything (auditor, read key).
+    ReadOnly,
+    /// The principal may not act on this scope.
+    NotAllowed,
+    /// The kind cannot be tenant-wide.
+    OrgRequired,
+}
+
+impl Principal {
+    #[must_use]
+    pub fn role(&self) -> Option<Role> {
+        match &self.actor {
+            Actor::User { role, .. } => Some(*role),
+            Actor::OrgKey { .. } => None,
+        }
+    }
+
+    #[must_use]
+    pub fn user_id(&self) -> Option<&str> {
+        match &self.actor {
+            Actor::User { id, .. } => Some(id),
+            Actor::OrgKey { .. } => None,
+        }
+    }
+
+    /// Admins and superusers: every write in the tenant.
+    #[must_use]
+    pub fn is_admin(&self) -> bool {
+        matches!(self.role(), Some(Role::Admin | Role::Superuser))
+    }
+
+    /// Admins, auditors and superusers: every read in the tenant.
+    #[must_use]
+    pub fn sees_tenant(&self) -> bool {
+        matches!(
+            self.role(),
+            Some(Role::Admin | Role::Auditor | Role::Superuser)
+        )
+    }
+
+    #[must_use]
+    pub fn is_member(&self, org: &str) -> bool {
+        match &self.actor {
+            Actor::User { member_of, .. } => member_of.contains(org),
+            Actor::OrgKey { org: key_org, .. } => key_org == org,
+        }
+    }
+
+    /// Auditors and `read` keys change nothing.
+    #[must_use]
+    pub fn read_only(&self) -> bool {
+        match &self.actor {
+            Actor::User { role, .. } => *role == Role::Auditor,
+            Actor::OrgKey { access, .. } => *access == Access::Read,
+        }
+    }
+}
+
+/// Read rule of DESIGN section 3.
+#[must_use]
+pub fn visible(p: &Principal, r: &Scope) -> bool {
+    if p.role() == Some(Role::Superuser) {
+        return true;
+    }
+    if p.tenant != r.tenant {
+        return false;
+    }
+    if p.sees_tenant() {
+        return true;
+    }
+    match &r.org {
+        None => true,
+        Some(org) => p.is_member(org),
+    }
+}
+
+/// The filter the store applies to every read of scoped rows for `p`.
+#[must_use]
+pub fn read_filter(p: &Principal) -> ReadFilter {
+    let tenant = p.tenant.clone();
+    match &p.actor {
+        _ if p.sees_tenant() => ReadFilter::Tenant { tenant },
+        Actor::User { id, .. } => ReadFilter::Member {
+            tenant,
+            user: id.clone(),
+        },
+        Actor::OrgKey { org, .. } => ReadFilter::OrgKey {
+            tenant,
+            org: org.clone(),
+        },
+    }
+}
+
+/// Which audit entries `p` may read: all of the tenant for admins and auditors,
+/// their managed orgs' entries for org managers, nothing else.
+#[must_use]
+pub fn audit_filter(p: &Principal) -> Option<ReadFilter> {
+    let tenant = p.tenant.clone();
+    match &p.actor {
+        _ if p.sees_tenant() => Some(ReadFilter::Tenant { tenant }),
+        Actor::User { id, .. } => Some(ReadFilter::Manager {
+            tenant,
+            user: id.clone(),
+        }),
+        Actor::OrgKey { .. } => None,
+    }
+}
+
+/// May `p` modify, delete or re-scope the existing resource `r` of a kind with
+/// `policy`, created by `created_by`? (The caller has already checked that `r`
+/// is visible: an invisible resource is a 404, not a denial.)
+pub fn can_write(
+    p: &Principal,
+    policy: ScopePolicy,
+    r: &Scope,
+    created_by: Option<&str>,
+) -> Result<(), Denied> {
+    if p.read_only() {
+        return Err(Denied::ReadOnly);
+    }
+    if p.role() == Some(Role::Superuser) {
+        return Ok(());
+    }
+    if p.tenant != r.tenant {
+        return Err(Denied::NotAllowed);
+    }
+    if p.is_admin() {
+        return Ok(());
+    }
+    match &r.org {
+        Some(org) if p.is_member(org) => Ok(()),
+        Some(_) => Err(Denied::NotAllowed),
+        None => match (policy, &p.actor) {
+            (ScopePolicy::CreatorTenantWide, Actor::User { id, .. })
+                if created_by == Some(id.as_str()) =>
+            {
+                Ok(())
+            }
+            _ => Err(Denied::NotAllowed),
+        },
+    }
+}
+
+/// May `p` place a resource of a kind with `policy` into `target` (create it
+/// there, or re-scope into it)? `target.org = None` is tenant-wide.
+pub fn can_place(p: &Principal, policy: ScopePolicy, target: &Scope) -> Result<(), Denied> {
+    if target.org.is_none() && policy == ScopePolicy::OrgRequired {
+        return Err(Denied::OrgRequired);
+    }
+    if p.read_only() {
+        return Err(Denied::ReadOnly);
+    }
+    if p.role() == Some(Role::Superuser) {
+        return Ok(());
+    }
+    if p.tenant != target.tenant {
+        return Err(Denied::NotAllowed);
+    }
+    if p.is_admin() {
+        return Ok(());
+    }
+    match (&target.org, &p.actor) {
+        (Some(org), _) if p.is_member(org) => Ok(()),
+        (Some(_), _) => Err(Denied::NotAllowed),
+        // The creator of a knowledge resource may make it tenant-wide.
+        (None, Actor::User { .. }) if policy == ScopePolicy::CreatorTenantWide => Ok(()),
+        (None, _) => Err(Denied::NotAllowed),
+    }
+}
+
+/// Re-scope: write on `r` where it is *and* the right to place into `target`.
+pub fn can_rescope(
+    p: &Principal,
+    policy: ScopePolicy,
+    r: &Scope,
+    created_by: Option<&str>,
+    target: &Scope,
+) -> Result<(), Denied> {
+    can_place(p, policy, target)?;
+    can_write(p, policy, r, created_by)
+}
+
+/// Orgs a principal can see (and so name): all of the tenant for those who see
+/// the tenant, the memberships of a user, the key's own org.
+#[must_use]
+pub fn org_visible(p: &Principal, org_tenant: &str, org: &str) -> bool {
+    if p.role() == Some(Role::Superuser) {
+        return true;
+    }
+    p.tenant == org_tenant && (p.sees_tenant() || p.is_member(org))
+}
+
+/// May `p` manage an org (name, domain, members)? Admins, superusers and
+/// members with `can_manage`. Managing never widens what they can see.
+#[must_use]
+pub fn can_manage_org(p: &Principal, org_tenant: &str, org: &str) -> bool {
+    if p.role() == Some(Role::Superuser) {
+        return true;
+    }
+    if p.tenant != org_tenant {
+        return false;
+    }
+    match &p.actor {
+        Actor::User {
+            role: Role::Admin, ..
+        } => true,
+        Actor::User {
+            role: Role::User,
+            managing,
+            ..
+        } => managing.contains(org),
+        _ => false,
+    }
+}
+
+/// May `p` give a user `role`? Admins grant user, admin and auditor in their
+/// tenant; only superusers make superusers. Nobody else changes roles.
+#[must_use]
+pub fn can_grant_role(p: &Principal, role: Role) -> bool {
+    match p.role() {
+        Some(Role::Superuser) => true,
+        Some(Role::Admin) => role != Role::Superuser,
+        _ => false,
+    }
+}
