@@ -304,14 +304,9 @@ fn check(f: &Field, v: &Value) -> Result<Value, FieldError> {
             let s = v
                 .as_str()
                 .ok_or_else(|| bad(f.name, "must be an RFC 3339 timestamp string"))?;
-            let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| {
-                    bad(
-                        f.name,
-                        format!("'{s}' is not an RFC 3339 timestamp like 2030-01-31T12:00:00Z"),
-                    )
-                })?;
-            Ok(Value::String(crate::format_time(t)))
+            crate::parse_time(s)
+                .map(Value::String)
+                .map_err(|e| bad(f.name, e))
         }
         FieldType::Patterns => {
             let list = v

@@ -28,6 +28,13 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
     )
 }
 
+/// Parses an RFC 3339 timestamp into the stored form.
+pub fn parse_time(s: &str) -> Result<String, String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(format_time)
+        .map_err(|_| format!("'{s}' is not an RFC 3339 timestamp like 2030-01-31T12:00:00Z"))
+}
+
 /// Slugs: lower-case letters, digits and dashes, 2 to 63 characters, starting
 /// with a letter; `all`, `tenant` and `none` are reserved for the org filter.
 pub fn check_slug(slug: &str) -> Result<(), String> {

@@ -322,7 +322,15 @@ pub fn can_rescope(
     target: &Scope,
 ) -> Result<(), Denied> {
     can_place(p, policy, target)?;
-    can_write(p, policy, r, created_by)
+    can_write(p, policy, r, created_by)?;
+    // Making a knowledge resource tenant-wide is its creator's call (or an
+    // admin's), not any member's who may edit it in its org.
+    let creator = created_by.is_some() && created_by == p.user_id();
+    if target.org.is_none() && policy == ScopePolicy::CreatorTenantWide && !p.is_admin() && !creator
+    {
+        return Err(Denied::NotAllowed);
+    }
+    Ok(())
 }
 
 /// Orgs a principal can see (and so name): all of the tenant for those who see

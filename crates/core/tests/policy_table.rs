@@ -21,10 +21,8 @@
 //!   any;
 //! - the audit log is read tenant-wide by admins, auditors and superusers, as
 //!   managers by role `user` users, not at all by keys.
-//!
-//! Where the code answers otherwise than the DESIGN text the case is listed in
-//! [`known_disagreement`] with the answer the code gives today: the table still
-//! checks it, counts it, and fails as soon as the code changes either way.
+//! - re-scoping a creator-tenant-wide resource to tenant-wide takes its creator
+//!   or an admin (DESIGN: "the right to place into b ... per the kind's rule").
 
 use std::collections::BTreeSet;
 
@@ -411,28 +409,6 @@ fn expected(c: &Case) -> Answer {
     }
 }
 
-/// Cases where the code disagrees with DESIGN section 3, with the answer the
-/// code gives today. Each is reported; none is the oracle's business to hide.
-///
-/// 1. Re-scoping a creator-tenant-wide resource (file, persona) that someone
-///    else created from org A, where the principal is a role `user` member,
-///    to tenant-wide. DESIGN: re-scope needs "the right to place into b (...
-///    b tenant-wide: per the kind's rule)", and the kind's rule is "the
-///    creator and admins": refused. `can_rescope` asks `can_place`, which
-///    lets any user place tenant-wide (it does not know the creator), and
-///    `can_write`, which a member of A passes: allowed.
-fn known_disagreement(c: &Case) -> Option<Answer> {
-    let s = &c.setup;
-    let rescope_someone_elses_file_to_tenant_wide = s.who == Who::User(Role::User)
-        && s.membership != Membership::NotMember
-        && s.same_tenant
-        && c.res == Res::OrgA
-        && c.policy == ScopePolicy::CreatorTenantWide
-        && c.creator == Creator::SomeoneElse
-        && c.action == Action::Rescope(Target::TenantWide);
-    rescope_someone_elses_file_to_tenant_wide.then_some(Answer::Decision(Ok(())))
-}
-
 // ---------------------------------------------------------------------------
 // The code under test.
 // ---------------------------------------------------------------------------
@@ -491,7 +467,6 @@ impl Table {
 #[test]
 fn every_action_by_every_principal_on_every_resource() {
     let mut table = Table::default();
-    let mut disagreements = 0;
     let mut seen = Vec::new();
     for setup in setups() {
         for res in [Res::TenantWide, Res::OrgA] {
@@ -505,18 +480,7 @@ fn every_action_by_every_principal_on_every_resource() {
                             creator,
                             action,
                         };
-                        let design = expected(&case);
-                        let want = match known_disagreement(&case) {
-                            Some(code_answer) => {
-                                assert_ne!(
-                                    code_answer, design,
-                                    "{case:?} is listed as a disagreement but matches DESIGN"
-                                );
-                                disagreements += 1;
-                                code_answer
-                            }
-                            None => design,
-                        };
+                        let want = expected(&case);
                         let got = actual(&case);
                         if !seen.contains(&got) {
                             seen.push(got.clone());
@@ -529,7 +493,6 @@ fn every_action_by_every_principal_on_every_resource() {
     }
     // 32 principals x 2 scopes x 3 policies x 2 creators x 8 actions.
     table.finish(3072);
-    assert_eq!(disagreements, 2, "known disagreements with DESIGN");
     // The table is not degenerate: every answer occurs.
     for answer in [
         Answer::Visible(true),
