@@ -1,1 +1,390 @@
-fn main() {}
+//! The `orgscope` binary: the server (`serve`, `init`) and the admin CLI.
+//!
+//! Decisions: every admin command is one request to the REST API, sent either
+//! to a running server (`--url` + `--token`) or, when no URL is given, to the
+//! API's router in this process over the database directly (`--data-dir` or
+//! `--database-url`), acting as a local operator with superuser rights, like
+//! an `*-infra` tool. One code path, so the CLI and the API cannot disagree.
+#![forbid(unsafe_code)]
+
+mod args;
+mod client;
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+use crate::args::{Args, AuditCmd, Command, KeyCmd, MemberCmd, OrgCmd, TenantCmd, UserCmd};
+use crate::client::Client;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ORGSCOPE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    match &args.command {
+        Command::Serve { listen } => serve(&args, listen).await,
+        Command::Init => init(&args).await,
+        _ => admin(&args).await,
+    }
+}
+
+fn admin_password() -> Option<String> {
+    std::env::var("ORGSCOPE_ADMIN_PASSWORD").ok()
+}
+
+async fn open(
+    args: &Args,
+    create: bool,
+) -> Result<(orgscope_store::Store, orgscope_server::crypto::MasterKey)> {
+    orgscope_server::open(&args.data_dir, args.database_url.as_deref(), create)
+        .await
+        .map_err(anyhow::Error::msg)
+}
+
+fn announce(b: &orgscope_server::Bootstrapped) {
+    println!(
+        "orgscope: created tenant '{}' with default org '{}' and admin user 'admin'",
+        b.tenant, b.org
+    );
+    if let Some(p) = &b.generated_password {
+        println!("orgscope: the admin's password (shown once, change it): {p}");
+    }
+}
+
+async fn init(args: &Args) -> Result<()> {
+    let (store, _) = open(args, true).await?;
+    match orgscope_server::bootstrap(&store, admin_password())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+    {
+        Some(b) => announce(&b),
+        None => println!(
+            "orgscope: {} is already initialised; nothing to do",
+            args.data_dir.display()
+        ),
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn serve(args: &Args, listen: &str) -> Result<()> {
+    let (store, key) = open(args, true).await?;
+    if let Some(b) = orgscope_server::bootstrap(&store, admin_password())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+    {
+        announce(&b);
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {listen}: is another server using it? pick another with --listen"
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    println!(
+        "orgscope: listening on http://{addr} (data in {})",
+        args.data_dir.display()
+    );
+    let state = orgscope_server::AppState::new(store.clone(), key);
+    orgscope_server::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    store.close().await;
+    Ok(())
+}
+
+/// Prints a JSON answer for people: a listing as one line per item.
+fn show(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn org_value(org: &Option<String>, tenant_wide: bool) -> Option<Value> {
+    if tenant_wide {
+        Some(Value::Null)
+    } else {
+        org.as_ref().map(|o| json!(o))
+    }
+}
+
+async fn admin(args: &Args) -> Result<()> {
+    let client = Client::new(args).await?;
+    match &args.command {
+        Command::Serve { .. } | Command::Init => unreachable!("handled in run"),
+        Command::Tenant(cmd) => match cmd {
+            TenantCmd::List => show(&client.get("/api/v1/tenants?limit=200").await?),
+            TenantCmd::Create { slug, name } => show(
+                &client
+                    .send(
+                        "POST",
+                        "/api/v1/tenants",
+                        Some(json!({"slug": slug, "name": name.as_deref().unwrap_or(slug)})),
+                    )
+                    .await?,
+            ),
+        },
+        Command::Org(cmd) => match cmd {
+            OrgCmd::Create {
+                slug,
+                name,
+                parent,
+                domain,
+            } => {
+                let mut body = json!({"slug": slug, "name": name.as_deref().unwrap_or(slug)});
+                if let Some(p) = parent {
+                    body["parent"] = json!(p);
+                }
+                if let Some(d) = domain {
+                    body["domain"] = json!(d);
+                }
+                show(&client.send("POST", "/api/v1/orgs", Some(body)).await?);
+            }
+            OrgCmd::List => client.list_all("/api/v1/orgs").await?,
+            OrgCmd::Show { org } => show(&client.get(&format!("/api/v1/orgs/{}", enc(org))).await?),
+            OrgCmd::Move { org, parent, root } => {
+                let parent = if *root {
+                    Value::Null
+                } else {
+                    match parent {
+                        Some(p) => json!(p),
+                        None => bail!("give --parent ORG, or --root to make it a top-level org"),
+                    }
+                };
+                show(
+                    &client
+                        .send(
+                            "PATCH",
+                            &format!("/api/v1/orgs/{}", enc(org)),
+                            Some(json!({"parent": parent})),
+                        )
+                        .await?,
+                );
+            }
+            OrgCmd::Update {
+                org,
+                name,
+                slug,
+                domain,
+                no_domain,
+            } => {
+                let mut body = json!({});
+                if let Some(n) = name {
+                    body["name"] = json!(n);
+                }
+                if let Some(s) = slug {
+                    body["slug"] = json!(s);
+                }
+                if let Some(d) = domain {
+                    body["domain"] = json!(d);
+                }
+                if *no_domain {
+                    body["domain"] = Value::Null;
+                }
+                show(
+                    &client
+                        .send("PATCH", &format!("/api/v1/orgs/{}", enc(org)), Some(body))
+                        .await?,
+                );
+            }
+            OrgCmd::Delete {
+                org,
+                move_to,
+                tenant_wide,
+                delete_resources,
+                preview,
+            } => {
+                let mut body = json!({});
+                if let Some(m) = org_value(move_to, *tenant_wide) {
+                    body["move_to"] = m;
+                }
+                if *delete_resources {
+                    body["delete_resources"] = json!(true);
+                }
+                if *preview {
+                    body["preview"] = json!(true);
+                }
+                let out = client
+                    .send("DELETE", &format!("/api/v1/orgs/{}", enc(org)), Some(body))
+                    .await?;
+                if out.is_null() {
+                    println!("deleted org {org}");
+                } else {
+                    show(&out);
+                }
+            }
+        },
+        Command::User(cmd) => match cmd {
+            UserCmd::Create {
+                username,
+                role,
+                password,
+                default_org,
+            } => {
+                let (password, generated) = match password {
+                    Some(p) => (p.clone(), false),
+                    None => (random_password(), true),
+                };
+                let mut body = json!({"username": username, "password": password, "role": role});
+                if let Some(o) = default_org {
+                    body["default_org"] = json!(o);
+                }
+                show(&client.send("POST", "/api/v1/users", Some(body)).await?);
+                if generated {
+                    println!("password for {username} (shown once): {password}");
+                }
+            }
+            UserCmd::List => client.list_all("/api/v1/users").await?,
+            UserCmd::Show { user } => {
+                show(&client.get(&format!("/api/v1/users/{}", enc(user))).await?)
+            }
+            UserCmd::Update {
+                user,
+                role,
+                default_org,
+                no_default_org,
+                disable,
+                enable,
+                password,
+            } => {
+                let mut body = json!({});
+                if let Some(r) = role {
+                    body["role"] = json!(r);
+                }
+                if let Some(o) = default_org {
+                    body["default_org"] = json!(o);
+                }
+                if *no_default_org {
+                    body["default_org"] = Value::Null;
+                }
+                if *disable {
+                    body["disabled"] = json!(true);
+                }
+                if *enable {
+                    body["disabled"] = json!(false);
+                }
+                if let Some(p) = password {
+                    body["password"] = json!(p);
+                }
+                if body.as_object().is_some_and(|m| m.is_empty()) {
+                    bail!(
+                        "nothing to change: give --role, --default-org, --no-default-org, --disable, --enable or --password"
+                    );
+                }
+                show(
+                    &client
+                        .send("PATCH", &format!("/api/v1/users/{}", enc(user)), Some(body))
+                        .await?,
+                );
+            }
+        },
+        Command::Member(cmd) => match cmd {
+            MemberCmd::Add { org, user, manage } => show(
+                &client
+                    .send(
+                        "POST",
+                        &format!("/api/v1/orgs/{}/members", enc(org)),
+                        Some(json!({"user": user, "can_manage": manage})),
+                    )
+                    .await?,
+            ),
+            MemberCmd::Remove { org, user } => show(
+                &client
+                    .send(
+                        "DELETE",
+                        &format!("/api/v1/orgs/{}/members/{}", enc(org), enc(user)),
+                        None,
+                    )
+                    .await?,
+            ),
+            MemberCmd::List { org } => {
+                client
+                    .list_all(&format!("/api/v1/orgs/{}/members", enc(org)))
+                    .await?
+            }
+        },
+        Command::Key(cmd) => match cmd {
+            KeyCmd::Create {
+                name,
+                org,
+                access,
+                expires_at,
+            } => {
+                let mut body = json!({"name": name, "org": org, "access": access});
+                if let Some(e) = expires_at {
+                    body["expires_at"] = json!(e);
+                }
+                let out = client.send("POST", "/api/v1/api-keys", Some(body)).await?;
+                show(&out);
+                eprintln!("the key is shown once: store `token` now");
+            }
+            KeyCmd::List { org } => {
+                let path = match org {
+                    Some(o) => format!("/api/v1/api-keys?org={}", enc(o)),
+                    None => "/api/v1/api-keys".into(),
+                };
+                client.list_all(&path).await?;
+            }
+            KeyCmd::Revoke { id } => {
+                client
+                    .send("DELETE", &format!("/api/v1/api-keys/{}", enc(id)), None)
+                    .await?;
+                println!("revoked key {id}");
+            }
+        },
+        Command::Audit(AuditCmd::Export { since, output }) => {
+            let path = match since {
+                Some(s) => format!("/api/v1/audit/export?since={}", enc(s)),
+                None => "/api/v1/audit/export".into(),
+            };
+            let mut out: Box<dyn Write + Send> = match output {
+                Some(file) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(file)
+                        .with_context(|| format!("cannot create {}", file.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+            };
+            let lines = client.stream(&path, &mut out).await?;
+            out.flush()?;
+            eprintln!("exported {lines} audit entries");
+        }
+    }
+    client.close().await;
+    Ok(())
+}
+
+fn random_password() -> String {
+    orgscope_server::auth::new_secret("")[..20].to_owned()
+}
+
+/// Percent-encodes a path segment or query value.
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

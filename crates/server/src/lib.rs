@@ -1,1 +1,266 @@
+//! orgscope's HTTP face: the REST API under `/api/v1`, authentication, one
+//! problem+json error type, and the OpenAPI document generated from the
+//! handlers and from core's kinds table.
+//!
+//! Decisions: the principal arrives through the [`auth::Auth`] extractor,
+//! loaded from the database on every request (no cache); handlers ask core's
+//! policy and hand its read filter to the store; `serve` takes an already
+//! bound listener so tests bind port 0.
+#![forbid(unsafe_code)]
 
+pub mod auth;
+pub mod crypto;
+pub mod error;
+pub mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use orgscope_store::Store;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::LoginLimiter;
+use crate::crypto::MasterKey;
+use crate::error::ApiError;
+
+/// Where the embedded default keeps its files.
+#[derive(Clone, Debug)]
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.0.join("orgscope.db").display())
+    }
+    pub fn blobs(&self) -> PathBuf {
+        self.0.join("blobs")
+    }
+    pub fn master_key(&self) -> PathBuf {
+        self.0.join("master.key")
+    }
+    /// Creates the folder (owner-only) and its blob folder.
+    pub fn create(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(self.blobs())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+}
+
+pub struct Shared {
+    pub master_key: MasterKey,
+    pub limiter: LoginLimiter,
+    pub session_ttl: time::Duration,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    shared: Arc<Shared>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, master_key: MasterKey) -> AppState {
+        AppState {
+            store,
+            shared: Arc::new(Shared {
+                master_key,
+                limiter: LoginLimiter::default(),
+                session_ttl: time::Duration::hours(12),
+            }),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "orgscope",
+        description = "Organizations inside tenants, and who can see and change every resource."
+    ),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+/// RFC 9457 problem details: every error body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Problem {
+    #[schema(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    /// What went wrong and what to fix.
+    detail: String,
+    /// For 409: what blocks the change.
+    blocking: Option<serde_json::Value>,
+}
+
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::system::router())
+        .merge(routes::me::router())
+        .merge(routes::tenants::router())
+        .merge(routes::orgs::router())
+        .merge(routes::users::router())
+        .merge(routes::audit::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document: the annotated handlers plus every kind's routes.
+pub fn openapi() -> Value {
+    let (_, doc) = api();
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.extend(routes::kinds::openapi_paths());
+        paths.insert(
+            "/api/v1/openapi.json".into(),
+            json!({"get": {"tags": ["system"], "operationId": "openapi", "responses": {"200": {"description": "this document"}}}}),
+        );
+    }
+    doc
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api();
+    let doc = Arc::new(openapi());
+    api.merge(routes::kinds::router())
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError::NotFound(format!("no route {}", uri.path())).into_response()
+        })
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves on an already-bound listener until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// What a first start made.
+pub struct Bootstrapped {
+    pub tenant: String,
+    pub org: String,
+    /// The admin's password when it was generated (printed once).
+    pub generated_password: Option<String>,
+}
+
+/// Makes the first tenant, its admin (`admin`) and its default org, once.
+/// Returns `None` when the database already has a tenant.
+pub async fn bootstrap(
+    store: &Store,
+    admin_password: Option<String>,
+) -> Result<Option<Bootstrapped>, ApiError> {
+    let mut tx = store.write().await?;
+    if !tx
+        .tenants(&orgscope_store::Page {
+            limit: 1,
+            after: None,
+        })
+        .await?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let (password, generated) = match admin_password.filter(|p| !p.is_empty()) {
+        Some(p) => (p, false),
+        None => {
+            let p = auth::new_secret("");
+            (p[..24].to_owned(), true)
+        }
+    };
+    let hash = auth::hash_password(&password).map_err(|_| {
+        ApiError::Invalid("ORGSCOPE_ADMIN_PASSWORD must be at least 8 characters".into())
+    })?;
+    let tenant = tx.tenant_create("default", "Default").await?;
+    let org = tx
+        .org_create(&tenant.id, "default", "Default", None, None)
+        .await?;
+    let admin = tx
+        .user_create(Some(&tenant.id), "admin", &hash, "admin", Some(&org.id))
+        .await?;
+    tx.member_put(&org.id, &admin.id, true).await?;
+    tx.audit_append(&orgscope_store::NewAudit {
+        tenant_id: Some(tenant.id.clone()),
+        actor: "bootstrap".into(),
+        actor_id: None,
+        action: "tenant.bootstrap".into(),
+        kind: "tenant".into(),
+        target: tenant.id.clone(),
+        org_id: None,
+        before: None,
+        after: Some(
+            json!({"tenant": tenant.slug, "org": org.slug, "admin": admin.username}).to_string(),
+        ),
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(Some(Bootstrapped {
+        tenant: tenant.slug,
+        org: org.slug,
+        generated_password: generated.then_some(password),
+    }))
+}
+
+/// Opens the store and master key for a data dir (and optional database URL),
+/// creating the data dir and key file when `create` is true.
+pub async fn open(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    create: bool,
+) -> Result<(Store, MasterKey), String> {
+    let dir = DataDir(data_dir.to_path_buf());
+    if create {
+        dir.create()
+            .map_err(|e| format!("cannot create the data dir {}: {e}", data_dir.display()))?;
+    } else if database_url.is_none() && !dir.0.join("orgscope.db").exists() {
+        return Err(format!(
+            "no orgscope database in {}: run `orgscope init` (or `orgscope serve`) first, or pass --data-dir",
+            data_dir.display()
+        ));
+    }
+    let key = MasterKey::load(
+        std::env::var(crypto::MASTER_KEY_ENV).ok().as_deref(),
+        &dir.master_key(),
+        create,
+    )?;
+    let url = database_url.map_or_else(|| dir.database_url(), str::to_owned);
+    let store = Store::connect(&url)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    Ok((store, key))
+}

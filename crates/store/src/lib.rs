@@ -1,1 +1,1004 @@
+//! orgscope's persistence. One API over SQLite (embedded default, WAL) and
+//! PostgreSQL (scale-out), through sqlx's `Any` driver and plain SQL that both
+//! accept, with one migrations folder per backend.
+//!
+//! Decisions: every read of scoped rows takes a [`ReadFilter`] (built by core's
+//! policy) and applies it through [`sql::push_scope`], the one place it becomes
+//! SQL. The few reads that must happen before there is a principal (token
+//! lookups at authentication) say so in their names. There is no cache: scope
+//! and membership are read in the statement that reads the data.
+#![forbid(unsafe_code)]
 
+mod sql;
+
+use orgscope_core::policy::{OrgSelector, ReadFilter};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, FromRow, Transaction};
+
+use crate::sql::{Sql, push_scope};
+
+pub use sqlx::any::install_default_drivers;
+
+/// Store errors are few and meaningful; sqlx's `RowNotFound` becomes
+/// `NotFound` here and nowhere else.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint: the value names which (`slug`, `domain`, `username`, …).
+    #[error("duplicate {0}")]
+    Duplicate(&'static str),
+    /// A foreign key: something still refers to the row.
+    #[error("still referenced")]
+    Referenced,
+    /// The database cannot be reached (pool timeout, closed, I/O).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Other(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    fn from_sqlx(e: sqlx::Error) -> StoreError {
+        match e {
+            sqlx::Error::RowNotFound => return StoreError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                return StoreError::Unavailable(e.to_string());
+            }
+            _ => {}
+        }
+        if let Some(db) = e.as_database_error() {
+            let text = format!("{} {}", db.message(), db.constraint().unwrap_or(""));
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => {
+                    let what = ["domain", "slug", "username", "hash", "secret"]
+                        .into_iter()
+                        .find(|w| text.contains(w))
+                        .unwrap_or("value");
+                    return StoreError::Duplicate(what);
+                }
+                sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::Referenced,
+                _ => {}
+            }
+        }
+        StoreError::Other(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+trait Ctx<T> {
+    fn ctx(self) -> Result<T>;
+}
+impl<T> Ctx<T> for std::result::Result<T, sqlx::Error> {
+    fn ctx(self) -> Result<T> {
+        self.map_err(StoreError::from_sqlx)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/sqlite/0001_spine.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/postgres/0001_spine.sql"))];
+
+/// A new id: the kind's prefix and a time-ordered UUID, so id order is
+/// creation order (cursor pagination relies on it).
+#[must_use]
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+#[must_use]
+pub fn now() -> String {
+    orgscope_core::format_time(time::OffsetDateTime::now_utc())
+}
+
+impl Store {
+    /// Connects (`sqlite://path` or `postgres://…`) and applies migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Other(sqlx::Error::Configuration(
+                format!("unsupported database URL '{url}': use sqlite://PATH or postgres://…")
+                    .into(),
+            )));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers go on while one writer commits; the
+                        // busy timeout queues writers instead of failing them.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .ctx()?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await.ctx()?;
+        if self.backend == Backend::Postgres {
+            // Replicas starting together migrate one at a time.
+            sqlx::query("SELECT pg_advisory_lock(7260218)")
+                .execute(&mut *conn)
+                .await
+                .ctx()?;
+        }
+        let result = async {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS orgscope_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+            )
+            .execute(&mut *conn)
+            .await
+            .ctx()?;
+            let done: Vec<(i64,)> = sqlx::query_as("SELECT version FROM orgscope_migrations")
+                .fetch_all(&mut *conn)
+                .await
+                .ctx()?;
+            let all = match self.backend {
+                Backend::Sqlite => SQLITE_MIGRATIONS,
+                Backend::Postgres => POSTGRES_MIGRATIONS,
+            };
+            for (version, text) in all {
+                if done.iter().any(|(v,)| v == version) {
+                    continue;
+                }
+                tracing::info!(version, "applying migration");
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.ctx()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(*text))
+                    .execute(&mut *tx)
+                    .await
+                    .ctx()?;
+                sqlx::query("INSERT INTO orgscope_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(*version)
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await
+                    .ctx()?;
+                tx.commit().await.ctx()?;
+            }
+            Ok(())
+        }
+        .await;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_unlock(7260218)")
+                .execute(&mut *conn)
+                .await
+                .ctx()?;
+        }
+        result
+    }
+
+    /// A transaction for reads.
+    pub async fn read(&self) -> Result<Tx> {
+        Ok(Tx(self.pool.begin().await.ctx()?))
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock up
+    /// front, so two writers queue instead of failing to upgrade.
+    pub async fn write(&self) -> Result<Tx> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        Ok(Tx(tx.ctx()?))
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.ctx()?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub struct Tx(Transaction<'static, Any>);
+
+/// A page request: at most `limit` rows after the cursor `after` (an id, or an
+/// audit sequence number).
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub limit: i64,
+    pub after: Option<String>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct TenantRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct OrgRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub slug: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub domain: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub username: String,
+    pub password_hash: String,
+    pub role: String,
+    pub default_org_id: Option<String>,
+    pub disabled: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct MemberRow {
+    pub org_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub can_manage: i64,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct TokenRow {
+    pub id: String,
+    pub kind: String,
+    pub user_id: String,
+    pub name: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct ResourceRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub org_id: Option<String>,
+    pub org_slug: Option<String>,
+    pub name: String,
+    /// The kind fields as a JSON object.
+    pub fields: String,
+    /// A token hash or a ciphertext; never sent to a client.
+    pub secret: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Where an org's resources go when it is deleted.
+#[derive(Clone, Copy, Debug)]
+pub enum Disposition<'a> {
+    /// To another org, or tenant-wide (`None`).
+    Move(Option<&'a str>),
+    Delete,
+}
+
+/// A new resource, ready to insert.
+#[derive(Clone, Debug)]
+pub struct NewResource {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub org_id: Option<String>,
+    pub name: String,
+    pub fields: String,
+    pub secret: Option<String>,
+    pub created_by: Option<String>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub tenant_id: Option<String>,
+    pub at: String,
+    pub actor: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub kind: String,
+    pub target: String,
+    pub org_id: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// An audit entry to append, in the transaction of the change it records.
+#[derive(Clone, Debug)]
+pub struct NewAudit {
+    pub tenant_id: Option<String>,
+    pub actor: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub kind: String,
+    pub target: String,
+    pub org_id: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+const RESOURCE_COLUMNS: &str = "r.id, r.tenant_id, r.kind, r.org_id, o.slug AS org_slug, r.name, r.fields, r.secret, r.created_by, r.created_at, r.updated_at";
+const ORG_COLUMNS: &str =
+    "o.id, o.tenant_id, o.slug, o.name, o.parent_id, o.domain, o.created_at, o.updated_at";
+const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.default_org_id, u.disabled, u.created_at, u.updated_at";
+
+fn page_clause(sql: &mut Sql, col: &str, page: &Page) {
+    if let Some(after) = &page.after {
+        sql.push(&format!(" AND {col} > ")).arg(after);
+    }
+    sql.push(&format!(" ORDER BY {col} LIMIT ")).arg(page.limit);
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        self.0.commit().await.ctx()
+    }
+
+    async fn all<T>(&mut self, sql: &Sql) -> Result<Vec<T>>
+    where
+        T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        sql.query_as::<T>().fetch_all(&mut *self.0).await.ctx()
+    }
+
+    async fn one<T>(&mut self, sql: &Sql) -> Result<T>
+    where
+        T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        sql.query_as::<T>().fetch_one(&mut *self.0).await.ctx()
+    }
+
+    async fn exec(&mut self, sql: &Sql) -> Result<u64> {
+        Ok(sql
+            .query()
+            .execute(&mut *self.0)
+            .await
+            .ctx()?
+            .rows_affected())
+    }
+
+    // --- tenants (not scoped: a tenant is the boundary itself) ---
+
+    pub async fn tenant_create(&mut self, slug: &str, name: &str) -> Result<TenantRow> {
+        let row = TenantRow {
+            id: new_id("ten"),
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+            created_at: now(),
+        };
+        let mut sql = Sql::new("INSERT INTO tenants (id, slug, name, created_at) VALUES (");
+        sql.arg(&row.id)
+            .push(", ")
+            .arg(&row.slug)
+            .push(", ")
+            .arg(&row.name)
+            .push(", ")
+            .arg(&row.created_at)
+            .push(")");
+        self.exec(&sql).await?;
+        Ok(row)
+    }
+
+    pub async fn tenants(&mut self, page: &Page) -> Result<Vec<TenantRow>> {
+        let mut sql = Sql::new("SELECT id, slug, name, created_at FROM tenants WHERE 1 = 1");
+        page_clause(&mut sql, "id", page);
+        self.all(&sql).await
+    }
+
+    /// A tenant by slug or id.
+    pub async fn tenant(&mut self, reference: &str) -> Result<TenantRow> {
+        let mut sql = Sql::new("SELECT id, slug, name, created_at FROM tenants WHERE id = ");
+        sql.arg(reference).push(" OR slug = ").arg(reference);
+        self.one(&sql).await
+    }
+
+    /// The tenant, when the server has exactly one.
+    pub async fn sole_tenant(&mut self) -> Result<Option<TenantRow>> {
+        let rows: Vec<TenantRow> = self
+            .all(&Sql::new(
+                "SELECT id, slug, name, created_at FROM tenants ORDER BY id LIMIT 2",
+            ))
+            .await?;
+        Ok(if rows.len() == 1 {
+            rows.into_iter().next()
+        } else {
+            None
+        })
+    }
+
+    // --- orgs ---
+
+    pub async fn org_create(
+        &mut self,
+        tenant: &str,
+        slug: &str,
+        name: &str,
+        parent: Option<&str>,
+        domain: Option<&str>,
+    ) -> Result<OrgRow> {
+        let at = now();
+        let row = OrgRow {
+            id: new_id("org"),
+            tenant_id: tenant.to_owned(),
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+            parent_id: parent.map(str::to_owned),
+            domain: domain.map(str::to_owned),
+            created_at: at.clone(),
+            updated_at: at,
+        };
+        let mut sql = Sql::new(
+            "INSERT INTO orgs (id, tenant_id, slug, name, parent_id, domain, created_at, updated_at) VALUES (",
+        );
+        sql.arg(&row.id)
+            .push(", ")
+            .arg(&row.tenant_id)
+            .push(", ")
+            .arg(&row.slug)
+            .push(", ")
+            .arg(&row.name)
+            .push(", ")
+            .arg(row.parent_id.clone())
+            .push(", ")
+            .arg(row.domain.clone())
+            .push(", ")
+            .arg(&row.created_at)
+            .push(", ")
+            .arg(&row.updated_at)
+            .push(")");
+        self.exec(&sql).await?;
+        Ok(row)
+    }
+
+    /// An org by slug or id, if `filter` lets its principal see it.
+    pub async fn org(&mut self, filter: &ReadFilter, reference: &str) -> Result<OrgRow> {
+        let mut sql = Sql::new(&format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE (o.id = "));
+        sql.arg(reference)
+            .push(" OR o.slug = ")
+            .arg(reference)
+            .push(")");
+        push_scope(&mut sql, filter, &OrgSelector::All, "o.tenant_id", "o.id");
+        self.one(&sql).await
+    }
+
+    pub async fn orgs(&mut self, filter: &ReadFilter, page: &Page) -> Result<Vec<OrgRow>> {
+        let mut sql = Sql::new(&format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE 1 = 1"));
+        push_scope(&mut sql, filter, &OrgSelector::All, "o.tenant_id", "o.id");
+        page_clause(&mut sql, "o.id", page);
+        self.all(&sql).await
+    }
+
+    /// The parent of an org, for cycle checks (`filter` is the tenant's).
+    pub async fn org_parent(&mut self, filter: &ReadFilter, id: &str) -> Result<Option<String>> {
+        Ok(self.org(filter, id).await?.parent_id)
+    }
+
+    pub async fn org_update(&mut self, org: &OrgRow) -> Result<()> {
+        let mut sql = Sql::new("UPDATE orgs SET slug = ");
+        sql.arg(&org.slug)
+            .push(", name = ")
+            .arg(&org.name)
+            .push(", parent_id = ")
+            .arg(org.parent_id.clone())
+            .push(", domain = ")
+            .arg(org.domain.clone())
+            .push(", updated_at = ")
+            .arg(now())
+            .push(" WHERE id = ")
+            .arg(&org.id);
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Counts per kind of what an org owns (resources and child orgs).
+    pub async fn org_holdings(&mut self, org: &str) -> Result<Vec<(String, i64)>> {
+        let mut sql = Sql::new("SELECT kind, COUNT(*) AS n FROM resources WHERE org_id = ");
+        sql.arg(org).push(" GROUP BY kind ORDER BY kind");
+        let mut out: Vec<(String, i64)> = sql.query_as().fetch_all(&mut *self.0).await.ctx()?;
+        let mut sql = Sql::new("SELECT 'org' AS kind, COUNT(*) AS n FROM orgs WHERE parent_id = ");
+        sql.arg(org);
+        let (kind, n): (String, i64) = sql.query_as().fetch_one(&mut *self.0).await.ctx()?;
+        if n > 0 {
+            out.push((kind, n));
+        }
+        Ok(out)
+    }
+
+    /// Hands what an org owns to `disposition` before it is deleted: its
+    /// child orgs lose their parent (they do not vanish).
+    pub async fn org_dispose(&mut self, org: &str, disposition: Disposition<'_>) -> Result<()> {
+        let mut sql = Sql::new("UPDATE orgs SET parent_id = NULL WHERE parent_id = ");
+        sql.arg(org);
+        self.exec(&sql).await?;
+        let mut sql = match disposition {
+            Disposition::Move(to) => {
+                let mut sql = Sql::new("UPDATE resources SET org_id = ");
+                sql.arg(to).push(", updated_at = ").arg(now());
+                sql.push(" WHERE org_id = ");
+                sql
+            }
+            Disposition::Delete => Sql::new("DELETE FROM resources WHERE org_id = "),
+        };
+        sql.arg(org);
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Deletes an empty org: its memberships go, default orgs pointing at it
+    /// are cleared. Refused (`Referenced`) while it still owns resources.
+    pub async fn org_delete(&mut self, org: &str) -> Result<()> {
+        let mut sql = Sql::new("UPDATE users SET default_org_id = NULL WHERE default_org_id = ");
+        sql.arg(org);
+        self.exec(&sql).await?;
+        let mut sql = Sql::new("DELETE FROM memberships WHERE org_id = ");
+        sql.arg(org);
+        self.exec(&sql).await?;
+        let mut sql = Sql::new("DELETE FROM orgs WHERE id = ");
+        sql.arg(org);
+        match self.exec(&sql).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    // --- users (tenant rows, not org-scoped) ---
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn user_create(
+        &mut self,
+        tenant: Option<&str>,
+        username: &str,
+        password_hash: &str,
+        role: &str,
+        default_org: Option<&str>,
+    ) -> Result<UserRow> {
+        let at = now();
+        let row = UserRow {
+            id: new_id("usr"),
+            tenant_id: tenant.map(str::to_owned),
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+            role: role.to_owned(),
+            default_org_id: default_org.map(str::to_owned),
+            disabled: 0,
+            created_at: at.clone(),
+            updated_at: at,
+        };
+        let mut sql = Sql::new(
+            "INSERT INTO users (id, tenant_id, username, password_hash, role, default_org_id, disabled, created_at, updated_at) VALUES (",
+        );
+        sql.arg(&row.id)
+            .push(", ")
+            .arg(row.tenant_id.clone())
+            .push(", ")
+            .arg(&row.username)
+            .push(", ")
+            .arg(&row.password_hash)
+            .push(", ")
+            .arg(&row.role)
+            .push(", ")
+            .arg(row.default_org_id.clone())
+            .push(", 0, ")
+            .arg(&row.created_at)
+            .push(", ")
+            .arg(&row.updated_at)
+            .push(")");
+        self.exec(&sql).await?;
+        Ok(row)
+    }
+
+    /// A user of `tenant` (`None`: the superusers) by username or id.
+    pub async fn user(&mut self, tenant: Option<&str>, reference: &str) -> Result<UserRow> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE (u.id = "
+        ));
+        sql.arg(reference)
+            .push(" OR u.username = ")
+            .arg(reference)
+            .push(")");
+        match tenant {
+            Some(t) => sql.push(" AND u.tenant_id = ").arg(t),
+            None => sql.push(" AND u.tenant_id IS NULL"),
+        };
+        self.one(&sql).await
+    }
+
+    /// A user by id, whatever their tenant (authentication only: the token
+    /// that names the user has already been verified).
+    pub async fn user_by_id_for_auth(&mut self, id: &str) -> Result<UserRow> {
+        let mut sql = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = "));
+        sql.arg(id);
+        self.one(&sql).await
+    }
+
+    pub async fn users(&mut self, tenant: Option<&str>, page: &Page) -> Result<Vec<UserRow>> {
+        let mut sql = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users u WHERE "));
+        match tenant {
+            Some(t) => sql.push("u.tenant_id = ").arg(t),
+            None => sql.push("u.tenant_id IS NULL"),
+        };
+        page_clause(&mut sql, "u.id", page);
+        self.all(&sql).await
+    }
+
+    pub async fn user_update(&mut self, user: &UserRow) -> Result<()> {
+        let mut sql = Sql::new("UPDATE users SET role = ");
+        sql.arg(&user.role)
+            .push(", default_org_id = ")
+            .arg(user.default_org_id.clone())
+            .push(", disabled = ")
+            .arg(user.disabled)
+            .push(", password_hash = ")
+            .arg(&user.password_hash)
+            .push(", updated_at = ")
+            .arg(now())
+            .push(" WHERE id = ")
+            .arg(&user.id);
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    // --- memberships ---
+
+    /// (org id, can_manage) of every membership of a user.
+    pub async fn memberships_of(&mut self, user: &str) -> Result<Vec<(String, i64)>> {
+        let mut sql = Sql::new("SELECT org_id, can_manage FROM memberships WHERE user_id = ");
+        sql.arg(user).push(" ORDER BY org_id");
+        sql.query_as().fetch_all(&mut *self.0).await.ctx()
+    }
+
+    pub async fn members(&mut self, org: &str, page: &Page) -> Result<Vec<MemberRow>> {
+        let mut sql = Sql::new(
+            "SELECT m.org_id, m.user_id, u.username, m.can_manage, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = ",
+        );
+        sql.arg(org);
+        page_clause(&mut sql, "m.user_id", page);
+        self.all(&sql).await
+    }
+
+    pub async fn member(&mut self, org: &str, user: &str) -> Result<MemberRow> {
+        let mut sql = Sql::new(
+            "SELECT m.org_id, m.user_id, u.username, m.can_manage, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = ",
+        );
+        sql.arg(org).push(" AND m.user_id = ").arg(user);
+        self.one(&sql).await
+    }
+
+    /// Adds a membership or changes its `can_manage`.
+    pub async fn member_put(&mut self, org: &str, user: &str, can_manage: bool) -> Result<()> {
+        let mut sql =
+            Sql::new("INSERT INTO memberships (org_id, user_id, can_manage, created_at) VALUES (");
+        sql.arg(org)
+            .push(", ")
+            .arg(user)
+            .push(", ")
+            .arg(can_manage)
+            .push(", ")
+            .arg(now())
+            .push(") ON CONFLICT (org_id, user_id) DO UPDATE SET can_manage = excluded.can_manage");
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Removes a membership and clears a default org that pointed at it.
+    /// Returns whether the user's default org was cleared.
+    pub async fn member_remove(&mut self, org: &str, user: &str) -> Result<bool> {
+        let mut sql = Sql::new("DELETE FROM memberships WHERE org_id = ");
+        sql.arg(org).push(" AND user_id = ").arg(user);
+        if self.exec(&sql).await? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let mut sql = Sql::new("UPDATE users SET default_org_id = NULL WHERE id = ");
+        sql.arg(user).push(" AND default_org_id = ").arg(org);
+        Ok(self.exec(&sql).await? > 0)
+    }
+
+    // --- tokens (sessions and personal tokens) ---
+
+    pub async fn token_create(
+        &mut self,
+        hash: &str,
+        kind: &str,
+        user: &str,
+        name: &str,
+        expires_at: Option<&str>,
+    ) -> Result<TokenRow> {
+        let row = TokenRow {
+            id: new_id("tok"),
+            kind: kind.to_owned(),
+            user_id: user.to_owned(),
+            name: name.to_owned(),
+            created_at: now(),
+            expires_at: expires_at.map(str::to_owned),
+        };
+        let mut sql = Sql::new(
+            "INSERT INTO tokens (id, hash, kind, user_id, name, created_at, expires_at) VALUES (",
+        );
+        sql.arg(&row.id)
+            .push(", ")
+            .arg(hash)
+            .push(", ")
+            .arg(kind)
+            .push(", ")
+            .arg(user)
+            .push(", ")
+            .arg(name)
+            .push(", ")
+            .arg(&row.created_at)
+            .push(", ")
+            .arg(row.expires_at.clone())
+            .push(")");
+        self.exec(&sql).await?;
+        Ok(row)
+    }
+
+    /// The token with this hash (authentication: there is no principal yet).
+    pub async fn token_by_hash_for_auth(&mut self, hash: &str) -> Result<(TokenRow, String)> {
+        let mut sql = Sql::new(
+            "SELECT id, kind, user_id, name, created_at, expires_at, hash FROM tokens WHERE hash = ",
+        );
+        sql.arg(hash);
+        let row = sql.query().fetch_one(&mut *self.0).await.ctx()?;
+        let token = TokenRow::from_row(&row).ctx()?;
+        let stored: String = sqlx::Row::try_get(&row, "hash").ctx()?;
+        Ok((token, stored))
+    }
+
+    pub async fn tokens_of(&mut self, user: &str, kind: &str) -> Result<Vec<TokenRow>> {
+        let mut sql = Sql::new(
+            "SELECT id, kind, user_id, name, created_at, expires_at FROM tokens WHERE user_id = ",
+        );
+        sql.arg(user)
+            .push(" AND kind = ")
+            .arg(kind)
+            .push(" ORDER BY id");
+        self.all(&sql).await
+    }
+
+    /// Deletes one token of a user; `NotFound` if the user has no such token.
+    pub async fn token_delete(&mut self, user: &str, id: &str) -> Result<()> {
+        let mut sql = Sql::new("DELETE FROM tokens WHERE user_id = ");
+        sql.arg(user).push(" AND id = ").arg(id);
+        match self.exec(&sql).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes a session by its hash (logout).
+    pub async fn session_delete(&mut self, hash: &str) -> Result<()> {
+        let mut sql = Sql::new("DELETE FROM tokens WHERE kind = 'session' AND hash = ");
+        sql.arg(hash);
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Revokes every session and personal token of a user (on disable).
+    pub async fn tokens_revoke_all(&mut self, user: &str) -> Result<u64> {
+        let mut sql = Sql::new("DELETE FROM tokens WHERE user_id = ");
+        sql.arg(user);
+        self.exec(&sql).await
+    }
+
+    // --- scoped resources ---
+
+    /// Resources of `kind` that `filter` allows, narrowed by `selector`.
+    pub async fn resources(
+        &mut self,
+        kind: &str,
+        filter: &ReadFilter,
+        selector: &OrgSelector,
+        page: &Page,
+    ) -> Result<Vec<ResourceRow>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = "
+        ));
+        sql.arg(kind);
+        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id");
+        page_clause(&mut sql, "r.id", page);
+        self.all(&sql).await
+    }
+
+    /// One resource, if `filter` allows it; `NotFound` otherwise, exactly as
+    /// for an id that was never used.
+    pub async fn resource(
+        &mut self,
+        kind: &str,
+        filter: &ReadFilter,
+        id: &str,
+    ) -> Result<ResourceRow> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = "
+        ));
+        sql.arg(kind).push(" AND r.id = ").arg(id);
+        push_scope(
+            &mut sql,
+            filter,
+            &OrgSelector::All,
+            "r.tenant_id",
+            "r.org_id",
+        );
+        self.one(&sql).await
+    }
+
+    /// The org access key with this token hash (authentication: no principal
+    /// yet). Returns the key and the `disabled` flag of the user who made it.
+    pub async fn key_by_hash_for_auth(&mut self, hash: &str) -> Result<(ResourceRow, i64)> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {RESOURCE_COLUMNS}, COALESCE(u.disabled, 0) AS creator_disabled FROM resources r LEFT JOIN orgs o ON o.id = r.org_id LEFT JOIN users u ON u.id = r.created_by WHERE r.kind = 'api_key' AND r.secret = "
+        ));
+        sql.arg(hash);
+        let row = sql.query().fetch_one(&mut *self.0).await.ctx()?;
+        let key = ResourceRow::from_row(&row).ctx()?;
+        let disabled: i64 = sqlx::Row::try_get(&row, "creator_disabled").ctx()?;
+        Ok((key, disabled))
+    }
+
+    pub async fn resource_insert(&mut self, r: &NewResource) -> Result<()> {
+        let at = now();
+        let mut sql = Sql::new(
+            "INSERT INTO resources (id, tenant_id, kind, org_id, name, fields, secret, created_by, created_at, updated_at) VALUES (",
+        );
+        sql.arg(&r.id)
+            .push(", ")
+            .arg(&r.tenant_id)
+            .push(", ")
+            .arg(&r.kind)
+            .push(", ")
+            .arg(r.org_id.clone())
+            .push(", ")
+            .arg(&r.name)
+            .push(", ")
+            .arg(&r.fields)
+            .push(", ")
+            .arg(r.secret.clone())
+            .push(", ")
+            .arg(r.created_by.clone())
+            .push(", ")
+            .arg(&at)
+            .push(", ")
+            .arg(&at)
+            .push(")");
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Writes back name, org, fields and (when `secret` is `Some`) the secret.
+    pub async fn resource_update(
+        &mut self,
+        id: &str,
+        name: &str,
+        org: Option<&str>,
+        fields: &str,
+        secret: Option<&str>,
+    ) -> Result<()> {
+        let mut sql = Sql::new("UPDATE resources SET name = ");
+        sql.arg(name)
+            .push(", org_id = ")
+            .arg(org)
+            .push(", fields = ")
+            .arg(fields)
+            .push(", updated_at = ")
+            .arg(now());
+        if let Some(secret) = secret {
+            sql.push(", secret = ").arg(secret);
+        }
+        sql.push(" WHERE id = ").arg(id);
+        match self.exec(&sql).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn resource_delete(&mut self, id: &str) -> Result<()> {
+        let mut sql = Sql::new("DELETE FROM resources WHERE id = ");
+        sql.arg(id);
+        match self.exec(&sql).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    // --- audit ---
+
+    pub async fn audit_append(&mut self, e: &NewAudit) -> Result<()> {
+        let mut sql = Sql::new(
+            "INSERT INTO audit (tenant_id, at, actor, actor_id, action, kind, target, org_id, before, after) VALUES (",
+        );
+        sql.arg(e.tenant_id.clone())
+            .push(", ")
+            .arg(now())
+            .push(", ")
+            .arg(&e.actor)
+            .push(", ")
+            .arg(e.actor_id.clone())
+            .push(", ")
+            .arg(&e.action)
+            .push(", ")
+            .arg(&e.kind)
+            .push(", ")
+            .arg(&e.target)
+            .push(", ")
+            .arg(e.org_id.clone())
+            .push(", ")
+            .arg(e.before.clone())
+            .push(", ")
+            .arg(e.after.clone())
+            .push(")");
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Audit entries `filter` allows, oldest first, after sequence number
+    /// `page.after`, optionally from time `since` on.
+    pub async fn audit(
+        &mut self,
+        filter: &ReadFilter,
+        since: Option<&str>,
+        page: &Page,
+    ) -> Result<Vec<AuditRow>> {
+        let mut sql = Sql::new(
+            "SELECT seq, tenant_id, at, actor, actor_id, action, kind, target, org_id, before, after FROM audit a WHERE 1 = 1",
+        );
+        push_scope(
+            &mut sql,
+            filter,
+            &OrgSelector::All,
+            "a.tenant_id",
+            "a.org_id",
+        );
+        if let Some(since) = since {
+            sql.push(" AND a.at >= ").arg(since);
+        }
+        if let Some(after) = &page.after {
+            let after: i64 = after.parse().map_err(|_| StoreError::NotFound)?;
+            sql.push(" AND a.seq > ").arg(after);
+        }
+        sql.push(" ORDER BY a.seq LIMIT ").arg(page.limit);
+        self.all(&sql).await
+    }
+}

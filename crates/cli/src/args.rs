@@ -1,0 +1,235 @@
+//! The command line as clap parses it. `--help` on every command explains it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orgscope",
+    version,
+    about = "orgscope: organizations inside tenants, and who can see and change every resource",
+    long_about = "orgscope is at once the server and its admin CLI.\n\n\
+        `orgscope serve` runs the server (first start: creates a tenant, its admin and a default org).\n\
+        Admin commands work on the database directly (--data-dir or --database-url, acting as a local operator \
+        with superuser rights) or against a running server (--url with --token)."
+)]
+pub struct Args {
+    /// Where the embedded store keeps its database, blobs and master key.
+    #[arg(
+        long,
+        global = true,
+        env = "ORGSCOPE_DATA_DIR",
+        default_value = "./orgscope-data"
+    )]
+    pub data_dir: PathBuf,
+    /// A PostgreSQL (postgres://…) or SQLite (sqlite://…) URL instead of the data dir's database.
+    #[arg(long, global = true, env = "ORGSCOPE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// A running server's base URL (e.g. http://127.0.0.1:8080); admin commands then go to it.
+    #[arg(long, global = true, env = "ORGSCOPE_URL")]
+    pub url: Option<String>,
+    /// A session or personal token for --url.
+    #[arg(long, global = true, env = "ORGSCOPE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The tenant (slug or id) to act in, for superusers and local use when the server has several.
+    #[arg(long, global = true, env = "ORGSCOPE_TENANT")]
+    pub tenant: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (REST API); bootstraps the data dir on first start.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "ORGSCOPE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Create the data dir, database and master key, and bootstrap the first
+    /// tenant, its admin (password from ORGSCOPE_ADMIN_PASSWORD, or printed once) and default org.
+    Init,
+    /// Tenants (superusers).
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Organizations: create, list, show, update, move (re-parent), delete.
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Users: create, list, show, update (role, default org, disable, password).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Org memberships.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Org access keys (the `api-keys` kind): create, list, revoke.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCmd {
+    /// List tenants.
+    List,
+    /// Create a tenant (with a default org).
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCmd {
+    /// Create an org.
+    Create {
+        /// Unique in the tenant: lower-case letters, digits and dashes.
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+        /// Parent org (slug or id).
+        #[arg(long)]
+        parent: Option<String>,
+        /// Host name of the org's portal, unique across the server.
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// List the orgs you can see.
+    List,
+    /// Show one org.
+    Show { org: String },
+    /// Rename an org, change its slug or domain.
+    Update {
+        org: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        slug: Option<String>,
+        #[arg(long, conflicts_with = "no_domain")]
+        domain: Option<String>,
+        /// Remove the org's domain.
+        #[arg(long)]
+        no_domain: bool,
+    },
+    /// Re-parent an org (cycles are refused).
+    Move {
+        org: String,
+        /// The new parent (slug or id).
+        #[arg(long, conflicts_with = "root")]
+        parent: Option<String>,
+        /// Make it a top-level org.
+        #[arg(long)]
+        root: bool,
+    },
+    /// Delete an org; while it owns resources, say where they go.
+    Delete {
+        org: String,
+        /// Move its resources to this org.
+        #[arg(long, conflicts_with_all = ["tenant_wide", "delete_resources"])]
+        move_to: Option<String>,
+        /// Make its resources tenant-wide (refused for kinds that need an org).
+        #[arg(long, conflicts_with = "delete_resources")]
+        tenant_wide: bool,
+        /// Delete its resources.
+        #[arg(long)]
+        delete_resources: bool,
+        /// Report the impact and change nothing.
+        #[arg(long)]
+        preview: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user; without --password a random one is printed once.
+    Create {
+        username: String,
+        /// user, admin, auditor or superuser.
+        #[arg(long, default_value = "user")]
+        role: String,
+        #[arg(long, env = "ORGSCOPE_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// An org (slug or id) the user joins and starts in.
+        #[arg(long)]
+        default_org: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Show one user.
+    Show { user: String },
+    /// Change a user's role, default org, password, or disable them (revoking
+    /// their sessions and tokens at once).
+    Update {
+        user: String,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long, conflicts_with = "no_default_org")]
+        default_org: Option<String>,
+        #[arg(long)]
+        no_default_org: bool,
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        #[arg(long)]
+        enable: bool,
+        #[arg(long, hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCmd {
+    /// Add a user to an org (or change their can_manage).
+    Add {
+        org: String,
+        user: String,
+        /// Let them manage the org (members, name, domain).
+        #[arg(long)]
+        manage: bool,
+    },
+    /// Remove a user from an org: in force on their very next request.
+    Remove { org: String, user: String },
+    /// List an org's members.
+    List { org: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Create an org access key; its secret is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The org the key acts in (slug or id).
+        #[arg(long)]
+        org: String,
+        /// read or read_write.
+        #[arg(long, default_value = "read")]
+        access: String,
+        /// RFC 3339 time when the key stops working.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Revoke a key: it stops working at once.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Export the audit log as JSON lines, oldest first.
+    Export {
+        /// Only entries at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,206 @@
+//! Sends one API request to a running server or to the router in-process.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::args::Args;
+
+pub enum Client {
+    Remote {
+        http: reqwest::Client,
+        base: String,
+        token: String,
+        tenant: Option<String>,
+    },
+    Local {
+        router: axum::Router,
+        tenant: Option<String>,
+        store: orgscope_store::Store,
+    },
+}
+
+fn problem(status: u16, body: &[u8]) -> anyhow::Error {
+    let detail = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            let mut d = v["detail"].as_str()?.to_owned();
+            if !v["blocking"].is_null() {
+                d.push_str(&format!("\nblocking: {}", v["blocking"]));
+            }
+            Some(d)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    anyhow::anyhow!("{status}: {detail}")
+}
+
+impl Client {
+    pub async fn new(args: &Args) -> Result<Client> {
+        match &args.url {
+            Some(url) => {
+                let Some(token) = args.token.clone() else {
+                    bail!(
+                        "--url needs --token (or ORGSCOPE_TOKEN): a session token from POST /api/v1/auth/login or a personal token"
+                    );
+                };
+                Ok(Client::Remote {
+                    http: reqwest::Client::new(),
+                    base: url.trim_end_matches('/').to_owned(),
+                    token,
+                    tenant: args.tenant.clone(),
+                })
+            }
+            None => {
+                let (store, key) = crate::open(args, false).await?;
+                let state = orgscope_server::AppState::new(store.clone(), key);
+                Ok(Client::Local {
+                    router: orgscope_server::router(state),
+                    tenant: args.tenant.clone(),
+                    store,
+                })
+            }
+        }
+    }
+
+    /// The raw answer: status and body stream, as bytes chunks.
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Response)> {
+        match self {
+            Client::Remote {
+                http,
+                base,
+                token,
+                tenant,
+            } => {
+                let method = reqwest::Method::from_bytes(method.as_bytes())?;
+                let mut req = http
+                    .request(method, format!("{base}{path}"))
+                    .bearer_auth(token);
+                if let Some(t) = tenant {
+                    req = req.header(orgscope_server::auth::TENANT_HEADER, t);
+                }
+                if let Some(b) = body {
+                    req = req.json(&b);
+                }
+                let res = req
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot reach {base}: is the server running?"))?;
+                Ok((res.status().as_u16(), Response::Remote(res)))
+            }
+            Client::Local { router, tenant, .. } => {
+                let mut req = Request::builder().method(method).uri(path);
+                if let Some(t) = tenant {
+                    req = req.header(orgscope_server::auth::TENANT_HEADER, t);
+                }
+                let body = match body {
+                    Some(b) => {
+                        req = req.header("content-type", "application/json");
+                        Body::from(b.to_string())
+                    }
+                    None => Body::empty(),
+                };
+                let mut req = req.body(body)?;
+                req.extensions_mut()
+                    .insert(orgscope_server::auth::LocalOperator);
+                let res = router.clone().oneshot(req).await?;
+                Ok((res.status().as_u16(), Response::Local(res.into_body())))
+            }
+        }
+    }
+
+    /// Sends a request and returns its JSON answer (null for 204).
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let (status, res) = self.request(method, path, body).await?;
+        let bytes = res.bytes().await?;
+        if status >= 400 {
+            return Err(problem(status, &bytes));
+        }
+        if status == StatusCode::NO_CONTENT.as_u16() || bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        self.send("GET", path, None).await
+    }
+
+    /// Prints every page of a listing, one JSON item a line.
+    pub async fn list_all(&self, path: &str) -> Result<()> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}limit=200&cursor={c}"),
+                None => format!("{path}{sep}limit=200"),
+            };
+            let page = self.get(&url).await?;
+            for item in page["items"].as_array().into_iter().flatten() {
+                println!("{item}");
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Copies a streamed answer to `out`; returns the number of lines.
+    pub async fn stream(&self, path: &str, out: &mut (dyn Write + Send)) -> Result<u64> {
+        let (status, res) = self.request("GET", path, None).await?;
+        if status >= 400 {
+            return Err(problem(status, &res.bytes().await?));
+        }
+        let mut lines = 0;
+        let mut count = |chunk: &[u8], out: &mut (dyn Write + Send)| -> Result<()> {
+            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+            out.write_all(chunk)?;
+            Ok(())
+        };
+        match res {
+            Response::Remote(mut res) => {
+                while let Some(chunk) = res.chunk().await? {
+                    count(&chunk, out)?;
+                }
+            }
+            Response::Local(mut body) => {
+                while let Some(frame) = body.frame().await {
+                    if let Ok(data) = frame?.into_data() {
+                        count(&data, out)?;
+                    }
+                }
+            }
+        }
+        Ok(lines)
+    }
+
+    pub async fn close(self) {
+        if let Client::Local { store, .. } = self {
+            store.close().await;
+        }
+    }
+}
+
+pub enum Response {
+    Remote(reqwest::Response),
+    Local(Body),
+}
+
+impl Response {
+    async fn bytes(self) -> Result<Vec<u8>> {
+        Ok(match self {
+            Response::Remote(r) => r.bytes().await?.to_vec(),
+            Response::Local(b) => b.collect().await?.to_bytes().to_vec(),
+        })
+    }
+}

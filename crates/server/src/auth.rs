@@ -1,0 +1,386 @@
+//! Who is asking: secrets and passwords, and the [`Auth`] extractor that turns
+//! a bearer token (session, personal token or org key) into a principal,
+//! loaded fresh from the database on every request.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use orgscope_core::policy::{Access, Actor, Principal, Role};
+use orgscope_store::{StoreError, Tx, UserRow};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// Prefixes make a leaked secret recognisable (and scannable) at a glance.
+pub const SESSION_PREFIX: &str = "oss_";
+pub const PERSONAL_TOKEN_PREFIX: &str = "ost_";
+pub const ORG_KEY_PREFIX: &str = "osk_";
+
+/// The header a superuser (or the local CLI) uses to name the tenant it acts in.
+pub const TENANT_HEADER: &str = "x-orgscope-tenant";
+
+/// Marks a request made in-process by the `orgscope` CLI working on the
+/// database directly: it acts as a superuser. Only code in this process can
+/// put an extension on a request, so no network client can claim it.
+#[derive(Clone, Debug)]
+pub struct LocalOperator;
+
+const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A new random secret: `prefix` and 43 base62 characters (256 bits).
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 43];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut s = String::with_capacity(prefix.len() + 43);
+    s.push_str(prefix);
+    // 248 is the largest multiple of 62 below 256: reject above it, no bias.
+    let mut rng = rand::rng();
+    for b in bytes {
+        let mut b = b;
+        while b >= 248 {
+            let mut one = [0u8; 1];
+            rng.fill_bytes(&mut one);
+            b = one[0];
+        }
+        s.push(ALPHABET[usize::from(b % 62)] as char);
+    }
+    s
+}
+
+/// Secrets are stored as the hex SHA-256 of their text.
+pub fn hash_secret(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn hash_password(password: &str) -> ApiResult<String> {
+    if password.chars().count() < 8 {
+        return Err(ApiError::Invalid(
+            "password: must be at least 8 characters".into(),
+        ));
+    }
+    if password.len() > 1024 {
+        return Err(ApiError::Invalid(
+            "password: must be at most 1024 bytes".into(),
+        ));
+    }
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
+}
+
+/// A hash of a random password, verified against when the username is
+/// unknown so that a miss takes as long as a wrong password.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    Argon2::default()
+        .hash_password(new_secret("").as_bytes())
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    let check = |hash: &str| {
+        PasswordHash::new(hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    };
+    match hash {
+        Some(hash) => check(hash),
+        None => {
+            check(&DUMMY_HASH);
+            false
+        }
+    }
+}
+
+/// Failed-login counting per key (a username, an address), in memory.
+/// Each replica counts on its own: behind a load balancer with N replicas an
+/// attacker gets at most N times the budget, which stays small.
+pub struct LoginLimiter {
+    window: Duration,
+    per_user: u32,
+    per_address: u32,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter {
+            window: Duration::from_secs(300),
+            per_user: 10,
+            per_address: 50,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl LoginLimiter {
+    /// `Err(seconds)` while `user` or `address` is over its budget.
+    pub fn check(&self, user: &str, address: &str) -> Result<(), u64> {
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        for (key, budget) in [
+            (format!("u:{user}"), self.per_user),
+            (format!("a:{address}"), self.per_address),
+        ] {
+            if let Some((n, since)) = map.get(&key) {
+                let age = now.duration_since(*since);
+                if age < self.window && *n >= budget {
+                    return Err((self.window - age).as_secs().max(1));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn failed(&self, user: &str, address: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if map.len() > 100_000 {
+            map.retain(|_, (_, since)| now.duration_since(*since) < self.window);
+        }
+        for key in [format!("u:{user}"), format!("a:{address}")] {
+            let entry = map.entry(key).or_insert((0, now));
+            if now.duration_since(entry.1) >= self.window {
+                *entry = (0, now);
+            }
+            entry.0 += 1;
+        }
+    }
+
+    pub fn succeeded(&self, user: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&format!("u:{user}"));
+    }
+}
+
+/// The client's address, when the server knows it (not in-process calls).
+pub struct PeerAddr(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+/// How the principal authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    Session { hash: String },
+    PersonalToken,
+    OrgKey,
+    Local,
+}
+
+/// The authenticated principal of a request, with what handlers need
+/// besides the policy's view of it.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    pub principal: Principal,
+    /// For the audit log: a username, `key:<id>` or `local-cli`.
+    pub actor_name: String,
+    pub user: Option<UserRow>,
+    pub credential: Credential,
+}
+
+impl Auth {
+    /// The tenant this request acts in. Superusers name one with the
+    /// `X-Orgscope-Tenant` header unless the server has only one.
+    pub fn tenant(&self) -> ApiResult<&str> {
+        if self.principal.tenant.is_empty() {
+            return Err(ApiError::Invalid(
+                "no tenant: as a superuser, name the tenant with the X-Orgscope-Tenant header (slug or id)".into(),
+            ));
+        }
+        Ok(&self.principal.tenant)
+    }
+
+    pub fn is_superuser(&self) -> bool {
+        self.principal.role() == Some(Role::Superuser)
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    let header = parts.headers.get(axum::http::header::AUTHORIZATION);
+    if let Some(v) = header.and_then(|v| v.to_str().ok()) {
+        let (scheme, token) = v.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
+    }
+    parts
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+}
+
+fn expired(expires_at: Option<&str>) -> bool {
+    expires_at.is_some_and(|t| t <= orgscope_store::now().as_str())
+}
+
+/// Loads the role and memberships of a user as a principal acting in `tenant`.
+pub async fn user_principal(tx: &mut Tx, user: &UserRow, tenant: String) -> ApiResult<Principal> {
+    let role = Role::parse(&user.role)
+        .ok_or_else(|| ApiError::Internal(format!("user {} has role {}", user.id, user.role)))?;
+    let mut member_of = BTreeSet::new();
+    let mut managing = BTreeSet::new();
+    for (org, can_manage) in tx.memberships_of(&user.id).await? {
+        if can_manage != 0 {
+            managing.insert(org.clone());
+        }
+        member_of.insert(org);
+    }
+    Ok(Principal {
+        tenant,
+        actor: Actor::User {
+            id: user.id.clone(),
+            role,
+            member_of,
+            managing,
+        },
+    })
+}
+
+/// The tenant a superuser acts in: the header, else the sole tenant, else none.
+async fn superuser_tenant(tx: &mut Tx, parts: &Parts) -> ApiResult<String> {
+    if let Some(reference) = parts
+        .headers
+        .get(TENANT_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        return match tx.tenant(reference).await {
+            Ok(t) => Ok(t.id),
+            Err(StoreError::NotFound) => Err(ApiError::not_found("tenant", reference)),
+            Err(e) => Err(e.into()),
+        };
+    }
+    Ok(tx.sole_tenant().await?.map(|t| t.id).unwrap_or_default())
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    #[tracing::instrument(skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Auth> {
+        let mut tx = state.store.read().await?;
+        if parts.extensions.get::<LocalOperator>().is_some() {
+            let tenant = superuser_tenant(&mut tx, parts).await?;
+            return Ok(Auth {
+                principal: Principal {
+                    tenant,
+                    actor: Actor::User {
+                        id: "local-cli".into(),
+                        role: Role::Superuser,
+                        member_of: BTreeSet::new(),
+                        managing: BTreeSet::new(),
+                    },
+                },
+                actor_name: "local-cli".into(),
+                user: None,
+                credential: Credential::Local,
+            });
+        }
+        let secret = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let hash = hash_secret(&secret);
+        if secret.starts_with(ORG_KEY_PREFIX) {
+            let (key, creator_disabled) = match tx.key_by_hash_for_auth(&hash).await {
+                Ok(found) => found,
+                Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
+                Err(e) => return Err(e.into()),
+            };
+            let fields: serde_json::Value = serde_json::from_str(&key.fields).unwrap_or_default();
+            let access = fields["access"]
+                .as_str()
+                .and_then(Access::parse)
+                .ok_or_else(|| ApiError::Internal(format!("key {} has no access", key.id)))?;
+            let stored = key.secret.as_deref().unwrap_or("");
+            if !ct_eq(stored.as_bytes(), hash.as_bytes())
+                || creator_disabled != 0
+                || expired(fields["expires_at"].as_str())
+            {
+                return Err(ApiError::Unauthorized);
+            }
+            let org = key.org_id.clone().ok_or(ApiError::Unauthorized)?;
+            return Ok(Auth {
+                principal: Principal {
+                    tenant: key.tenant_id.clone(),
+                    actor: Actor::OrgKey {
+                        id: key.id.clone(),
+                        org,
+                        access,
+                    },
+                },
+                actor_name: format!("key:{}", key.id),
+                user: None,
+                credential: Credential::OrgKey,
+            });
+        }
+        if !(secret.starts_with(SESSION_PREFIX) || secret.starts_with(PERSONAL_TOKEN_PREFIX)) {
+            return Err(ApiError::Unauthorized);
+        }
+        let (token, stored) = match tx.token_by_hash_for_auth(&hash).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
+            Err(e) => return Err(e.into()),
+        };
+        if !ct_eq(stored.as_bytes(), hash.as_bytes()) || expired(token.expires_at.as_deref()) {
+            return Err(ApiError::Unauthorized);
+        }
+        let user = tx.user_by_id_for_auth(&token.user_id).await?;
+        if user.disabled != 0 {
+            return Err(ApiError::Unauthorized);
+        }
+        let tenant = match &user.tenant_id {
+            Some(t) => t.clone(),
+            None => superuser_tenant(&mut tx, parts).await?,
+        };
+        let principal = user_principal(&mut tx, &user, tenant).await?;
+        let credential = if token.kind == "session" {
+            Credential::Session { hash }
+        } else {
+            Credential::PersonalToken
+        };
+        Ok(Auth {
+            principal,
+            actor_name: user.username.clone(),
+            user: Some(user),
+            credential,
+        })
+    }
+}

@@ -1,0 +1,493 @@
+//! The generic routes of every kind in core's table: list, create, get,
+//! update, delete and re-scope, under the scope policy of the kind.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use orgscope_core::kind::{KINDS, Kind, Secret};
+use orgscope_core::policy::{self, Actor, Principal, Role, Scope};
+use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
+use serde_json::{Map, Value, json};
+
+use super::{Change, ListQuery, audit, listing, object, org_field, org_ref, selector, text};
+use crate::AppState;
+use crate::auth::{Auth, new_secret};
+use crate::error::{ApiError, ApiResult, AppJson, AppQuery, OrNotFound};
+
+const MAX_NAME: usize = 200;
+
+pub fn router() -> Router<AppState> {
+    let mut router = Router::new();
+    for kind in KINDS {
+        router = router
+            .route(
+                &format!("/api/v1/{}", kind.path),
+                get(move |s, a, q| list(kind, s, a, q)).post(move |s, a, b| create(kind, s, a, b)),
+            )
+            .route(
+                &format!("/api/v1/{}/{{id}}", kind.path),
+                get(move |s, a, p| read(kind, s, a, p))
+                    .patch(move |s, a, p, b| update(kind, s, a, p, b))
+                    .delete(move |s, a, p| remove(kind, s, a, p)),
+            )
+            .route(
+                &format!("/api/v1/{}/{{id}}/rescope", kind.path),
+                post(move |s, a, p, b| rescope(kind, s, a, p, b)),
+            );
+    }
+    router
+}
+
+/// A resource as clients see it: never its secret.
+pub fn render(kind: &Kind, r: &ResourceRow) -> Value {
+    let stored: Map<String, Value> = serde_json::from_str(&r.fields).unwrap_or_default();
+    let mut out = Map::new();
+    out.insert("id".into(), json!(r.id));
+    out.insert("kind".into(), json!(kind.name));
+    out.insert(
+        "org".into(),
+        org_ref(r.org_id.as_deref(), r.org_slug.as_deref()),
+    );
+    out.insert("name".into(), json!(r.name));
+    for f in kind.fields {
+        if Some(f.name) == kind.secret_field() {
+            continue;
+        }
+        out.insert(
+            f.name.into(),
+            stored.get(f.name).cloned().unwrap_or(Value::Null),
+        );
+    }
+    out.insert("created_by".into(), json!(r.created_by));
+    out.insert("created_at".into(), json!(r.created_at));
+    out.insert("updated_at".into(), json!(r.updated_at));
+    Value::Object(out)
+}
+
+fn scope_of(r: &ResourceRow) -> Scope {
+    Scope {
+        tenant: r.tenant_id.clone(),
+        org: r.org_id.clone(),
+    }
+}
+
+/// Keys act for an org; managing keys is for people, so a key cannot mint or
+/// revoke keys (it would outlive its own revocation).
+fn keys_only_by_users(kind: &Kind, auth: &Auth) -> ApiResult<()> {
+    if matches!(kind.secret, Secret::IssuedToken(_))
+        && matches!(auth.principal.actor, Actor::OrgKey { .. })
+    {
+        return Err(ApiError::Forbidden(format!(
+            "an org access key cannot manage {}; use a user's session or personal token",
+            kind.path
+        )));
+    }
+    Ok(())
+}
+
+/// A visible resource of `kind`, or the same 404 as for an unused id.
+async fn visible(tx: &mut Tx, kind: &Kind, auth: &Auth, id: &str) -> ApiResult<ResourceRow> {
+    let filter = policy::read_filter(&auth.principal);
+    tx.resource(kind.name, &filter, id)
+        .await
+        .or_not_found(kind.name, id)
+}
+
+async fn list(
+    kind: &'static Kind,
+    State(state): State<AppState>,
+    auth: Auth,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> ApiResult<Response> {
+    let page = q.page()?;
+    let mut tx = state.store.read().await?;
+    let sel = selector(&mut tx, &auth, q.org.as_deref()).await?;
+    let filter = policy::read_filter(&auth.principal);
+    let rows = tx.resources(kind.name, &filter, &sel, &page).await?;
+    Ok(axum::Json(listing(rows, &page, |r| r.id.clone(), |r| render(kind, r))).into_response())
+}
+
+async fn read(
+    kind: &'static Kind,
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let mut tx = state.store.read().await?;
+    let row = visible(&mut tx, kind, &auth, &id).await?;
+    Ok(axum::Json(render(kind, &row)).into_response())
+}
+
+async fn create(
+    kind: &'static Kind,
+    State(state): State<AppState>,
+    auth: Auth,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    let tenant = auth.tenant()?.to_owned();
+    keys_only_by_users(kind, &auth)?;
+    let map = object(&body)?;
+    let name = text(&body, "name", MAX_NAME)?.to_owned();
+    let mut fields = kind
+        .validate(map, false)
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let mut tx = state.store.write().await?;
+    let org = org_field(&mut tx, &auth, &body).await?;
+    let target = Scope {
+        tenant: tenant.clone(),
+        org: org.as_ref().map(|o| o.id.clone()),
+    };
+    policy::can_place(&auth.principal, kind.policy, &target)
+        .map_err(|d| ApiError::denied(d, &format!("{} in this scope", kind.path)))?;
+    let id = new_id(kind.prefix);
+    let mut token = None;
+    let secret = match kind.secret {
+        Secret::None => None,
+        Secret::IssuedToken(prefix) => {
+            let t = new_secret(prefix);
+            let hash = crate::auth::hash_secret(&t);
+            token = Some(t);
+            Some(hash)
+        }
+        Secret::Encrypted => {
+            let field = kind.secret_field().unwrap_or("secret");
+            let plain = fields.remove(field);
+            let plain = plain.as_ref().and_then(Value::as_str).unwrap_or_default();
+            Some(
+                state
+                    .master_key
+                    .seal(plain, &id)
+                    .map_err(ApiError::Internal)?,
+            )
+        }
+    };
+    tx.resource_insert(&NewResource {
+        id: id.clone(),
+        tenant_id: tenant.clone(),
+        kind: kind.name.to_owned(),
+        org_id: target.org.clone(),
+        name,
+        fields: Value::Object(fields).to_string(),
+        secret,
+        created_by: auth.principal.user_id().map(str::to_owned),
+    })
+    .await?;
+    let row = tx
+        .resource(
+            kind.name,
+            &policy::ReadFilter::Tenant {
+                tenant: tenant.clone(),
+            },
+            &id,
+        )
+        .await?;
+    let mut out = render(kind, &row);
+    audit(
+        &mut tx,
+        &auth,
+        Some(&tenant),
+        Change {
+            action: &format!("{}.create", kind.name),
+            kind: kind.name,
+            target: &id,
+            org: row.org_id.as_deref(),
+            before: None,
+            after: Some(out.clone()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    if let Some(token) = token {
+        out["token"] = json!(token);
+    }
+    Ok((StatusCode::CREATED, axum::Json(out)).into_response())
+}
+
+async fn update(
+    kind: &'static Kind,
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    keys_only_by_users(kind, &auth)?;
+    let map = object(&body)?;
+    if map.contains_key("org") {
+        return Err(ApiError::Invalid(format!(
+            "org: a {} changes org through POST /api/v1/{}/{id}/rescope (with preview), not an update",
+            kind.name, kind.path
+        )));
+    }
+    let mut changes = kind
+        .validate(map, true)
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let name = match map.get("name") {
+        Some(_) => Some(text(&body, "name", MAX_NAME)?.to_owned()),
+        None => None,
+    };
+    let mut tx = state.store.write().await?;
+    let row = visible(&mut tx, kind, &auth, &id).await?;
+    policy::can_write(
+        &auth.principal,
+        kind.policy,
+        &scope_of(&row),
+        row.created_by.as_deref(),
+    )
+    .map_err(|d| ApiError::denied(d, &format!("this {}", kind.name)))?;
+    let secret = match kind.secret_field().and_then(|f| changes.remove(f)) {
+        Some(Value::String(plain)) => Some(
+            state
+                .master_key
+                .seal(&plain, &id)
+                .map_err(ApiError::Internal)?,
+        ),
+        _ => None,
+    };
+    let before = render(kind, &row);
+    let mut fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
+    fields.extend(changes);
+    let name = name.unwrap_or_else(|| row.name.clone());
+    tx.resource_update(
+        &id,
+        &name,
+        row.org_id.as_deref(),
+        &Value::Object(fields).to_string(),
+        secret.as_deref(),
+    )
+    .await?;
+    let tenant = row.tenant_id.clone();
+    let row = tx
+        .resource(kind.name, &policy::ReadFilter::Tenant { tenant }, &id)
+        .await?;
+    let after = render(kind, &row);
+    let mut after_audit = after.clone();
+    if secret.is_some() {
+        after_audit["secret_changed"] = json!(true);
+    }
+    audit(
+        &mut tx,
+        &auth,
+        Some(&row.tenant_id),
+        Change {
+            action: &format!("{}.update", kind.name),
+            kind: kind.name,
+            target: &id,
+            org: row.org_id.as_deref(),
+            before: Some(before),
+            after: Some(after_audit),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(after).into_response())
+}
+
+async fn remove(
+    kind: &'static Kind,
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    keys_only_by_users(kind, &auth)?;
+    let mut tx = state.store.write().await?;
+    let row = visible(&mut tx, kind, &auth, &id).await?;
+    policy::can_write(
+        &auth.principal,
+        kind.policy,
+        &scope_of(&row),
+        row.created_by.as_deref(),
+    )
+    .map_err(|d| ApiError::denied(d, &format!("this {}", kind.name)))?;
+    tx.resource_delete(&id).await?;
+    audit(
+        &mut tx,
+        &auth,
+        Some(&row.tenant_id),
+        Change {
+            action: &format!("{}.delete", kind.name),
+            kind: kind.name,
+            target: &id,
+            org: row.org_id.as_deref(),
+            before: Some(render(kind, &row)),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Usernames of the enabled users of a tenant who can see `a` but not `b`.
+async fn who_loses(tx: &mut Tx, tenant: &str, a: &Scope, b: &Scope) -> ApiResult<Vec<String>> {
+    let mut users = Vec::new();
+    let mut after = None;
+    loop {
+        let page = Page {
+            limit: 500,
+            after: after.clone(),
+        };
+        let batch = tx.users(Some(tenant), &page).await?;
+        let done = batch.len() < 500;
+        after = batch.last().map(|u| u.id.clone());
+        users.extend(batch);
+        if done {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for user in users.iter().filter(|u| u.disabled == 0) {
+        let p: Principal = crate::auth::user_principal(tx, user, tenant.to_owned()).await?;
+        if p.role() == Some(Role::Superuser) {
+            continue;
+        }
+        if policy::visible(&p, a) && !policy::visible(&p, b) {
+            out.push(user.username.clone());
+        }
+    }
+    Ok(out)
+}
+
+async fn rescope(
+    kind: &'static Kind,
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    keys_only_by_users(kind, &auth)?;
+    super::only_fields(&body, &["org", "preview"])?;
+    if body.get("org").is_none() {
+        return Err(ApiError::Invalid(
+            "org: is required: an org slug or id, or null for tenant-wide".into(),
+        ));
+    }
+    let preview = match body.get("preview") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::Invalid("preview: must be true or false".into())),
+    };
+    let mut tx = state.store.write().await?;
+    let row = visible(&mut tx, kind, &auth, &id).await?;
+    let target_org = org_field(&mut tx, &auth, &body).await?;
+    let from = scope_of(&row);
+    let to = Scope {
+        tenant: row.tenant_id.clone(),
+        org: target_org.as_ref().map(|o| o.id.clone()),
+    };
+    policy::can_rescope(
+        &auth.principal,
+        kind.policy,
+        &from,
+        row.created_by.as_deref(),
+        &to,
+    )
+    .map_err(|d| ApiError::denied(d, &format!("this {} into that scope", kind.name)))?;
+    let lose = who_loses(&mut tx, &row.tenant_id, &from, &to).await?;
+    let gain = who_loses(&mut tx, &row.tenant_id, &to, &from).await?;
+    let impact = json!({
+        "from": org_ref(row.org_id.as_deref(), row.org_slug.as_deref()),
+        "to": org_ref(to.org.as_deref(), target_org.as_ref().map(|o| o.slug.as_str())),
+        "users_losing_access": lose,
+        "users_gaining_access": gain,
+        "blocking_references": [],
+    });
+    if preview {
+        return Ok(axum::Json(json!({ "preview": true, "impact": impact })).into_response());
+    }
+    tx.resource_update(&id, &row.name, to.org.as_deref(), &row.fields, None)
+        .await?;
+    let after_row = tx
+        .resource(
+            kind.name,
+            &policy::ReadFilter::Tenant {
+                tenant: row.tenant_id.clone(),
+            },
+            &id,
+        )
+        .await?;
+    let after = render(kind, &after_row);
+    audit(
+        &mut tx,
+        &auth,
+        Some(&row.tenant_id),
+        Change {
+            action: &format!("{}.rescope", kind.name),
+            kind: kind.name,
+            target: &id,
+            org: to.org.as_deref().or(row.org_id.as_deref()),
+            before: Some(render(kind, &row)),
+            after: Some(json!({ "resource": after, "impact": impact })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(
+        axum::Json(json!({ "preview": false, "resource": after, "impact": impact }))
+            .into_response(),
+    )
+}
+
+/// The OpenAPI paths of every kind, generated from the kinds table.
+pub fn openapi_paths() -> Map<String, Value> {
+    let mut paths = Map::new();
+    let problem = json!({"description": "problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
+    for kind in KINDS {
+        let mut props = Map::new();
+        props.insert(
+            "name".into(),
+            json!({"type": "string", "maxLength": MAX_NAME}),
+        );
+        props.insert("org".into(), json!({"type": ["string", "null"], "description": "Org slug or id; null = tenant-wide; absent = your default org"}));
+        let mut required = vec![json!("name")];
+        for f in kind.fields {
+            use orgscope_core::kind::FieldType::*;
+            let schema = match f.ty {
+                Text(max) => json!({"type": "string", "maxLength": max}),
+                Choice(c) => json!({"type": "string", "enum": c}),
+                Timestamp => json!({"type": ["string", "null"], "format": "date-time"}),
+                Patterns => json!({"type": "array", "items": {"type": "string"}}),
+                Secret => json!({"type": "string", "writeOnly": true}),
+            };
+            let mut schema = schema;
+            schema["description"] = json!(f.doc);
+            props.insert(f.name.into(), schema);
+            if f.required {
+                required.push(json!(f.name));
+            }
+        }
+        let body = json!({"type": "object", "properties": props, "required": required});
+        let item = json!({"description": "a resource", "content": {"application/json": {"schema": {"type": "object"}}}});
+        let tag = json!([kind.path]);
+        let id_param =
+            json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+        let policy = format!("{:?}", kind.policy);
+        paths.insert(format!("/api/v1/{}", kind.path), json!({
+            "get": {"tags": tag, "summary": format!("List {} ({})", kind.path, kind.doc), "operationId": format!("list_{}", kind.name),
+                "parameters": [
+                    {"name": "org", "in": "query", "schema": {"type": "string"}, "description": "all | tenant | org slug or id"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": super::MAX_LIMIT}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "{items, next_cursor}", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": problem, "401": problem, "404": problem}},
+            "post": {"tags": tag, "summary": format!("Create a {} (scope policy: {policy})", kind.name), "operationId": format!("create_{}", kind.name),
+                "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},
+                "responses": {"201": item, "401": problem, "403": problem, "422": problem}},
+        }));
+        let mut patch_body = body.clone();
+        patch_body["required"] = json!([]);
+        paths.insert(format!("/api/v1/{}/{{id}}", kind.path), json!({
+            "get": {"tags": tag, "operationId": format!("get_{}", kind.name), "parameters": id_param, "responses": {"200": item, "401": problem, "404": problem}},
+            "patch": {"tags": tag, "operationId": format!("update_{}", kind.name), "parameters": id_param,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": patch_body}}},
+                "responses": {"200": item, "403": problem, "404": problem, "422": problem}},
+            "delete": {"tags": tag, "operationId": format!("delete_{}", kind.name), "parameters": id_param, "responses": {"204": {"description": "deleted"}, "403": problem, "404": problem}},
+        }));
+        paths.insert(format!("/api/v1/{}/{{id}}/rescope", kind.path), json!({
+            "post": {"tags": tag, "operationId": format!("rescope_{}", kind.name), "parameters": id_param,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"org": {"type": ["string", "null"]}, "preview": {"type": "boolean"}}, "required": ["org"]}}}},
+                "responses": {"200": {"description": "the impact, and the resource unless previewing", "content": {"application/json": {"schema": {"type": "object"}}}}, "403": problem, "404": problem, "409": problem, "422": problem}},
+        }));
+    }
+    paths
+}

@@ -1,0 +1,627 @@
+//! Orgs and their memberships.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use orgscope_core::kind;
+use orgscope_core::policy::{self, ReadFilter};
+use orgscope_store::{MemberRow, OrgRow, StoreError, Tx, UserRow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Change, ListQuery, audit, listing, object, only_fields, text, visible_org};
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, AppJson, AppQuery};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orgs, create_org))
+        .routes(routes!(get_org, update_org, delete_org))
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(get_member, update_member, remove_member))
+}
+
+/// An org as `POST /api/v1/orgs` takes it.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct OrgBody {
+    /// Unique in the tenant: 2-63 of a-z, 0-9 and '-'; not all, tenant or none.
+    slug: String,
+    name: String,
+    /// Parent org slug or id (same tenant, no cycles).
+    parent: Option<String>,
+    /// A host name, unique across the server, that maps to the org's portal.
+    domain: Option<String>,
+}
+
+/// A membership as `POST /api/v1/orgs/{org}/members` takes it.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct MemberBody {
+    /// Username or id of a user of the same tenant.
+    user: String,
+    /// Lets the member manage the org (members, name, domain); never widens what they see.
+    can_manage: Option<bool>,
+}
+
+/// How `DELETE /api/v1/orgs/{org}` disposes of what the org owns.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct OrgDeleteBody {
+    /// Another org (slug or id) to move resources to, or null for tenant-wide.
+    move_to: Option<String>,
+    delete_resources: Option<bool>,
+    preview: Option<bool>,
+}
+
+pub fn render_org(o: &OrgRow) -> Value {
+    json!({
+        "id": o.id, "kind": "org", "slug": o.slug, "name": o.name,
+        "parent": o.parent_id, "domain": o.domain,
+        "created_at": o.created_at, "updated_at": o.updated_at,
+    })
+}
+
+fn render_member(m: &MemberRow) -> Value {
+    json!({
+        "org": m.org_id, "user": {"id": m.user_id, "username": m.username},
+        "can_manage": m.can_manage != 0, "created_at": m.created_at,
+    })
+}
+
+fn tenant_filter(tenant: &str) -> ReadFilter {
+    ReadFilter::Tenant {
+        tenant: tenant.to_owned(),
+    }
+}
+
+fn check_domain(d: &str) -> ApiResult<String> {
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if ok {
+        Ok(d)
+    } else {
+        Err(ApiError::Invalid(format!(
+            "domain: '{d}' is not a host name like portal.example.com"
+        )))
+    }
+}
+
+fn opt_text(body: &Value, field: &str) -> ApiResult<Option<Option<String>>> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
+        Some(_) => Err(ApiError::Invalid(format!(
+            "{field}: must be a string or null"
+        ))),
+    }
+}
+
+/// Refuses a parent that is the org itself or one of its descendants.
+async fn check_parent(tx: &mut Tx, tenant: &str, org: &str, parent: &str) -> ApiResult<()> {
+    let filter = tenant_filter(tenant);
+    let mut cursor = Some(parent.to_owned());
+    let mut steps = 0;
+    while let Some(id) = cursor {
+        if id == org {
+            return Err(ApiError::Invalid(
+                "parent: that would make a cycle (the parent is this org or one of its descendants)".into(),
+            ));
+        }
+        steps += 1;
+        if steps > 1000 {
+            return Err(ApiError::Invalid("parent: the org tree is too deep".into()));
+        }
+        cursor = tx.org_parent(&filter, &id).await?;
+    }
+    Ok(())
+}
+
+fn duplicate(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Duplicate("domain") => {
+            ApiError::conflict("domain: that domain is already in use; choose another")
+        }
+        StoreError::Duplicate(_) => {
+            ApiError::conflict("slug: an org with that slug already exists; choose another")
+        }
+        e => e.into(),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs", tag = "orgs", params(ListQuery),
+    responses((status = 200, description = "{items, next_cursor}: the orgs you can see")))]
+async fn list_orgs(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> ApiResult<Response> {
+    let page = q.page()?;
+    let mut tx = state.store.read().await?;
+    let rows = tx
+        .orgs(&policy::read_filter(&auth.principal), &page)
+        .await?;
+    Ok(axum::Json(listing(rows, &page, |o| o.id.clone(), render_org)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/orgs", tag = "orgs", request_body = OrgBody,
+    responses((status = 201, description = "the org"), (status = 403, description = "admins only"),
+        (status = 409, description = "slug or domain taken"), (status = 422, description = "invalid field")))]
+async fn create_org(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    let tenant = auth.tenant()?.to_owned();
+    only_fields(&body, &["slug", "name", "parent", "domain"])?;
+    object(&body)?;
+    let slug = text(&body, "slug", 63)?.to_owned();
+    orgscope_core::check_slug(&slug).map_err(ApiError::Invalid)?;
+    let name = text(&body, "name", 200)?.to_owned();
+    let domain = opt_text(&body, "domain")?
+        .flatten()
+        .map(|d| check_domain(&d))
+        .transpose()?;
+    if !auth.principal.is_admin() {
+        return Err(ApiError::Forbidden("only admins create orgs".into()));
+    }
+    let mut tx = state.store.write().await?;
+    let parent = match opt_text(&body, "parent")?.flatten() {
+        Some(p) => Some(
+            tx.org(&tenant_filter(&tenant), &p)
+                .await
+                .map_err(|_| ApiError::Invalid(format!("parent: no org '{p}'")))?
+                .id,
+        ),
+        None => None,
+    };
+    let org = tx
+        .org_create(&tenant, &slug, &name, parent.as_deref(), domain.as_deref())
+        .await
+        .map_err(duplicate)?;
+    let out = render_org(&org);
+    audit(
+        &mut tx,
+        &auth,
+        Some(&tenant),
+        Change {
+            action: "org.create",
+            kind: "org",
+            target: &org.id,
+            org: Some(&org.id),
+            before: None,
+            after: Some(out.clone()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(out)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "orgs",
+    params(("org" = String, Path, description = "slug or id")),
+    responses((status = 200, description = "the org"), (status = 404, description = "no such org for you")))]
+async fn get_org(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(org): Path<String>,
+) -> ApiResult<Response> {
+    let mut tx = state.store.read().await?;
+    let row = visible_org(&mut tx, &auth, &org).await?;
+    Ok(axum::Json(render_org(&row)).into_response())
+}
+
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}", tag = "orgs",
+    params(("org" = String, Path, description = "slug or id")),
+    request_body = OrgBody,
+    responses((status = 200, description = "the org"), (status = 403, description = "not a manager"),
+        (status = 404, description = "no such org for you"), (status = 409, description = "slug or domain taken")))]
+async fn update_org(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(org): Path<String>,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    only_fields(&body, &["slug", "name", "parent", "domain"])?;
+    object(&body)?;
+    let mut tx = state.store.write().await?;
+    let before = visible_org(&mut tx, &auth, &org).await?;
+    if !policy::can_manage_org(&auth.principal, &before.tenant_id, &before.id) {
+        return Err(ApiError::Forbidden(format!(
+            "you cannot manage org '{}': admins and members with can_manage can",
+            before.slug
+        )));
+    }
+    let mut after = before.clone();
+    if body.get("name").is_some() {
+        after.name = text(&body, "name", 200)?.to_owned();
+    }
+    if let Some(domain) = opt_text(&body, "domain")? {
+        after.domain = domain.map(|d| check_domain(&d)).transpose()?;
+    }
+    let structural = body.get("slug").is_some() || body.get("parent").is_some();
+    if structural && !auth.principal.is_admin() {
+        return Err(ApiError::Forbidden(
+            "only admins change an org's slug or parent".into(),
+        ));
+    }
+    if body.get("slug").is_some() {
+        let slug = text(&body, "slug", 63)?.to_owned();
+        orgscope_core::check_slug(&slug).map_err(ApiError::Invalid)?;
+        after.slug = slug;
+    }
+    if let Some(parent) = opt_text(&body, "parent")? {
+        after.parent_id = match parent {
+            None => None,
+            Some(p) => {
+                let row = tx
+                    .org(&tenant_filter(&before.tenant_id), &p)
+                    .await
+                    .map_err(|_| ApiError::Invalid(format!("parent: no org '{p}'")))?;
+                check_parent(&mut tx, &before.tenant_id, &before.id, &row.id).await?;
+                Some(row.id)
+            }
+        };
+    }
+    tx.org_update(&after).await.map_err(duplicate)?;
+    let after = tx
+        .org(&tenant_filter(&before.tenant_id), &before.id)
+        .await?;
+    audit(
+        &mut tx,
+        &auth,
+        Some(&before.tenant_id),
+        Change {
+            action: "org.update",
+            kind: "org",
+            target: &before.id,
+            org: Some(&before.id),
+            before: Some(render_org(&before)),
+            after: Some(render_org(&after)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(render_org(&after)).into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}", tag = "orgs",
+    params(("org" = String, Path, description = "slug or id")),
+    request_body(content = Option<OrgDeleteBody>, description = "required while the org owns resources"),
+    responses((status = 204, description = "deleted"), (status = 200, description = "the preview"),
+        (status = 403, description = "admins only"), (status = 404, description = "no such org for you"),
+        (status = 409, description = "the org owns resources; counts per kind in `blocking`")))]
+async fn delete_org(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(org): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    // The disposition body is optional: an empty org needs none.
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?
+    };
+    only_fields(&body, &["move_to", "delete_resources", "preview"])?;
+    let mut tx = state.store.write().await?;
+    let row = visible_org(&mut tx, &auth, &org).await?;
+    if !auth.principal.is_admin() {
+        return Err(ApiError::Forbidden("only admins delete orgs".into()));
+    }
+    let holdings = tx.org_holdings(&row.id).await?;
+    let counts: serde_json::Map<String, Value> = holdings
+        .iter()
+        .map(|(k, n)| (k.clone(), json!(n)))
+        .collect();
+    let preview = body
+        .get("preview")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let delete_resources = body
+        .get("delete_resources")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let move_to = match body.get("move_to") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(target)) => {
+            let t = tx
+                .org(&tenant_filter(&row.tenant_id), target)
+                .await
+                .map_err(|_| ApiError::Invalid(format!("move_to: no org '{target}'")))?;
+            if t.id == row.id {
+                return Err(ApiError::Invalid(
+                    "move_to: must be another org than the one being deleted".into(),
+                ));
+            }
+            Some(Some(t))
+        }
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "move_to: must be an org slug or id, or null for tenant-wide".into(),
+            ));
+        }
+    };
+    if move_to.is_some() && delete_resources {
+        return Err(ApiError::Invalid(
+            "give either move_to or delete_resources, not both".into(),
+        ));
+    }
+    let resources: i64 = holdings
+        .iter()
+        .filter(|(k, _)| k != "org")
+        .map(|(_, n)| n)
+        .sum();
+    // Org-required kinds cannot follow to tenant-wide.
+    if let Some(None) = move_to {
+        let stuck: Vec<&String> = holdings
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| {
+                orgscope_core::kind::KINDS
+                    .iter()
+                    .any(|kd| kd.name == k.as_str() && kd.policy == kind::ScopePolicy::OrgRequired)
+            })
+            .collect();
+        if !stuck.is_empty() {
+            return Err(ApiError::Conflict {
+                detail: format!(
+                    "move_to null: these kinds must belong to an org and cannot become tenant-wide: {}; move them to another org or delete them",
+                    stuck
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                blocking: Value::Object(counts),
+            });
+        }
+    }
+    let impact = json!({ "org": render_org(&row), "owns": counts,
+        "disposition": if delete_resources { json!("delete") } else { match &move_to { Some(Some(t)) => json!({"move_to": t.slug}), Some(None) => json!({"move_to": null}), None => Value::Null } } });
+    if preview {
+        return Ok(axum::Json(json!({"preview": true, "impact": impact})).into_response());
+    }
+    if resources > 0 && move_to.is_none() && !delete_resources {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "org '{}' still owns resources: give move_to (an org, or null for tenant-wide) or delete_resources: true",
+                row.slug
+            ),
+            blocking: Value::Object(counts),
+        });
+    }
+    tx.org_dispose(
+        &row.id,
+        match &move_to {
+            Some(target) => {
+                orgscope_store::Disposition::Move(target.as_ref().map(|t| t.id.as_str()))
+            }
+            None => orgscope_store::Disposition::Delete,
+        },
+    )
+    .await?;
+    tx.org_delete(&row.id).await?;
+    audit(
+        &mut tx,
+        &auth,
+        Some(&row.tenant_id),
+        Change {
+            action: "org.delete",
+            kind: "org",
+            target: &row.id,
+            org: Some(&row.id),
+            before: Some(render_org(&row)),
+            after: Some(impact),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The org (visible) and whether the caller may manage it.
+async fn org_for_members(tx: &mut Tx, auth: &Auth, org: &str) -> ApiResult<(OrgRow, bool)> {
+    let row = visible_org(tx, auth, org).await?;
+    let manage = policy::can_manage_org(&auth.principal, &row.tenant_id, &row.id);
+    Ok((row, manage))
+}
+
+async fn tenant_user(tx: &mut Tx, tenant: &str, user: &str) -> ApiResult<UserRow> {
+    match tx.user(Some(tenant), user).await {
+        Ok(u) => Ok(u),
+        Err(StoreError::NotFound) => Err(ApiError::not_found("user", user)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "members",
+    params(("org" = String, Path, description = "slug or id"), ListQuery),
+    responses((status = 200, description = "{items, next_cursor}"), (status = 404, description = "no such org for you")))]
+async fn list_members(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(org): Path<String>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> ApiResult<Response> {
+    let page = q.page()?;
+    let mut tx = state.store.read().await?;
+    let (row, _) = org_for_members(&mut tx, &auth, &org).await?;
+    let rows = tx.members(&row.id, &page).await?;
+    Ok(axum::Json(listing(rows, &page, |m| m.user_id.clone(), render_member)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/members", tag = "members",
+    params(("org" = String, Path, description = "slug or id")), request_body = MemberBody,
+    responses((status = 201, description = "the membership"), (status = 403, description = "not a manager"),
+        (status = 404, description = "no such org for you"), (status = 422, description = "no such user")))]
+async fn add_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(org): Path<String>,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    only_fields(&body, &["user", "can_manage"])?;
+    let user = text(&body, "user", 200)?.to_owned();
+    let can_manage = match body.get("can_manage") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "can_manage: must be true or false".into(),
+            ));
+        }
+    };
+    put_member(state, auth, org, user, can_manage, true).await
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members/{user}", tag = "members",
+    params(("org" = String, Path), ("user" = String, Path, description = "username or id")),
+    responses((status = 200, description = "the membership"), (status = 404, description = "no such membership for you")))]
+async fn get_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((org, user)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let mut tx = state.store.read().await?;
+    let (row, _) = org_for_members(&mut tx, &auth, &org).await?;
+    let u = tenant_user(&mut tx, &row.tenant_id, &user).await?;
+    let m = tx
+        .member(&row.id, &u.id)
+        .await
+        .map_err(|_| ApiError::not_found("member", &user))?;
+    Ok(axum::Json(render_member(&m)).into_response())
+}
+
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{user}", tag = "members",
+    params(("org" = String, Path), ("user" = String, Path, description = "username or id")),
+    request_body = MemberBody,
+    responses((status = 200, description = "the membership"), (status = 403, description = "not a manager"),
+        (status = 404, description = "no such membership for you")))]
+async fn update_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((org, user)): Path<(String, String)>,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    only_fields(&body, &["can_manage"])?;
+    let can_manage = body
+        .get("can_manage")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| ApiError::Invalid("can_manage: is required, true or false".into()))?;
+    put_member(state, auth, org, user, can_manage, false).await
+}
+
+async fn put_member(
+    state: AppState,
+    auth: Auth,
+    org: String,
+    user: String,
+    can_manage: bool,
+    create: bool,
+) -> ApiResult<Response> {
+    let mut tx = state.store.write().await?;
+    let (row, manage) = org_for_members(&mut tx, &auth, &org).await?;
+    if !manage {
+        return Err(ApiError::Forbidden(format!(
+            "you cannot manage the members of '{}': admins and members with can_manage can",
+            row.slug
+        )));
+    }
+    let u = match tenant_user(&mut tx, &row.tenant_id, &user).await {
+        Err(ApiError::NotFound(_)) if create => {
+            return Err(ApiError::Invalid(format!(
+                "user: no user '{user}' in this tenant"
+            )));
+        }
+        other => other?,
+    };
+    let before = tx.member(&row.id, &u.id).await.ok();
+    if !create && before.is_none() {
+        return Err(ApiError::not_found("member", &user));
+    }
+    tx.member_put(&row.id, &u.id, can_manage).await?;
+    let after = render_member(&tx.member(&row.id, &u.id).await?);
+    audit(
+        &mut tx,
+        &auth,
+        Some(&row.tenant_id),
+        Change {
+            action: if before.is_some() {
+                "member.update"
+            } else {
+                "member.add"
+            },
+            kind: "membership",
+            target: &u.id,
+            org: Some(&row.id),
+            before: before.as_ref().map(render_member),
+            after: Some(after.clone()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let status = if before.is_none() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(after)).into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/members/{user}", tag = "members",
+    params(("org" = String, Path), ("user" = String, Path, description = "username or id")),
+    responses((status = 200, description = "removed; says whether the user's default org was cleared"),
+        (status = 403, description = "not a manager"), (status = 404, description = "no such membership for you")))]
+async fn remove_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((org, user)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let mut tx = state.store.write().await?;
+    let (row, manage) = org_for_members(&mut tx, &auth, &org).await?;
+    if !manage {
+        return Err(ApiError::Forbidden(format!(
+            "you cannot manage the members of '{}': admins and members with can_manage can",
+            row.slug
+        )));
+    }
+    let u = tenant_user(&mut tx, &row.tenant_id, &user).await?;
+    let before = tx
+        .member(&row.id, &u.id)
+        .await
+        .map_err(|_| ApiError::not_found("member", &user))?;
+    let cleared = tx.member_remove(&row.id, &u.id).await?;
+    let out = json!({"removed": render_member(&before), "default_org_cleared": cleared});
+    audit(
+        &mut tx,
+        &auth,
+        Some(&row.tenant_id),
+        Change {
+            action: "member.remove",
+            kind: "membership",
+            target: &u.id,
+            org: Some(&row.id),
+            before: Some(render_member(&before)),
+            after: Some(out.clone()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(out).into_response())
+}

@@ -1,0 +1,358 @@
+//! Users of a tenant: created by admins, changed with PATCH.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use orgscope_core::policy::{self, Role};
+use orgscope_store::{StoreError, Tx, UserRow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Change, ListQuery, audit, listing, only_fields, text};
+use crate::AppState;
+use crate::auth::{Auth, hash_password};
+use crate::error::{ApiError, ApiResult, AppJson, AppQuery};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user))
+}
+
+/// A user as `POST /api/v1/users` takes it.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UserBody {
+    username: String,
+    /// At least 8 characters.
+    password: String,
+    /// user | admin | auditor | superuser (superusers only make superusers).
+    role: Option<String>,
+    /// An org slug or id; the user becomes a member of it.
+    default_org: Option<String>,
+}
+
+/// `PATCH /api/v1/users/{user}`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UserPatch {
+    role: Option<String>,
+    /// An org the user is a member of, or null.
+    default_org: Option<String>,
+    /// Disabling revokes the user's sessions and tokens at once.
+    disabled: Option<bool>,
+    password: Option<String>,
+}
+
+pub fn render_user(u: &UserRow, default_org_slug: Option<&str>) -> Value {
+    json!({
+        "id": u.id, "kind": "user", "username": u.username, "role": u.role,
+        "tenant": u.tenant_id,
+        "default_org": super::org_ref(u.default_org_id.as_deref(), default_org_slug),
+        "disabled": u.disabled != 0,
+        "created_at": u.created_at, "updated_at": u.updated_at,
+    })
+}
+
+pub async fn render_user_in(tx: &mut Tx, u: &UserRow) -> ApiResult<Value> {
+    let slug = match (&u.default_org_id, &u.tenant_id) {
+        (Some(org), Some(tenant)) => tx
+            .org(
+                &policy::ReadFilter::Tenant {
+                    tenant: tenant.clone(),
+                },
+                org,
+            )
+            .await
+            .ok()
+            .map(|o| o.slug),
+        _ => None,
+    };
+    Ok(render_user(u, slug.as_deref()))
+}
+
+fn check_username(name: &str) -> ApiResult<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+        && !name.starts_with(['_', '-', '.']);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(format!(
+            "username: '{name}' is invalid: use 1-64 letters, digits, '.', '_', '-' or '@'"
+        )))
+    }
+}
+
+/// A user the caller can see: admins, auditors and superusers see the
+/// tenant's users, everyone else only themselves.
+async fn visible_user(tx: &mut Tx, auth: &Auth, reference: &str) -> ApiResult<UserRow> {
+    let found = match tx.user(Some(auth.tenant()?), reference).await {
+        Err(StoreError::NotFound) if auth.is_superuser() => tx.user(None, reference).await,
+        other => other,
+    };
+    match found {
+        Ok(u) if auth.principal.sees_tenant() || auth.principal.user_id() == Some(&u.id) => Ok(u),
+        Ok(_) | Err(StoreError::NotFound) => Err(ApiError::not_found("user", reference)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListQuery),
+    responses((status = 200, description = "{items, next_cursor}"), (status = 403, description = "admins and auditors only")))]
+async fn list_users(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> ApiResult<Response> {
+    if !auth.principal.sees_tenant() {
+        return Err(ApiError::Forbidden(
+            "only admins and auditors list users; GET /api/v1/me shows yourself".into(),
+        ));
+    }
+    let page = q.page()?;
+    let mut tx = state.store.read().await?;
+    let rows = tx.users(Some(auth.tenant()?), &page).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for u in &rows {
+        items.push(render_user_in(&mut tx, u).await?);
+    }
+    let mut out = listing(rows, &page, |u| u.id.clone(), |_| Value::Null);
+    let n = out["items"].as_array().map_or(0, Vec::len);
+    items.truncate(n);
+    out["items"] = Value::Array(items);
+    Ok(axum::Json(out).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserBody,
+    responses((status = 201, description = "the user"), (status = 403, description = "admins only; superusers for superusers"),
+        (status = 409, description = "username taken"), (status = 422, description = "invalid field")))]
+async fn create_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    only_fields(&body, &["username", "password", "role", "default_org"])?;
+    let username = text(&body, "username", 64)?.to_owned();
+    check_username(&username)?;
+    let password = text(&body, "password", 1024)?.to_owned();
+    let role = match body.get("role") {
+        None | Some(Value::Null) => Role::User,
+        Some(Value::String(r)) => Role::parse(r).ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "role: '{r}' is not a role; use user, admin, auditor or superuser"
+            ))
+        })?,
+        Some(_) => return Err(ApiError::Invalid("role: must be a string".into())),
+    };
+    if !policy::can_grant_role(&auth.principal, role) {
+        return Err(ApiError::Forbidden(if auth.principal.is_admin() {
+            "only superusers create superusers".into()
+        } else {
+            "only admins create users".into()
+        }));
+    }
+    let hash = hash_password(&password)?;
+    let tenant = if role == Role::Superuser {
+        None
+    } else {
+        Some(auth.tenant()?.to_owned())
+    };
+    let mut tx = state.store.write().await?;
+    let default_org = match (body.get("default_org"), &tenant) {
+        (None | Some(Value::Null), _) => None,
+        (Some(Value::String(o)), Some(_)) => Some(
+            super::visible_org(&mut tx, &auth, o)
+                .await
+                .map_err(|_| ApiError::Invalid(format!("default_org: no org '{o}'")))?,
+        ),
+        _ => {
+            return Err(ApiError::Invalid(
+                "default_org: must be an org slug or id (superusers have none)".into(),
+            ));
+        }
+    };
+    let user = tx
+        .user_create(
+            tenant.as_deref(),
+            &username,
+            &hash,
+            role.as_str(),
+            default_org.as_ref().map(|o| o.id.as_str()),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Duplicate(_) => ApiError::conflict(format!(
+                "username: '{username}' is already taken; choose another"
+            )),
+            e => e.into(),
+        })?;
+    if let Some(org) = &default_org {
+        tx.member_put(&org.id, &user.id, false).await?;
+    }
+    let out = render_user(&user, default_org.as_ref().map(|o| o.slug.as_str()));
+    audit(
+        &mut tx,
+        &auth,
+        tenant.as_deref(),
+        Change {
+            action: "user.create",
+            kind: "user",
+            target: &user.id,
+            org: None,
+            before: None,
+            after: Some(out.clone()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(out)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users",
+    params(("user" = String, Path, description = "username or id")),
+    responses((status = 200, description = "the user"), (status = 404, description = "no such user for you")))]
+async fn get_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(user): Path<String>,
+) -> ApiResult<Response> {
+    let mut tx = state.store.read().await?;
+    let u = visible_user(&mut tx, &auth, &user).await?;
+    Ok(axum::Json(render_user_in(&mut tx, &u).await?).into_response())
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/{user}", tag = "users",
+    params(("user" = String, Path, description = "username or id")), request_body = UserPatch,
+    responses((status = 200, description = "the user"), (status = 403, description = "not allowed"),
+        (status = 404, description = "no such user for you"), (status = 422, description = "invalid field")))]
+async fn update_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(user): Path<String>,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    only_fields(&body, &["role", "default_org", "disabled", "password"])?;
+    let mut tx = state.store.write().await?;
+    let before = visible_user(&mut tx, &auth, &user).await?;
+    let myself = auth.principal.user_id() == Some(before.id.as_str());
+    let admin = auth.principal.is_admin();
+    let mut after = before.clone();
+    if let Some(role) = body.get("role") {
+        let role = role.as_str().and_then(Role::parse).ok_or_else(|| {
+            ApiError::Invalid("role: use user, admin, auditor or superuser".into())
+        })?;
+        if myself && role.as_str() != before.role {
+            return Err(ApiError::Forbidden(
+                "you cannot change your own role".into(),
+            ));
+        }
+        let was_super = before.role == Role::Superuser.as_str();
+        if (role == Role::Superuser) != was_super {
+            return Err(ApiError::Invalid(
+                "role: a tenant user cannot become a superuser, nor a superuser a tenant user; create a new user".into(),
+            ));
+        }
+        if !policy::can_grant_role(&auth.principal, role) || (was_super && !auth.is_superuser()) {
+            return Err(ApiError::Forbidden(
+                "only admins change roles, and only superusers touch superusers".into(),
+            ));
+        }
+        after.role = role.as_str().to_owned();
+    }
+    if let Some(disabled) = body.get("disabled") {
+        let disabled = disabled
+            .as_bool()
+            .ok_or_else(|| ApiError::Invalid("disabled: must be true or false".into()))?;
+        if !admin {
+            return Err(ApiError::Forbidden("only admins disable users".into()));
+        }
+        if myself && disabled {
+            return Err(ApiError::Invalid(
+                "disabled: you cannot disable yourself".into(),
+            ));
+        }
+        after.disabled = i64::from(disabled);
+    }
+    if let Some(password) = body.get("password") {
+        if !(myself || admin) {
+            return Err(ApiError::Forbidden(
+                "you cannot change this user's password".into(),
+            ));
+        }
+        let password = password
+            .as_str()
+            .ok_or_else(|| ApiError::Invalid("password: must be a string".into()))?;
+        after.password_hash = hash_password(password)?;
+    }
+    if let Some(org) = body.get("default_org") {
+        if !(myself || admin) {
+            return Err(ApiError::Forbidden(
+                "you cannot change this user's default org".into(),
+            ));
+        }
+        after.default_org_id = match org {
+            Value::Null => None,
+            Value::String(o) => {
+                let tenant = before.tenant_id.clone().ok_or_else(|| {
+                    ApiError::Invalid("default_org: superusers have no default org".into())
+                })?;
+                let row = tx
+                    .org(&policy::ReadFilter::Tenant { tenant }, o)
+                    .await
+                    .map_err(|_| ApiError::Invalid(format!("default_org: no org '{o}'")))?;
+                if tx.member(&row.id, &before.id).await.is_err() {
+                    return Err(ApiError::Invalid(format!(
+                        "default_org: {} is not a member of '{}'; add the membership first",
+                        before.username, row.slug
+                    )));
+                }
+                Some(row.id)
+            }
+            _ => {
+                return Err(ApiError::Invalid(
+                    "default_org: must be an org slug or id, or null".into(),
+                ));
+            }
+        };
+    }
+    tx.user_update(&after).await?;
+    let revoked = if after.disabled != 0 && before.disabled == 0 {
+        tx.tokens_revoke_all(&after.id).await?
+    } else {
+        0
+    };
+    let before_out = render_user_in(&mut tx, &before).await?;
+    let mut out = render_user_in(&mut tx, &after).await?;
+    let mut audit_after = out.clone();
+    if revoked > 0 {
+        audit_after["tokens_revoked"] = json!(revoked);
+    }
+    if after.password_hash != before.password_hash {
+        audit_after["password_changed"] = json!(true);
+    }
+    audit(
+        &mut tx,
+        &auth,
+        before.tenant_id.as_deref(),
+        Change {
+            action: "user.update",
+            kind: "user",
+            target: &before.id,
+            org: None,
+            before: Some(before_out),
+            after: Some(audit_after),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    if revoked > 0 {
+        out["tokens_revoked"] = json!(revoked);
+    }
+    Ok(axum::Json(out).into_response())
+}

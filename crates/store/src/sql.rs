@@ -1,0 +1,150 @@
+//! A small SQL text builder with `$n` placeholders (which both SQLite and
+//! PostgreSQL accept), and [`push_scope`]: the one place a read filter becomes SQL.
+
+use orgscope_core::policy::{OrgSelector, ReadFilter};
+use sqlx::Any;
+use sqlx::any::AnyArguments;
+use sqlx::query::{Query, QueryAs};
+
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    Text(Option<String>),
+    Int(i64),
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Arg {
+        Arg::Text(Some(s.to_owned()))
+    }
+}
+impl From<String> for Arg {
+    fn from(s: String) -> Arg {
+        Arg::Text(Some(s))
+    }
+}
+impl From<&String> for Arg {
+    fn from(s: &String) -> Arg {
+        Arg::Text(Some(s.clone()))
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(s: Option<String>) -> Arg {
+        Arg::Text(s)
+    }
+}
+impl From<Option<&str>> for Arg {
+    fn from(s: Option<&str>) -> Arg {
+        Arg::Text(s.map(str::to_owned))
+    }
+}
+impl From<i64> for Arg {
+    fn from(i: i64) -> Arg {
+        Arg::Int(i)
+    }
+}
+impl From<bool> for Arg {
+    fn from(b: bool) -> Arg {
+        Arg::Int(i64::from(b))
+    }
+}
+
+#[derive(Default, Debug)]
+pub(crate) struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    pub(crate) fn new(text: &str) -> Sql {
+        Sql {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, text: &str) -> &mut Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `arg`.
+    pub(crate) fn arg(&mut self, arg: impl Into<Arg>) -> &mut Sql {
+        self.args.push(arg.into());
+        self.text.push('$');
+        self.text.push_str(&self.args.len().to_string());
+        self
+    }
+
+    pub(crate) fn query(&self) -> Query<'static, Any, AnyArguments> {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));
+        for a in &self.args {
+            q = match a.clone() {
+                Arg::Text(s) => q.bind(s),
+                Arg::Int(i) => q.bind(i),
+            };
+        }
+        q
+    }
+
+    pub(crate) fn query_as<T>(&self) -> QueryAs<'static, Any, T, AnyArguments>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(self.text.clone()));
+        for a in &self.args {
+            q = match a.clone() {
+                Arg::Text(s) => q.bind(s),
+                Arg::Int(i) => q.bind(i),
+            };
+        }
+        q
+    }
+}
+
+/// Appends ` AND …` conditions that restrict the rows (whose tenant and org are
+/// in `tenant_col` and `org_col`) to what `filter` allows and `selector` asks.
+///
+/// This is the only function that turns a read filter into SQL. Membership is
+/// read by a subquery in the same statement as the data, so a membership removal
+/// or a re-scope is in force for the very next query.
+pub(crate) fn push_scope(
+    sql: &mut Sql,
+    filter: &ReadFilter,
+    selector: &OrgSelector,
+    tenant_col: &str,
+    org_col: &str,
+) {
+    sql.push(&format!(" AND {tenant_col} = "))
+        .arg(filter.tenant());
+    match filter {
+        ReadFilter::Tenant { .. } => {}
+        ReadFilter::Member { user, .. } => {
+            sql.push(&format!(
+                " AND ({org_col} IS NULL OR {org_col} IN (SELECT m.org_id FROM memberships m WHERE m.user_id = "
+            ))
+            .arg(user)
+            .push("))");
+        }
+        ReadFilter::OrgKey { org, .. } => {
+            sql.push(&format!(" AND ({org_col} IS NULL OR {org_col} = "))
+                .arg(org)
+                .push(")");
+        }
+        ReadFilter::Manager { user, .. } => {
+            sql.push(&format!(
+                " AND {org_col} IN (SELECT m.org_id FROM memberships m WHERE m.can_manage = 1 AND m.user_id = "
+            ))
+            .arg(user)
+            .push(")");
+        }
+    }
+    match selector {
+        OrgSelector::All => {}
+        OrgSelector::TenantWide => {
+            sql.push(&format!(" AND {org_col} IS NULL"));
+        }
+        OrgSelector::Org(org) => {
+            sql.push(&format!(" AND {org_col} = ")).arg(org);
+        }
+    }
+}
