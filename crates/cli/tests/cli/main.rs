@@ -72,14 +72,23 @@ fn init_then_admin_commands_on_the_database() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("master.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     // A second init changes nothing and prints no secret.
     let again = ok(&dir, &["init"]);
-    assert!(again.contains("already initialised") && !again.contains("password"), "{again}");
+    assert!(
+        again.contains("already initialised") && !again.contains("password"),
+        "{again}"
+    );
 
-    let org = json(&ok(&dir, &["org", "create", "eng", "--name", "Engineering"]));
+    let org = json(&ok(
+        &dir,
+        &["org", "create", "eng", "--name", "Engineering"],
+    ));
     assert_eq!(org["slug"], "eng");
     ok(&dir, &["org", "create", "platform", "--parent", "eng"]);
     let list = ok(&dir, &["org", "list"]);
@@ -89,14 +98,32 @@ fn init_then_admin_commands_on_the_database() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cycle"));
 
-    let user = ok(&dir, &["user", "create", "alice", "--password", "alice-password-1"]);
+    let user = ok(
+        &dir,
+        &["user", "create", "alice", "--password", "alice-password-1"],
+    );
     assert!(user.contains("\"alice\""), "{user}");
     let member = json(&ok(&dir, &["member", "add", "eng", "alice", "--manage"]));
     assert_eq!(member["can_manage"], true);
-    let key = json(&ok(&dir, &["key", "create", "--name", "ci", "--org", "eng", "--access", "read_write"]));
+    let key = json(&ok(
+        &dir,
+        &[
+            "key",
+            "create",
+            "--name",
+            "ci",
+            "--org",
+            "eng",
+            "--access",
+            "read_write",
+        ],
+    ));
     assert!(key["token"].as_str().unwrap().starts_with("osk_"));
     let keys = ok(&dir, &["key", "list", "--org", "eng"]);
-    assert!(!keys.contains("osk_"), "a listing never shows a key's secret: {keys}");
+    assert!(
+        !keys.contains("osk_"),
+        "a listing never shows a key's secret: {keys}"
+    );
     ok(&dir, &["key", "revoke", key["id"].as_str().unwrap()]);
     ok(&dir, &["member", "remove", "eng", "alice"]);
     let out = run(&dir, &["org", "show", "nope"]);
@@ -104,17 +131,35 @@ fn init_then_admin_commands_on_the_database() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("404: no org 'nope'"));
 
     let export = dir.join("audit.jsonl");
-    ok(&dir, &["audit", "export", "--output", export.to_str().unwrap()]);
+    ok(
+        &dir,
+        &["audit", "export", "--output", export.to_str().unwrap()],
+    );
     let lines: Vec<Value> = std::fs::read_to_string(&export)
         .unwrap()
         .lines()
         .map(json)
         .collect();
-    let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
-    for want in ["tenant.bootstrap", "org.create", "user.create", "member.add", "api_key.create", "api_key.delete", "member.remove"] {
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "tenant.bootstrap",
+        "org.create",
+        "user.create",
+        "member.add",
+        "api_key.create",
+        "api_key.delete",
+        "member.remove",
+    ] {
         assert!(actions.contains(&want), "{want} missing from {actions:?}");
     }
-    assert!(lines.windows(2).all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()));
+    assert!(
+        lines
+            .windows(2)
+            .all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64())
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -143,7 +188,10 @@ fn serve_then_commands_against_the_server() {
     let mut url = None;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        assert!(!line.contains("admin-password-1"), "the given password is never printed");
+        assert!(
+            !line.contains("admin-password-1"),
+            "the given password is never printed"
+        );
         if let Some(rest) = line.strip_prefix("orgscope: listening on ") {
             url = Some(rest.split(' ').next().unwrap().to_owned());
             break;
@@ -165,13 +213,24 @@ fn serve_then_commands_against_the_server() {
         res["token"].as_str().unwrap().to_owned()
     });
     let remote = |args: &[&str]| {
-        bin().args(["--url", &url, "--token", &token]).args(args).output().unwrap()
+        bin()
+            .args(["--url", &url, "--token", &token])
+            .args(args)
+            .output()
+            .unwrap()
     };
     let out = remote(&["org", "create", "sales"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = remote(&["org", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"sales\""));
-    let out = bin().args(["--url", &url, "--token", "oss_wrong", "org", "list"]).output().unwrap();
+    let out = bin()
+        .args(["--url", &url, "--token", "oss_wrong", "org", "list"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
     drop(server);
@@ -180,7 +239,13 @@ fn serve_then_commands_against_the_server() {
 
 #[test]
 fn help_explains_each_command() {
-    for cmd in [&["--help"][..], &["org", "--help"], &["org", "delete", "--help"], &["key", "create", "--help"], &["audit", "export", "--help"]] {
+    for cmd in [
+        &["--help"][..],
+        &["org", "--help"],
+        &["org", "delete", "--help"],
+        &["key", "create", "--help"],
+        &["audit", "export", "--help"],
+    ] {
         let out = bin().args(cmd).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);

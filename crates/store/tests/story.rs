@@ -1,0 +1,276 @@
+//! One story through the store on SQLite, and on PostgreSQL when
+//! `ORGSCOPE_TEST_DATABASE_URL` is set: the read filter applied to every kind
+//! of read, uniqueness and references.
+
+use orgscope_core::policy::{OrgSelector, ReadFilter};
+use orgscope_store::{Disposition, NewResource, Page, Store, StoreError, new_id};
+use sqlx::Connection;
+
+async fn stores() -> Vec<(String, Store)> {
+    let dir = std::env::temp_dir().join(new_id("orgscope-store"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut out = vec![(
+        "sqlite".to_owned(),
+        Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("t.db").display()))
+            .await
+            .unwrap(),
+    )];
+    if let Some(url) = std::env::var("ORGSCOPE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        orgscope_store::install_default_drivers();
+        let name = new_id("orgscope_test");
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (head, _) = url.rsplit_once('/').unwrap();
+        out.push((
+            "postgres".to_owned(),
+            Store::connect(&format!("{head}/{name}")).await.unwrap(),
+        ));
+    }
+    out
+}
+
+fn page() -> Page {
+    Page {
+        limit: 100,
+        after: None,
+    }
+}
+
+fn resource(tenant: &str, org: Option<&str>, name: &str) -> NewResource {
+    NewResource {
+        id: new_id("spec"),
+        tenant_id: tenant.to_owned(),
+        kind: "specialty".to_owned(),
+        org_id: org.map(str::to_owned),
+        name: name.to_owned(),
+        fields: "{}".to_owned(),
+        secret: None,
+        created_by: None,
+    }
+}
+
+#[tokio::test]
+async fn the_read_filter_decides_every_read() {
+    for (backend, store) in stores().await {
+        let mut tx = store.write().await.unwrap();
+        let t1 = tx.tenant_create("one", "One").await.unwrap();
+        let t2 = tx.tenant_create("two", "Two").await.unwrap();
+        let a = tx.org_create(&t1.id, "a", "A", None, None).await.unwrap();
+        let b = tx.org_create(&t1.id, "b", "B", None, None).await.unwrap();
+        let c = tx.org_create(&t2.id, "c", "C", None, None).await.unwrap();
+        let alice = tx
+            .user_create(Some(&t1.id), "alice", "x", "user", None)
+            .await
+            .unwrap();
+        tx.member_put(&a.id, &alice.id, false).await.unwrap();
+        for (org, name) in [(None, "wide"), (Some(&a.id), "in-a"), (Some(&b.id), "in-b")] {
+            tx.resource_insert(&resource(&t1.id, org.map(String::as_str), name))
+                .await
+                .unwrap();
+        }
+        tx.resource_insert(&resource(&t2.id, Some(&c.id), "other-tenant"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let names = |filter: ReadFilter, sel: OrgSelector| {
+            let store = store.clone();
+            async move {
+                let mut tx = store.read().await.unwrap();
+                let mut n: Vec<String> = tx
+                    .resources("specialty", &filter, &sel, &page())
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.name)
+                    .collect();
+                n.sort();
+                n
+            }
+        };
+        let admin = ReadFilter::Tenant {
+            tenant: t1.id.clone(),
+        };
+        let member = ReadFilter::Member {
+            tenant: t1.id.clone(),
+            user: alice.id.clone(),
+        };
+        let key_b = ReadFilter::OrgKey {
+            tenant: t1.id.clone(),
+            org: b.id.clone(),
+        };
+        assert_eq!(
+            names(admin.clone(), OrgSelector::All).await,
+            ["in-a", "in-b", "wide"],
+            "{backend}"
+        );
+        assert_eq!(
+            names(member.clone(), OrgSelector::All).await,
+            ["in-a", "wide"],
+            "{backend}"
+        );
+        assert_eq!(
+            names(key_b.clone(), OrgSelector::All).await,
+            ["in-b", "wide"],
+            "{backend}"
+        );
+        assert_eq!(
+            names(member.clone(), OrgSelector::TenantWide).await,
+            ["wide"],
+            "{backend}"
+        );
+        assert_eq!(
+            names(member.clone(), OrgSelector::Org(a.id.clone())).await,
+            ["in-a"],
+            "{backend}"
+        );
+        // A selector never widens the filter.
+        assert!(
+            names(member.clone(), OrgSelector::Org(b.id.clone()))
+                .await
+                .is_empty(),
+            "{backend}"
+        );
+        assert!(
+            names(member.clone(), OrgSelector::Org(c.id.clone()))
+                .await
+                .is_empty(),
+            "{backend}"
+        );
+
+        // Gets and org lookups obey the same filter.
+        let mut tx = store.read().await.unwrap();
+        let in_b = tx
+            .resources(
+                "specialty",
+                &admin,
+                &OrgSelector::Org(b.id.clone()),
+                &page(),
+            )
+            .await
+            .unwrap()
+            .remove(0);
+        assert!(matches!(
+            tx.resource("specialty", &member, &in_b.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(tx.resource("specialty", &key_b, &in_b.id).await.is_ok());
+        assert!(matches!(
+            tx.org(&member, "b").await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(tx.org(&member, "a").await.is_ok());
+        assert!(
+            matches!(tx.org(&admin, "c").await, Err(StoreError::NotFound)),
+            "{backend}: other tenant"
+        );
+        drop(tx);
+
+        // Removing the membership is in force on the next read.
+        let mut tx = store.write().await.unwrap();
+        tx.member_remove(&a.id, &alice.id).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            names(member.clone(), OrgSelector::All).await,
+            ["wide"],
+            "{backend}"
+        );
+
+        // Uniqueness: slugs per tenant, domains across the server.
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            matches!(
+                tx.org_create(&t1.id, "a", "again", None, None).await,
+                Err(StoreError::Duplicate("slug"))
+            ),
+            "{backend}"
+        );
+        drop(tx);
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            tx.org_create(&t2.id, "a", "same slug, other tenant", None, None)
+                .await
+                .is_ok()
+        );
+        tx.org_create(&t1.id, "d", "D", None, Some("d.example.com"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            matches!(
+                tx.org_create(&t2.id, "e", "E", None, Some("d.example.com"))
+                    .await,
+                Err(StoreError::Duplicate("domain"))
+            ),
+            "{backend}"
+        );
+        drop(tx);
+
+        // An org that owns resources cannot simply vanish; a disposition moves them.
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            matches!(tx.org_delete(&b.id).await, Err(StoreError::Referenced)),
+            "{backend}"
+        );
+        drop(tx);
+        let mut tx = store.write().await.unwrap();
+        tx.org_dispose(&b.id, Disposition::Move(Some(&a.id)))
+            .await
+            .unwrap();
+        tx.org_delete(&b.id).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            names(admin.clone(), OrgSelector::Org(a.id.clone())).await,
+            ["in-a", "in-b"],
+            "{backend}"
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn pages_follow_each_other_without_gaps() {
+    for (backend, store) in stores().await {
+        let mut tx = store.write().await.unwrap();
+        let t = tx.tenant_create("one", "One").await.unwrap();
+        for i in 0..25 {
+            tx.resource_insert(&resource(&t.id, None, &format!("r{i:02}")))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let filter = ReadFilter::Tenant { tenant: t.id };
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let mut tx = store.read().await.unwrap();
+            let rows = tx
+                .resources(
+                    "specialty",
+                    &filter,
+                    &OrgSelector::All,
+                    &Page {
+                        limit: 7,
+                        after: after.clone(),
+                    },
+                )
+                .await
+                .unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            after = rows.last().map(|r| r.id.clone());
+            seen.extend(rows.into_iter().map(|r| r.name));
+        }
+        let want: Vec<String> = (0..25).map(|i| format!("r{i:02}")).collect();
+        assert_eq!(seen, want, "{backend}");
+        store.close().await;
+    }
+}
