@@ -22,6 +22,8 @@ pub enum ApiError {
     /// 404: the thing does not exist *for this principal*. The detail names
     /// only what the caller asked for, so hidden and unused ids read the same.
     NotFound(String),
+    /// 405: the route exists, the method does not (see `Allow`).
+    MethodNotAllowed,
     /// 409: the change conflicts with existing data; `blocking` lists what.
     Conflict { detail: String, blocking: Value },
     /// 413: the body is larger than the server accepts.
@@ -71,6 +73,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -100,6 +103,11 @@ impl IntoResponse for ApiError {
         let (detail, blocking) = match &self {
             ApiError::Unauthorized => (
                 "missing, invalid, expired or revoked credentials: log in (POST /api/v1/auth/login) and send `Authorization: Bearer <token>`".to_owned(),
+                &null,
+            ),
+            ApiError::MethodNotAllowed => (
+                "this route does not take that method; the Allow header lists those it takes"
+                    .to_owned(),
                 &null,
             ),
             ApiError::TooManyRequests(secs) => {

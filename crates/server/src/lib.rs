@@ -152,9 +152,23 @@ pub fn router(state: AppState) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::NotFound(format!("no route {}", uri.path())).into_response()
         })
+        .layer(axum::middleware::map_response(method_not_allowed))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// axum answers a wrong method with an empty 405: give it our problem body.
+async fn method_not_allowed(res: axum::response::Response) -> axum::response::Response {
+    if res.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        return res;
+    }
+    let allow = res.headers().get(axum::http::header::ALLOW).cloned();
+    let mut out = ApiError::MethodNotAllowed.into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    out
 }
 
 /// Serves on an already-bound listener until `shutdown` completes.

@@ -171,7 +171,11 @@ async fn create(
         name,
         fields: Value::Object(fields).to_string(),
         secret,
-        created_by: auth.principal.user_id().map(str::to_owned),
+        // Provenance: the user, or the org key that made it.
+        created_by: Some(match &auth.principal.actor {
+            Actor::User { id, .. } => id.clone(),
+            Actor::OrgKey { id, .. } => id.clone(),
+        }),
     })
     .await?;
     let row = tx

@@ -58,6 +58,22 @@ impl ListQuery {
     }
 }
 
+/// Drops the extra row fetched by [`ListQuery::page`] and returns the cursor of
+/// the next page, if there is one.
+pub fn next_cursor<T>(
+    rows: &mut Vec<T>,
+    page: &Page,
+    cursor_of: impl Fn(&T) -> String,
+) -> Option<String> {
+    let asked = usize::try_from(page.limit - 1).unwrap_or(0);
+    if rows.len() > asked {
+        rows.truncate(asked);
+        rows.last().map(cursor_of)
+    } else {
+        None
+    }
+}
+
 /// `{items, next_cursor}` from rows fetched with [`ListQuery::page`].
 pub fn listing<T>(
     mut rows: Vec<T>,
@@ -65,15 +81,7 @@ pub fn listing<T>(
     cursor_of: impl Fn(&T) -> String,
     render: impl Fn(&T) -> Value,
 ) -> Value {
-    let more = rows.len() as i64 >= page.limit;
-    if more {
-        rows.truncate((page.limit - 1) as usize);
-    }
-    let next = if more {
-        rows.last().map(&cursor_of)
-    } else {
-        None
-    };
+    let next = next_cursor(&mut rows, page, cursor_of);
     json!({ "items": rows.iter().map(render).collect::<Vec<_>>(), "next_cursor": next })
 }
 

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Change, ListQuery, audit, listing, only_fields, text};
+use super::{Change, ListQuery, audit, only_fields, text};
 use crate::AppState;
 use crate::auth::{Auth, hash_password};
 use crate::error::{ApiError, ApiResult, AppJson, AppQuery};
@@ -117,15 +117,13 @@ async fn list_users(
     }
     let page = q.page()?;
     let mut tx = state.store.read().await?;
-    let rows = tx.users(Some(auth.tenant()?), &page).await?;
+    let mut rows = tx.users(Some(auth.tenant()?), &page).await?;
+    let next = super::next_cursor(&mut rows, &page, |u| u.id.clone());
     let mut items = Vec::with_capacity(rows.len());
     for u in &rows {
         items.push(render_user_in(&mut tx, u).await?);
     }
-    let mut out = listing(rows, &page, |u| u.id.clone(), |_| Value::Null);
-    let n = out["items"].as_array().map_or(0, Vec::len);
-    items.truncate(n);
-    out["items"] = Value::Array(items);
+    let out = json!({"items": items, "next_cursor": next});
     Ok(axum::Json(out).into_response())
 }
 
