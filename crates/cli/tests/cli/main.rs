@@ -31,13 +31,12 @@ fn data_dir() -> PathBuf {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    let out = bin()
+    bin()
         .arg("--data-dir")
         .arg(dir)
         .args(args)
         .output()
-        .expect("run orgscope");
-    out
+        .expect("run orgscope")
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
