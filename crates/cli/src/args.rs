@@ -65,9 +65,52 @@ pub enum Command {
     /// Org access keys (the `api-keys` kind): create, list, revoke.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Files: upload (streamed, with progress), list, re-scope (with preview).
+    #[command(subcommand)]
+    File(FileCmd),
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FileCmd {
+    /// Upload one or more files. Without --org or --tenant-wide they go to your
+    /// default org.
+    Upload {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The org (slug or id) the files belong to.
+        #[arg(long, conflicts_with = "tenant_wide")]
+        org: Option<String>,
+        /// Make the files visible to the whole tenant.
+        #[arg(long)]
+        tenant_wide: bool,
+    },
+    /// List files you can see.
+    List {
+        /// `all`, `tenant` or an org slug or id.
+        #[arg(long)]
+        org: Option<String>,
+        /// name, time or size; '-' before for descending.
+        #[arg(long, default_value = "time")]
+        sort: String,
+    },
+    /// Move a file to another org (or tenant-wide); --preview reports who
+    /// loses and gains access and changes nothing.
+    Rescope {
+        id: String,
+        #[arg(
+            long,
+            conflicts_with = "tenant_wide",
+            required_unless_present = "tenant_wide"
+        )]
+        org: Option<String>,
+        #[arg(long)]
+        tenant_wide: bool,
+        #[arg(long)]
+        preview: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -56,8 +56,8 @@ impl Client {
                 })
             }
             None => {
-                let (store, key) = crate::open(args, false).await?;
-                let state = orgscope_server::AppState::new(store.clone(), key);
+                let state = crate::open(args, false).await?;
+                let store = state.store.clone();
                 Ok(Client::Local {
                     router: orgscope_server::router(state),
                     tenant: args.tenant.clone(),
@@ -116,6 +116,54 @@ impl Client {
                 Ok((res.status().as_u16(), Response::Local(res.into_body())))
             }
         }
+    }
+
+    /// POSTs a streamed body of `size` bytes; returns the JSON answer.
+    pub async fn send_stream<S>(&self, path: &str, stream: S, size: u64) -> Result<Value>
+    where
+        S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + Sync + 'static,
+    {
+        let (status, res) = match self {
+            Client::Remote {
+                http,
+                base,
+                token,
+                tenant,
+            } => {
+                let mut req = http
+                    .post(format!("{base}{path}"))
+                    .bearer_auth(token)
+                    .header("content-length", size)
+                    .body(reqwest::Body::wrap_stream(stream));
+                if let Some(t) = tenant {
+                    req = req.header(orgscope_server::auth::TENANT_HEADER, t);
+                }
+                let res = req
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot reach {base}: is the server running?"))?;
+                (res.status().as_u16(), Response::Remote(res))
+            }
+            Client::Local { router, tenant, .. } => {
+                let mut req = Request::builder()
+                    .method("POST")
+                    .uri(path)
+                    .header("content-length", size);
+                if let Some(t) = tenant {
+                    req = req.header(orgscope_server::auth::TENANT_HEADER, t);
+                }
+                let mut req = req.body(Body::from_stream(stream))?;
+                req.extensions_mut()
+                    .insert(orgscope_server::auth::LocalOperator);
+                let res = router.clone().oneshot(req).await?;
+                (res.status().as_u16(), Response::Local(res.into_body()))
+            }
+        };
+        let bytes = res.bytes().await?;
+        if status >= 400 {
+            return Err(problem(status, &bytes));
+        }
+        Ok(serde_json::from_slice(&bytes)?)
     }
 
     /// Sends a request and returns its JSON answer (null for 204).

@@ -16,7 +16,9 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde_json::{Value, json};
 
-use crate::args::{Args, AuditCmd, Command, KeyCmd, MemberCmd, OrgCmd, TenantCmd, UserCmd};
+use crate::args::{
+    Args, AuditCmd, Command, FileCmd, KeyCmd, MemberCmd, OrgCmd, TenantCmd, UserCmd,
+};
 use crate::client::Client;
 
 #[tokio::main]
@@ -50,10 +52,7 @@ fn admin_password() -> Option<String> {
     std::env::var("ORGSCOPE_ADMIN_PASSWORD").ok()
 }
 
-async fn open(
-    args: &Args,
-    create: bool,
-) -> Result<(orgscope_store::Store, orgscope_server::crypto::MasterKey)> {
+async fn open(args: &Args, create: bool) -> Result<orgscope_server::AppState> {
     orgscope_server::open(&args.data_dir, args.database_url.as_deref(), create)
         .await
         .map_err(anyhow::Error::msg)
@@ -70,8 +69,9 @@ fn announce(b: &orgscope_server::Bootstrapped) {
 }
 
 async fn init(args: &Args) -> Result<()> {
-    let (store, _) = open(args, true).await?;
-    match orgscope_server::bootstrap(&store, admin_password())
+    let state = open(args, true).await?;
+    let store = &state.store;
+    match orgscope_server::bootstrap(store, admin_password())
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
     {
@@ -86,8 +86,8 @@ async fn init(args: &Args) -> Result<()> {
 }
 
 async fn serve(args: &Args, listen: &str) -> Result<()> {
-    let (store, key) = open(args, true).await?;
-    if let Some(b) = orgscope_server::bootstrap(&store, admin_password())
+    let state = open(args, true).await?;
+    if let Some(b) = orgscope_server::bootstrap(&state.store, admin_password())
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
     {
@@ -105,7 +105,10 @@ async fn serve(args: &Args, listen: &str) -> Result<()> {
         "orgscope: listening on http://{addr} (data in {})",
         args.data_dir.display()
     );
-    let state = orgscope_server::AppState::new(store.clone(), key);
+    orgscope_server::recover(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("start-up recovery: {e}"))?;
+    let store = state.store.clone();
     orgscope_server::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -351,6 +354,41 @@ async fn admin(args: &Args) -> Result<()> {
                 println!("revoked key {id}");
             }
         },
+        Command::File(cmd) => match cmd {
+            FileCmd::Upload {
+                paths,
+                org,
+                tenant_wide,
+            } => {
+                for path in paths {
+                    show(&upload(&client, path, org.as_deref(), *tenant_wide).await?);
+                }
+            }
+            FileCmd::List { org, sort } => {
+                let mut path = format!("/api/v1/files?sort={}", enc(sort));
+                if let Some(o) = org {
+                    path.push_str(&format!("&org={}", enc(o)));
+                }
+                client.list_all(&path).await?;
+            }
+            FileCmd::Rescope {
+                id,
+                org,
+                tenant_wide,
+                preview,
+            } => {
+                let body = json!({"org": org_value(org, *tenant_wide), "preview": preview});
+                show(
+                    &client
+                        .send(
+                            "POST",
+                            &format!("/api/v1/files/{}/rescope", enc(id)),
+                            Some(body),
+                        )
+                        .await?,
+                );
+            }
+        },
         Command::Audit(AuditCmd::Export { since, output }) => {
             let path = match since {
                 Some(s) => format!("/api/v1/audit/export?since={}", enc(s)),
@@ -370,6 +408,47 @@ async fn admin(args: &Args) -> Result<()> {
     }
     client.close().await;
     Ok(())
+}
+
+/// Streams one file to the server with a progress bar (on a terminal).
+async fn upload(
+    client: &Client,
+    path: &std::path::Path,
+    org: Option<&str>,
+    tenant_wide: bool,
+) -> Result<Value> {
+    use futures_util::StreamExt;
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata().await?.len();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("{} has no file name", path.display()))?;
+    let mut query = format!("/api/v1/files?name={}", enc(&name));
+    if tenant_wide {
+        query.push_str("&org=tenant");
+    } else if let Some(o) = org {
+        query.push_str(&format!("&org={}", enc(o)));
+    }
+    let bar = indicatif::ProgressBar::new(size).with_message(name.clone());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let counted = bar.clone();
+    let stream =
+        tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).inspect(move |chunk| {
+            if let Ok(c) = chunk {
+                counted.inc(c.len() as u64);
+            }
+        });
+    let out = client.send_stream(&query, stream, size).await;
+    bar.finish_and_clear();
+    out.with_context(|| format!("uploading {}", path.display()))
 }
 
 fn random_password() -> String {

@@ -187,7 +187,23 @@ pub static KINDS: &[Kind] = &[
         secret: Secret::Encrypted,
         doc: "Authentication secrets.",
     },
+    Kind {
+        path: "files",
+        name: "file",
+        prefix: "file",
+        policy: ScopePolicy::CreatorTenantWide,
+        fields: &[],
+        secret: Secret::None,
+        doc: "Uploaded files; their text becomes knowledge entries. Created by upload.",
+    },
 ];
+
+/// Kinds whose collection routes (list, create) and get are their own,
+/// not the generic ones: the file kind is created by upload.
+#[must_use]
+pub fn has_own_routes(kind: &Kind) -> bool {
+    kind.name == "file"
+}
 
 /// The kind served at `/api/v1/{path}`.
 #[must_use]

@@ -138,6 +138,9 @@ pub enum OrgSelector {
     TenantWide,
     /// One org's rows only (an org id).
     Org(String),
+    /// A knowledge context: that org's rows and the tenant-wide ones, never
+    /// another org's, whoever asks.
+    Context(String),
 }
 
 /// Why a write is refused. The server maps each to a status.

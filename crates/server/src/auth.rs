@@ -230,6 +230,13 @@ impl Auth {
         Ok(&self.principal.tenant)
     }
 
+    /// Who to record as a resource's creator: the user, or the org key.
+    pub fn actor_id(&self) -> String {
+        match &self.principal.actor {
+            Actor::User { id, .. } | Actor::OrgKey { id, .. } => id.clone(),
+        }
+    }
+
     pub fn is_superuser(&self) -> bool {
         self.principal.role() == Some(Role::Superuser)
     }

@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod blobs;
 pub mod crypto;
 pub mod error;
+pub mod extract;
 pub mod routes;
 
 use std::future::Future;
@@ -59,9 +61,15 @@ impl DataDir {
 
 pub struct Shared {
     pub master_key: MasterKey,
+    pub blobs: crate::blobs::Blobs,
+    /// The largest upload accepted, in bytes.
+    pub max_upload: u64,
     pub limiter: LoginLimiter,
     pub session_ttl: time::Duration,
 }
+
+/// Uploads up to 4 GiB unless `ORGSCOPE_MAX_UPLOAD_BYTES` says otherwise.
+pub const DEFAULT_MAX_UPLOAD: u64 = 4 * 1024 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -77,11 +85,16 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, master_key: MasterKey) -> AppState {
+    pub fn new(store: Store, master_key: MasterKey, blobs: crate::blobs::Blobs) -> AppState {
         AppState {
             store,
             shared: Arc::new(Shared {
                 master_key,
+                blobs,
+                max_upload: std::env::var("ORGSCOPE_MAX_UPLOAD_BYTES")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(DEFAULT_MAX_UPLOAD),
                 limiter: LoginLimiter::default(),
                 session_ttl: time::Duration::hours(12),
             }),
@@ -121,6 +134,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::orgs::router())
         .merge(routes::users::router())
         .merge(routes::audit::router())
+        .merge(routes::files::router())
+        .merge(routes::knowledge::router())
         .split_for_parts()
 }
 
@@ -129,7 +144,14 @@ pub fn openapi() -> Value {
     let (_, doc) = api();
     let mut doc = serde_json::to_value(doc).unwrap_or_default();
     if let Some(paths) = doc["paths"].as_object_mut() {
-        paths.extend(routes::kinds::openapi_paths());
+        for (path, item) in routes::kinds::openapi_paths() {
+            match (paths.get_mut(&path), item) {
+                (Some(Value::Object(have)), Value::Object(more)) => have.extend(more),
+                (_, item) => {
+                    paths.insert(path, item);
+                }
+            }
+        }
         paths.insert(
             "/api/v1/openapi.json".into(),
             json!({"get": {"tags": ["system"], "operationId": "openapi", "responses": {"200": {"description": "this document"}}}}),
@@ -183,6 +205,17 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Start-up housekeeping: removes what a crash left half-written and resumes
+/// extractions that never finished (in the background).
+pub async fn recover(state: &AppState) -> Result<(), String> {
+    let removed = state.blobs.sweep(&state.store).await?;
+    if removed > 0 {
+        tracing::info!(removed, "removed partial or orphaned blobs");
+    }
+    tokio::spawn(extract::resume(state.clone()));
+    Ok(())
 }
 
 /// What a first start made.
@@ -250,13 +283,13 @@ pub async fn bootstrap(
     }))
 }
 
-/// Opens the store and master key for a data dir (and optional database URL),
+/// Opens the store, master key and blobs for a data dir (and optional database URL),
 /// creating the data dir and key file when `create` is true.
 pub async fn open(
     data_dir: &Path,
     database_url: Option<&str>,
     create: bool,
-) -> Result<(Store, MasterKey), String> {
+) -> Result<AppState, String> {
     let dir = DataDir(data_dir.to_path_buf());
     if create {
         dir.create()
@@ -276,5 +309,6 @@ pub async fn open(
     let store = Store::connect(&url)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    Ok((store, key))
+    let blobs = crate::blobs::Blobs::from_env(&dir.blobs())?;
+    Ok(AppState::new(store, key, blobs))
 }

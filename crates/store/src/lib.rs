@@ -9,7 +9,10 @@
 //! and membership are read in the statement that reads the data.
 #![forbid(unsafe_code)]
 
+mod files;
 mod sql;
+
+pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
 
 use orgscope_core::policy::{OrgSelector, ReadFilter};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -67,7 +70,7 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-trait Ctx<T> {
+pub(crate) trait Ctx<T> {
     fn ctx(self) -> Result<T>;
 }
 impl<T> Ctx<T> for std::result::Result<T, sqlx::Error> {
@@ -88,10 +91,14 @@ pub struct Store {
     backend: Backend,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/sqlite/0001_spine.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/postgres/0001_spine.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_spine.sql")),
+    (2, include_str!("../migrations/sqlite/0002_files.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_spine.sql")),
+    (2, include_str!("../migrations/postgres/0002_files.sql")),
+];
 
 /// A new id: the kind's prefix and a time-ordered UUID, so id order is
 /// creation order (cursor pagination relies on it).
@@ -208,7 +215,7 @@ impl Store {
 
     /// A transaction for reads.
     pub async fn read(&self) -> Result<Tx> {
-        Ok(Tx(self.pool.begin().await.ctx()?))
+        Ok(Tx(self.pool.begin().await.ctx()?, self.backend))
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up
@@ -218,7 +225,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         };
-        Ok(Tx(tx.ctx()?))
+        Ok(Tx(tx.ctx()?, self.backend))
     }
 
     /// Readiness: the database answers.
@@ -232,7 +239,7 @@ impl Store {
     }
 }
 
-pub struct Tx(Transaction<'static, Any>);
+pub struct Tx(Transaction<'static, Any>, Backend);
 
 /// A page request: at most `limit` rows after the cursor `after` (an id, or an
 /// audit sequence number).
@@ -361,12 +368,12 @@ pub struct NewAudit {
     pub after: Option<String>,
 }
 
-const RESOURCE_COLUMNS: &str = "r.id, r.tenant_id, r.kind, r.org_id, o.slug AS org_slug, r.name, r.fields, r.secret, r.created_by, r.created_at, r.updated_at";
+pub(crate) const RESOURCE_COLUMNS: &str = "r.id, r.tenant_id, r.kind, r.org_id, o.slug AS org_slug, r.name, r.fields, r.secret, r.created_by, r.created_at, r.updated_at";
 const ORG_COLUMNS: &str =
     "o.id, o.tenant_id, o.slug, o.name, o.parent_id, o.domain, o.created_at, o.updated_at";
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.default_org_id, u.disabled, u.created_at, u.updated_at";
 
-fn page_clause(sql: &mut Sql, col: &str, page: &Page) {
+pub(crate) fn page_clause(sql: &mut Sql, col: &str, page: &Page) {
     if let Some(after) = &page.after {
         sql.push(&format!(" AND {col} > ")).arg(after);
     }
@@ -378,21 +385,21 @@ impl Tx {
         self.0.commit().await.ctx()
     }
 
-    async fn all<T>(&mut self, sql: &Sql) -> Result<Vec<T>>
+    pub(crate) async fn all<T>(&mut self, sql: &Sql) -> Result<Vec<T>>
     where
         T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
         sql.query_as::<T>().fetch_all(&mut *self.0).await.ctx()
     }
 
-    async fn one<T>(&mut self, sql: &Sql) -> Result<T>
+    pub(crate) async fn one<T>(&mut self, sql: &Sql) -> Result<T>
     where
         T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
         sql.query_as::<T>().fetch_one(&mut *self.0).await.ctx()
     }
 
-    async fn exec(&mut self, sql: &Sql) -> Result<u64> {
+    pub(crate) async fn exec(&mut self, sql: &Sql) -> Result<u64> {
         Ok(sql
             .query()
             .execute(&mut *self.0)

@@ -146,5 +146,10 @@ pub(crate) fn push_scope(
         OrgSelector::Org(org) => {
             sql.push(&format!(" AND {org_col} = ")).arg(org);
         }
+        OrgSelector::Context(org) => {
+            sql.push(&format!(" AND ({org_col} IS NULL OR {org_col} = "))
+                .arg(org)
+                .push(")");
+        }
     }
 }

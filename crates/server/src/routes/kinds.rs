@@ -5,8 +5,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use orgscope_core::kind::{KINDS, Kind, Secret};
+use axum::routing::{get, patch, post};
+use orgscope_core::kind::{KINDS, Kind, Secret, has_own_routes};
 use orgscope_core::policy::{self, Actor, Principal, Role, Scope};
 use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
 use serde_json::{Map, Value, json};
@@ -21,17 +21,19 @@ const MAX_NAME: usize = 200;
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
     for kind in KINDS {
-        router = router
-            .route(
+        let item = patch(move |s, a, p, b| update(kind, s, a, p, b))
+            .delete(move |s, a, p| remove(kind, s, a, p));
+        let item = if has_own_routes(kind) {
+            item
+        } else {
+            router = router.route(
                 &format!("/api/v1/{}", kind.path),
                 get(move |s, a, q| list(kind, s, a, q)).post(move |s, a, b| create(kind, s, a, b)),
-            )
-            .route(
-                &format!("/api/v1/{}/{{id}}", kind.path),
-                get(move |s, a, p| read(kind, s, a, p))
-                    .patch(move |s, a, p, b| update(kind, s, a, p, b))
-                    .delete(move |s, a, p| remove(kind, s, a, p)),
-            )
+            );
+            item.get(move |s, a, p| read(kind, s, a, p))
+        };
+        router = router
+            .route(&format!("/api/v1/{}/{{id}}", kind.path), item)
             .route(
                 &format!("/api/v1/{}/{{id}}/rescope", kind.path),
                 post(move |s, a, p, b| rescope(kind, s, a, p, b)),
@@ -64,6 +66,26 @@ pub fn render(kind: &Kind, r: &ResourceRow) -> Value {
     out.insert("created_at".into(), json!(r.created_at));
     out.insert("updated_at".into(), json!(r.updated_at));
     Value::Object(out)
+}
+
+/// A resource with what its kind adds (a file's size, hash and extraction).
+async fn present(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> ApiResult<Value> {
+    if kind.name == "file" {
+        let filter = policy::ReadFilter::Tenant {
+            tenant: r.tenant_id.clone(),
+        };
+        let f = tx.file(&filter, &r.id).await?;
+        return Ok(super::files::render(&f));
+    }
+    Ok(render(kind, r))
+}
+
+/// What a re-scope carries along besides the resource itself.
+async fn derived(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> ApiResult<Value> {
+    if kind.name == "file" {
+        return Ok(json!({"knowledge_entries": tx.knowledge_count(&r.id).await?}));
+    }
+    Ok(json!({}))
 }
 
 fn scope_of(r: &ResourceRow) -> Scope {
@@ -171,11 +193,7 @@ async fn create(
         name,
         fields: Value::Object(fields).to_string(),
         secret,
-        // Provenance: the user, or the org key that made it.
-        created_by: Some(match &auth.principal.actor {
-            Actor::User { id, .. } => id.clone(),
-            Actor::OrgKey { id, .. } => id.clone(),
-        }),
+        created_by: Some(auth.actor_id()),
     })
     .await?;
     let row = tx
@@ -249,7 +267,7 @@ async fn update(
         ),
         _ => None,
     };
-    let before = render(kind, &row);
+    let before = present(&mut tx, kind, &row).await?;
     let mut fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
     fields.extend(changes);
     let name = name.unwrap_or_else(|| row.name.clone());
@@ -265,7 +283,7 @@ async fn update(
     let row = tx
         .resource(kind.name, &policy::ReadFilter::Tenant { tenant }, &id)
         .await?;
-    let after = render(kind, &row);
+    let after = present(&mut tx, kind, &row).await?;
     let mut after_audit = after.clone();
     if secret.is_some() {
         after_audit["secret_changed"] = json!(true);
@@ -304,6 +322,16 @@ async fn remove(
         row.created_by.as_deref(),
     )
     .map_err(|d| ApiError::denied(d, &format!("this {}", kind.name)))?;
+    let before = present(&mut tx, kind, &row).await?;
+    // A file's blob goes once the row is gone for good (after the commit).
+    let blob = if kind.name == "file" {
+        let filter = policy::ReadFilter::Tenant {
+            tenant: row.tenant_id.clone(),
+        };
+        Some(tx.file(&filter, &id).await?.blob_key)
+    } else {
+        None
+    };
     tx.resource_delete(&id).await?;
     audit(
         &mut tx,
@@ -314,12 +342,15 @@ async fn remove(
             kind: kind.name,
             target: &id,
             org: row.org_id.as_deref(),
-            before: Some(render(kind, &row)),
+            before: Some(before),
             after: None,
         },
     )
     .await?;
     tx.commit().await?;
+    if let Some(blob) = blob {
+        state.blobs.delete(&blob).await;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -395,6 +426,7 @@ async fn rescope(
         "to": org_ref(to.org.as_deref(), target_org.as_ref().map(|o| o.slug.as_str())),
         "users_losing_access": lose,
         "users_gaining_access": gain,
+        "derived": derived(&mut tx, kind, &row).await?,
         "blocking_references": [],
     });
     if preview {
@@ -411,7 +443,8 @@ async fn rescope(
             &id,
         )
         .await?;
-    let after = render(kind, &after_row);
+    let before = present(&mut tx, kind, &row).await?;
+    let after = present(&mut tx, kind, &after_row).await?;
     audit(
         &mut tx,
         &auth,
@@ -421,7 +454,7 @@ async fn rescope(
             kind: kind.name,
             target: &id,
             org: to.org.as_deref().or(row.org_id.as_deref()),
-            before: Some(render(kind, &row)),
+            before: Some(before),
             after: Some(json!({ "resource": after, "impact": impact })),
         },
     )
@@ -467,7 +500,8 @@ pub fn openapi_paths() -> Map<String, Value> {
         let id_param =
             json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
         let policy = format!("{:?}", kind.policy);
-        paths.insert(format!("/api/v1/{}", kind.path), json!({
+        if !has_own_routes(kind) {
+            paths.insert(format!("/api/v1/{}", kind.path), json!({
             "get": {"tags": tag, "summary": format!("List {} ({})", kind.path, kind.doc), "operationId": format!("list_{}", kind.name),
                 "parameters": [
                     {"name": "org", "in": "query", "schema": {"type": "string"}, "description": "all | tenant | org slug or id"},
@@ -477,16 +511,22 @@ pub fn openapi_paths() -> Map<String, Value> {
             "post": {"tags": tag, "summary": format!("Create a {} (scope policy: {policy})", kind.name), "operationId": format!("create_{}", kind.name),
                 "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},
                 "responses": {"201": item, "401": problem, "403": problem, "422": problem}},
-        }));
+            }));
+        }
         let mut patch_body = body.clone();
         patch_body["required"] = json!([]);
-        paths.insert(format!("/api/v1/{}/{{id}}", kind.path), json!({
+        let mut item_path = json!({
             "get": {"tags": tag, "operationId": format!("get_{}", kind.name), "parameters": id_param, "responses": {"200": item, "401": problem, "404": problem}},
             "patch": {"tags": tag, "operationId": format!("update_{}", kind.name), "parameters": id_param,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": patch_body}}},
                 "responses": {"200": item, "403": problem, "404": problem, "422": problem}},
             "delete": {"tags": tag, "operationId": format!("delete_{}", kind.name), "parameters": id_param, "responses": {"204": {"description": "deleted"}, "403": problem, "404": problem}},
-        }));
+        });
+        if has_own_routes(kind) {
+            // Documented by the kind's own handlers; merged below.
+            item_path.as_object_mut().map(|m| m.remove("get"));
+        }
+        paths.insert(format!("/api/v1/{}/{{id}}", kind.path), item_path);
         paths.insert(format!("/api/v1/{}/{{id}}/rescope", kind.path), json!({
             "post": {"tags": tag, "operationId": format!("rescope_{}", kind.name), "parameters": id_param,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"org": {"type": ["string", "null"]}, "preview": {"type": "boolean"}}, "required": ["org"]}}}},

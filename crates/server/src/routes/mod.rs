@@ -2,7 +2,9 @@
 //! `org=` selector, org references in bodies, and the audit append.
 
 pub mod audit;
+pub mod files;
 pub mod kinds;
+pub mod knowledge;
 pub mod me;
 pub mod orgs;
 pub mod system;

@@ -64,7 +64,8 @@ impl TestServer {
         orgscope_server::bootstrap(&store, Some(ADMIN_PASSWORD.into()))
             .await
             .expect("bootstrap");
-        let state = AppState::new(store.clone(), MasterKey::generate());
+        let blobs = orgscope_server::blobs::Blobs::local(&dir.join("blobs")).expect("blob folder");
+        let state = AppState::new(store.clone(), MasterKey::generate(), blobs);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();
