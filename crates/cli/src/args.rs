@@ -46,6 +46,9 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, env = "ORGSCOPE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// The largest file upload accepted, in bytes (larger ones get 413).
+        #[arg(long, env = "ORGSCOPE_MAX_UPLOAD_BYTES", default_value_t = orgscope_server::DEFAULT_MAX_UPLOAD)]
+        max_upload_bytes: u64,
     },
     /// Create the data dir, database and master key, and bootstrap the first
     /// tenant, its admin (password from ORGSCOPE_ADMIN_PASSWORD, or printed once) and default org.

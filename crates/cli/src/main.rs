@@ -42,7 +42,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> Result<()> {
     match &args.command {
-        Command::Serve { listen } => serve(&args, listen).await,
+        Command::Serve {
+            listen,
+            max_upload_bytes,
+        } => serve(&args, listen, *max_upload_bytes).await,
         Command::Init => init(&args).await,
         _ => admin(&args).await,
     }
@@ -85,8 +88,8 @@ async fn init(args: &Args) -> Result<()> {
     Ok(())
 }
 
-async fn serve(args: &Args, listen: &str) -> Result<()> {
-    let state = open(args, true).await?;
+async fn serve(args: &Args, listen: &str, max_upload: u64) -> Result<()> {
+    let state = open(args, true).await?.with_max_upload(max_upload);
     if let Some(b) = orgscope_server::bootstrap(&state.store, admin_password())
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?

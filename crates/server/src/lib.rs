@@ -68,7 +68,7 @@ pub struct Shared {
     pub session_ttl: time::Duration,
 }
 
-/// Uploads up to 4 GiB unless `ORGSCOPE_MAX_UPLOAD_BYTES` says otherwise.
+/// Uploads up to 4 GiB unless configured otherwise (`--max-upload-bytes`).
 pub const DEFAULT_MAX_UPLOAD: u64 = 4 * 1024 * 1024 * 1024;
 
 #[derive(Clone)]
@@ -85,16 +85,23 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// Sets the upload limit; call it while building the state, before the
+    /// state is cloned.
+    #[must_use]
+    pub fn with_max_upload(mut self, max_upload: u64) -> AppState {
+        Arc::get_mut(&mut self.shared)
+            .expect("the upload limit is set before the state is shared")
+            .max_upload = max_upload;
+        self
+    }
+
     pub fn new(store: Store, master_key: MasterKey, blobs: crate::blobs::Blobs) -> AppState {
         AppState {
             store,
             shared: Arc::new(Shared {
                 master_key,
                 blobs,
-                max_upload: std::env::var("ORGSCOPE_MAX_UPLOAD_BYTES")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(DEFAULT_MAX_UPLOAD),
+                max_upload: DEFAULT_MAX_UPLOAD,
                 limiter: LoginLimiter::default(),
                 session_ttl: time::Duration::hours(12),
             }),

@@ -432,6 +432,7 @@ async fn rescope(
     if preview {
         return Ok(axum::Json(json!({ "preview": true, "impact": impact })).into_response());
     }
+    let before = present(&mut tx, kind, &row).await?;
     tx.resource_update(&id, &row.name, to.org.as_deref(), &row.fields, None)
         .await?;
     let after_row = tx
@@ -443,7 +444,6 @@ async fn rescope(
             &id,
         )
         .await?;
-    let before = present(&mut tx, kind, &row).await?;
     let after = present(&mut tx, kind, &after_row).await?;
     audit(
         &mut tx,

@@ -30,7 +30,7 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub admin: String,
     pub store: Store,
-    dir: PathBuf,
+    pub dir: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -57,6 +57,11 @@ async fn database(backend: Backend, dir: &std::path::Path) -> String {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        TestServer::start_with_limit(backend, orgscope_server::DEFAULT_MAX_UPLOAD).await
+    }
+
+    /// A server that accepts uploads up to `max_upload` bytes.
+    pub async fn start_with_limit(backend: Backend, max_upload: u64) -> TestServer {
         let dir = std::env::temp_dir().join(orgscope_store::new_id("orgscope-test"));
         std::fs::create_dir_all(&dir).unwrap();
         let url = database(backend, &dir).await;
@@ -65,7 +70,8 @@ impl TestServer {
             .await
             .expect("bootstrap");
         let blobs = orgscope_server::blobs::Blobs::local(&dir.join("blobs")).expect("blob folder");
-        let state = AppState::new(store.clone(), MasterKey::generate(), blobs);
+        let state =
+            AppState::new(store.clone(), MasterKey::generate(), blobs).with_max_upload(max_upload);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();

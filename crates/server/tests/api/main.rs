@@ -2,5 +2,6 @@
 //! On SQLite by default; on PostgreSQL too when `ORGSCOPE_TEST_DATABASE_URL`
 //! is set (each server gets a database of its own).
 
+mod files;
 mod harness;
 mod smoke;
