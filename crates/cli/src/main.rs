@@ -96,6 +96,9 @@ async fn serve(args: &Args, listen: &str, max_upload: u64) -> Result<()> {
     {
         announce(&b);
     }
+    orgscope_server::recover(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("start-up recovery: {e}"))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {
@@ -108,9 +111,6 @@ async fn serve(args: &Args, listen: &str, max_upload: u64) -> Result<()> {
         "orgscope: listening on http://{addr} (data in {})",
         args.data_dir.display()
     );
-    orgscope_server::recover(&state)
-        .await
-        .map_err(|e| anyhow::anyhow!("start-up recovery: {e}"))?;
     let store = state.store.clone();
     orgscope_server::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;

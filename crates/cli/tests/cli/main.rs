@@ -171,12 +171,11 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn serve_then_commands_against_the_server() {
-    let dir = data_dir();
+/// Starts `orgscope serve` on a free port; returns it and its URL.
+fn start_server(dir: &Path) -> (Server, String) {
     let mut child = bin()
         .arg("--data-dir")
-        .arg(&dir)
+        .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("ORGSCOPE_ADMIN_PASSWORD", "admin-password-1")
         .stdout(Stdio::piped())
@@ -196,10 +195,11 @@ fn serve_then_commands_against_the_server() {
             break;
         }
     }
-    let url = url.expect("the server says where it listens");
-    // Log in with the README's curl, here with reqwest's blocking-free twin: the CLI.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let token = rt.block_on(async {
+    (server, url.expect("the server says where it listens"))
+}
+
+fn login(rt: &tokio::runtime::Runtime, url: &str) -> String {
+    rt.block_on(async {
         let res: Value = reqwest::Client::new()
             .post(format!("{url}/api/v1/auth/login"))
             .json(&serde_json::json!({"username": "admin", "password": "admin-password-1"}))
@@ -210,7 +210,15 @@ fn serve_then_commands_against_the_server() {
             .await
             .unwrap();
         res["token"].as_str().unwrap().to_owned()
-    });
+    })
+}
+
+#[test]
+fn serve_then_commands_against_the_server() {
+    let dir = data_dir();
+    let (server, url) = start_server(&dir);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let token = login(&rt, &url);
     let remote = |args: &[&str]| {
         bin()
             .args(["--url", &url, "--token", &token])
@@ -252,4 +260,110 @@ fn help_explains_each_command() {
     }
     let out = bin().args(["org", "delete", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("--move-to"));
+}
+
+fn blob_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("blobs/files"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_server_killed_mid_upload_leaves_nothing_after_a_restart() {
+    use std::io::Write as _;
+    let dir = data_dir();
+    let (mut server, url) = start_server(&dir);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let token = login(&rt, &url);
+    let addr = url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST /api/v1/files?name=big.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: 100000000\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![7u8; 1024 * 1024];
+    for _ in 0..24 {
+        conn.write_all(&chunk).unwrap();
+    }
+    conn.flush().unwrap();
+    // Half-way: a part is on disk, staged, not yet a file.
+    let staged = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        blob_files(&dir).iter().any(|n| n.contains('#'))
+    });
+    assert!(
+        staged,
+        "the upload reached the disk: {:?}",
+        blob_files(&dir)
+    );
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    drop(conn);
+
+    let (_server, url) = start_server(&dir);
+    assert!(
+        blob_files(&dir).is_empty(),
+        "left behind: {:?}",
+        blob_files(&dir)
+    );
+    let token = login(&rt, &url);
+    let out = bin()
+        .args(["--url", &url, "--token", &token, "file", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "no file is visible: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn file_upload_with_the_cli_then_rescope_with_preview() {
+    let dir = data_dir();
+    ok(&dir, &["init"]);
+    ok(&dir, &["org", "create", "eng"]);
+    let a = dir.join("a.txt");
+    let b = dir.join("b.md");
+    std::fs::write(&a, "alpha text").unwrap();
+    std::fs::write(&b, "# beta").unwrap();
+    let out = ok(
+        &dir,
+        &[
+            "file",
+            "upload",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--org",
+            "eng",
+        ],
+    );
+    assert_eq!(out.matches("\"kind\": \"file\"").count(), 2, "{out}");
+    let list = ok(&dir, &["file", "list", "--org", "eng", "--sort", "name"]);
+    let files: Vec<Value> = list.lines().map(json).collect();
+    assert_eq!(
+        files
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["a.txt", "b.md"]
+    );
+    let id = files[0]["id"].as_str().unwrap();
+    let preview = json(&ok(
+        &dir,
+        &["file", "rescope", id, "--tenant-wide", "--preview"],
+    ));
+    assert_eq!(preview["preview"], true);
+    let still = ok(&dir, &["file", "list", "--org", "eng"]);
+    assert_eq!(still.lines().count(), 2, "a preview changes nothing");
+    let moved = json(&ok(&dir, &["file", "rescope", id, "--tenant-wide"]));
+    assert_eq!(moved["resource"]["org"], Value::Null);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -97,7 +97,14 @@ async fn world(backend: Backend) -> World {
     let auditor = s.user("audrey", "auditor", &[]).await;
     let read_a = key(&s, "alpha", "read").await;
     let rw_a = key(&s, "alpha", "read_write").await;
-    let (st, a) = upload(&s, &alice, "a.md", Some("alpha"), "zebra notes of team alpha").await;
+    let (st, a) = upload(
+        &s,
+        &alice,
+        "a.md",
+        Some("alpha"),
+        "zebra notes of team alpha",
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{a}");
     let (st, b) = upload(&s, &bob, "b.md", Some("beta"), "zebra notes of team beta").await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
@@ -531,7 +538,11 @@ fn search_input_never_breaks_the_query() {
                 for s in &servers {
                     let res = s
                         .http
-                        .get(format!("{}/api/v1/knowledge/search?q={}", s.base, encode(&q)))
+                        .get(format!(
+                            "{}/api/v1/knowledge/search?q={}",
+                            s.base,
+                            encode(&q)
+                        ))
                         .bearer_auth(&s.admin)
                         .send()
                         .await
