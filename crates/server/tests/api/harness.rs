@@ -62,6 +62,15 @@ impl TestServer {
 
     /// A server that accepts uploads up to `max_upload` bytes.
     pub async fn start_with_limit(backend: Backend, max_upload: u64) -> TestServer {
+        TestServer::start_with(backend, max_upload, None).await
+    }
+
+    /// A server with its own upload limit and blob store (default: a local folder).
+    pub async fn start_with(
+        backend: Backend,
+        max_upload: u64,
+        blobs: Option<orgscope_server::blobs::Blobs>,
+    ) -> TestServer {
         let dir = std::env::temp_dir().join(orgscope_store::new_id("orgscope-test"));
         std::fs::create_dir_all(&dir).unwrap();
         let url = database(backend, &dir).await;
@@ -69,7 +78,10 @@ impl TestServer {
         orgscope_server::bootstrap(&store, Some(ADMIN_PASSWORD.into()))
             .await
             .expect("bootstrap");
-        let blobs = orgscope_server::blobs::Blobs::local(&dir.join("blobs")).expect("blob folder");
+        let blobs = match blobs {
+            Some(b) => b,
+            None => orgscope_server::blobs::Blobs::local(&dir.join("blobs")).expect("blob folder"),
+        };
         let state =
             AppState::new(store.clone(), MasterKey::generate(), blobs).with_max_upload(max_upload);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
