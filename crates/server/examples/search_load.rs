@@ -238,5 +238,9 @@ async fn main() {
         "results per query: {:.1}",
         hits_api as f64 / requests as f64
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("ORGSCOPE_BENCH_KEEP").is_some() {
+        println!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

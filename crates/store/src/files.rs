@@ -273,13 +273,16 @@ impl Tx {
         let mut sql = match self.1 {
             Backend::Sqlite => {
                 // Each term is a quoted FTS5 string: no operator can be formed.
+                // CROSS JOIN fixes the join order (SQLite's hint): the full-text
+                // match drives, and the scope filter checks its few hits,
+                // rather than every entry of every visible file being matched.
                 let query = terms
                     .iter()
                     .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
                     .collect::<Vec<_>>()
                     .join(" ");
                 let mut sql = Sql::new(
-                    "SELECT k.seq, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, snippet(knowledge_fts, 0, char(1), char(2), '…', 24) AS snippet, k.text, -bm25(knowledge_fts) AS score FROM knowledge_fts JOIN knowledge k ON k.seq = knowledge_fts.rowid JOIN resources r ON r.id = k.file_id LEFT JOIN orgs o ON o.id = r.org_id WHERE knowledge_fts MATCH ",
+                    "SELECT k.seq, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, snippet(knowledge_fts, 0, char(1), char(2), '…', 24) AS snippet, k.text, -bm25(knowledge_fts) AS score FROM knowledge_fts CROSS JOIN knowledge k ON k.seq = knowledge_fts.rowid CROSS JOIN resources r ON r.id = k.file_id LEFT JOIN orgs o ON o.id = r.org_id WHERE knowledge_fts MATCH ",
                 );
                 sql.arg(query).push(" AND r.kind = 'file'");
                 sql
