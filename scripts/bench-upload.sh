@@ -32,7 +32,7 @@ rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 
 start=$(date +%s%N)
 curl -fs "$url/api/v1/files?name=big.bin&org=default" -H "authorization: Bearer $token" \
-  -H 'content-type: application/octet-stream' --data-binary @"$work/big.bin" > "$work/upload.json"
+  -H 'content-type: application/octet-stream' -X POST --upload-file "$work/big.bin" > "$work/upload.json"
 sync
 up_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
