@@ -196,13 +196,51 @@ pub static KINDS: &[Kind] = &[
         secret: Secret::None,
         doc: "Uploaded files; their text becomes knowledge entries. Created by upload.",
     },
+    Kind {
+        path: "personas",
+        name: "persona",
+        prefix: "per",
+        policy: ScopePolicy::CreatorTenantWide,
+        fields: &[
+            field(
+                "instructions",
+                FieldType::Text(20_000),
+                true,
+                "How the persona answers (the model's system prompt).",
+            ),
+            DESCRIPTION,
+        ],
+        secret: Secret::None,
+        doc: "Chat personas; assigned to users with PUT …/assignments.",
+    },
+    Kind {
+        path: "sessions",
+        name: "session",
+        prefix: "ses",
+        policy: ScopePolicy::CreatorTenantWide,
+        fields: &[],
+        secret: Secret::None,
+        doc: "Chat sessions: their org is their persona's when they start, and never changes.",
+    },
 ];
 
-/// Kinds whose collection routes (list, create) and get are their own,
-/// not the generic ones: the file kind is created by upload.
+/// Kinds created by their own route, not the generic one: files by upload,
+/// sessions from a persona.
 #[must_use]
-pub fn has_own_routes(kind: &Kind) -> bool {
+pub fn has_own_create(kind: &Kind) -> bool {
+    matches!(kind.name, "file" | "session")
+}
+
+/// Kinds whose list and get are their own (they add more than fields).
+#[must_use]
+pub fn has_own_read(kind: &Kind) -> bool {
     kind.name == "file"
+}
+
+/// Kinds whose scope is derived and fixed: they cannot be re-scoped.
+#[must_use]
+pub fn fixed_scope(kind: &Kind) -> bool {
+    kind.name == "session"
 }
 
 /// The kind served at `/api/v1/{path}`.

@@ -34,6 +34,9 @@ pub enum ApiError {
     Invalid(String),
     /// 429: too many attempts; retry after this many seconds.
     TooManyRequests(u64),
+    /// 502: an upstream the server relies on (the model endpoint) failed;
+    /// the detail names it.
+    BadGateway(String),
     /// 500: logged, never described to the client.
     Internal(String),
     /// 503: a dependency (the database) is not answering.
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -127,7 +131,8 @@ impl IntoResponse for ApiError {
             | ApiError::NotFound(d)
             | ApiError::TooLarge(d)
             | ApiError::UnsupportedMediaType(d)
-            | ApiError::Invalid(d) => (d.clone(), &null),
+            | ApiError::Invalid(d)
+            | ApiError::BadGateway(d) => (d.clone(), &null),
         };
         let title = status.canonical_reason().unwrap_or("Error");
         let body = serde_json::to_vec(&Problem {

@@ -13,6 +13,7 @@ pub mod blobs;
 pub mod crypto;
 pub mod error;
 pub mod extract;
+pub mod llm;
 pub mod routes;
 
 use std::future::Future;
@@ -64,6 +65,8 @@ pub struct Shared {
     pub blobs: crate::blobs::Blobs,
     /// The largest upload accepted, in bytes.
     pub max_upload: u64,
+    /// The model that answers chat turns; none: retrieval-only answers.
+    pub llm: Option<crate::llm::Llm>,
     pub limiter: LoginLimiter,
     pub session_ttl: time::Duration,
 }
@@ -95,6 +98,15 @@ impl AppState {
         self
     }
 
+    /// Sets the model endpoint; call it while building the state.
+    #[must_use]
+    pub fn with_llm(mut self, llm: Option<crate::llm::Llm>) -> AppState {
+        Arc::get_mut(&mut self.shared)
+            .expect("the model is set before the state is shared")
+            .llm = llm;
+        self
+    }
+
     pub fn new(store: Store, master_key: MasterKey, blobs: crate::blobs::Blobs) -> AppState {
         AppState {
             store,
@@ -102,6 +114,7 @@ impl AppState {
                 master_key,
                 blobs,
                 max_upload: DEFAULT_MAX_UPLOAD,
+                llm: None,
                 limiter: LoginLimiter::default(),
                 session_ttl: time::Duration::hours(12),
             }),
@@ -143,6 +156,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::audit::router())
         .merge(routes::files::router())
         .merge(routes::knowledge::router())
+        .merge(routes::chat::router())
         .split_for_parts()
 }
 
@@ -317,5 +331,5 @@ pub async fn open(
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
     let blobs = crate::blobs::Blobs::from_env(&dir.blobs())?;
-    Ok(AppState::new(store, key, blobs))
+    Ok(AppState::new(store, key, blobs).with_llm(crate::llm::Llm::from_env()))
 }

@@ -9,9 +9,11 @@
 //! and membership are read in the statement that reads the data.
 #![forbid(unsafe_code)]
 
+mod chat;
 mod files;
 mod sql;
 
+pub use chat::MessageRow;
 pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
 
 use orgscope_core::policy::{OrgSelector, ReadFilter};
@@ -94,10 +96,12 @@ pub struct Store {
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_spine.sql")),
     (2, include_str!("../migrations/sqlite/0002_files.sql")),
+    (3, include_str!("../migrations/sqlite/0003_chat.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_spine.sql")),
     (2, include_str!("../migrations/postgres/0002_files.sql")),
+    (3, include_str!("../migrations/postgres/0003_chat.sql")),
 ];
 
 /// A new id: the kind's prefix and a time-ordered UUID, so id order is

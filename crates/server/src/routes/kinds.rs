@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use orgscope_core::kind::{KINDS, Kind, Secret, has_own_routes};
+use orgscope_core::kind::{KINDS, Kind, Secret, fixed_scope, has_own_create, has_own_read};
 use orgscope_core::policy::{self, Actor, Principal, Role, Scope};
 use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
 use serde_json::{Map, Value, json};
@@ -23,13 +23,16 @@ pub fn router() -> Router<AppState> {
     for kind in KINDS {
         let item = patch(move |s, a, p, b| update(kind, s, a, p, b))
             .delete(move |s, a, p| remove(kind, s, a, p));
-        let item = if has_own_routes(kind) {
+        let item = if has_own_read(kind) {
             item
         } else {
-            router = router.route(
-                &format!("/api/v1/{}", kind.path),
-                get(move |s, a, q| list(kind, s, a, q)).post(move |s, a, b| create(kind, s, a, b)),
-            );
+            let collection = get(move |s, a, q| list(kind, s, a, q));
+            let collection = if has_own_create(kind) {
+                collection
+            } else {
+                collection.post(move |s, a, b| create(kind, s, a, b))
+            };
+            router = router.route(&format!("/api/v1/{}", kind.path), collection);
             item.get(move |s, a, p| read(kind, s, a, p))
         };
         router = router
@@ -392,6 +395,12 @@ async fn rescope(
     AppJson(body): AppJson<Value>,
 ) -> ApiResult<Response> {
     keys_only_by_users(kind, &auth)?;
+    if fixed_scope(kind) {
+        return Err(ApiError::Invalid(format!(
+            "org: a {} keeps the org it started in; start a new one instead",
+            kind.name
+        )));
+    }
     super::only_fields(&body, &["org", "preview"])?;
     if body.get("org").is_none() {
         return Err(ApiError::Invalid(
@@ -421,18 +430,31 @@ async fn rescope(
     .map_err(|d| ApiError::denied(d, &format!("this {} into that scope", kind.name)))?;
     let lose = who_loses(&mut tx, &row.tenant_id, &from, &to).await?;
     let gain = who_loses(&mut tx, &row.tenant_id, &to, &from).await?;
+    // A persona moved into an org loses the assignments of non-members.
+    let mut pruned = Vec::new();
+    if let (true, Some(org)) = (kind.name == "persona", &to.org) {
+        for (user, name) in tx.assignments(&id).await? {
+            if tx.member(org, &user).await.is_err() {
+                pruned.push(name);
+            }
+        }
+    }
     let impact = json!({
         "from": org_ref(row.org_id.as_deref(), row.org_slug.as_deref()),
         "to": org_ref(to.org.as_deref(), target_org.as_ref().map(|o| o.slug.as_str())),
         "users_losing_access": lose,
         "users_gaining_access": gain,
         "derived": derived(&mut tx, kind, &row).await?,
+        "assignments_pruned": pruned,
         "blocking_references": [],
     });
     if preview {
         return Ok(axum::Json(json!({ "preview": true, "impact": impact })).into_response());
     }
     let before = present(&mut tx, kind, &row).await?;
+    if let (true, Some(org)) = (kind.name == "persona", &to.org) {
+        tx.assignments_prune(&id, org).await?;
+    }
     tx.resource_update(&id, &row.name, to.org.as_deref(), &row.fields, None)
         .await?;
     let after_row = tx
@@ -500,8 +522,8 @@ pub fn openapi_paths() -> Map<String, Value> {
         let id_param =
             json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
         let policy = format!("{:?}", kind.policy);
-        if !has_own_routes(kind) {
-            paths.insert(format!("/api/v1/{}", kind.path), json!({
+        if !has_own_read(kind) {
+            let mut collection = json!({
             "get": {"tags": tag, "summary": format!("List {} ({})", kind.path, kind.doc), "operationId": format!("list_{}", kind.name),
                 "parameters": [
                     {"name": "org", "in": "query", "schema": {"type": "string"}, "description": "all | tenant | org slug or id"},
@@ -511,7 +533,12 @@ pub fn openapi_paths() -> Map<String, Value> {
             "post": {"tags": tag, "summary": format!("Create a {} (scope policy: {policy})", kind.name), "operationId": format!("create_{}", kind.name),
                 "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},
                 "responses": {"201": item, "401": problem, "403": problem, "422": problem}},
-            }));
+            });
+            if has_own_create(kind) {
+                // Documented by the kind's own handler; merged in lib.rs.
+                collection.as_object_mut().map(|m| m.remove("post"));
+            }
+            paths.insert(format!("/api/v1/{}", kind.path), collection);
         }
         let mut patch_body = body.clone();
         patch_body["required"] = json!([]);
@@ -522,8 +549,8 @@ pub fn openapi_paths() -> Map<String, Value> {
                 "responses": {"200": item, "403": problem, "404": problem, "422": problem}},
             "delete": {"tags": tag, "operationId": format!("delete_{}", kind.name), "parameters": id_param, "responses": {"204": {"description": "deleted"}, "403": problem, "404": problem}},
         });
-        if has_own_routes(kind) {
-            // Documented by the kind's own handlers; merged below.
+        if has_own_read(kind) {
+            // Documented by the kind's own handlers; merged in lib.rs.
             item_path.as_object_mut().map(|m| m.remove("get"));
         }
         paths.insert(format!("/api/v1/{}/{{id}}", kind.path), item_path);

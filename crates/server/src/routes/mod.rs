@@ -2,6 +2,7 @@
 //! `org=` selector, org references in bodies, and the audit append.
 
 pub mod audit;
+pub mod chat;
 pub mod files;
 pub mod kinds;
 pub mod knowledge;

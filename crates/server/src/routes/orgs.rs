@@ -607,7 +607,12 @@ async fn remove_member(
         .await
         .map_err(|_| ApiError::not_found("member", &user))?;
     let cleared = tx.member_remove(&row.id, &u.id).await?;
-    let out = json!({"removed": render_member(&before), "default_org_cleared": cleared});
+    let unassigned = tx.assignments_prune_member(&row.id, &u.id).await?;
+    let out = json!({
+        "removed": render_member(&before),
+        "default_org_cleared": cleared,
+        "persona_assignments_pruned": unassigned,
+    });
     audit(
         &mut tx,
         &auth,
