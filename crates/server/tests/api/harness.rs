@@ -10,6 +10,15 @@ use sqlx::Connection;
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
 
+/// The password of users made by [`TestServer::fast_user`].
+pub const FAST_PASSWORD: &str = "fast-user-password";
+
+/// One argon2 hash of [`FAST_PASSWORD`] for the whole test binary: hashing is
+/// slow in debug builds, and most tests need users, not password checks.
+static FAST_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    orgscope_server::auth::hash_password(FAST_PASSWORD).expect("hash the fast password")
+});
+
 /// The backends to run a test on: SQLite always, PostgreSQL when configured.
 pub fn backends() -> Vec<Backend> {
     let mut out = vec![Backend::Sqlite];
@@ -26,6 +35,7 @@ pub enum Backend {
 }
 
 pub struct TestServer {
+    pub backend: Backend,
     pub base: String,
     pub http: reqwest::Client,
     pub admin: String,
@@ -91,6 +101,7 @@ impl TestServer {
             let _ = rx.await;
         }));
         let mut server = TestServer {
+            backend,
             base,
             http: reqwest::Client::new(),
             admin: String::new(),
@@ -197,6 +208,249 @@ impl TestServer {
             assert_eq!(s, StatusCode::CREATED, "add {username} to {org}: {b}");
         }
         self.login(username, &password).await
+    }
+}
+
+/// The argon2 hash of [`FAST_PASSWORD`], for users made in the store.
+pub fn fast_hash() -> &'static str {
+    &FAST_HASH
+}
+
+/// A response as it came over the wire: status, headers and the body text.
+pub struct Raw {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Raw {
+    /// The body as JSON (null if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem with this status, and returns its detail.
+    #[track_caller]
+    pub fn problem(&self, status: StatusCode) -> String {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status.as_u16(), "{}", self.text);
+        let detail = body["detail"].as_str().unwrap_or_default().to_owned();
+        assert!(!detail.is_empty(), "a problem has a detail: {}", self.text);
+        detail
+    }
+}
+
+/// Percent-encodes a query-string value.
+pub fn enc(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The `id`s of a listing's items, in order.
+pub fn ids(listing: &Value) -> Vec<String> {
+    listing["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a listing: {listing}"))
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// An id of `prefix` that no row has: the same shape as a real one.
+pub fn unused_id(prefix: &str) -> String {
+    orgscope_store::new_id(prefix)
+}
+
+impl TestServer {
+    /// Sends any request: extra headers, and a raw body with its content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Raw {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some((content_type, bytes)) = body {
+            if !content_type.is_empty() {
+                req = req.header("content-type", content_type);
+            }
+            req = req.body(bytes);
+        }
+        let res = req.send().await.expect("request");
+        Raw {
+            status: res.status(),
+            headers: res.headers().clone(),
+            text: res.text().await.unwrap(),
+        }
+    }
+
+    /// Sends a JSON request and asserts the status (and, for errors, a
+    /// problem+json body); returns the response.
+    pub async fn expect(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        status: StatusCode,
+    ) -> Raw {
+        let r = self.raw_json(method.clone(), path, Some(token), body).await;
+        assert_eq!(
+            r.status, status,
+            "{:?}: {method} {path}: {}",
+            self.backend, r.text
+        );
+        if !status.is_success() {
+            r.problem(status);
+        }
+        r
+    }
+
+    /// [`TestServer::raw`] with an optional JSON body.
+    pub async fn raw_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Raw {
+        let body = body.map(|b| ("application/json", serde_json::to_vec(&b).unwrap()));
+        self.raw(method, path, token, &[], body).await
+    }
+
+    /// Logs in with an explicit tenant (needed once the server has several).
+    pub async fn login_in(
+        &self,
+        tenant: Option<&str>,
+        username: &str,
+        password: &str,
+    ) -> (StatusCode, Value, HeaderMap) {
+        let mut body = json!({"username": username, "password": password});
+        if let Some(t) = tenant {
+            body["tenant"] = json!(t);
+        }
+        self.call(Method::POST, "/api/v1/auth/login", None, Some(body))
+            .await
+    }
+
+    /// The id of the (first) tenant.
+    pub async fn tenant_id(&self) -> String {
+        let (s, me) = self.get(&self.admin, "/api/v1/me").await;
+        assert_eq!(s, StatusCode::OK, "{me}");
+        me["tenant"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user of the first tenant straight in the store (with a
+    /// pre-computed hash of [`FAST_PASSWORD`]), adds the memberships through
+    /// the API as the admin, and opens a session the way login does, without
+    /// paying for argon2. Returns `(user id, session token)`.
+    pub async fn fast_user(
+        &self,
+        username: &str,
+        role: &str,
+        orgs: &[(&str, bool)],
+    ) -> (String, String) {
+        let tenant = self.tenant_id().await;
+        let mut tx = self.store.write().await.unwrap();
+        let user = tx
+            .user_create(Some(&tenant), username, fast_hash(), role, None)
+            .await
+            .unwrap();
+        let token = orgscope_server::auth::new_secret(orgscope_server::auth::SESSION_PREFIX);
+        let expires =
+            orgscope_core::format_time(time::OffsetDateTime::now_utc() + time::Duration::hours(1));
+        tx.token_create(
+            &orgscope_server::auth::hash_secret(&token),
+            "session",
+            &user.id,
+            "login",
+            Some(&expires),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        for (org, can_manage) in orgs {
+            let (s, b) = self
+                .post(
+                    &self.admin,
+                    &format!("/api/v1/orgs/{org}/members"),
+                    json!({"user": username, "can_manage": can_manage}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "add {username} to {org}: {b}");
+        }
+        (user.id, token)
+    }
+
+    /// Creates a resource; asserts 201 and returns it.
+    pub async fn create(&self, token: &str, kind: &str, body: Value) -> Value {
+        let (s, b) = self.post(token, &format!("/api/v1/{kind}"), body).await;
+        assert_eq!(s, StatusCode::CREATED, "create {kind}: {b}");
+        b
+    }
+
+    /// Creates an org access key in `org` as `token`'s user; returns
+    /// `(key id, key secret)`.
+    pub async fn org_key(&self, token: &str, org: &str, access: &str) -> (String, String) {
+        let key = self
+            .create(
+                token,
+                "api-keys",
+                json!({"name": format!("{org} {access} key"), "org": org, "access": access}),
+            )
+            .await;
+        (
+            key["id"].as_str().unwrap().to_owned(),
+            key["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Every item of a listing, following `next_cursor` (`path` has no `?`
+    /// or ends its query so that `&cursor=` can follow).
+    pub async fn list_all(&self, token: &str, path: &str) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}cursor={}", enc(c)),
+                None => path.to_owned(),
+            };
+            let (s, b) = self.get(token, &url).await;
+            assert_eq!(s, StatusCode::OK, "GET {url}: {b}");
+            out.extend(b["items"].as_array().unwrap().iter().cloned());
+            match b["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        out
     }
 }
 

@@ -2,7 +2,17 @@
 //! On SQLite by default; on PostgreSQL too when `ORGSCOPE_TEST_DATABASE_URL`
 //! is set (each server gets a database of its own).
 
+mod audit;
+mod auth;
+mod bad_input;
+mod credentials;
 mod files;
+mod forbidden;
 mod harness;
+mod hiding;
+mod openapi;
+mod org_filter;
+mod pagination;
+mod rescope;
 mod s3;
 mod smoke;

@@ -1,0 +1,145 @@
+//! The OpenAPI document names every route the other tests use, and the probes
+//! answer.
+
+use reqwest::{Method, StatusCode};
+
+use crate::harness::{TestServer, backends};
+
+/// `(path, methods)` of every route exercised by this test binary.
+const ROUTES: &[(&str, &[&str])] = &[
+    ("/api/v1/auth/login", &["post"]),
+    ("/api/v1/auth/logout", &["post"]),
+    ("/api/v1/me", &["get"]),
+    ("/api/v1/me/tokens", &["get", "post"]),
+    ("/api/v1/me/tokens/{id}", &["delete"]),
+    ("/api/v1/tenants", &["get", "post"]),
+    ("/api/v1/orgs", &["get", "post"]),
+    ("/api/v1/orgs/{org}", &["get", "patch", "delete"]),
+    ("/api/v1/orgs/{org}/members", &["get", "post"]),
+    (
+        "/api/v1/orgs/{org}/members/{user}",
+        &["get", "patch", "delete"],
+    ),
+    ("/api/v1/users", &["get", "post"]),
+    ("/api/v1/users/{user}", &["get", "patch"]),
+    ("/api/v1/audit", &["get"]),
+    ("/api/v1/audit/export", &["get"]),
+    ("/api/v1/openapi.json", &["get"]),
+    ("/healthz", &["get"]),
+    ("/readyz", &["get"]),
+];
+
+/// The kinds the tests exercise through the generic routes.
+const KINDS_USED: &[&str] = &[
+    "api-keys",
+    "specialties",
+    "operational-rules",
+    "plugins",
+    "blacklists",
+    "credentials",
+];
+
+#[tokio::test]
+async fn the_document_lists_every_route_and_the_probes_answer() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        // Public: no token needed.
+        let r = s
+            .raw(Method::GET, "/api/v1/openapi.json", None, &[], None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{backend:?}: {}", r.text);
+        assert!(
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "{backend:?}"
+        );
+        let doc = r.json();
+        assert!(
+            doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+            "{backend:?}"
+        );
+        let paths = doc["paths"].as_object().expect("paths");
+
+        let mut expected: Vec<(String, Vec<&str>)> = ROUTES
+            .iter()
+            .map(|(p, m)| ((*p).to_owned(), m.to_vec()))
+            .collect();
+        let mut kinds: Vec<&str> = KINDS_USED.to_vec();
+        for k in orgscope_core::kind::KINDS {
+            if !kinds.contains(&k.path) {
+                kinds.push(k.path);
+            }
+        }
+        for kind in kinds {
+            expected.push((format!("/api/v1/{kind}"), vec!["get", "post"]));
+            expected.push((
+                format!("/api/v1/{kind}/{{id}}"),
+                vec!["get", "patch", "delete"],
+            ));
+            expected.push((format!("/api/v1/{kind}/{{id}}/rescope"), vec!["post"]));
+        }
+        let mut missing = Vec::new();
+        for (path, methods) in &expected {
+            for m in methods {
+                if paths.get(path).and_then(|p| p.get(*m)).is_none() {
+                    missing.push(format!("{} {path}", m.to_uppercase()));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "{backend:?}: the document lacks {missing:?}"
+        );
+        // Errors are documented as problems.
+        assert!(
+            doc["components"]["schemas"]["Problem"].is_object(),
+            "{backend:?}: no Problem schema"
+        );
+        let create = &paths["/api/v1/credentials"]["post"];
+        assert_eq!(
+            create["requestBody"]["content"]["application/json"]["schema"]["properties"]["secret"]
+                ["writeOnly"],
+            true,
+            "{backend:?}: {create}"
+        );
+
+        // Every documented route exists: none answers "no route".
+        for (path, methods) in &expected {
+            let concrete = path
+                .replace("{id}", "x_unused")
+                .replace("{org}", "default")
+                .replace("{user}", "admin");
+            for m in methods {
+                let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
+                if method == Method::DELETE || concrete.ends_with("/logout") {
+                    continue; // keep the admin, its session and org
+                }
+                let body = (method != Method::GET).then(|| ("application/json", b"{}".to_vec()));
+                let r = s
+                    .raw(method.clone(), &concrete, Some(&s.admin), &[], body)
+                    .await;
+                assert!(
+                    !r.text.contains("no route"),
+                    "{backend:?}: {method} {concrete} is documented but not served: {}",
+                    r.text
+                );
+                assert_ne!(
+                    r.status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{backend:?}: {method} {concrete}"
+                );
+            }
+        }
+
+        for (path, text) in [("/healthz", "ok"), ("/readyz", "ready")] {
+            let r = s.raw(Method::GET, path, None, &[], None).await;
+            assert_eq!(r.status, StatusCode::OK, "{backend:?} {path}");
+            assert_eq!(r.text, text, "{backend:?} {path}");
+        }
+        // An unknown route is a problem+json 404.
+        let r = s
+            .raw(Method::GET, "/api/v1/nosuch", Some(&s.admin), &[], None)
+            .await;
+        r.problem(StatusCode::NOT_FOUND);
+    }
+}
