@@ -195,21 +195,48 @@ pub fn router(state: AppState) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::NotFound(format!("no route {}", uri.path())).into_response()
         })
-        .layer(axum::middleware::map_response(method_not_allowed))
+        .layer(axum::middleware::map_response(problems_only))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// axum answers a wrong method with an empty 405: give it our problem body.
-async fn method_not_allowed(res: axum::response::Response) -> axum::response::Response {
-    if res.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED {
+/// axum's own rejections (a wrong method, a path that is not UTF-8, a body
+/// over the limit) answer in plain text or not at all: give them our problem
+/// body, keeping their status and what they said.
+async fn problems_only(res: axum::response::Response) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    let status = res.status();
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() && plain) || status == StatusCode::RANGE_NOT_SATISFIABLE {
         return res;
     }
-    let allow = res.headers().get(axum::http::header::ALLOW).cloned();
-    let mut out = ApiError::MethodNotAllowed.into_response();
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let body = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let said = String::from_utf8_lossy(&body).trim().to_owned();
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(format!(
+            "the body is too large: {said}; JSON bodies are limited to 1 MiB"
+        )),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(said),
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::Invalid(said),
+        StatusCode::NOT_FOUND => ApiError::NotFound(said),
+        _ => ApiError::BadRequest(if said.is_empty() {
+            "the request cannot be read".into()
+        } else {
+            said
+        }),
+    };
+    let mut out = error.into_response();
+    *out.status_mut() = status;
     if let Some(allow) = allow {
-        out.headers_mut().insert(axum::http::header::ALLOW, allow);
+        out.headers_mut().insert(header::ALLOW, allow);
     }
     out
 }
@@ -290,6 +317,7 @@ pub async fn bootstrap(
         kind: "tenant".into(),
         target: tenant.id.clone(),
         org_id: None,
+        other_org_id: None,
         before: None,
         after: Some(
             json!({"tenant": tenant.slug, "org": org.slug, "admin": admin.username}).to_string(),

@@ -36,9 +36,15 @@ impl Llm {
     }
 
     pub fn from_env() -> Option<Llm> {
-        let url = std::env::var("ORGSCOPE_LLM_URL").ok().filter(|u| !u.is_empty())?;
+        let url = std::env::var("ORGSCOPE_LLM_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
         let model = std::env::var("ORGSCOPE_LLM_MODEL").unwrap_or_else(|_| "default".into());
-        Some(Llm::new(&url, &model, std::env::var("ORGSCOPE_LLM_API_KEY").ok()))
+        Some(Llm::new(
+            &url,
+            &model,
+            std::env::var("ORGSCOPE_LLM_API_KEY").ok(),
+        ))
     }
 
     /// Sends the conversation; answers once the endpoint has accepted it.
@@ -120,7 +126,9 @@ impl Upstream {
                 self.done = true;
                 let v: Value = serde_json::from_str(&self.buffer)
                     .map_err(|e| format!("the model endpoint {} sent no JSON: {e}", self.url))?;
-                return Ok(v["choices"][0]["message"]["content"].as_str().map(str::to_owned));
+                return Ok(v["choices"][0]["message"]["content"]
+                    .as_str()
+                    .map(str::to_owned));
             }
             if let Some(end) = self.buffer.find('\n') {
                 let line: String = self.buffer.drain(..=end).collect();
@@ -135,10 +143,9 @@ impl Upstream {
                 let v: Value = serde_json::from_str(data).map_err(|e| {
                     format!("the model endpoint {} sent a bad event: {e}", self.url)
                 })?;
-                if let Some(delta) = v["choices"][0]["delta"]["content"].as_str() {
-                    if !delta.is_empty() {
-                        return Ok(Some(delta.to_owned()));
-                    }
+                match v["choices"][0]["delta"]["content"].as_str() {
+                    Some(delta) if !delta.is_empty() => return Ok(Some(delta.to_owned())),
+                    _ => {}
                 }
                 continue;
             }

@@ -24,7 +24,9 @@ pub struct MessageRow {
 impl Tx {
     /// (user id, username) of a persona's assignments.
     pub async fn assignments(&mut self, persona: &str) -> Result<Vec<(String, String)>> {
-        let mut sql = Sql::new("SELECT a.user_id, u.username FROM persona_assignments a JOIN users u ON u.id = a.user_id WHERE a.persona_id = ");
+        let mut sql = Sql::new(
+            "SELECT a.user_id, u.username FROM persona_assignments a JOIN users u ON u.id = a.user_id WHERE a.persona_id = ",
+        );
         sql.arg(persona).push(" ORDER BY u.username");
         sql.query_as().fetch_all(&mut *self.0).await.ctx()
     }
@@ -35,7 +37,8 @@ impl Tx {
         sql.arg(persona);
         self.exec(&sql).await?;
         for user in users {
-            let mut sql = Sql::new("INSERT INTO persona_assignments (persona_id, user_id) VALUES (");
+            let mut sql =
+                Sql::new("INSERT INTO persona_assignments (persona_id, user_id) VALUES (");
             sql.arg(persona).push(", ").arg(user).push(")");
             self.exec(&sql).await?;
         }
@@ -45,11 +48,7 @@ impl Tx {
     /// Removes the assignments of users who are not members of `org`;
     /// returns their usernames.
     pub async fn assignments_prune(&mut self, persona: &str, org: &str) -> Result<Vec<String>> {
-        let pruned: Vec<(String, String)> = self
-            .assignments(persona)
-            .await?
-            .into_iter()
-            .collect();
+        let pruned: Vec<(String, String)> = self.assignments(persona).await?.into_iter().collect();
         let mut out = Vec::new();
         for (user, name) in pruned {
             if self.member(org, &user).await.is_err() {
@@ -65,8 +64,13 @@ impl Tx {
     /// Removes a user's assignments to the personas of an org (they left it);
     /// returns the persona ids.
     pub async fn assignments_prune_member(&mut self, org: &str, user: &str) -> Result<Vec<String>> {
-        let mut sql = Sql::new("SELECT a.persona_id FROM persona_assignments a JOIN resources r ON r.id = a.persona_id WHERE r.org_id = ");
-        sql.arg(org).push(" AND a.user_id = ").arg(user).push(" ORDER BY a.persona_id");
+        let mut sql = Sql::new(
+            "SELECT a.persona_id FROM persona_assignments a JOIN resources r ON r.id = a.persona_id WHERE r.org_id = ",
+        );
+        sql.arg(org)
+            .push(" AND a.user_id = ")
+            .arg(user)
+            .push(" ORDER BY a.persona_id");
         let rows: Vec<(String,)> = sql.query_as().fetch_all(&mut *self.0).await.ctx()?;
         for (persona,) in &rows {
             let mut sql = Sql::new("DELETE FROM persona_assignments WHERE persona_id = ");
@@ -85,7 +89,9 @@ impl Tx {
         citations: &str,
         author: Option<&str>,
     ) -> Result<MessageRow> {
-        let mut sql = Sql::new("INSERT INTO messages (session_id, role, content, mode, citations, author, created_at) VALUES (");
+        let mut sql = Sql::new(
+            "INSERT INTO messages (session_id, role, content, mode, citations, author, created_at) VALUES (",
+        );
         sql.arg(session)
             .push(", ")
             .arg(role)
@@ -99,13 +105,17 @@ impl Tx {
             .arg(author)
             .push(", ")
             .arg(now())
-            .push(") RETURNING seq, session_id, role, content, mode, citations, author, created_at");
+            .push(
+                ") RETURNING seq, session_id, role, content, mode, citations, author, created_at",
+            );
         self.one(&sql).await
     }
 
     /// A session's messages, oldest first (the session was read through the filter).
     pub async fn messages(&mut self, session: &str, page: &Page) -> Result<Vec<MessageRow>> {
-        let mut sql = Sql::new("SELECT seq, session_id, role, content, mode, citations, author, created_at FROM messages WHERE session_id = ");
+        let mut sql = Sql::new(
+            "SELECT seq, session_id, role, content, mode, citations, author, created_at FROM messages WHERE session_id = ",
+        );
         sql.arg(session);
         if let Some(after) = &page.after {
             let after: i64 = after.parse().map_err(|_| StoreError::NotFound)?;

@@ -110,7 +110,7 @@ impl Tx {
         let mut sql = Sql::new(&format!(
             "SELECT {RESOURCE_COLUMNS}, {FILE_COLUMNS} FROM resources r JOIN files f ON f.id = r.id LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = 'file'"
         ));
-        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id");
+        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
         let col = sort.column();
         let (cmp, dir) = if descending {
             ("<", "DESC")
@@ -142,6 +142,7 @@ impl Tx {
             &OrgSelector::All,
             "r.tenant_id",
             "r.org_id",
+            None,
         );
         self.one(&sql).await
     }
@@ -240,7 +241,7 @@ impl Tx {
         let mut sql = Sql::new(
             "SELECT k.seq, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, k.text FROM knowledge k JOIN resources r ON r.id = k.file_id LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = 'file'",
         );
-        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id");
+        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
         if let Some(file) = file {
             sql.push(" AND k.file_id = ").arg(file);
         }
@@ -296,7 +297,7 @@ impl Tx {
                 sql
             }
         };
-        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id");
+        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
         sql.push(" ORDER BY score DESC, k.seq LIMIT ").arg(limit);
         self.all(&sql).await
     }

@@ -97,11 +97,16 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_spine.sql")),
     (2, include_str!("../migrations/sqlite/0002_files.sql")),
     (3, include_str!("../migrations/sqlite/0003_chat.sql")),
+    (4, include_str!("../migrations/sqlite/0004_audit_moves.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_spine.sql")),
     (2, include_str!("../migrations/postgres/0002_files.sql")),
     (3, include_str!("../migrations/postgres/0003_chat.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_audit_moves.sql"),
+    ),
 ];
 
 /// A new id: the kind's prefix and a time-ordered UUID, so id order is
@@ -354,6 +359,8 @@ pub struct AuditRow {
     pub kind: String,
     pub target: String,
     pub org_id: Option<String>,
+    /// For a move: the org it came from (its managers see the entry too).
+    pub other_org_id: Option<String>,
     pub before: Option<String>,
     pub after: Option<String>,
 }
@@ -368,6 +375,8 @@ pub struct NewAudit {
     pub kind: String,
     pub target: String,
     pub org_id: Option<String>,
+    /// For a move: the org it came from (its managers see the entry too).
+    pub other_org_id: Option<String>,
     pub before: Option<String>,
     pub after: Option<String>,
 }
@@ -512,13 +521,27 @@ impl Tx {
             .push(" OR o.slug = ")
             .arg(reference)
             .push(")");
-        push_scope(&mut sql, filter, &OrgSelector::All, "o.tenant_id", "o.id");
+        push_scope(
+            &mut sql,
+            filter,
+            &OrgSelector::All,
+            "o.tenant_id",
+            "o.id",
+            None,
+        );
         self.one(&sql).await
     }
 
     pub async fn orgs(&mut self, filter: &ReadFilter, page: &Page) -> Result<Vec<OrgRow>> {
         let mut sql = Sql::new(&format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE 1 = 1"));
-        push_scope(&mut sql, filter, &OrgSelector::All, "o.tenant_id", "o.id");
+        push_scope(
+            &mut sql,
+            filter,
+            &OrgSelector::All,
+            "o.tenant_id",
+            "o.id",
+            None,
+        );
         page_clause(&mut sql, "o.id", page);
         self.all(&sql).await
     }
@@ -849,7 +872,7 @@ impl Tx {
             "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = "
         ));
         sql.arg(kind);
-        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id");
+        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
         page_clause(&mut sql, "r.id", page);
         self.all(&sql).await
     }
@@ -872,6 +895,7 @@ impl Tx {
             &OrgSelector::All,
             "r.tenant_id",
             "r.org_id",
+            None,
         );
         self.one(&sql).await
     }
@@ -958,7 +982,7 @@ impl Tx {
 
     pub async fn audit_append(&mut self, e: &NewAudit) -> Result<()> {
         let mut sql = Sql::new(
-            "INSERT INTO audit (tenant_id, at, actor, actor_id, action, kind, target, org_id, before, after) VALUES (",
+            "INSERT INTO audit (tenant_id, at, actor, actor_id, action, kind, target, org_id, other_org_id, before, after) VALUES (",
         );
         sql.arg(e.tenant_id.clone())
             .push(", ")
@@ -975,6 +999,8 @@ impl Tx {
             .arg(&e.target)
             .push(", ")
             .arg(e.org_id.clone())
+            .push(", ")
+            .arg(e.other_org_id.clone())
             .push(", ")
             .arg(e.before.clone())
             .push(", ")
@@ -993,7 +1019,7 @@ impl Tx {
         page: &Page,
     ) -> Result<Vec<AuditRow>> {
         let mut sql = Sql::new(
-            "SELECT seq, tenant_id, at, actor, actor_id, action, kind, target, org_id, before, after FROM audit a WHERE 1 = 1",
+            "SELECT seq, tenant_id, at, actor, actor_id, action, kind, target, org_id, other_org_id, before, after FROM audit a WHERE 1 = 1",
         );
         push_scope(
             &mut sql,
@@ -1001,6 +1027,7 @@ impl Tx {
             &OrgSelector::All,
             "a.tenant_id",
             "a.org_id",
+            Some("a.other_org_id"),
         );
         if let Some(since) = since {
             sql.push(" AND a.at >= ").arg(since);

@@ -107,12 +107,16 @@ impl Sql {
 /// This is the only function that turns a read filter into SQL. Membership is
 /// read by a subquery in the same statement as the data, so a membership removal
 /// or a re-scope is in force for the very next query.
+///
+/// `also_org_col` is a second org a row belongs to (the org an audited move
+/// came from): org managers see rows of either.
 pub(crate) fn push_scope(
     sql: &mut Sql,
     filter: &ReadFilter,
     selector: &OrgSelector,
     tenant_col: &str,
     org_col: &str,
+    also_org_col: Option<&str>,
 ) {
     sql.push(&format!(" AND {tenant_col} = "))
         .arg(filter.tenant());
@@ -131,11 +135,17 @@ pub(crate) fn push_scope(
                 .push(")");
         }
         ReadFilter::Manager { user, .. } => {
-            sql.push(&format!(
-                " AND {org_col} IN (SELECT m.org_id FROM memberships m WHERE m.can_manage = 1 AND m.user_id = "
-            ))
-            .arg(user)
-            .push(")");
+            let managed =
+                "SELECT m.org_id FROM memberships m WHERE m.can_manage = 1 AND m.user_id = ";
+            sql.push(&format!(" AND ({org_col} IN ({managed}"))
+                .arg(user)
+                .push(")");
+            if let Some(also) = also_org_col {
+                sql.push(&format!(" OR {also} IN ({managed}"))
+                    .arg(user)
+                    .push(")");
+            }
+            sql.push(")");
         }
     }
     match selector {

@@ -44,6 +44,7 @@ fn render(a: &AuditRow) -> Value {
     json!({
         "seq": a.seq, "at": a.at, "actor": a.actor, "actor_id": a.actor_id,
         "action": a.action, "kind": a.kind, "target": a.target, "org": a.org_id,
+        "from_org": a.other_org_id,
         "before": parse_json(a.before.as_deref()), "after": parse_json(a.after.as_deref()),
     })
 }

@@ -111,11 +111,13 @@ async fn put_assignments(
     for reference in &wanted {
         match tx.user(Some(&persona.tenant_id), reference).await {
             Ok(u) => {
-                if let Some(org) = &persona.org_id {
-                    if tx.member(org, &u.id).await.is_err() {
-                        outsiders.push(u.username.clone());
-                        continue;
-                    }
+                let outside = match &persona.org_id {
+                    Some(org) => tx.member(org, &u.id).await.is_err(),
+                    None => false,
+                };
+                if outside {
+                    outsiders.push(u.username.clone());
+                    continue;
                 }
                 if !ids.contains(&u.id) {
                     ids.push(u.id);
@@ -260,7 +262,11 @@ fn citation(n: usize, h: &KnowledgeHit) -> Value {
 
 /// The citations of a message that the reader may still see: a file that
 /// left their view disappears whole (no name, no snippet, no id).
-async fn visible_citations(tx: &mut Tx, filter: &ReadFilter, stored: &str) -> ApiResult<Vec<Value>> {
+async fn visible_citations(
+    tx: &mut Tx,
+    filter: &ReadFilter,
+    stored: &str,
+) -> ApiResult<Vec<Value>> {
     let all: Vec<Value> = serde_json::from_str(stored).unwrap_or_default();
     let mut out = Vec::new();
     for mut c in all {
@@ -323,9 +329,13 @@ async fn list_messages(
     Path(id): Path<String>,
     AppQuery(q): AppQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    if q.cursor.as_deref().is_some_and(|c| c.parse::<i64>().is_err()) {
+    if q.cursor
+        .as_deref()
+        .is_some_and(|c| c.parse::<i64>().is_err())
+    {
         return Err(ApiError::BadRequest(
-            "cursor: not a cursor this server gave; use the next_cursor of the previous page".into(),
+            "cursor: not a cursor this server gave; use the next_cursor of the previous page"
+                .into(),
         ));
     }
     let page = q.page()?;
@@ -379,7 +389,11 @@ async fn post_message(
             .map(|f| f.as_str().map(str::to_owned))
             .collect::<Option<_>>()
             .ok_or_else(|| ApiError::Invalid("files: every item must be a file id".into()))?,
-        Some(_) => return Err(ApiError::Invalid("files: must be a list of file ids".into())),
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "files: must be a list of file ids".into(),
+            ));
+        }
     };
     let filter = policy::read_filter(&auth.principal);
     let mut tx = state.store.write().await?;
@@ -419,14 +433,27 @@ async fn post_message(
         .unwrap_or_default();
     // The persona's instructions (it may have moved since: the session kept its org).
     let instructions = tx
-        .resource("persona", &ReadFilter::Tenant { tenant: session.tenant_id.clone() }, &persona_id)
+        .resource(
+            "persona",
+            &ReadFilter::Tenant {
+                tenant: session.tenant_id.clone(),
+            },
+            &persona_id,
+        )
         .await
         .ok()
         .and_then(|p| serde_json::from_str::<Value>(&p.fields).ok())
         .and_then(|f| f["instructions"].as_str().map(str::to_owned))
         .unwrap_or_default();
-    tx.message_insert(&session.id, "user", &content, None, "[]", Some(&auth.actor_name))
-        .await?;
+    tx.message_insert(
+        &session.id,
+        "user",
+        &content,
+        None,
+        "[]",
+        Some(&auth.actor_name),
+    )
+    .await?;
     tx.commit().await?;
 
     // Retrieval, in the session's context and through the caller's filter.
@@ -444,13 +471,24 @@ async fn post_message(
         }
         Err(_) => Vec::new(),
     };
-    let citations: Vec<Value> = hits.iter().enumerate().map(|(i, h)| citation(i + 1, h)).collect();
+    let citations: Vec<Value> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, h)| citation(i + 1, h))
+        .collect();
     let citations_text = Value::Array(citations).to_string();
 
     let Some(model) = state.llm.clone() else {
         let mut tx = state.store.write().await?;
         let m = tx
-            .message_insert(&session.id, "assistant", "", Some("retrieval_only"), &citations_text, None)
+            .message_insert(
+                &session.id,
+                "assistant",
+                "",
+                Some("retrieval_only"),
+                &citations_text,
+                None,
+            )
             .await?;
         let out = render_message(&mut tx, &filter, &m).await?;
         tx.commit().await?;
@@ -468,7 +506,14 @@ async fn post_message(
     let finish = move |answer: String| async move {
         let mut tx = store.write().await?;
         let m = tx
-            .message_insert(&session_id, "assistant", &answer, Some("model"), &citations_text, None)
+            .message_insert(
+                &session_id,
+                "assistant",
+                &answer,
+                Some("model"),
+                &citations_text,
+                None,
+            )
             .await?;
         let out = render_message(&mut tx, &filter, &m).await?;
         tx.commit().await?;
@@ -496,25 +541,30 @@ where
         Reading(llm::Upstream, String, F),
         Done,
     }
-    futures_util::stream::unfold(Step::Reading(upstream, String::new(), finish), |step| async move {
-        match step {
-            Step::Done => None,
-            Step::Reading(mut up, mut answer, finish) => match up.next_delta().await {
-                Ok(Some(delta)) => {
-                    answer.push_str(&delta);
-                    let event = Event::default().event("delta").data(delta);
-                    Some((Ok(event), Step::Reading(up, answer, finish)))
-                }
-                Ok(None) => {
-                    let event = match finish(answer).await {
-                        Ok(message) => Event::default().event("message").data(message.to_string()),
-                        Err(e) => Event::default().event("error").data(format!("{e:?}")),
-                    };
-                    Some((Ok(event), Step::Done))
-                }
-                Err(e) => Some((Ok(Event::default().event("error").data(e)), Step::Done)),
-            },
-        }
-    })
+    futures_util::stream::unfold(
+        Step::Reading(upstream, String::new(), finish),
+        |step| async move {
+            match step {
+                Step::Done => None,
+                Step::Reading(mut up, mut answer, finish) => match up.next_delta().await {
+                    Ok(Some(delta)) => {
+                        answer.push_str(&delta);
+                        let event = Event::default().event("delta").data(delta);
+                        Some((Ok(event), Step::Reading(up, answer, finish)))
+                    }
+                    Ok(None) => {
+                        let event = match finish(answer).await {
+                            Ok(message) => {
+                                Event::default().event("message").data(message.to_string())
+                            }
+                            Err(e) => Event::default().event("error").data(format!("{e:?}")),
+                        };
+                        Some((Ok(event), Step::Done))
+                    }
+                    Err(e) => Some((Ok(Event::default().event("error").data(e)), Step::Done)),
+                },
+            }
+        },
+    )
     .boxed()
 }

@@ -237,7 +237,6 @@ async fn update(
     Path(id): Path<String>,
     AppJson(body): AppJson<Value>,
 ) -> ApiResult<Response> {
-    keys_only_by_users(kind, &auth)?;
     let map = object(&body)?;
     if map.contains_key("org") {
         return Err(ApiError::Invalid(format!(
@@ -254,6 +253,7 @@ async fn update(
     };
     let mut tx = state.store.write().await?;
     let row = visible(&mut tx, kind, &auth, &id).await?;
+    keys_only_by_users(kind, &auth)?;
     policy::can_write(
         &auth.principal,
         kind.policy,
@@ -315,9 +315,9 @@ async fn remove(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    keys_only_by_users(kind, &auth)?;
     let mut tx = state.store.write().await?;
     let row = visible(&mut tx, kind, &auth, &id).await?;
+    keys_only_by_users(kind, &auth)?;
     policy::can_write(
         &auth.principal,
         kind.policy,
@@ -394,7 +394,6 @@ async fn rescope(
     Path(id): Path<String>,
     AppJson(body): AppJson<Value>,
 ) -> ApiResult<Response> {
-    keys_only_by_users(kind, &auth)?;
     if fixed_scope(kind) {
         return Err(ApiError::Invalid(format!(
             "org: a {} keeps the org it started in; start a new one instead",
@@ -414,6 +413,7 @@ async fn rescope(
     };
     let mut tx = state.store.write().await?;
     let row = visible(&mut tx, kind, &auth, &id).await?;
+    keys_only_by_users(kind, &auth)?;
     let target_org = org_field(&mut tx, &auth, &body).await?;
     let from = scope_of(&row);
     let to = Scope {
@@ -467,7 +467,7 @@ async fn rescope(
         )
         .await?;
     let after = present(&mut tx, kind, &after_row).await?;
-    audit(
+    super::audit_move(
         &mut tx,
         &auth,
         Some(&row.tenant_id),
@@ -475,10 +475,11 @@ async fn rescope(
             action: &format!("{}.rescope", kind.name),
             kind: kind.name,
             target: &id,
-            org: to.org.as_deref().or(row.org_id.as_deref()),
+            org: to.org.as_deref(),
             before: Some(before),
             after: Some(json!({ "resource": after, "impact": impact })),
         },
+        row.org_id.as_deref(),
     )
     .await?;
     tx.commit().await?;

@@ -68,16 +68,20 @@ async fn login(
         Some(_) => return Err(ApiError::Invalid("tenant: must be a slug or id".into())),
     };
     let address = peer.map_or_else(|| "local".to_owned(), |a| a.ip().to_string());
-    let limit_key = format!("{}/{username}", tenant_ref.as_deref().unwrap_or(""));
-    state
-        .limiter
-        .check(&limit_key, &address)
-        .map_err(ApiError::TooManyRequests)?;
     let mut tx = state.store.write().await?;
     let tenant = match &tenant_ref {
         Some(t) => tx.tenant(t).await.ok(),
         None => tx.sole_tenant().await?,
     };
+    // The budget is per user, however the tenant was named.
+    let limit_key = format!(
+        "{}/{username}",
+        tenant.as_ref().map_or("-", |t| t.id.as_str())
+    );
+    state
+        .limiter
+        .check(&limit_key, &address)
+        .map_err(ApiError::TooManyRequests)?;
     // A tenant user first; a superuser (who has no tenant) when the tenant was
     // left out and no tenant user has that name.
     let mut user = match &tenant {

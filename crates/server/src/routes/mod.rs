@@ -165,19 +165,27 @@ pub struct Change<'a> {
 
 /// Appends an audit entry in the transaction of the change.
 pub async fn audit(tx: &mut Tx, auth: &Auth, tenant: Option<&str>, c: Change<'_>) -> ApiResult<()> {
+    audit_move(tx, auth, tenant, c, None).await
+}
+
+/// Appends the audit entry of a move: it is in the log of the org it left
+/// (`from`) as well as of the one it entered (`c.org`).
+pub async fn audit_move(
+    tx: &mut Tx,
+    auth: &Auth,
+    tenant: Option<&str>,
+    c: Change<'_>,
+    from: Option<&str>,
+) -> ApiResult<()> {
     tx.audit_append(&NewAudit {
         tenant_id: tenant.map(str::to_owned),
         actor: auth.actor_name.clone(),
-        actor_id: auth.principal.user_id().map(str::to_owned).or_else(|| {
-            match &auth.principal.actor {
-                policy::Actor::OrgKey { id, .. } => Some(id.clone()),
-                policy::Actor::User { .. } => None,
-            }
-        }),
+        actor_id: Some(auth.actor_id()),
         action: c.action.to_owned(),
         kind: c.kind.to_owned(),
         target: c.target.to_owned(),
         org_id: c.org.map(str::to_owned),
+        other_org_id: from.filter(|f| Some(*f) != c.org).map(str::to_owned),
         before: c.before.map(|v| v.to_string()),
         after: c.after.map(|v| v.to_string()),
     })

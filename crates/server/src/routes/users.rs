@@ -80,13 +80,18 @@ fn check_username(name: &str) -> ApiResult<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
         && !name.starts_with(['_', '-', '.']);
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Invalid(format!(
+    if !ok {
+        return Err(ApiError::Invalid(format!(
             "username: '{name}' is invalid: use 1-64 letters, digits, '.', '_', '-' or '@'"
-        )))
+        )));
     }
+    // Users are named by username or id: a username must not read as an id.
+    if name.starts_with("usr_") {
+        return Err(ApiError::Invalid(format!(
+            "username: '{name}' looks like a user id (usr_…); choose another"
+        )));
+    }
+    Ok(())
 }
 
 /// A user the caller can see: admins, auditors and superusers see the

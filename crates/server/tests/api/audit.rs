@@ -390,7 +390,6 @@ async fn the_log_exports_as_json_lines() {
 /// never learn that a resource left their org. The same change made as a
 /// delete in A would be in their log.
 #[tokio::test]
-#[ignore = "bug: a rescope from org A to org B is logged under B only; A's managers cannot see it"]
 async fn a_move_out_of_an_org_is_in_that_orgs_log() {
     for backend in backends() {
         let s = TestServer::start(backend).await;
