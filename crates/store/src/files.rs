@@ -263,12 +263,14 @@ impl Tx {
 
     /// Full-text search over the entries `filter` allows, narrowed by
     /// `selector`, best first. `terms` are plain words (the caller has
-    /// removed all query syntax); every term must match.
+    /// removed all query syntax); every term must match, or with `any`
+    /// at least one.
     pub async fn knowledge_search(
         &mut self,
         filter: &ReadFilter,
         selector: &OrgSelector,
         terms: &[String],
+        any: bool,
         limit: i64,
     ) -> Result<Vec<KnowledgeHit>> {
         let mut sql = match self.1 {
@@ -281,7 +283,7 @@ impl Tx {
                     .iter()
                     .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
                     .collect::<Vec<_>>()
-                    .join(" ");
+                    .join(if any { " OR " } else { " " });
                 let mut sql = Sql::new(
                     "SELECT k.seq, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, snippet(knowledge_fts, 0, char(1), char(2), '…', 24) AS snippet, k.text, -bm25(knowledge_fts) AS score FROM knowledge_fts CROSS JOIN knowledge k ON k.seq = knowledge_fts.rowid CROSS JOIN resources r ON r.id = k.file_id LEFT JOIN orgs o ON o.id = r.org_id WHERE knowledge_fts MATCH ",
                 );
@@ -290,9 +292,10 @@ impl Tx {
             }
             Backend::Postgres => {
                 let mut sql = Sql::new(
-                    "SELECT k.seq, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, ts_headline('simple', k.text, q, 'StartSel=' || chr(1) || ', StopSel=' || chr(2) || ', MaxWords=24, MinWords=8') AS snippet, k.text, CAST(ts_rank(k.tsv, q) AS DOUBLE PRECISION) AS score FROM knowledge k CROSS JOIN plainto_tsquery('simple', ",
+                    "SELECT k.seq, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, ts_headline('simple', k.text, q, 'StartSel=' || chr(1) || ', StopSel=' || chr(2) || ', MaxWords=24, MinWords=8') AS snippet, k.text, CAST(ts_rank(k.tsv, q) AS DOUBLE PRECISION) AS score FROM knowledge k CROSS JOIN to_tsquery('simple', ",
                 );
-                sql.arg(terms.join(" "))
+                // Terms are letters and digits only: joined, they form no other operator.
+                sql.arg(terms.join(if any { " | " } else { " & " }))
                     .push(") AS q JOIN resources r ON r.id = k.file_id LEFT JOIN orgs o ON o.id = r.org_id WHERE k.tsv @@ q AND r.kind = 'file'");
                 sql
             }

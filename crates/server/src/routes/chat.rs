@@ -461,7 +461,7 @@ async fn post_message(
         Ok(words) => {
             let mut tx = state.store.read().await?;
             let mut hits = tx
-                .knowledge_search(&filter, &ctx, &words, PASSAGES * 4)
+                .knowledge_search(&filter, &ctx, &words, true, PASSAGES * 4)
                 .await?;
             if !files.is_empty() {
                 hits.retain(|h| files.contains(&h.file_id));

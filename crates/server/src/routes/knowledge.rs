@@ -162,7 +162,13 @@ async fn search(
         Some(reference) => OrgSelector::Context(visible_org(&mut tx, &auth, reference).await?.id),
     };
     let hits = tx
-        .knowledge_search(&policy::read_filter(&auth.principal), &sel, &terms, limit)
+        .knowledge_search(
+            &policy::read_filter(&auth.principal),
+            &sel,
+            &terms,
+            false,
+            limit,
+        )
         .await?;
     let items: Vec<Value> = hits.iter().map(render_hit).collect();
     Ok(axum::Json(json!({"items": items, "terms": terms})).into_response())

@@ -72,7 +72,7 @@ impl TestServer {
 
     /// A server that accepts uploads up to `max_upload` bytes.
     pub async fn start_with_limit(backend: Backend, max_upload: u64) -> TestServer {
-        TestServer::start_with(backend, max_upload, None).await
+        TestServer::start_with(backend, max_upload, None, None).await
     }
 
     /// A server with its own upload limit and blob store (default: a local folder).
@@ -80,6 +80,7 @@ impl TestServer {
         backend: Backend,
         max_upload: u64,
         blobs: Option<orgscope_server::blobs::Blobs>,
+        llm: Option<orgscope_server::llm::Llm>,
     ) -> TestServer {
         let dir = std::env::temp_dir().join(orgscope_store::new_id("orgscope-test"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -92,8 +93,9 @@ impl TestServer {
             Some(b) => b,
             None => orgscope_server::blobs::Blobs::local(&dir.join("blobs")).expect("blob folder"),
         };
-        let state =
-            AppState::new(store.clone(), MasterKey::generate(), blobs).with_max_upload(max_upload);
+        let state = AppState::new(store.clone(), MasterKey::generate(), blobs)
+            .with_max_upload(max_upload)
+            .with_llm(llm);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod bad_input;
+mod chat;
 mod credentials;
 mod files;
 mod forbidden;

@@ -30,6 +30,7 @@ async fn files_live_on_s3_compatible_storage() {
         Backend::Sqlite,
         orgscope_server::DEFAULT_MAX_UPLOAD,
         Some(blobs.clone()),
+        None,
     )
     .await;
     // Larger than one part (8 MiB), so the multipart path is taken.
