@@ -513,6 +513,42 @@ async fn org_managers_and_roles() {
         .await;
         let (_, m) = s.get(&s.admin, "/api/v1/orgs/alpha/members/bob").await;
         assert_eq!(m["can_manage"], true, "{backend:?}");
+        // Managing A gives nothing in B where one is a plain member.
+        let (_, erin) = s
+            .fast_user("erin", "user", &[("alpha", true), ("bravo", false)])
+            .await;
+        for (method, path, body) in [
+            (
+                Method::POST,
+                "/api/v1/orgs/bravo/members",
+                Some(json!({"user": "carol"})),
+            ),
+            (Method::DELETE, "/api/v1/orgs/bravo/members/dave", None),
+            (
+                Method::PATCH,
+                "/api/v1/orgs/bravo/members/erin",
+                Some(json!({"can_manage": true})),
+            ),
+            (
+                Method::PATCH,
+                "/api/v1/orgs/bravo",
+                Some(json!({"name": "x"})),
+            ),
+        ] {
+            s.expect(&erin, method, path, body, FORBIDDEN).await;
+        }
+        s.expect(
+            &erin,
+            Method::POST,
+            "/api/v1/orgs/alpha/members",
+            Some(json!({"user": "dave"})),
+            StatusCode::CREATED,
+        )
+        .await;
+        let (_, members) = s.get(&s.admin, "/api/v1/orgs/bravo/members").await;
+        assert_eq!(members["items"].as_array().unwrap().len(), 2, "{backend:?}");
+        let (_, org) = s.get(&s.admin, "/api/v1/orgs/bravo").await;
+        assert_eq!(org["name"], "bravo", "{backend:?}");
 
         // Roles: only superusers make superusers; nobody changes their own.
         let detail = s
@@ -608,7 +644,7 @@ async fn org_managers_and_roles() {
         }
         let (st, users) = s.get(&auditor, "/api/v1/users").await;
         assert_eq!(st, StatusCode::OK, "{backend:?}");
-        assert_eq!(users["items"].as_array().unwrap().len(), 6, "{backend:?}");
+        assert_eq!(users["items"].as_array().unwrap().len(), 7, "{backend:?}");
         // Tenants: superusers only.
         s.expect(&s.admin, Method::GET, "/api/v1/tenants", None, FORBIDDEN)
             .await;
