@@ -35,6 +35,16 @@ pub enum FieldType {
     Patterns,
     /// A secret: accepted on write, never returned (stored encrypted).
     Secret,
+    /// true or false.
+    Bool,
+    /// A whole number in this range.
+    Int(i64, i64),
+    /// A list of these strings (no repeats).
+    Choices(&'static [&'static str]),
+    /// The id of a resource of this kind (its `name`), in the same org or tenant-wide.
+    Ref(&'static str),
+    /// Ids of resources of this kind, in the same org or tenant-wide.
+    Refs(&'static str),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -188,6 +198,89 @@ pub static KINDS: &[Kind] = &[
         doc: "Authentication secrets.",
     },
     Kind {
+        path: "api-definitions",
+        name: "api_definition",
+        prefix: "api",
+        policy: ScopePolicy::OrgRequired,
+        fields: &[
+            field(
+                "listen_path",
+                FieldType::Text(500),
+                true,
+                "The path prefix the gateway serves the API on, e.g. /payments/ (unique in the tenant).",
+            ),
+            field(
+                "upstream_url",
+                FieldType::Text(2000),
+                true,
+                "Where the gateway sends allowed requests.",
+            ),
+            field(
+                "published",
+                FieldType::Bool,
+                false,
+                "Listed on the org's portal.",
+            ),
+            field(
+                "methods",
+                FieldType::Choices(&["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+                false,
+                "Allowed methods; empty or absent = all.",
+            ),
+            DESCRIPTION,
+        ],
+        secret: Secret::None,
+        doc: "API definitions served through a gateway.",
+    },
+    Kind {
+        path: "developers",
+        name: "developer",
+        prefix: "dev",
+        policy: ScopePolicy::OrgRequired,
+        fields: &[field(
+            "email",
+            FieldType::Text(320),
+            true,
+            "How to reach the developer.",
+        )],
+        secret: Secret::None,
+        doc: "Developers who consume an org's APIs.",
+    },
+    Kind {
+        path: "consumer-keys",
+        name: "consumer_key",
+        prefix: "ck",
+        policy: ScopePolicy::OrgRequired,
+        fields: &[
+            field(
+                "developer",
+                FieldType::Ref("developer"),
+                true,
+                "The developer the key is issued to (same org).",
+            ),
+            field(
+                "apis",
+                FieldType::Refs("api_definition"),
+                true,
+                "The API definitions the key grants (same org).",
+            ),
+            field(
+                "expires_at",
+                FieldType::Timestamp,
+                false,
+                "When the key stops working (RFC 3339).",
+            ),
+            field(
+                "rate_limit",
+                FieldType::Int(1, 1_000_000),
+                false,
+                "Requests per minute the key may make through the gateway.",
+            ),
+        ],
+        secret: Secret::IssuedToken("ock_"),
+        doc: "Consumer keys: issued to a developer for API definitions, shown once, stored hashed. DELETE revokes.",
+    },
+    Kind {
         path: "files",
         name: "file",
         prefix: "file",
@@ -247,6 +340,12 @@ pub fn fixed_scope(kind: &Kind) -> bool {
 #[must_use]
 pub fn by_path(path: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.path == path)
+}
+
+/// The kind with this `name`.
+#[must_use]
+pub fn by_name(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
 }
 
 /// The kind a prefixed id belongs to.
@@ -319,6 +418,38 @@ impl Kind {
         Ok(out)
     }
 
+    /// The ids a validated body refers to, as (field, id).
+    #[must_use]
+    pub fn refs(&self, fields: &Map<String, Value>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for f in self.fields {
+            match (f.ty, fields.get(f.name)) {
+                (FieldType::Ref(_), Some(Value::String(id))) => {
+                    out.push((f.name.to_owned(), id.clone()));
+                }
+                (FieldType::Refs(_), Some(Value::Array(ids))) => {
+                    for id in ids.iter().filter_map(Value::as_str) {
+                        out.push((f.name.to_owned(), id.to_owned()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The kind a reference field points at.
+    #[must_use]
+    pub fn ref_target(&self, field: &str) -> Option<&'static str> {
+        self.fields
+            .iter()
+            .find(|f| f.name == field)
+            .and_then(|f| match f.ty {
+                FieldType::Ref(t) | FieldType::Refs(t) => Some(t),
+                _ => None,
+            })
+    }
+
     /// The secret field, if the kind has one.
     #[must_use]
     pub fn secret_field(&self) -> Option<&'static str> {
@@ -330,6 +461,23 @@ impl Kind {
 }
 
 const MAX_SECRET_CHARS: usize = 16_384;
+
+/// An id names its kind by its prefix: one of another kind is refused here.
+fn check_ref(field: &str, target: &str, id: &str) -> Result<(), FieldError> {
+    let kind = by_name(target).expect("references name kinds of the table");
+    let ok = id
+        .strip_prefix(kind.prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|rest| !rest.is_empty() && rest.len() <= 64);
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(
+            field,
+            format!("'{id}' is not a {target} id ({}_…)", kind.prefix),
+        ))
+    }
+}
 
 fn check(f: &Field, v: &Value) -> Result<Value, FieldError> {
     match f.ty {
@@ -361,6 +509,62 @@ fn check(f: &Field, v: &Value) -> Result<Value, FieldError> {
             crate::parse_time(s)
                 .map(Value::String)
                 .map_err(|e| bad(f.name, e))
+        }
+        FieldType::Bool => v
+            .as_bool()
+            .map(Value::Bool)
+            .ok_or_else(|| bad(f.name, "must be true or false")),
+        FieldType::Int(min, max) => match v.as_i64() {
+            Some(n) if (min..=max).contains(&n) => Ok(Value::from(n)),
+            _ => Err(bad(
+                f.name,
+                format!("must be a whole number from {min} to {max}"),
+            )),
+        },
+        FieldType::Choices(choices) => {
+            let list = v
+                .as_array()
+                .ok_or_else(|| bad(f.name, format!("must be a list of {}", choices.join(", "))))?;
+            let mut out: Vec<Value> = Vec::new();
+            for item in list {
+                match item.as_str() {
+                    Some(s) if choices.contains(&s) => {
+                        if !out.iter().any(|o| o == item) {
+                            out.push(item.clone());
+                        }
+                    }
+                    _ => {
+                        return Err(bad(
+                            f.name,
+                            format!("{item} is not one of {}", choices.join(", ")),
+                        ));
+                    }
+                }
+            }
+            Ok(Value::Array(out))
+        }
+        FieldType::Ref(target) => {
+            let id = v
+                .as_str()
+                .ok_or_else(|| bad(f.name, format!("must be the id of a {target}")))?;
+            check_ref(f.name, target, id)?;
+            Ok(Value::String(id.to_owned()))
+        }
+        FieldType::Refs(target) => {
+            let list = v
+                .as_array()
+                .ok_or_else(|| bad(f.name, format!("must be a list of {target} ids")))?;
+            let mut out: Vec<Value> = Vec::new();
+            for item in list {
+                let id = item
+                    .as_str()
+                    .ok_or_else(|| bad(f.name, format!("must be a list of {target} ids")))?;
+                check_ref(f.name, target, id)?;
+                if !out.iter().any(|o| o == item) {
+                    out.push(item.clone());
+                }
+            }
+            Ok(Value::Array(out))
         }
         FieldType::Patterns => {
             let list = v

@@ -67,6 +67,8 @@ pub struct Shared {
     pub max_upload: u64,
     /// The model that answers chat turns; none: retrieval-only answers.
     pub llm: Option<crate::llm::Llm>,
+    /// Rate-limit windows and last uses of consumer keys.
+    pub gateway: routes::apis::GatewayState,
     pub limiter: LoginLimiter,
     pub session_ttl: time::Duration,
 }
@@ -115,6 +117,7 @@ impl AppState {
                 blobs,
                 max_upload: DEFAULT_MAX_UPLOAD,
                 llm: None,
+                gateway: routes::apis::GatewayState::default(),
                 limiter: LoginLimiter::default(),
                 session_ttl: time::Duration::hours(12),
             }),
@@ -174,6 +177,25 @@ pub fn openapi() -> Value {
             }
         }
         paths.insert(
+            "/api/v1/gateway/check".into(),
+            json!({"get": {"tags": ["gateway"], "operationId": "gateway_check",
+                "summary": "Forward auth for API definitions (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz: any method, original path after /check)",
+                "parameters": [
+                    {"name": "X-API-Key", "in": "header", "schema": {"type": "string"}, "description": "the consumer key (or Authorization: Bearer)"},
+                    {"name": "X-Original-Method", "in": "header", "schema": {"type": "string"}},
+                    {"name": "X-Original-URI", "in": "header", "schema": {"type": "string"}},
+                    {"name": "X-Forwarded-Method", "in": "header", "schema": {"type": "string"}},
+                    {"name": "X-Forwarded-Uri", "in": "header", "schema": {"type": "string"}}],
+                "responses": {"204": {"description": "allowed"}, "401": {"description": "no or unknown key"},
+                    "403": {"description": "not allowed"}, "429": {"description": "over the key's rate limit (Retry-After)"}}}}),
+        );
+        paths.insert(
+            "/portal".into(),
+            json!({"get": {"tags": ["portal"], "operationId": "portal",
+                "summary": "The portal of the org whose domain is the request's Host: its published API definitions (HTML, or JSON with Accept: application/json)",
+                "responses": {"200": {"description": "the portal"}, "404": {"description": "no org has this domain"}}}}),
+        );
+        paths.insert(
             "/api/v1/openapi.json".into(),
             json!({"get": {"tags": ["system"], "operationId": "openapi", "responses": {"200": {"description": "this document"}}}}),
         );
@@ -185,6 +207,7 @@ pub fn router(state: AppState) -> Router {
     let (api, _) = api();
     let doc = Arc::new(openapi());
     api.merge(routes::kinds::router())
+        .merge(routes::apis::router())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {
@@ -263,6 +286,7 @@ pub async fn recover(state: &AppState) -> Result<(), String> {
         tracing::info!(removed, "removed partial or orphaned blobs");
     }
     tokio::spawn(extract::resume(state.clone()));
+    tokio::spawn(routes::apis::flush_usage(state.clone()));
     Ok(())
 }
 

@@ -11,10 +11,14 @@
 
 mod chat;
 mod files;
+mod gateway;
+mod refs;
 mod sql;
 
 pub use chat::MessageRow;
 pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
+pub use gateway::Route;
+pub use refs::RefRow;
 
 use orgscope_core::policy::{OrgSelector, ReadFilter};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -56,10 +60,17 @@ impl StoreError {
             let text = format!("{} {}", db.message(), db.constraint().unwrap_or(""));
             match db.kind() {
                 sqlx::error::ErrorKind::UniqueViolation => {
-                    let what = ["domain", "slug", "username", "hash", "secret"]
-                        .into_iter()
-                        .find(|w| text.contains(w))
-                        .unwrap_or("value");
+                    let what = [
+                        "domain",
+                        "slug",
+                        "username",
+                        "hash",
+                        "secret",
+                        "listen_path",
+                    ]
+                    .into_iter()
+                    .find(|w| text.contains(w))
+                    .unwrap_or("value");
                     return StoreError::Duplicate(what);
                 }
                 sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::Referenced,
@@ -98,6 +109,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_files.sql")),
     (3, include_str!("../migrations/sqlite/0003_chat.sql")),
     (4, include_str!("../migrations/sqlite/0004_audit_moves.sql")),
+    (5, include_str!("../migrations/sqlite/0005_refs.sql")),
+    (6, include_str!("../migrations/sqlite/0006_gateway.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_spine.sql")),

@@ -80,7 +80,11 @@ async fn present(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> ApiResult<Value> 
         let f = tx.file(&filter, &r.id).await?;
         return Ok(super::files::render(&f));
     }
-    Ok(render(kind, r))
+    let mut out = render(kind, r);
+    if kind.name == "consumer_key" {
+        out["last_used_at"] = json!(tx.key_last_used(&r.id).await?);
+    }
+    Ok(out)
 }
 
 /// What a re-scope carries along besides the resource itself.
@@ -142,7 +146,7 @@ async fn read(
 ) -> ApiResult<Response> {
     let mut tx = state.store.read().await?;
     let row = visible(&mut tx, kind, &auth, &id).await?;
-    Ok(axum::Json(render(kind, &row)).into_response())
+    Ok(axum::Json(present(&mut tx, kind, &row).await?).into_response())
 }
 
 async fn create(
@@ -166,6 +170,8 @@ async fn create(
     };
     policy::can_place(&auth.principal, kind.policy, &target)
         .map_err(|d| ApiError::denied(d, &format!("{} in this scope", kind.path)))?;
+    check_fields(&mut tx, kind, &tenant, None, &fields).await?;
+    let refs = check_refs(&mut tx, &auth, kind, target.org.as_deref(), &fields).await?;
     let id = new_id(kind.prefix);
     let mut token = None;
     let secret = match kind.secret {
@@ -194,11 +200,13 @@ async fn create(
         kind: kind.name.to_owned(),
         org_id: target.org.clone(),
         name,
-        fields: Value::Object(fields).to_string(),
+        fields: Value::Object(fields.clone()).to_string(),
         secret,
         created_by: Some(auth.actor_id()),
     })
     .await?;
+    tx.refs_set(&id, &refs).await?;
+    check_fields(&mut tx, kind, &tenant, Some(&id), &fields).await?;
     let row = tx
         .resource(
             kind.name,
@@ -272,7 +280,13 @@ async fn update(
     };
     let before = present(&mut tx, kind, &row).await?;
     let mut fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
+    let touches_refs = changes.keys().any(|k| kind.ref_target(k).is_some());
     fields.extend(changes);
+    check_fields(&mut tx, kind, &row.tenant_id, Some(&id), &fields).await?;
+    if touches_refs {
+        let refs = check_refs(&mut tx, &auth, kind, row.org_id.as_deref(), &fields).await?;
+        tx.refs_set(&id, &refs).await?;
+    }
     let name = name.unwrap_or_else(|| row.name.clone());
     tx.resource_update(
         &id,
@@ -335,6 +349,16 @@ async fn remove(
     } else {
         None
     };
+    let referrers = tx.refs_to(&id).await?;
+    if !referrers.is_empty() {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "this {} is still referred to; change or delete these first",
+                kind.name
+            ),
+            blocking: Value::Array(referrers.iter().map(render_ref).collect()),
+        });
+    }
     tx.resource_delete(&id).await?;
     audit(
         &mut tx,
@@ -355,6 +379,116 @@ async fn remove(
         state.blobs.delete(&blob).await;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn render_ref(r: &orgscope_store::RefRow) -> Value {
+    json!({"field": r.field, "id": r.id, "kind": r.kind, "org": org_ref(r.org_id.as_deref(), r.org_slug.as_deref())})
+}
+
+/// Checks the references of a body: each must be a resource the caller can
+/// see (else it reads as missing: 422) in the same org as the referrer, or
+/// tenant-wide (else 409 naming them). Returns them for `refs_set`.
+async fn check_refs(
+    tx: &mut Tx,
+    auth: &Auth,
+    kind: &Kind,
+    org: Option<&str>,
+    fields: &Map<String, Value>,
+) -> ApiResult<Vec<(String, String)>> {
+    let refs = kind.refs(fields);
+    let filter = policy::read_filter(&auth.principal);
+    let mut blocking = Vec::new();
+    for (field, id) in &refs {
+        let target = kind.ref_target(field).unwrap_or_default();
+        match tx.resource(target, &filter, id).await {
+            Ok(r) => {
+                if r.org_id.is_some() && r.org_id.as_deref() != org {
+                    blocking.push(json!({"field": field, "id": id, "kind": target,
+                        "org": org_ref(r.org_id.as_deref(), r.org_slug.as_deref())}));
+                }
+            }
+            Err(orgscope_store::StoreError::NotFound) => {
+                return Err(ApiError::Invalid(format!("{field}: no {target} '{id}'")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !blocking.is_empty() {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "a {} may refer only to resources of its own org or tenant-wide ones",
+                kind.name
+            ),
+            blocking: Value::Array(blocking),
+        });
+    }
+    Ok(refs)
+}
+
+/// References a move of `id` into `to` would break: what it refers to must
+/// be in `to` or tenant-wide; what refers to it must be in `to` (unless it
+/// becomes tenant-wide, which anything may refer to).
+async fn blocking_refs(tx: &mut Tx, id: &str, to: Option<&str>) -> ApiResult<Vec<Value>> {
+    let mut out = Vec::new();
+    for r in tx.refs_from(id).await? {
+        if r.org_id.is_some() && r.org_id.as_deref() != to {
+            out.push(json!({"direction": "refers_to", "ref": render_ref(&r)}));
+        }
+    }
+    if to.is_some() {
+        for r in tx.refs_to(id).await? {
+            if r.org_id.as_deref() != to {
+                out.push(json!({"direction": "referred_by", "ref": render_ref(&r)}));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What a kind checks of its fields beyond their types; with the resource's
+/// `id` (once it exists) it also records what the kind keeps beside them.
+async fn check_fields(
+    tx: &mut Tx,
+    kind: &Kind,
+    tenant: &str,
+    id: Option<&str>,
+    fields: &Map<String, Value>,
+) -> ApiResult<()> {
+    match kind.name {
+        "api_definition" => {
+            let path = fields["listen_path"].as_str().unwrap_or_default();
+            if !path.starts_with('/') || path.contains(char::is_whitespace) {
+                return Err(ApiError::Invalid(format!(
+                    "listen_path: '{path}' must start with / and have no spaces, e.g. /payments/"
+                )));
+            }
+            let upstream = fields["upstream_url"].as_str().unwrap_or_default();
+            if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
+                return Err(ApiError::Invalid(format!(
+                    "upstream_url: '{upstream}' must be an http:// or https:// URL"
+                )));
+            }
+            // One gateway serves the tenant: a listen path names one API.
+            if let Some(id) = id {
+                tx.route_set(id, tenant, Some(path)).await.map_err(|e| match e {
+                    orgscope_store::StoreError::Duplicate(_) => ApiError::conflict(format!(
+                        "listen_path: '{path}' is already served by another API definition in this tenant"
+                    )),
+                    e => e.into(),
+                })?;
+            }
+        }
+        "developer" => {
+            let email = fields["email"].as_str().unwrap_or_default();
+            if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+                return Err(ApiError::Invalid(format!(
+                    "email: '{email}' is not an email address"
+                )));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Usernames of the enabled users of a tenant who can see `a` but not `b`.
@@ -428,6 +562,7 @@ async fn rescope(
         &to,
     )
     .map_err(|d| ApiError::denied(d, &format!("this {} into that scope", kind.name)))?;
+    let blocking = blocking_refs(&mut tx, &id, to.org.as_deref()).await?;
     let lose = who_loses(&mut tx, &row.tenant_id, &from, &to).await?;
     let gain = who_loses(&mut tx, &row.tenant_id, &to, &from).await?;
     // A persona moved into an org loses the assignments of non-members.
@@ -446,10 +581,19 @@ async fn rescope(
         "users_gaining_access": gain,
         "derived": derived(&mut tx, kind, &row).await?,
         "assignments_pruned": pruned,
-        "blocking_references": [],
+        "blocking_references": blocking,
     });
     if preview {
         return Ok(axum::Json(json!({ "preview": true, "impact": impact })).into_response());
+    }
+    if !blocking.is_empty() {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "moving this {} would break references across orgs; move or change these first (preview lists them)",
+                kind.name
+            ),
+            blocking: Value::Array(blocking),
+        });
     }
     let before = present(&mut tx, kind, &row).await?;
     if let (true, Some(org)) = (kind.name == "persona", &to.org) {
@@ -509,6 +653,13 @@ pub fn openapi_paths() -> Map<String, Value> {
                 Timestamp => json!({"type": ["string", "null"], "format": "date-time"}),
                 Patterns => json!({"type": "array", "items": {"type": "string"}}),
                 Secret => json!({"type": "string", "writeOnly": true}),
+                Bool => json!({"type": "boolean"}),
+                Int(min, max) => json!({"type": "integer", "minimum": min, "maximum": max}),
+                Choices(c) => json!({"type": "array", "items": {"type": "string", "enum": c}}),
+                Ref(k) => json!({"type": "string", "description": format!("a {k} id")}),
+                Refs(k) => {
+                    json!({"type": "array", "items": {"type": "string"}, "description": format!("{k} ids")})
+                }
             };
             let mut schema = schema;
             schema["description"] = json!(f.doc);
