@@ -104,23 +104,46 @@ pub struct Store {
     backend: Backend,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_spine.sql")),
-    (2, include_str!("../migrations/sqlite/0002_files.sql")),
-    (3, include_str!("../migrations/sqlite/0003_chat.sql")),
-    (4, include_str!("../migrations/sqlite/0004_audit_moves.sql")),
-    (5, include_str!("../migrations/sqlite/0005_refs.sql")),
-    (6, include_str!("../migrations/sqlite/0006_gateway.sql")),
-];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_spine.sql")),
-    (2, include_str!("../migrations/postgres/0002_files.sql")),
-    (3, include_str!("../migrations/postgres/0003_chat.sql")),
-    (
-        4,
-        include_str!("../migrations/postgres/0004_audit_moves.sql"),
-    ),
-];
+/// Each migration exists once per backend, under the same number and name.
+macro_rules! migrations {
+    ($backend:literal: $($version:literal $name:literal),* $(,)?) => {
+        &[$(($version, include_str!(concat!("../migrations/", $backend, "/", $name, ".sql")))),*]
+    };
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str)] = migrations!("sqlite":
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway");
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = migrations!("postgres":
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway");
+
+#[cfg(test)]
+mod tests {
+    /// A migration added for one backend only would leave the other behind.
+    #[test]
+    fn both_backends_have_every_migration() {
+        let sqlite: Vec<i64> = super::SQLITE_MIGRATIONS.iter().map(|m| m.0).collect();
+        let postgres: Vec<i64> = super::POSTGRES_MIGRATIONS.iter().map(|m| m.0).collect();
+        assert_eq!(sqlite, postgres);
+        let on_disk = |backend: &str| {
+            std::fs::read_dir(format!(
+                "{}/migrations/{backend}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+            .count()
+        };
+        assert_eq!(
+            on_disk("sqlite"),
+            sqlite.len(),
+            "every SQLite migration file is listed"
+        );
+        assert_eq!(
+            on_disk("postgres"),
+            postgres.len(),
+            "every PostgreSQL migration file is listed"
+        );
+    }
+}
 
 /// A new id: the kind's prefix and a time-ordered UUID, so id order is
 /// creation order (cursor pagination relies on it).

@@ -35,6 +35,8 @@ pub enum Backend {
 }
 
 pub struct TestServer {
+    /// The server's state (to reach what a running server does by itself).
+    pub state: AppState,
     pub backend: Backend,
     pub base: String,
     pub http: reqwest::Client,
@@ -99,10 +101,12 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let kept = state.clone();
         tokio::spawn(orgscope_server::serve(listener, state, async {
             let _ = rx.await;
         }));
         let mut server = TestServer {
+            state: kept,
             backend,
             base,
             http: reqwest::Client::new(),
@@ -453,6 +457,13 @@ impl TestServer {
             }
         }
         out
+    }
+}
+
+impl TestServer {
+    /// Writes the gateway's batched key uses now.
+    pub async fn flush_gateway(&self) {
+        self.state.gateway.flush(&self.state.store).await;
     }
 }
 
