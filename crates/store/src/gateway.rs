@@ -7,10 +7,34 @@ use sqlx::FromRow;
 use crate::sql::Sql;
 use crate::{Ctx, Result, Tx};
 
+/// A consumer key and the API definition its request's path leads to.
 #[derive(Clone, Debug, FromRow)]
-pub struct Route {
-    pub api_id: String,
-    pub listen_path: String,
+pub struct GatewayHit {
+    pub key_id: String,
+    pub key_org: Option<String>,
+    pub key_fields: String,
+    pub api_id: Option<String>,
+    pub api_org: Option<String>,
+    pub api_org_slug: Option<String>,
+    pub api_fields: Option<String>,
+}
+
+impl crate::Store {
+    /// The gateway check's one query: the consumer key with this token hash
+    /// and the API definition of its tenant whose listen path is the longest
+    /// prefix of `path`. Outside a transaction: it is a single statement, and
+    /// the check runs at the gateway's rate.
+    pub async fn gateway_lookup(&self, hash: &str, path: &str) -> Result<Option<GatewayHit>> {
+        let mut sql = Sql::new(
+            "SELECT k.id AS key_id, k.org_id AS key_org, k.fields AS key_fields, a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields FROM resources k LEFT JOIN gateway_routes g ON g.tenant_id = k.tenant_id AND substr(",
+        );
+        sql.arg(path)
+            .push(", 1, length(g.listen_path)) = g.listen_path LEFT JOIN resources a ON a.id = g.api_id LEFT JOIN orgs o ON o.id = a.org_id WHERE k.kind = 'consumer_key' AND k.secret = ")
+            .arg(hash)
+            .push(" ORDER BY length(g.listen_path) DESC LIMIT 1");
+        let rows: Vec<GatewayHit> = sql.query_as().fetch_all(self.pool()).await.ctx()?;
+        Ok(rows.into_iter().next())
+    }
 }
 
 impl Tx {
@@ -36,38 +60,6 @@ impl Tx {
             self.exec(&sql).await?;
         }
         Ok(())
-    }
-
-    /// The API definition whose listen path is the longest prefix of `path`,
-    /// in the tenant of the consumer key that asks (gateway check only).
-    pub async fn route_for_gateway(&mut self, tenant: &str, path: &str) -> Result<Option<Route>> {
-        let mut sql = Sql::new("SELECT api_id, listen_path FROM gateway_routes WHERE tenant_id = ");
-        sql.arg(tenant).push(" AND substr(").arg(path).push(
-            ", 1, length(listen_path)) = listen_path ORDER BY length(listen_path) DESC LIMIT 1",
-        );
-        Ok(self.all::<Route>(&sql).await?.into_iter().next())
-    }
-
-    /// The consumer key with this token hash (gateway check: the key is the
-    /// only credential there is).
-    pub async fn consumer_key_for_gateway(&mut self, hash: &str) -> Result<crate::ResourceRow> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = 'consumer_key' AND r.secret = ",
-            crate::RESOURCE_COLUMNS
-        ));
-        sql.arg(hash);
-        self.one(&sql).await
-    }
-
-    /// An API definition by id for the gateway check (the key has been
-    /// verified; the check then compares orgs itself).
-    pub async fn api_for_gateway(&mut self, id: &str) -> Result<crate::ResourceRow> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = 'api_definition' AND r.id = ",
-            crate::RESOURCE_COLUMNS
-        ));
-        sql.arg(id);
-        self.one(&sql).await
     }
 
     /// The org whose portal domain this is (the portal is public).

@@ -17,7 +17,7 @@ mod sql;
 
 pub use chat::MessageRow;
 pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
-pub use gateway::Route;
+pub use gateway::GatewayHit;
 pub use refs::RefRow;
 
 use orgscope_core::policy::{OrgSelector, ReadFilter};
@@ -271,6 +271,10 @@ impl Store {
             Backend::Postgres => self.pool.begin().await,
         };
         Ok(Tx(tx.ctx()?, self.backend))
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// Readiness: the database answers.

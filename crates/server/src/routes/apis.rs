@@ -146,36 +146,34 @@ async fn check(
 ) -> ApiResult<Response> {
     let secret = consumer_key(&headers).ok_or(ApiError::Unauthorized)?;
     let (method, path) = original(&method, &uri, &headers);
-    let mut tx = state.store.read().await?;
-    let key = match tx.consumer_key_for_gateway(&hash_secret(secret)).await {
-        Ok(k) => k,
-        Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
-        Err(e) => return Err(e.into()),
-    };
-    let fields: Value = serde_json::from_str(&key.fields).unwrap_or_default();
+    let hit = state
+        .store
+        .gateway_lookup(&hash_secret(secret), &path)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let fields: Value = serde_json::from_str(&hit.key_fields).unwrap_or_default();
     if fields["expires_at"]
         .as_str()
         .is_some_and(|t| t <= orgscope_store::now().as_str())
     {
         return Err(ApiError::Unauthorized);
     }
-    let route = tx
-        .route_for_gateway(&key.tenant_id, &path)
-        .await?
+    let api_id = hit
+        .api_id
+        .as_deref()
         .ok_or_else(|| denied("no API definition serves this path"))?;
-    let api = tx.api_for_gateway(&route.api_id).await?;
-    drop(tx);
     // Both must belong to the same org, and the key must grant the API.
-    if api.org_id.is_none() || api.org_id != key.org_id {
+    if hit.api_org.is_none() || hit.api_org != hit.key_org {
         return Err(denied("this key does not grant this API"));
     }
     let grants = fields["apis"]
         .as_array()
-        .is_some_and(|apis| apis.iter().any(|a| a.as_str() == Some(api.id.as_str())));
+        .is_some_and(|apis| apis.iter().any(|a| a.as_str() == Some(api_id)));
     if !grants {
         return Err(denied("this key does not grant this API"));
     }
-    let api_fields: Value = serde_json::from_str(&api.fields).unwrap_or_default();
+    let api_fields: Value =
+        serde_json::from_str(hit.api_fields.as_deref().unwrap_or("{}")).unwrap_or_default();
     let methods = api_fields["methods"]
         .as_array()
         .cloned()
@@ -186,18 +184,18 @@ async fn check(
     let limit = fields["rate_limit"].as_u64();
     state
         .gateway
-        .admit(&key.id, limit)
+        .admit(&hit.key_id, limit)
         .map_err(ApiError::TooManyRequests)?;
-    state.gateway.used(&key.id);
+    state.gateway.used(&hit.key_id);
     let mut res = axum::http::StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
     for (name, value) in [
         (
             "x-orgscope-org",
-            api.org_slug.as_deref().unwrap_or_default(),
+            hit.api_org_slug.as_deref().unwrap_or_default(),
         ),
-        ("x-orgscope-api", api.id.as_str()),
-        ("x-orgscope-consumer-key", key.id.as_str()),
+        ("x-orgscope-api", api_id),
+        ("x-orgscope-consumer-key", hit.key_id.as_str()),
         (
             "x-orgscope-upstream",
             api_fields["upstream_url"].as_str().unwrap_or_default(),
