@@ -71,9 +71,103 @@ pub enum Command {
     /// Files: upload (streamed, with progress), list, re-scope (with preview).
     #[command(subcommand)]
     File(FileCmd),
+    /// API definitions (served through the gateway check, listed on portals).
+    #[command(subcommand)]
+    Api(ApiCmd),
+    /// Developers who consume an org's APIs.
+    #[command(subcommand)]
+    Developer(DeveloperCmd),
+    /// Consumer keys issued to developers for API definitions.
+    #[command(subcommand, name = "consumer-key")]
+    ConsumerKey(ConsumerKeyCmd),
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiCmd {
+    /// Define an API: the gateway serves it on its listen path.
+    Create {
+        name: String,
+        #[arg(long)]
+        org: String,
+        /// Path prefix, e.g. /payments/ (unique in the tenant).
+        #[arg(long)]
+        listen_path: String,
+        #[arg(long)]
+        upstream_url: String,
+        /// List it on the org's portal.
+        #[arg(long)]
+        published: bool,
+        /// Allowed methods (repeat); none = all.
+        #[arg(long = "method")]
+        methods: Vec<String>,
+    },
+    /// List API definitions.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Show one.
+    Show { id: String },
+    /// Publish or unpublish on the portal.
+    Publish {
+        id: String,
+        /// Take it off the portal instead.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Delete one (refused while consumer keys grant it).
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeveloperCmd {
+    /// Register a developer in an org.
+    Create {
+        name: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// List developers.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Delete one (refused while keys are issued to them).
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsumerKeyCmd {
+    /// Issue a key to a developer for API definitions of the same org; the
+    /// secret is printed once.
+    Create {
+        name: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        developer: String,
+        /// An API definition id (repeat).
+        #[arg(long = "api", required = true)]
+        apis: Vec<String>,
+        /// Requests per minute.
+        #[arg(long)]
+        rate_limit: Option<u32>,
+        /// RFC 3339 time when the key stops working.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Revoke a key: the gateway refuses it at once.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]

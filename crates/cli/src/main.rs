@@ -17,7 +17,8 @@ use clap::Parser;
 use serde_json::{Value, json};
 
 use crate::args::{
-    Args, AuditCmd, Command, FileCmd, KeyCmd, MemberCmd, OrgCmd, TenantCmd, UserCmd,
+    ApiCmd, Args, AuditCmd, Command, ConsumerKeyCmd, DeveloperCmd, FileCmd, KeyCmd, MemberCmd,
+    OrgCmd, TenantCmd, UserCmd,
 };
 use crate::client::Client;
 
@@ -343,13 +344,7 @@ async fn admin(args: &Args) -> Result<()> {
                 show(&out);
                 eprintln!("the key is shown once: store `token` now");
             }
-            KeyCmd::List { org } => {
-                let path = match org {
-                    Some(o) => format!("/api/v1/api-keys?org={}", enc(o)),
-                    None => "/api/v1/api-keys".into(),
-                };
-                client.list_all(&path).await?;
-            }
+            KeyCmd::List { org } => client.list_all(&with_org("/api/v1/api-keys", org)).await?,
             KeyCmd::Revoke { id } => {
                 client
                     .send("DELETE", &format!("/api/v1/api-keys/{}", enc(id)), None)
@@ -390,6 +385,115 @@ async fn admin(args: &Args) -> Result<()> {
                         )
                         .await?,
                 );
+            }
+        },
+        Command::Api(cmd) => match cmd {
+            ApiCmd::Create {
+                name,
+                org,
+                listen_path,
+                upstream_url,
+                published,
+                methods,
+            } => {
+                let body = json!({"name": name, "org": org, "listen_path": listen_path,
+                    "upstream_url": upstream_url, "published": published, "methods": methods});
+                show(
+                    &client
+                        .send("POST", "/api/v1/api-definitions", Some(body))
+                        .await?,
+                );
+            }
+            ApiCmd::List { org } => {
+                client
+                    .list_all(&with_org("/api/v1/api-definitions", org))
+                    .await?
+            }
+            ApiCmd::Show { id } => show(
+                &client
+                    .get(&format!("/api/v1/api-definitions/{}", enc(id)))
+                    .await?,
+            ),
+            ApiCmd::Publish { id, off } => show(
+                &client
+                    .send(
+                        "PATCH",
+                        &format!("/api/v1/api-definitions/{}", enc(id)),
+                        Some(json!({"published": !off})),
+                    )
+                    .await?,
+            ),
+            ApiCmd::Delete { id } => {
+                client
+                    .send(
+                        "DELETE",
+                        &format!("/api/v1/api-definitions/{}", enc(id)),
+                        None,
+                    )
+                    .await?;
+                println!("deleted API definition {id}");
+            }
+        },
+        Command::Developer(cmd) => match cmd {
+            DeveloperCmd::Create { name, org, email } => show(
+                &client
+                    .send(
+                        "POST",
+                        "/api/v1/developers",
+                        Some(json!({"name": name, "org": org, "email": email})),
+                    )
+                    .await?,
+            ),
+            DeveloperCmd::List { org } => {
+                client
+                    .list_all(&with_org("/api/v1/developers", org))
+                    .await?
+            }
+            DeveloperCmd::Delete { id } => {
+                client
+                    .send("DELETE", &format!("/api/v1/developers/{}", enc(id)), None)
+                    .await?;
+                println!("deleted developer {id}");
+            }
+        },
+        Command::ConsumerKey(cmd) => match cmd {
+            ConsumerKeyCmd::Create {
+                name,
+                org,
+                developer,
+                apis,
+                rate_limit,
+                expires_at,
+            } => {
+                let mut body =
+                    json!({"name": name, "org": org, "developer": developer, "apis": apis});
+                if let Some(r) = rate_limit {
+                    body["rate_limit"] = json!(r);
+                }
+                if let Some(e) = expires_at {
+                    body["expires_at"] = json!(e);
+                }
+                show(
+                    &client
+                        .send("POST", "/api/v1/consumer-keys", Some(body))
+                        .await?,
+                );
+                eprintln!("the key is shown once: give `token` to the developer now");
+            }
+            ConsumerKeyCmd::List { org } => {
+                client
+                    .list_all(&with_org("/api/v1/consumer-keys", org))
+                    .await?
+            }
+            ConsumerKeyCmd::Revoke { id } => {
+                client
+                    .send(
+                        "DELETE",
+                        &format!("/api/v1/consumer-keys/{}", enc(id)),
+                        None,
+                    )
+                    .await?;
+                println!("revoked consumer key {id}");
             }
         },
         Command::Audit(AuditCmd::Export { since, output }) => {
@@ -456,6 +560,14 @@ async fn upload(
 
 fn random_password() -> String {
     orgscope_server::auth::new_secret("")[..20].to_owned()
+}
+
+/// A listing path, narrowed to an org when one is given.
+fn with_org(path: &str, org: &Option<String>) -> String {
+    match org {
+        Some(o) => format!("{path}?org={}", enc(o)),
+        None => path.to_owned(),
+    }
 }
 
 /// Percent-encodes a path segment or query value.

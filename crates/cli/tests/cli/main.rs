@@ -367,3 +367,72 @@ fn file_upload_with_the_cli_then_rescope_with_preview() {
     assert_eq!(moved["resource"]["org"], Value::Null);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn api_management_with_the_cli() {
+    let dir = data_dir();
+    ok(&dir, &["init"]);
+    ok(&dir, &["org", "create", "shop"]);
+    let api = json(&ok(
+        &dir,
+        &[
+            "api",
+            "create",
+            "Payments",
+            "--org",
+            "shop",
+            "--listen-path",
+            "/pay/",
+            "--upstream-url",
+            "http://127.0.0.1:9/",
+            "--method",
+            "GET",
+        ],
+    ));
+    assert_eq!(api["listen_path"], "/pay/");
+    let api_id = api["id"].as_str().unwrap();
+    let published = json(&ok(&dir, &["api", "publish", api_id]));
+    assert_eq!(published["published"], true);
+    let dev = json(&ok(
+        &dir,
+        &[
+            "developer",
+            "create",
+            "Dee",
+            "--org",
+            "shop",
+            "--email",
+            "dee@example.com",
+        ],
+    ));
+    let dev_id = dev["id"].as_str().unwrap();
+    let key = json(&ok(
+        &dir,
+        &[
+            "consumer-key",
+            "create",
+            "dee's key",
+            "--org",
+            "shop",
+            "--developer",
+            dev_id,
+            "--api",
+            api_id,
+            "--rate-limit",
+            "60",
+        ],
+    ));
+    assert!(key["token"].as_str().unwrap().starts_with("ock_"));
+    let listed = ok(&dir, &["consumer-key", "list", "--org", "shop"]);
+    assert!(!listed.contains("ock_"), "{listed}");
+    // Deleting what a key refers to is refused with what blocks it.
+    let out = run(&dir, &["developer", "delete", dev_id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("409"));
+    ok(
+        &dir,
+        &["consumer-key", "revoke", key["id"].as_str().unwrap()],
+    );
+    ok(&dir, &["developer", "delete", dev_id]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
