@@ -208,6 +208,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(openapi());
     api.merge(routes::kinds::router())
         .merge(routes::apis::router())
+        .merge(routes::agents::router())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {
@@ -287,6 +288,7 @@ pub async fn recover(state: &AppState) -> Result<(), String> {
     }
     tokio::spawn(extract::resume(state.clone()));
     tokio::spawn(routes::apis::flush_usage(state.clone()));
+    tokio::spawn(routes::agents::run_scheduler(state.clone()));
     Ok(())
 }
 

@@ -12,12 +12,14 @@
 mod chat;
 mod files;
 mod gateway;
+mod queue;
 mod refs;
 mod sql;
 
 pub use chat::MessageRow;
 pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
 pub use gateway::GatewayHit;
+pub use queue::TaskState;
 pub use refs::RefRow;
 
 use orgscope_core::policy::{OrgSelector, ReadFilter};
@@ -112,9 +114,9 @@ macro_rules! migrations {
 }
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] = migrations!("sqlite":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway");
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents");
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = migrations!("postgres":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway");
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents");
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use sqlx::query::{Query, QueryAs};
 #[derive(Clone, Debug)]
 pub(crate) enum Arg {
     Text(Option<String>),
-    Int(i64),
+    Int(Option<i64>),
 }
 
 impl From<&str> for Arg {
@@ -39,12 +39,17 @@ impl From<Option<&str>> for Arg {
 }
 impl From<i64> for Arg {
     fn from(i: i64) -> Arg {
+        Arg::Int(Some(i))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(i: Option<i64>) -> Arg {
         Arg::Int(i)
     }
 }
 impl From<bool> for Arg {
     fn from(b: bool) -> Arg {
-        Arg::Int(i64::from(b))
+        Arg::Int(Some(i64::from(b)))
     }
 }
 

@@ -11,7 +11,7 @@ use orgscope_core::policy::{self, Actor, Principal, Role, Scope};
 use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
 use serde_json::{Map, Value, json};
 
-use super::{Change, ListQuery, audit, listing, object, org_field, org_ref, selector, text};
+use super::{Change, ListQuery, audit, object, org_field, org_ref, selector, text};
 use crate::AppState;
 use crate::auth::{Auth, new_secret};
 use crate::error::{ApiError, ApiResult, AppJson, AppQuery, OrNotFound};
@@ -81,6 +81,9 @@ async fn present(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> ApiResult<Value> 
         return Ok(super::files::render(&f));
     }
     let mut out = render(kind, r);
+    if kind.name == "task" {
+        super::agents::add_state(&mut out, &tx.task_state(&r.id).await?);
+    }
     if kind.name == "consumer_key" {
         out["last_used_at"] = json!(tx.key_last_used(&r.id).await?);
     }
@@ -134,8 +137,13 @@ async fn list(
     let mut tx = state.store.read().await?;
     let sel = selector(&mut tx, &auth, q.org.as_deref()).await?;
     let filter = policy::read_filter(&auth.principal);
-    let rows = tx.resources(kind.name, &filter, &sel, &page).await?;
-    Ok(axum::Json(listing(rows, &page, |r| r.id.clone(), |r| render(kind, r))).into_response())
+    let mut rows = tx.resources(kind.name, &filter, &sel, &page).await?;
+    let next = super::next_cursor(&mut rows, &page, |r| r.id.clone());
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        items.push(present(&mut tx, kind, r).await?);
+    }
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
 async fn read(
@@ -170,7 +178,7 @@ async fn create(
     };
     policy::can_place(&auth.principal, kind.policy, &target)
         .map_err(|d| ApiError::denied(d, &format!("{} in this scope", kind.path)))?;
-    check_fields(&mut tx, kind, &tenant, None, &fields).await?;
+    check_fields(&mut tx, kind, &tenant, target.org.as_deref(), None, &fields).await?;
     let refs = check_refs(&mut tx, &auth, kind, target.org.as_deref(), &fields).await?;
     let id = new_id(kind.prefix);
     let mut token = None;
@@ -206,7 +214,7 @@ async fn create(
     })
     .await?;
     tx.refs_set(&id, &refs).await?;
-    check_fields(&mut tx, kind, &tenant, Some(&id), &fields).await?;
+    check_fields(&mut tx, kind, &tenant, target.org.as_deref(), Some(&id), &fields).await?;
     let row = tx
         .resource(
             kind.name,
@@ -281,8 +289,15 @@ async fn update(
     let before = present(&mut tx, kind, &row).await?;
     let mut fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
     let touches_refs = changes.keys().any(|k| kind.ref_target(k).is_some());
+    let touches_fields = !changes.is_empty();
     fields.extend(changes);
-    check_fields(&mut tx, kind, &row.tenant_id, Some(&id), &fields).await?;
+    if kind.name == "task" && touches_fields {
+        return Err(ApiError::Invalid(
+            "a task's agent, host and command are fixed once queued; create a new task".into(),
+        ));
+    }
+    let update_id = (kind.name != "task").then_some(id.as_str());
+    check_fields(&mut tx, kind, &row.tenant_id, row.org_id.as_deref(), update_id, &fields).await?;
     if touches_refs {
         let refs = check_refs(&mut tx, &auth, kind, row.org_id.as_deref(), &fields).await?;
         tx.refs_set(&id, &refs).await?;
@@ -451,10 +466,31 @@ async fn check_fields(
     tx: &mut Tx,
     kind: &Kind,
     tenant: &str,
+    org: Option<&str>,
     id: Option<&str>,
     fields: &Map<String, Value>,
 ) -> ApiResult<()> {
     match kind.name {
+        "task" => {
+            let command = fields["command"].as_str().unwrap_or_default();
+            super::agents::blacklist_check(tx, tenant, org, command).await?;
+            if let Some(id) = id {
+                tx.task_enqueue(id, fields["agent"].as_str().unwrap_or_default())
+                    .await?;
+            }
+        }
+        "job" => {
+            let next = super::agents::next_firing(
+                fields["schedule"].as_str().unwrap_or_default(),
+                fields["timezone"].as_str(),
+                chrono::Utc::now(),
+            )
+            .map_err(ApiError::Invalid)?;
+            if let Some(id) = id {
+                let enabled = fields.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+                tx.job_schedule_set(id, enabled.then_some(next.as_str())).await?;
+            }
+        }
         "api_definition" => {
             let path = fields["listen_path"].as_str().unwrap_or_default();
             if !path.starts_with('/') || path.contains(char::is_whitespace) {
@@ -660,6 +696,8 @@ pub fn openapi_paths() -> Map<String, Value> {
                 Refs(k) => {
                     json!({"type": "array", "items": {"type": "string"}, "description": format!("{k} ids")})
                 }
+                Labels => json!({"type": "object", "additionalProperties": {"type": "string"}}),
+                ReadOnly => json!({"readOnly": true}),
             };
             let mut schema = schema;
             schema["description"] = json!(f.doc);

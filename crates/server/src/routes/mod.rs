@@ -1,6 +1,7 @@
 //! The REST API. Helpers shared by every route family live here: paging, the
 //! `org=` selector, org references in bodies, and the audit append.
 
+pub mod agents;
 pub mod apis;
 pub mod audit;
 pub mod chat;

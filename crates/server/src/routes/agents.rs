@@ -1,0 +1,508 @@
+//! Agent infrastructure with behaviour: blacklists in force on every task,
+//! agents claiming their tasks with their org's key, jobs fired by a
+//! scheduler (one task per firing across replicas), gateways turning tickets
+//! into tasks, and the audited reveal of a credential's secret.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use orgscope_core::kind::by_name;
+use orgscope_core::pattern::Pattern;
+use orgscope_core::policy::{self, Access, Actor, OrgSelector, ReadFilter, Scope};
+use orgscope_store::{NewAudit, NewResource, Page, StoreError, Tx};
+use serde_json::{Map, Value, json};
+
+use super::{Change, audit, only_fields, text};
+use crate::AppState;
+use crate::auth::{Auth, ct_eq, hash_secret};
+use crate::error::{ApiError, ApiResult, AppJson, OrNotFound};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tasks/claim", post(claim))
+        .route("/api/v1/tasks/{id}/result", post(result))
+        .route("/api/v1/credentials/{id}/reveal", post(reveal))
+        .route("/hooks/gateways/{id}", post(hook))
+}
+
+/// Every resource of a kind in force in an org: the org's and tenant-wide ones.
+async fn in_force(
+    tx: &mut Tx,
+    tenant: &str,
+    org: Option<&str>,
+    kind: &str,
+) -> ApiResult<Vec<orgscope_store::ResourceRow>> {
+    let filter = ReadFilter::Tenant {
+        tenant: tenant.to_owned(),
+    };
+    let selector = match org {
+        Some(o) => OrgSelector::Context(o.to_owned()),
+        None => OrgSelector::TenantWide,
+    };
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let rows = tx
+            .resources(kind, &filter, &selector, &Page { limit: 500, after })
+            .await?;
+        let done = rows.len() < 500;
+        after = rows.last().map(|r| r.id.clone());
+        out.extend(rows);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+/// Refuses a command that a blacklist in force in the org matches (422,
+/// naming the blacklist and the pattern).
+pub async fn blacklist_check(tx: &mut Tx, tenant: &str, org: Option<&str>, command: &str) -> ApiResult<()> {
+    for bl in in_force(tx, tenant, org, "blacklist").await? {
+        let fields: Value = serde_json::from_str(&bl.fields).unwrap_or_default();
+        for p in fields["patterns"].as_array().into_iter().flatten() {
+            let Some(text) = p.as_str() else { continue };
+            // Patterns were checked on write; one that no longer parses is skipped.
+            if Pattern::parse(text).is_ok_and(|pat| pat.matches(command)) {
+                return Err(ApiError::Invalid(format!(
+                    "command: refused by blacklist '{}' ({}), pattern '{text}'",
+                    bl.name, bl.id
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The next firing of a job after `after`, in its time zone (UTC or a fixed
+/// offset), as a stored timestamp.
+pub fn next_firing(schedule: &str, timezone: Option<&str>, after: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
+    let cron = croner::Cron::from_str(schedule)
+        .map_err(|e| format!("schedule: '{schedule}' is not a cron expression: {e}"))?;
+    let offset = match timezone.unwrap_or("UTC") {
+        "UTC" | "utc" | "Z" | "" => chrono::FixedOffset::east_opt(0).expect("zero offset"),
+        tz => {
+            let (sign, rest) = match tz.split_at(1) {
+                ("+", r) => (1, r),
+                ("-", r) => (-1, r),
+                _ => return Err(format!("timezone: '{tz}' is not UTC or an offset like +02:00")),
+            };
+            let (h, m) = rest
+                .split_once(':')
+                .and_then(|(h, m)| Some((h.parse::<i32>().ok()?, m.parse::<i32>().ok()?)))
+                .filter(|(h, m)| (0..=14).contains(h) && (0..60).contains(m))
+                .ok_or_else(|| format!("timezone: '{tz}' is not UTC or an offset like +02:00"))?;
+            chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+                .ok_or_else(|| format!("timezone: '{tz}' is out of range"))?
+        }
+    };
+    let next = cron
+        .find_next_occurrence(&after.with_timezone(&offset), false)
+        .map_err(|e| format!("schedule: '{schedule}' never fires: {e}"))?;
+    let utc = next.with_timezone(&chrono::Utc);
+    let t = time::OffsetDateTime::from_unix_timestamp(utc.timestamp())
+        .map_err(|e| format!("schedule: {e}"))?;
+    Ok(orgscope_core::format_time(t))
+}
+
+/// A new task, by hand (through the generic route), by a job or by a
+/// gateway: checked against the blacklists in force, queued for its agent,
+/// audited. `created_by` is a user, a key, a job or a gateway.
+#[allow(clippy::too_many_arguments)]
+pub async fn make_task(
+    tx: &mut Tx,
+    tenant: &str,
+    org: &str,
+    name: &str,
+    agent: &str,
+    host: &str,
+    command: &str,
+    created_by: &str,
+) -> ApiResult<String> {
+    blacklist_check(tx, tenant, Some(org), command).await?;
+    let id = orgscope_store::new_id(by_name("task").expect("tasks are kinds").prefix);
+    let fields = json!({"agent": agent, "host": host, "command": command});
+    tx.resource_insert(&NewResource {
+        id: id.clone(),
+        tenant_id: tenant.to_owned(),
+        kind: "task".into(),
+        org_id: Some(org.to_owned()),
+        name: name.chars().take(200).collect(),
+        fields: fields.to_string(),
+        secret: None,
+        created_by: Some(created_by.to_owned()),
+    })
+    .await?;
+    tx.refs_set(&id, &[("agent".into(), agent.into()), ("host".into(), host.into())])
+        .await?;
+    tx.task_enqueue(&id, agent).await?;
+    tx.audit_append(&NewAudit {
+        tenant_id: Some(tenant.to_owned()),
+        actor: created_by.to_owned(),
+        actor_id: Some(created_by.to_owned()),
+        action: "task.create".into(),
+        kind: "task".into(),
+        target: id.clone(),
+        org_id: Some(org.to_owned()),
+        other_org_id: None,
+        before: None,
+        after: Some(fields.to_string()),
+    })
+    .await?;
+    Ok(id)
+}
+
+/// A task's queue state, for its reads.
+pub fn add_state(out: &mut Value, s: &orgscope_store::TaskState) {
+    out["status"] = json!(s.status);
+    out["output"] = json!(s.output);
+    out["exit_code"] = json!(s.exit_code);
+    out["claimed_by"] = json!(s.claimed_by);
+    out["claimed_at"] = json!(s.claimed_at);
+    out["finished_at"] = json!(s.finished_at);
+}
+
+/// The org key of an agent's org, or a 403 that says what is needed.
+fn agent_key(auth: &Auth) -> ApiResult<(String, String)> {
+    match &auth.principal.actor {
+        Actor::OrgKey {
+            id,
+            org,
+            access: Access::ReadWrite,
+        } => Ok((id.clone(), org.clone())),
+        Actor::OrgKey { .. } => Err(ApiError::Forbidden(
+            "claiming and reporting tasks takes a read_write org key".into(),
+        )),
+        Actor::User { .. } => Err(ApiError::Forbidden(
+            "agents claim tasks with an org access key of their org".into(),
+        )),
+    }
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    auth: Auth,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    only_fields(&body, &["agent"])?;
+    let agent_id = text(&body, "agent", 100)?.to_owned();
+    let mut tx = state.store.write().await?;
+    let agent = tx
+        .resource("agent", &policy::read_filter(&auth.principal), &agent_id)
+        .await
+        .or_not_found("agent", &agent_id)?;
+    let (key, org) = agent_key(&auth)?;
+    if agent.org_id.as_deref() != Some(org.as_str()) {
+        return Err(ApiError::not_found("agent", &agent_id));
+    }
+    let Some(task_id) = tx.task_claim(&agent.id, &key).await? else {
+        tx.commit().await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let task = tx
+        .resource("task", &ReadFilter::Tenant { tenant: agent.tenant_id.clone() }, &task_id)
+        .await?;
+    let fields: Value = serde_json::from_str(&task.fields).unwrap_or_default();
+    let host_id = fields["host"].as_str().unwrap_or_default().to_owned();
+    let host = tx
+        .resource("host", &ReadFilter::Tenant { tenant: agent.tenant_id.clone() }, &host_id)
+        .await
+        .ok();
+    let agent_fields: Value = serde_json::from_str(&agent.fields).unwrap_or_default();
+    let specialty = match agent_fields["specialty"].as_str() {
+        Some(id) => tx
+            .resource("specialty", &ReadFilter::Tenant { tenant: agent.tenant_id.clone() }, id)
+            .await
+            .ok()
+            .map(|s| json!({"id": s.id, "name": s.name, "fields": serde_json::from_str::<Value>(&s.fields).unwrap_or_default()})),
+        None => None,
+    };
+    let rules: Vec<Value> = in_force(&mut tx, &agent.tenant_id, Some(&org), "operational_rule")
+        .await?
+        .iter()
+        .map(|r| {
+            let f: Value = serde_json::from_str(&r.fields).unwrap_or_default();
+            json!({"id": r.id, "name": r.name, "content": f["content"], "tenant_wide": r.org_id.is_none()})
+        })
+        .collect();
+    tx.commit().await?;
+    Ok(axum::Json(json!({
+        "task": {"id": task.id, "name": task.name, "command": fields["command"], "agent": agent.id},
+        "host": host.map(|h| json!({"id": h.id, "name": h.name, "fields": serde_json::from_str::<Value>(&h.fields).unwrap_or_default()})),
+        "specialty": specialty,
+        "operational_rules": rules,
+    }))
+    .into_response())
+}
+
+async fn result(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<Value>,
+) -> ApiResult<Response> {
+    only_fields(&body, &["status", "output", "exit_code"])?;
+    let status = match body.get("status").and_then(Value::as_str) {
+        Some(s @ ("succeeded" | "failed")) => s.to_owned(),
+        _ => {
+            return Err(ApiError::Invalid(
+                "status: must be succeeded or failed".into(),
+            ));
+        }
+    };
+    let output = match body.get("output") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) if s.len() <= 1024 * 1024 => s.clone(),
+        Some(_) => return Err(ApiError::Invalid("output: a string of at most 1 MiB".into())),
+    };
+    let exit_code = match body.get("exit_code") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_i64().ok_or_else(|| ApiError::Invalid("exit_code: a whole number".into()))?),
+    };
+    let mut tx = state.store.write().await?;
+    let task = tx
+        .resource("task", &policy::read_filter(&auth.principal), &id)
+        .await
+        .or_not_found("task", &id)?;
+    let (key, _) = agent_key(&auth)?;
+    let before = tx.task_state(&task.id).await?;
+    if before.status != "running" || before.claimed_by.as_deref() != Some(key.as_str()) {
+        return Err(ApiError::conflict(format!(
+            "task {id} is {} and not claimed by this key; report only tasks you claimed and are running",
+            before.status
+        )));
+    }
+    tx.task_finish(&task.id, &status, &output, exit_code).await?;
+    let after = tx.task_state(&task.id).await?;
+    let mut out = super::kinds::render(by_name("task").expect("tasks are kinds"), &task);
+    add_state(&mut out, &after);
+    audit(
+        &mut tx,
+        &auth,
+        Some(&task.tenant_id),
+        Change {
+            action: "task.result",
+            kind: "task",
+            target: &task.id,
+            org: task.org_id.as_deref(),
+            before: Some(json!({"status": before.status})),
+            after: Some(json!({"status": status, "exit_code": exit_code})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(out).into_response())
+}
+
+async fn reveal(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let mut tx = state.store.write().await?;
+    let cred = tx
+        .resource("credential", &policy::read_filter(&auth.principal), &id)
+        .await
+        .or_not_found("credential", &id)?;
+    let scope = Scope {
+        tenant: cred.tenant_id.clone(),
+        org: cred.org_id.clone(),
+    };
+    // Writers in its scope, and the agents of its org through their org's key
+    // (any org's agents for a tenant-wide credential: it is there for all).
+    let allowed = match &auth.principal.actor {
+        Actor::OrgKey { org, .. } => cred.org_id.is_none() || cred.org_id.as_deref() == Some(org),
+        Actor::User { .. } => policy::can_write(
+            &auth.principal,
+            by_name("credential").expect("credentials are kinds").policy,
+            &scope,
+            cred.created_by.as_deref(),
+        )
+        .is_ok(),
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden(
+            "only writers of this credential's scope and its org's agents may reveal it".into(),
+        ));
+    }
+    let sealed = cred.secret.as_deref().unwrap_or_default();
+    let secret = state
+        .master_key
+        .open(sealed, &cred.id)
+        .map_err(|e| ApiError::Internal(format!("credential {}: {e}", cred.id)))?;
+    audit(
+        &mut tx,
+        &auth,
+        Some(&cred.tenant_id),
+        Change {
+            action: "credential.reveal",
+            kind: "credential",
+            target: &cred.id,
+            org: cred.org_id.as_deref(),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(json!({"id": cred.id, "name": cred.name, "secret": secret.as_str()})).into_response())
+}
+
+/// A ticket from outside: with the gateway's own secret it becomes a task
+/// for the gateway's agent, in the gateway's org.
+async fn hook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let secret = headers
+        .get("x-gateway-secret")
+        .or_else(|| headers.get("authorization"))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned())
+        .ok_or(ApiError::Unauthorized)?;
+    let mut tx = state.store.write().await?;
+    // The gateway is found by id, then its secret decides: a wrong secret and
+    // an unknown gateway answer alike.
+    let gateway = match tx.resource_for_hook(&id).await {
+        Ok(g) => g,
+        Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
+        Err(e) => return Err(e.into()),
+    };
+    let stored = gateway.secret.clone().unwrap_or_default();
+    if !ct_eq(stored.as_bytes(), hash_secret(&secret).as_bytes()) {
+        return Err(ApiError::Unauthorized);
+    }
+    let ticket: Map<String, Value> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the ticket is not a JSON object: {e}")))?;
+    let command = ticket
+        .get("command")
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ApiError::Invalid("command: the ticket must say what to run".into()))?
+        .to_owned();
+    let title = ticket
+        .get("title")
+        .and_then(Value::as_str)
+        .unwrap_or("ticket")
+        .to_owned();
+    let fields: Value = serde_json::from_str(&gateway.fields).unwrap_or_default();
+    let org = gateway.org_id.clone().ok_or(ApiError::Unauthorized)?;
+    let agent = fields["agent"].as_str().unwrap_or_default().to_owned();
+    let host = match ticket.get("host").and_then(Value::as_str).or(fields["host"].as_str()) {
+        Some(h) => h.to_owned(),
+        None => {
+            return Err(ApiError::Invalid(
+                "host: the ticket names no host and the gateway has none".into(),
+            ));
+        }
+    };
+    // A host named by the ticket must be the gateway's org's.
+    let filter = ReadFilter::OrgKey {
+        tenant: gateway.tenant_id.clone(),
+        org: org.clone(),
+    };
+    let host_row = tx.resource("host", &filter, &host).await.or_not_found("host", &host)?;
+    if host_row.org_id.as_deref() != Some(org.as_str()) {
+        return Err(ApiError::not_found("host", &host));
+    }
+    let task = make_task(
+        &mut tx,
+        &gateway.tenant_id,
+        &org,
+        &title,
+        &agent,
+        &host,
+        &command,
+        &gateway.id,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"task": task}))).into_response())
+}
+
+/// Fires due jobs, every few seconds, for as long as the server runs. Each
+/// firing is claimed by advancing the job's next time with a conditional
+/// update: of several replicas, one wins and makes the task in the same
+/// transaction. A job whose firings were missed (the server was down) fires
+/// once, now, and then follows its schedule: missed firings are not replayed.
+pub async fn run_scheduler(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if let Err(e) = fire_due(&state).await {
+            tracing::warn!(error = ?e, "scheduler tick failed");
+        }
+    }
+}
+
+/// One scheduler pass; returns the tasks it made.
+pub async fn fire_due(state: &AppState) -> ApiResult<Vec<String>> {
+    let now = chrono::Utc::now();
+    let mut tx = state.store.read().await?;
+    let due = tx
+        .jobs_due_for_scheduler(&orgscope_store::now(), 100)
+        .await?;
+    drop(tx);
+    let mut made = Vec::new();
+    for (id, at) in due {
+        let mut tx = state.store.write().await?;
+        let job = match tx.resource_for_scheduler(&id).await {
+            Ok(j) => j,
+            Err(StoreError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let f: Value = serde_json::from_str(&job.fields).unwrap_or_default();
+        let next = next_firing(
+            f["schedule"].as_str().unwrap_or_default(),
+            f["timezone"].as_str(),
+            now,
+        )
+        .ok();
+        if !tx.job_advance(&id, &at, next.as_deref()).await? {
+            continue; // another replica took this firing
+        }
+        let org = job.org_id.clone().unwrap_or_default();
+        let made_task = make_task(
+            &mut tx,
+            &job.tenant_id,
+            &org,
+            &format!("{} at {at}", job.name),
+            f["agent"].as_str().unwrap_or_default(),
+            f["host"].as_str().unwrap_or_default(),
+            f["command"].as_str().unwrap_or_default(),
+            &job.id,
+        )
+        .await;
+        match made_task {
+            Ok(task) => {
+                tx.commit().await?;
+                made.push(task);
+            }
+            Err(ApiError::Invalid(why)) => {
+                // A blacklist now refuses the job's command: the firing is
+                // spent (no retry storm), the refusal is in the audit log.
+                drop(tx);
+                let mut tx = state.store.write().await?;
+                tx.job_advance(&id, &at, next.as_deref()).await?;
+                tx.audit_append(&NewAudit {
+                    tenant_id: Some(job.tenant_id.clone()),
+                    actor: job.id.clone(),
+                    actor_id: Some(job.id.clone()),
+                    action: "job.refused".into(),
+                    kind: "job".into(),
+                    target: job.id.clone(),
+                    org_id: job.org_id.clone(),
+                    other_org_id: None,
+                    before: None,
+                    after: Some(json!({"firing": at, "why": why}).to_string()),
+                })
+                .await?;
+                tx.commit().await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(made)
+}

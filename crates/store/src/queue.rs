@@ -1,0 +1,126 @@
+//! Task queues and job schedules: the rows that replicas race for, decided
+//! by conditional updates in the database (no other coordinator).
+
+use sqlx::FromRow;
+
+use crate::sql::Sql;
+use crate::{Result, Tx, now};
+
+#[derive(Clone, Debug, FromRow)]
+pub struct TaskState {
+    pub id: String,
+    pub agent_id: String,
+    pub status: String,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub output: Option<String>,
+    pub exit_code: Option<i64>,
+}
+
+impl Tx {
+    pub async fn task_enqueue(&mut self, id: &str, agent: &str) -> Result<()> {
+        let mut sql = Sql::new("INSERT INTO task_queue (id, agent_id, status) VALUES (");
+        sql.arg(id).push(", ").arg(agent).push(", 'queued')");
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// The queue state of a task (the task was read through the filter).
+    pub async fn task_state(&mut self, id: &str) -> Result<TaskState> {
+        let mut sql = Sql::new("SELECT id, agent_id, status, claimed_by, claimed_at, finished_at, output, exit_code FROM task_queue WHERE id = ");
+        sql.arg(id);
+        self.one(&sql).await
+    }
+
+    /// Takes the oldest queued task of an agent for `claimant`; `None` when
+    /// there is none. Two claimants never get the same task: the update only
+    /// succeeds while the task is still queued, and a loser tries the next.
+    pub async fn task_claim(&mut self, agent: &str, claimant: &str) -> Result<Option<String>> {
+        for _ in 0..8 {
+            let mut sql = Sql::new("SELECT id FROM task_queue WHERE agent_id = ");
+            sql.arg(agent).push(" AND status = 'queued' ORDER BY id LIMIT 1");
+            let next: Vec<(String,)> = self.all(&sql).await?;
+            let Some((id,)) = next.into_iter().next() else {
+                return Ok(None);
+            };
+            let mut sql = Sql::new("UPDATE task_queue SET status = 'running', claimed_by = ");
+            sql.arg(claimant)
+                .push(", claimed_at = ")
+                .arg(now())
+                .push(" WHERE id = ")
+                .arg(id.as_str())
+                .push(" AND status = 'queued'");
+            if self.exec(&sql).await? == 1 {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records a task's outcome.
+    pub async fn task_finish(&mut self, id: &str, status: &str, output: &str, exit_code: Option<i64>) -> Result<()> {
+        let mut sql = Sql::new("UPDATE task_queue SET status = ");
+        sql.arg(status)
+            .push(", output = ")
+            .arg(output)
+            .push(", exit_code = ")
+            .arg(exit_code)
+            .push(", finished_at = ")
+            .arg(now())
+            .push(" WHERE id = ")
+            .arg(id);
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Sets when a job fires next (`None`: never, it is disabled).
+    pub async fn job_schedule_set(&mut self, id: &str, next_at: Option<&str>) -> Result<()> {
+        let mut sql = Sql::new("INSERT INTO job_schedule (id, next_at) VALUES (");
+        sql.arg(id)
+            .push(", ")
+            .arg(next_at)
+            .push(") ON CONFLICT (id) DO UPDATE SET next_at = excluded.next_at");
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Jobs due at `now` (scheduler: it acts for the server, not a principal).
+    pub async fn jobs_due_for_scheduler(&mut self, now: &str, limit: i64) -> Result<Vec<(String, String)>> {
+        let mut sql = Sql::new("SELECT id, next_at FROM job_schedule WHERE next_at IS NOT NULL AND next_at <= ");
+        sql.arg(now).push(" ORDER BY next_at LIMIT ").arg(limit);
+        self.all(&sql).await
+    }
+
+    /// Moves a job's next firing from `from` to `to`; true for the one
+    /// replica that did it (the firing is then that replica's to make).
+    pub async fn job_advance(&mut self, id: &str, from: &str, to: Option<&str>) -> Result<bool> {
+        let mut sql = Sql::new("UPDATE job_schedule SET next_at = ");
+        sql.arg(to).push(" WHERE id = ").arg(id).push(" AND next_at = ").arg(from);
+        Ok(self.exec(&sql).await? == 1)
+    }
+}
+
+impl Tx {
+    /// A gateway by id, for its webhook (the caller then checks the
+    /// gateway's own secret: there is no principal before that).
+    pub async fn resource_for_hook(&mut self, id: &str) -> Result<crate::ResourceRow> {
+        self.resource_of_kind_unscoped("gateway", id).await
+    }
+
+    /// A job by id, for the scheduler (it acts for the server itself).
+    pub async fn resource_for_scheduler(&mut self, id: &str) -> Result<crate::ResourceRow> {
+        self.resource_of_kind_unscoped("job", id).await
+    }
+
+    /// Unscoped on purpose, and private: only the two callers above, which
+    /// run before any principal exists, may read a resource without a filter.
+    async fn resource_of_kind_unscoped(&mut self, kind: &str, id: &str) -> Result<crate::ResourceRow> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = ",
+            crate::RESOURCE_COLUMNS
+        ));
+        sql.arg(kind).push(" AND r.id = ").arg(id);
+        self.one(&sql).await
+    }
+}
