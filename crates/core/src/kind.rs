@@ -207,9 +207,24 @@ pub static KINDS: &[Kind] = &[
         prefix: "agt",
         policy: ScopePolicy::OrgRequired,
         fields: &[
-            field("specialty", FieldType::Ref("specialty"), false, "Its specialty (same org or tenant-wide)."),
-            field("plugins", FieldType::Refs("plugin"), false, "Plugins it uses (same org or tenant-wide)."),
-            field("credentials", FieldType::Refs("credential"), false, "Credentials it may reveal (same org or tenant-wide)."),
+            field(
+                "specialty",
+                FieldType::Ref("specialty"),
+                false,
+                "Its specialty (same org or tenant-wide).",
+            ),
+            field(
+                "plugins",
+                FieldType::Refs("plugin"),
+                false,
+                "Plugins it uses (same org or tenant-wide).",
+            ),
+            field(
+                "credentials",
+                FieldType::Refs("credential"),
+                false,
+                "Credentials it may reveal (same org or tenant-wide).",
+            ),
             DESCRIPTION,
         ],
         secret: Secret::None,
@@ -221,8 +236,18 @@ pub static KINDS: &[Kind] = &[
         prefix: "hst",
         policy: ScopePolicy::OrgRequired,
         fields: &[
-            field("address", FieldType::Text(255), true, "Host name or address the agent reaches."),
-            field("labels", FieldType::Labels, false, "Free labels, e.g. {\"env\": \"prod\"}."),
+            field(
+                "address",
+                FieldType::Text(255),
+                true,
+                "Host name or address the agent reaches.",
+            ),
+            field(
+                "labels",
+                FieldType::Labels,
+                false,
+                "Free labels, e.g. {\"env\": \"prod\"}.",
+            ),
             DESCRIPTION,
         ],
         secret: Secret::None,
@@ -234,11 +259,36 @@ pub static KINDS: &[Kind] = &[
         prefix: "tsk",
         policy: ScopePolicy::OrgRequired,
         fields: &[
-            field("agent", FieldType::Ref("agent"), true, "The agent that runs it (same org)."),
-            field("host", FieldType::Ref("host"), true, "The host it runs on (same org)."),
-            field("command", FieldType::Text(20_000), true, "What to run; checked against the blacklists in force."),
-            field("status", FieldType::ReadOnly, false, "queued, running, succeeded or failed."),
-            field("output", FieldType::ReadOnly, false, "What the agent reported."),
+            field(
+                "agent",
+                FieldType::Ref("agent"),
+                true,
+                "The agent that runs it (same org).",
+            ),
+            field(
+                "host",
+                FieldType::Ref("host"),
+                true,
+                "The host it runs on (same org).",
+            ),
+            field(
+                "command",
+                FieldType::Text(20_000),
+                true,
+                "What to run; checked against the blacklists in force.",
+            ),
+            field(
+                "status",
+                FieldType::ReadOnly,
+                false,
+                "queued, running, succeeded or failed.",
+            ),
+            field(
+                "output",
+                FieldType::ReadOnly,
+                false,
+                "What the agent reported.",
+            ),
         ],
         secret: Secret::None,
         doc: "Work for an agent on a host: queued, claimed by the agent's org key, reported.",
@@ -249,12 +299,42 @@ pub static KINDS: &[Kind] = &[
         prefix: "job",
         policy: ScopePolicy::OrgRequired,
         fields: &[
-            field("agent", FieldType::Ref("agent"), true, "The agent of the tasks it makes."),
-            field("host", FieldType::Ref("host"), true, "The host of the tasks it makes."),
-            field("command", FieldType::Text(20_000), true, "The command of the tasks it makes."),
-            field("schedule", FieldType::Text(200), true, "A cron expression (5 or 6 fields), e.g. */15 * * * *."),
-            field("timezone", FieldType::Text(20), false, "UTC (default) or an offset like +02:00."),
-            field("enabled", FieldType::Bool, false, "Whether it fires (default true)."),
+            field(
+                "agent",
+                FieldType::Ref("agent"),
+                true,
+                "The agent of the tasks it makes.",
+            ),
+            field(
+                "host",
+                FieldType::Ref("host"),
+                true,
+                "The host of the tasks it makes.",
+            ),
+            field(
+                "command",
+                FieldType::Text(20_000),
+                true,
+                "The command of the tasks it makes.",
+            ),
+            field(
+                "schedule",
+                FieldType::Text(200),
+                true,
+                "A cron expression (5 or 6 fields), e.g. */15 * * * *.",
+            ),
+            field(
+                "timezone",
+                FieldType::Text(20),
+                false,
+                "UTC (default) or an offset like +02:00.",
+            ),
+            field(
+                "enabled",
+                FieldType::Bool,
+                false,
+                "Whether it fires (default true).",
+            ),
         ],
         secret: Secret::None,
         doc: "Scheduled work: one task per firing, across replicas.",
@@ -265,9 +345,24 @@ pub static KINDS: &[Kind] = &[
         prefix: "gw",
         policy: ScopePolicy::OrgRequired,
         fields: &[
-            field("type", FieldType::Text(50), true, "Where tickets come from, e.g. webhook, jira, pagerduty."),
-            field("agent", FieldType::Ref("agent"), true, "The agent its tickets become tasks for (same org)."),
-            field("host", FieldType::Ref("host"), false, "The host of its tasks when a ticket names none."),
+            field(
+                "type",
+                FieldType::Text(50),
+                true,
+                "Where tickets come from, e.g. webhook, jira, pagerduty.",
+            ),
+            field(
+                "agent",
+                FieldType::Ref("agent"),
+                true,
+                "The agent its tickets become tasks for (same org).",
+            ),
+            field(
+                "host",
+                FieldType::Ref("host"),
+                false,
+                "The host of its tasks when a ticket names none.",
+            ),
         ],
         secret: Secret::IssuedToken("osg_"),
         doc: "Ticket routing: POST /hooks/gateways/{id} with its secret makes a task.",
@@ -649,11 +744,14 @@ fn check(f: &Field, v: &Value) -> Result<Value, FieldError> {
                 return Err(bad(f.name, "at most 64 labels"));
             }
             for (k, val) in map {
-                let ok = !k.is_empty() && k.len() <= 63 && val.as_str().is_some_and(|s| s.len() <= 255);
+                let ok =
+                    !k.is_empty() && k.len() <= 63 && val.as_str().is_some_and(|s| s.len() <= 255);
                 if !ok {
                     return Err(bad(
                         f.name,
-                        format!("label '{k}' must be a name of 1-63 characters with a string value of at most 255"),
+                        format!(
+                            "label '{k}' must be a name of 1-63 characters with a string value of at most 255"
+                        ),
                     ));
                 }
             }

@@ -7,7 +7,8 @@ use regex::Regex;
 pub enum Pattern {
     /// Matches when the command contains the text.
     Literal(String),
-    /// `glob:` (`*` any run, `?` one character) or `re:`, matched anywhere.
+    /// `glob:` (`*` any run, `?` one character) or `re:`, matched anywhere in
+    /// the command, like literal text (anchor a regex with `^`/`$` if needed).
     Regex(Regex),
 }
 
@@ -22,7 +23,7 @@ impl Pattern {
             return Err(format!("a pattern must be at most {MAX_PATTERN} bytes"));
         }
         if let Some(glob) = s.strip_prefix("glob:") {
-            let mut re = String::from("(?s)^");
+            let mut re = String::from("(?s)");
             for c in glob.chars() {
                 match c {
                     '*' => re.push_str(".*"),
@@ -30,7 +31,6 @@ impl Pattern {
                     c => re.push_str(&regex::escape(&c.to_string())),
                 }
             }
-            re.push('$');
             return Regex::new(&re)
                 .map(Pattern::Regex)
                 .map_err(|e| format!("glob '{glob}' is invalid: {e}"));
@@ -68,9 +68,14 @@ mod tests {
                 .matches("shutdown -h now")
         );
         assert!(
-            !Pattern::parse("glob:shutdown*")
+            Pattern::parse("glob:rm -rf *")
                 .unwrap()
-                .matches("echo shutdown")
+                .matches("sudo rm -rf /var")
+        );
+        assert!(
+            !Pattern::parse("glob:rm -rf /?*")
+                .unwrap()
+                .matches("rm -rf ./build")
         );
         assert!(
             Pattern::parse("re:^curl .*\\| *sh")

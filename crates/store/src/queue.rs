@@ -28,7 +28,9 @@ impl Tx {
 
     /// The queue state of a task (the task was read through the filter).
     pub async fn task_state(&mut self, id: &str) -> Result<TaskState> {
-        let mut sql = Sql::new("SELECT id, agent_id, status, claimed_by, claimed_at, finished_at, output, exit_code FROM task_queue WHERE id = ");
+        let mut sql = Sql::new(
+            "SELECT id, agent_id, status, claimed_by, claimed_at, finished_at, output, exit_code FROM task_queue WHERE id = ",
+        );
         sql.arg(id);
         self.one(&sql).await
     }
@@ -39,7 +41,8 @@ impl Tx {
     pub async fn task_claim(&mut self, agent: &str, claimant: &str) -> Result<Option<String>> {
         for _ in 0..8 {
             let mut sql = Sql::new("SELECT id FROM task_queue WHERE agent_id = ");
-            sql.arg(agent).push(" AND status = 'queued' ORDER BY id LIMIT 1");
+            sql.arg(agent)
+                .push(" AND status = 'queued' ORDER BY id LIMIT 1");
             let next: Vec<(String,)> = self.all(&sql).await?;
             let Some((id,)) = next.into_iter().next() else {
                 return Ok(None);
@@ -59,7 +62,13 @@ impl Tx {
     }
 
     /// Records a task's outcome.
-    pub async fn task_finish(&mut self, id: &str, status: &str, output: &str, exit_code: Option<i64>) -> Result<()> {
+    pub async fn task_finish(
+        &mut self,
+        id: &str,
+        status: &str,
+        output: &str,
+        exit_code: Option<i64>,
+    ) -> Result<()> {
         let mut sql = Sql::new("UPDATE task_queue SET status = ");
         sql.arg(status)
             .push(", output = ")
@@ -86,8 +95,14 @@ impl Tx {
     }
 
     /// Jobs due at `now` (scheduler: it acts for the server, not a principal).
-    pub async fn jobs_due_for_scheduler(&mut self, now: &str, limit: i64) -> Result<Vec<(String, String)>> {
-        let mut sql = Sql::new("SELECT id, next_at FROM job_schedule WHERE next_at IS NOT NULL AND next_at <= ");
+    pub async fn jobs_due_for_scheduler(
+        &mut self,
+        now: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let mut sql = Sql::new(
+            "SELECT id, next_at FROM job_schedule WHERE next_at IS NOT NULL AND next_at <= ",
+        );
         sql.arg(now).push(" ORDER BY next_at LIMIT ").arg(limit);
         self.all(&sql).await
     }
@@ -96,7 +111,11 @@ impl Tx {
     /// replica that did it (the firing is then that replica's to make).
     pub async fn job_advance(&mut self, id: &str, from: &str, to: Option<&str>) -> Result<bool> {
         let mut sql = Sql::new("UPDATE job_schedule SET next_at = ");
-        sql.arg(to).push(" WHERE id = ").arg(id).push(" AND next_at = ").arg(from);
+        sql.arg(to)
+            .push(" WHERE id = ")
+            .arg(id)
+            .push(" AND next_at = ")
+            .arg(from);
         Ok(self.exec(&sql).await? == 1)
     }
 }
@@ -115,7 +134,11 @@ impl Tx {
 
     /// Unscoped on purpose, and private: only the two callers above, which
     /// run before any principal exists, may read a resource without a filter.
-    async fn resource_of_kind_unscoped(&mut self, kind: &str, id: &str) -> Result<crate::ResourceRow> {
+    async fn resource_of_kind_unscoped(
+        &mut self,
+        kind: &str,
+        id: &str,
+    ) -> Result<crate::ResourceRow> {
         let mut sql = Sql::new(&format!(
             "SELECT {} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = ",
             crate::RESOURCE_COLUMNS

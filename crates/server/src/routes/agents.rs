@@ -61,7 +61,12 @@ async fn in_force(
 
 /// Refuses a command that a blacklist in force in the org matches (422,
 /// naming the blacklist and the pattern).
-pub async fn blacklist_check(tx: &mut Tx, tenant: &str, org: Option<&str>, command: &str) -> ApiResult<()> {
+pub async fn blacklist_check(
+    tx: &mut Tx,
+    tenant: &str,
+    org: Option<&str>,
+    command: &str,
+) -> ApiResult<()> {
     for bl in in_force(tx, tenant, org, "blacklist").await? {
         let fields: Value = serde_json::from_str(&bl.fields).unwrap_or_default();
         for p in fields["patterns"].as_array().into_iter().flatten() {
@@ -80,7 +85,11 @@ pub async fn blacklist_check(tx: &mut Tx, tenant: &str, org: Option<&str>, comma
 
 /// The next firing of a job after `after`, in its time zone (UTC or a fixed
 /// offset), as a stored timestamp.
-pub fn next_firing(schedule: &str, timezone: Option<&str>, after: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
+pub fn next_firing(
+    schedule: &str,
+    timezone: Option<&str>,
+    after: chrono::DateTime<chrono::Utc>,
+) -> Result<String, String> {
     let cron = croner::Cron::from_str(schedule)
         .map_err(|e| format!("schedule: '{schedule}' is not a cron expression: {e}"))?;
     let offset = match timezone.unwrap_or("UTC") {
@@ -89,7 +98,11 @@ pub fn next_firing(schedule: &str, timezone: Option<&str>, after: chrono::DateTi
             let (sign, rest) = match tz.split_at(1) {
                 ("+", r) => (1, r),
                 ("-", r) => (-1, r),
-                _ => return Err(format!("timezone: '{tz}' is not UTC or an offset like +02:00")),
+                _ => {
+                    return Err(format!(
+                        "timezone: '{tz}' is not UTC or an offset like +02:00"
+                    ));
+                }
             };
             let (h, m) = rest
                 .split_once(':')
@@ -137,8 +150,11 @@ pub async fn make_task(
         created_by: Some(created_by.to_owned()),
     })
     .await?;
-    tx.refs_set(&id, &[("agent".into(), agent.into()), ("host".into(), host.into())])
-        .await?;
+    tx.refs_set(
+        &id,
+        &[("agent".into(), agent.into()), ("host".into(), host.into())],
+    )
+    .await?;
     tx.task_enqueue(&id, agent).await?;
     tx.audit_append(&NewAudit {
         tenant_id: Some(tenant.to_owned()),
@@ -204,12 +220,24 @@ async fn claim(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let task = tx
-        .resource("task", &ReadFilter::Tenant { tenant: agent.tenant_id.clone() }, &task_id)
+        .resource(
+            "task",
+            &ReadFilter::Tenant {
+                tenant: agent.tenant_id.clone(),
+            },
+            &task_id,
+        )
         .await?;
     let fields: Value = serde_json::from_str(&task.fields).unwrap_or_default();
     let host_id = fields["host"].as_str().unwrap_or_default().to_owned();
     let host = tx
-        .resource("host", &ReadFilter::Tenant { tenant: agent.tenant_id.clone() }, &host_id)
+        .resource(
+            "host",
+            &ReadFilter::Tenant {
+                tenant: agent.tenant_id.clone(),
+            },
+            &host_id,
+        )
         .await
         .ok();
     let agent_fields: Value = serde_json::from_str(&agent.fields).unwrap_or_default();
@@ -257,11 +285,18 @@ async fn result(
     let output = match body.get("output") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) if s.len() <= 1024 * 1024 => s.clone(),
-        Some(_) => return Err(ApiError::Invalid("output: a string of at most 1 MiB".into())),
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "output: a string of at most 1 MiB".into(),
+            ));
+        }
     };
     let exit_code = match body.get("exit_code") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_i64().ok_or_else(|| ApiError::Invalid("exit_code: a whole number".into()))?),
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| ApiError::Invalid("exit_code: a whole number".into()))?,
+        ),
     };
     let mut tx = state.store.write().await?;
     let task = tx
@@ -276,7 +311,8 @@ async fn result(
             before.status
         )));
     }
-    tx.task_finish(&task.id, &status, &output, exit_code).await?;
+    tx.task_finish(&task.id, &status, &output, exit_code)
+        .await?;
     let after = tx.task_state(&task.id).await?;
     let mut out = super::kinds::render(by_name("task").expect("tasks are kinds"), &task);
     add_state(&mut out, &after);
@@ -298,7 +334,11 @@ async fn result(
     Ok(axum::Json(out).into_response())
 }
 
-async fn reveal(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
+async fn reveal(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let mut tx = state.store.write().await?;
     let cred = tx
         .resource("credential", &policy::read_filter(&auth.principal), &id)
@@ -345,7 +385,10 @@ async fn reveal(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     )
     .await?;
     tx.commit().await?;
-    Ok(axum::Json(json!({"id": cred.id, "name": cred.name, "secret": secret.as_str()})).into_response())
+    Ok(
+        axum::Json(json!({"id": cred.id, "name": cred.name, "secret": secret.as_str()}))
+            .into_response(),
+    )
 }
 
 /// A ticket from outside: with the gateway's own secret it becomes a task
@@ -390,7 +433,11 @@ async fn hook(
     let fields: Value = serde_json::from_str(&gateway.fields).unwrap_or_default();
     let org = gateway.org_id.clone().ok_or(ApiError::Unauthorized)?;
     let agent = fields["agent"].as_str().unwrap_or_default().to_owned();
-    let host = match ticket.get("host").and_then(Value::as_str).or(fields["host"].as_str()) {
+    let host = match ticket
+        .get("host")
+        .and_then(Value::as_str)
+        .or(fields["host"].as_str())
+    {
         Some(h) => h.to_owned(),
         None => {
             return Err(ApiError::Invalid(
@@ -403,7 +450,10 @@ async fn hook(
         tenant: gateway.tenant_id.clone(),
         org: org.clone(),
     };
-    let host_row = tx.resource("host", &filter, &host).await.or_not_found("host", &host)?;
+    let host_row = tx
+        .resource("host", &filter, &host)
+        .await
+        .or_not_found("host", &host)?;
     if host_row.org_id.as_deref() != Some(org.as_str()) {
         return Err(ApiError::not_found("host", &host));
     }

@@ -214,7 +214,15 @@ async fn create(
     })
     .await?;
     tx.refs_set(&id, &refs).await?;
-    check_fields(&mut tx, kind, &tenant, target.org.as_deref(), Some(&id), &fields).await?;
+    check_fields(
+        &mut tx,
+        kind,
+        &tenant,
+        target.org.as_deref(),
+        Some(&id),
+        &fields,
+    )
+    .await?;
     let row = tx
         .resource(
             kind.name,
@@ -297,7 +305,15 @@ async fn update(
         ));
     }
     let update_id = (kind.name != "task").then_some(id.as_str());
-    check_fields(&mut tx, kind, &row.tenant_id, row.org_id.as_deref(), update_id, &fields).await?;
+    check_fields(
+        &mut tx,
+        kind,
+        &row.tenant_id,
+        row.org_id.as_deref(),
+        update_id,
+        &fields,
+    )
+    .await?;
     if touches_refs {
         let refs = check_refs(&mut tx, &auth, kind, row.org_id.as_deref(), &fields).await?;
         tx.refs_set(&id, &refs).await?;
@@ -472,33 +488,55 @@ async fn check_fields(
 ) -> ApiResult<()> {
     match kind.name {
         "task" => {
-            let command = fields["command"].as_str().unwrap_or_default();
+            let command = fields
+                .get("command")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             super::agents::blacklist_check(tx, tenant, org, command).await?;
             if let Some(id) = id {
-                tx.task_enqueue(id, fields["agent"].as_str().unwrap_or_default())
-                    .await?;
+                tx.task_enqueue(
+                    id,
+                    fields
+                        .get("agent")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                )
+                .await?;
             }
         }
         "job" => {
             let next = super::agents::next_firing(
-                fields["schedule"].as_str().unwrap_or_default(),
-                fields["timezone"].as_str(),
+                fields
+                    .get("schedule")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                fields.get("timezone").and_then(Value::as_str),
                 chrono::Utc::now(),
             )
             .map_err(ApiError::Invalid)?;
             if let Some(id) = id {
-                let enabled = fields.get("enabled").and_then(Value::as_bool).unwrap_or(true);
-                tx.job_schedule_set(id, enabled.then_some(next.as_str())).await?;
+                let enabled = fields
+                    .get("enabled")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                tx.job_schedule_set(id, enabled.then_some(next.as_str()))
+                    .await?;
             }
         }
         "api_definition" => {
-            let path = fields["listen_path"].as_str().unwrap_or_default();
+            let path = fields
+                .get("listen_path")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !path.starts_with('/') || path.contains(char::is_whitespace) {
                 return Err(ApiError::Invalid(format!(
                     "listen_path: '{path}' must start with / and have no spaces, e.g. /payments/"
                 )));
             }
-            let upstream = fields["upstream_url"].as_str().unwrap_or_default();
+            let upstream = fields
+                .get("upstream_url")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
                 return Err(ApiError::Invalid(format!(
                     "upstream_url: '{upstream}' must be an http:// or https:// URL"
@@ -515,7 +553,10 @@ async fn check_fields(
             }
         }
         "developer" => {
-            let email = fields["email"].as_str().unwrap_or_default();
+            let email = fields
+                .get("email")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
                 return Err(ApiError::Invalid(format!(
                     "email: '{email}' is not an email address"

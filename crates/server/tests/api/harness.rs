@@ -35,6 +35,8 @@ pub enum Backend {
 }
 
 pub struct TestServer {
+    /// The database this server uses (a second replica may open it too).
+    pub database_url: String,
     /// The server's state (to reach what a running server does by itself).
     pub state: AppState,
     pub backend: Backend,
@@ -106,6 +108,7 @@ impl TestServer {
             let _ = rx.await;
         }));
         let mut server = TestServer {
+            database_url: url.clone(),
             state: kept,
             backend,
             base,

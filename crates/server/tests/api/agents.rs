@@ -1,0 +1,479 @@
+//! Agent infrastructure through HTTP: the org rules and references of agents,
+//! hosts, tasks, jobs and gateways; blacklists on every way a task is made;
+//! claims under contention; one task per job firing across replicas; the
+//! gateway webhook; credential reveal.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{TestServer, backends};
+
+struct Infra {
+    s: TestServer,
+    alice: String,
+    bob: String,
+    auditor: String,
+    agent: String,
+    host: String,
+    cred: String,
+    rw_a: String,
+    read_a: String,
+    rw_b: String,
+}
+
+async fn infra(s: TestServer) -> Infra {
+    s.org("alpha").await;
+    s.org("beta").await;
+    let (_, alice) = s.fast_user("alice", "user", &[("alpha", false)]).await;
+    let (_, bob) = s.fast_user("bob", "user", &[("beta", false)]).await;
+    let (_, auditor) = s.fast_user("audrey", "auditor", &[]).await;
+    let spec = s
+        .create(
+            &s.admin,
+            "specialties",
+            json!({"name": "k8s", "org": null, "description": "Kubernetes"}),
+        )
+        .await;
+    s.create(
+        &s.admin,
+        "operational-rules",
+        json!({"name": "change window", "org": null, "content": "Announce in #ops first."}),
+    )
+    .await;
+    s.create(
+        &alice,
+        "operational-rules",
+        json!({"name": "alpha rule", "org": "alpha", "content": "Page alpha on-call."}),
+    )
+    .await;
+    s.create(
+        &bob,
+        "operational-rules",
+        json!({"name": "beta rule", "org": "beta", "content": "beta only"}),
+    )
+    .await;
+    s.create(
+        &s.admin,
+        "blacklists",
+        json!({"name": "no wipes", "org": null, "patterns": ["glob:rm -rf *"]}),
+    )
+    .await;
+    s.create(&alice, "blacklists", json!({"name": "alpha no reboot", "org": "alpha", "patterns": ["reboot", "re:^shutdown\\b"]})).await;
+    let cred = s
+        .create(
+            &alice,
+            "credentials",
+            json!({"name": "ssh", "org": "alpha", "secret": "hunter2"}),
+        )
+        .await;
+    let cred = cred["id"].as_str().unwrap().to_owned();
+    let agent = s
+        .create(&alice, "agents", json!({"name": "ops bot", "org": "alpha", "specialty": spec["id"], "credentials": [cred]}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let host = s
+        .create(&alice, "hosts", json!({"name": "web-1", "org": "alpha", "address": "10.0.0.5", "labels": {"env": "prod"}}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, rw_a) = s.org_key(&s.admin, "alpha", "read_write").await;
+    let (_, read_a) = s.org_key(&s.admin, "alpha", "read").await;
+    let (_, rw_b) = s.org_key(&s.admin, "beta", "read_write").await;
+    Infra {
+        s,
+        alice,
+        bob,
+        auditor,
+        agent,
+        host,
+        cred,
+        rw_a,
+        read_a,
+        rw_b,
+    }
+}
+
+async fn task(i: &Infra, token: &str, command: &str) -> (StatusCode, Value) {
+    i.s.post(
+        token,
+        "/api/v1/tasks",
+        json!({"name": "t", "org": "alpha", "agent": i.agent, "host": i.host, "command": command}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_kinds_follow_the_org_rules_and_keep_references_in_their_org() {
+    for backend in backends() {
+        let i = infra(TestServer::start(backend).await).await;
+        let s = &i.s;
+        for kind in ["agents", "hosts"] {
+            let (st, _) = s
+                .get(
+                    &i.bob,
+                    &format!(
+                        "/api/v1/{kind}/{}",
+                        if kind == "agents" { &i.agent } else { &i.host }
+                    ),
+                )
+                .await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{backend:?} {kind}");
+        }
+        assert_eq!(s.list_all(&i.auditor, "/api/v1/agents").await.len(), 1);
+        let (st, _) = s
+            .post(
+                &i.auditor,
+                "/api/v1/hosts",
+                json!({"name": "h", "org": "alpha", "address": "x"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, _) = s
+            .post(
+                &s.admin,
+                "/api/v1/agents",
+                json!({"name": "a", "org": null}),
+            )
+            .await;
+        assert_eq!(
+            st,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "agents are org-required"
+        );
+        // A credential of another org: visible to the admin (409 naming it), hidden from alice (422).
+        let other = s
+            .create(
+                &i.bob,
+                "credentials",
+                json!({"name": "b", "org": "beta", "secret": "x"}),
+            )
+            .await;
+        let other = other["id"].as_str().unwrap();
+        let (st, body) = s
+            .post(
+                &s.admin,
+                "/api/v1/agents",
+                json!({"name": "a", "org": "alpha", "credentials": [other]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["blocking"][0]["id"], other);
+        let (st, _) = s
+            .post(
+                &i.alice,
+                "/api/v1/agents",
+                json!({"name": "a", "org": "alpha", "credentials": [other]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        let (st, _) = s
+            .patch(
+                &s.admin,
+                &format!("/api/v1/agents/{}", i.agent),
+                json!({"credentials": [other]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "an update is checked too");
+        // Moving the agent away from its host's and credential's org is blocked, and previewed.
+        let (_, t) = task(&i, &i.alice, "uptime").await;
+        let rescope = format!("/api/v1/agents/{}/rescope", i.agent);
+        let (st, preview) = s
+            .post(&s.admin, &rescope, json!({"org": "beta", "preview": true}))
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let blocking = preview["impact"]["blocking_references"].to_string();
+        assert!(
+            blocking.contains(&i.cred) && blocking.contains(t["id"].as_str().unwrap()),
+            "{blocking}"
+        );
+        let (st, _) = s.post(&s.admin, &rescope, json!({"org": "beta"})).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        // Tasks are fixed once queued.
+        let (st, _) = s
+            .patch(
+                &i.alice,
+                &format!("/api/v1/tasks/{}", t["id"].as_str().unwrap()),
+                json!({"command": "ls"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            t["status"],
+            Value::Null,
+            "the create answer is the resource; its state is read back"
+        );
+        let (_, got) = s
+            .get(
+                &i.alice,
+                &format!("/api/v1/tasks/{}", t["id"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(got["status"], "queued");
+    }
+}
+
+#[tokio::test]
+async fn blacklists_refuse_tasks_by_hand_by_gateway_and_by_job() {
+    for backend in backends() {
+        let i = infra(TestServer::start(backend).await).await;
+        let s = &i.s;
+        let (st, body) = task(&i, &i.alice, "sudo rm -rf /var").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("no wipes") && detail.contains("glob:rm -rf *"),
+            "{detail}"
+        );
+        let (st, body) = task(&i, &i.alice, "reboot now").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body["detail"].as_str().unwrap().contains("alpha no reboot"));
+        let (st, _) = task(&i, &i.alice, "shutdown -h now").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        let (st, _) = task(&i, &i.alice, "uptime").await;
+        assert_eq!(st, StatusCode::CREATED);
+        // Gateway: its own secret, once; a wrong one makes nothing.
+        let gw = s
+            .create(&i.alice, "gateways", json!({"name": "tickets", "org": "alpha", "type": "webhook", "agent": i.agent, "host": i.host}))
+            .await;
+        let secret = gw["token"].as_str().unwrap().to_owned();
+        let hook = format!("{}/hooks/gateways/{}", s.base, gw["id"].as_str().unwrap());
+        let send = |secret: String, command: &'static str| {
+            s.http
+                .post(&hook)
+                .header("x-gateway-secret", secret)
+                .json(&json!({"title": "disk full", "command": command}))
+                .send()
+        };
+        assert_eq!(
+            send("osg_wrong".into(), "df -h").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            send(secret.clone(), "reboot").await.unwrap().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let made = send(secret.clone(), "df -h").await.unwrap();
+        assert_eq!(made.status(), StatusCode::CREATED);
+        assert_eq!(
+            s.list_all(&i.alice, "/api/v1/tasks").await.len(),
+            2,
+            "{backend:?}: uptime and df -h only"
+        );
+        // Job: due now, its command blacklisted: the firing makes no task and is logged.
+        let job = s
+            .create(&i.alice, "jobs", json!({"name": "nightly", "org": "alpha", "agent": i.agent, "host": i.host, "command": "reboot", "schedule": "0 3 * * *"}))
+            .await;
+        let good = s
+            .create(&i.alice, "jobs", json!({"name": "hourly", "org": "alpha", "agent": i.agent, "host": i.host, "command": "uptime", "schedule": "0 * * * *", "timezone": "+02:00"}))
+            .await;
+        for j in [&job, &good] {
+            let mut tx = s.store.write().await.unwrap();
+            tx.job_schedule_set(
+                j["id"].as_str().unwrap(),
+                Some("2000-01-01T00:00:00.000000Z"),
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let made = orgscope_server::routes::agents::fire_due(&s.state)
+            .await
+            .unwrap();
+        assert_eq!(made.len(), 1, "{backend:?}");
+        assert_eq!(s.list_all(&i.alice, "/api/v1/tasks").await.len(), 3);
+        let (_, log) = s.get(&s.admin, "/api/v1/audit?limit=200").await;
+        assert!(log.to_string().contains("job.refused"));
+        // Bad schedules and time zones are refused on write, saying what is wrong.
+        let (st, body) = s
+            .post(&i.alice, "/api/v1/jobs", json!({"name": "x", "org": "alpha", "agent": i.agent, "host": i.host, "command": "ls", "schedule": "every day"}))
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body["detail"].as_str().unwrap().contains("schedule"));
+        let (st, _) = s
+            .post(&i.alice, "/api/v1/jobs", json!({"name": "x", "org": "alpha", "agent": i.agent, "host": i.host, "command": "ls", "schedule": "* * * * *", "timezone": "Mars/Olympus"}))
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
+
+async fn claim(s: &TestServer, token: &str, agent: &str) -> (StatusCode, Value) {
+    s.post(token, "/api/v1/tasks/claim", json!({"agent": agent}))
+        .await
+}
+
+#[tokio::test]
+async fn agents_claim_with_their_orgs_key_and_report() {
+    for backend in backends() {
+        let i = infra(TestServer::start(backend).await).await;
+        let s = &i.s;
+        let (_, t) = task(&i, &i.alice, "uptime").await;
+        assert_eq!(
+            claim(s, &i.alice, &i.agent).await.0,
+            StatusCode::FORBIDDEN,
+            "people do not claim"
+        );
+        assert_eq!(claim(s, &i.read_a, &i.agent).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            claim(s, &i.rw_b, &i.agent).await.0,
+            StatusCode::NOT_FOUND,
+            "another org's agent does not exist"
+        );
+        let (st, got) = claim(s, &i.rw_a, &i.agent).await;
+        assert_eq!(st, StatusCode::OK, "{got}");
+        assert_eq!(got["task"]["id"], t["id"]);
+        assert_eq!(got["task"]["command"], "uptime");
+        assert_eq!(got["specialty"]["name"], "k8s");
+        let rules: Vec<&str> = got["operational_rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            rules.contains(&"change window")
+                && rules.contains(&"alpha rule")
+                && !rules.contains(&"beta rule"),
+            "{rules:?}"
+        );
+        assert_eq!(
+            claim(s, &i.rw_a, &i.agent).await.0,
+            StatusCode::NO_CONTENT,
+            "nothing left"
+        );
+        let result = format!("/api/v1/tasks/{}/result", t["id"].as_str().unwrap());
+        let (st, done) = s
+            .post(
+                &i.rw_a,
+                &result,
+                json!({"status": "succeeded", "output": "up 3 days", "exit_code": 0}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{done}");
+        assert_eq!(done["status"], "succeeded");
+        let (st, _) = s.post(&i.rw_a, &result, json!({"status": "failed"})).await;
+        assert_eq!(st, StatusCode::CONFLICT, "reported once");
+        let (_, read) = s
+            .get(
+                &i.alice,
+                &format!("/api/v1/tasks/{}", t["id"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(
+            (read["status"].as_str(), read["output"].as_str()),
+            (Some("succeeded"), Some("up 3 days"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_claimants_racing_for_one_task_one_wins() {
+    for backend in backends() {
+        let i = infra(TestServer::start(backend).await).await;
+        let s = &i.s;
+        for round in 0..5 {
+            task(&i, &i.alice, "uptime").await;
+            let (_, other_key) = s.org_key(&s.admin, "alpha", "read_write").await;
+            let a = s.post(&i.rw_a, "/api/v1/tasks/claim", json!({"agent": i.agent}));
+            let b = s.post(&other_key, "/api/v1/tasks/claim", json!({"agent": i.agent}));
+            let ((sa, ba), (sb, bb)) = tokio::join!(a, b);
+            let mut statuses = [sa, sb];
+            statuses.sort();
+            assert_eq!(
+                statuses,
+                [StatusCode::OK, StatusCode::NO_CONTENT],
+                "{backend:?} round {round}: {ba} {bb}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_schedulers_on_one_database_make_one_task_per_firing() {
+    // Two replicas: two servers over the same database.
+    for backend in backends() {
+        let i = infra(TestServer::start(backend).await).await;
+        let s = &i.s;
+        let replica = orgscope_server::AppState::new(
+            orgscope_store::Store::connect(&s.database_url)
+                .await
+                .unwrap(),
+            orgscope_server::crypto::MasterKey::generate(),
+            orgscope_server::blobs::Blobs::local(&s.dir.join("blobs2")).unwrap(),
+        );
+        let job = s
+            .create(&i.alice, "jobs", json!({"name": "often", "org": "alpha", "agent": i.agent, "host": i.host, "command": "uptime", "schedule": "*/5 * * * *"}))
+            .await;
+        let id = job["id"].as_str().unwrap().to_owned();
+        for round in 0..5 {
+            let mut tx = s.store.write().await.unwrap();
+            tx.job_schedule_set(
+                &id,
+                Some(&format!("2000-01-0{}T00:00:00.000000Z", round + 1)),
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            let (a, b) = tokio::join!(
+                orgscope_server::routes::agents::fire_due(&s.state),
+                orgscope_server::routes::agents::fire_due(&replica)
+            );
+            let made = a.unwrap().len() + b.unwrap().len();
+            assert_eq!(made, 1, "{backend:?} round {round}");
+        }
+        assert_eq!(s.list_all(&i.alice, "/api/v1/tasks").await.len(), 5);
+    }
+}
+
+#[tokio::test]
+async fn credentials_are_revealed_to_writers_and_their_orgs_agents_and_audited() {
+    for backend in backends() {
+        let i = infra(TestServer::start(backend).await).await;
+        let s = &i.s;
+        let path = format!("/api/v1/credentials/{}/reveal", i.cred);
+        let (st, body) = s.post(&i.alice, &path, json!({})).await;
+        assert_eq!(
+            (st, body["secret"].as_str()),
+            (StatusCode::OK, Some("hunter2"))
+        );
+        let (st, body) = s.post(&i.rw_a, &path, json!({})).await;
+        assert_eq!(
+            (st, body["secret"].as_str()),
+            (StatusCode::OK, Some("hunter2"))
+        );
+        assert_eq!(
+            s.post(&i.auditor, &path, json!({})).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            s.post(&i.bob, &path, json!({})).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            s.post(&i.rw_b, &path, json!({})).await.0,
+            StatusCode::NOT_FOUND
+        );
+        // Rotating keeps the id; the new secret is what is revealed.
+        let (st, _) = s
+            .patch(
+                &i.alice,
+                &format!("/api/v1/credentials/{}", i.cred),
+                json!({"secret": "correct horse"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let (_, body) = s.post(&i.read_a, &path, json!({})).await;
+        assert_eq!(body["secret"], "correct horse");
+        let (_, log) = s.get(&s.admin, "/api/v1/audit?limit=200").await;
+        let reveals = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "credential.reveal")
+            .count();
+        assert_eq!(reveals, 3, "{backend:?}");
+        assert!(!log.to_string().contains("hunter2"));
+    }
+}
