@@ -71,6 +71,21 @@ pub enum Command {
     /// Files: upload (streamed, with progress), list, re-scope (with preview).
     #[command(subcommand)]
     File(FileCmd),
+    /// AI agents (fields: specialty, plugins, credentials).
+    #[command(subcommand)]
+    Agent(ResourceCmd),
+    /// Hosts agents work on (fields: address, labels).
+    #[command(subcommand)]
+    Host(ResourceCmd),
+    /// Tasks: one agent on one host (fields: agent, host, command).
+    #[command(subcommand)]
+    Task(ResourceCmd),
+    /// Scheduled jobs (fields: agent, host, command, schedule, timezone, enabled).
+    #[command(subcommand)]
+    Job(ResourceCmd),
+    /// Gateways that turn tickets into tasks (fields: type, agent, host).
+    #[command(subcommand)]
+    Gateway(ResourceCmd),
     /// API definitions (served through the gateway check, listed on portals).
     #[command(subcommand)]
     Api(ApiCmd),
@@ -371,5 +386,47 @@ pub enum AuditCmd {
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+}
+
+/// The same verbs for every kind of resource; kind fields are given as
+/// `--field name=value` (JSON values such as lists and objects are read as JSON).
+#[derive(Debug, Subcommand)]
+pub enum ResourceCmd {
+    /// Create one.
+    Create {
+        name: String,
+        /// Its org (slug or id); absent: your default org.
+        #[arg(long)]
+        org: Option<String>,
+        /// A kind field, e.g. --field command=uptime --field 'labels={"env":"prod"}'.
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
+    },
+    /// List those you can see.
+    List {
+        /// `all`, `tenant` or an org slug or id.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Show one.
+    Show { id: String },
+    /// Change its name or fields.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
+    },
+    /// Delete one (refused while others refer to it).
+    Delete { id: String },
+    /// Move it to another org; --preview reports the impact and changes nothing.
+    Rescope {
+        id: String,
+        #[arg(long, required = true)]
+        org: String,
+        #[arg(long)]
+        preview: bool,
     },
 }

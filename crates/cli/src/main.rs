@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::args::{
     ApiCmd, Args, AuditCmd, Command, ConsumerKeyCmd, DeveloperCmd, FileCmd, KeyCmd, MemberCmd,
-    OrgCmd, TenantCmd, UserCmd,
+    OrgCmd, ResourceCmd, TenantCmd, UserCmd,
 };
 use crate::client::Client;
 
@@ -387,6 +387,11 @@ async fn admin(args: &Args) -> Result<()> {
                 );
             }
         },
+        Command::Agent(cmd) => resource(&client, "agents", cmd).await?,
+        Command::Host(cmd) => resource(&client, "hosts", cmd).await?,
+        Command::Task(cmd) => resource(&client, "tasks", cmd).await?,
+        Command::Job(cmd) => resource(&client, "jobs", cmd).await?,
+        Command::Gateway(cmd) => resource(&client, "gateways", cmd).await?,
         Command::Api(cmd) => match cmd {
             ApiCmd::Create {
                 name,
@@ -560,6 +565,84 @@ async fn upload(
 
 fn random_password() -> String {
     orgscope_server::auth::new_secret("")[..20].to_owned()
+}
+
+/// `--field name=value` pairs as a JSON object (values that read as JSON
+/// are taken as JSON: lists, objects, numbers, booleans).
+fn field_values(fields: &[String]) -> Result<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        let Some((name, value)) = f.split_once('=') else {
+            bail!("--field {f}: write it as NAME=VALUE");
+        };
+        let value = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+        out.insert(name.to_owned(), value);
+    }
+    Ok(out)
+}
+
+/// The generic verbs of a kind served at `/api/v1/{path}`.
+async fn resource(client: &Client, path: &str, cmd: &ResourceCmd) -> Result<()> {
+    let base = format!("/api/v1/{path}");
+    match cmd {
+        ResourceCmd::Create { name, org, fields } => {
+            let mut body = field_values(fields)?;
+            body.insert("name".into(), json!(name));
+            if let Some(o) = org {
+                body.insert("org".into(), json!(o));
+            }
+            let out = client
+                .send("POST", &base, Some(Value::Object(body)))
+                .await?;
+            show(&out);
+            if out.get("token").is_some() {
+                eprintln!("the secret is shown once: store `token` now");
+            }
+        }
+        ResourceCmd::List { org } => client.list_all(&with_org(&base, org)).await?,
+        ResourceCmd::Show { id } => show(&client.get(&format!("{base}/{}", enc(id))).await?),
+        ResourceCmd::Update { id, name, fields } => {
+            let mut body = field_values(fields)?;
+            if let Some(n) = name {
+                body.insert("name".into(), json!(n));
+            }
+            if body.is_empty() {
+                bail!("nothing to change: give --name or --field NAME=VALUE");
+            }
+            show(
+                &client
+                    .send(
+                        "PATCH",
+                        &format!("{base}/{}", enc(id)),
+                        Some(Value::Object(body)),
+                    )
+                    .await?,
+            );
+        }
+        ResourceCmd::Delete { id } => {
+            client
+                .send("DELETE", &format!("{base}/{}", enc(id)), None)
+                .await?;
+            println!("deleted {id}");
+        }
+        ResourceCmd::Rescope { id, org, preview } => {
+            let org = if org == "tenant" {
+                Value::Null
+            } else {
+                json!(org)
+            };
+            show(
+                &client
+                    .send(
+                        "POST",
+                        &format!("{base}/{}/rescope", enc(id)),
+                        Some(json!({"org": org, "preview": preview})),
+                    )
+                    .await?,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A listing path, narrowed to an org when one is given.

@@ -65,7 +65,7 @@ impl ApiError {
                 ApiError::Forbidden(format!("you are not allowed to change {what}"))
             }
             Denied::OrgRequired => ApiError::Invalid(format!(
-                "org: {what} must belong to an org; give an org slug or id (it cannot be tenant-wide)"
+                "org: cannot place {what} tenant-wide: this kind always belongs to an org; give an org slug or id"
             )),
         }
     }

@@ -436,3 +436,122 @@ fn api_management_with_the_cli() {
     ok(&dir, &["developer", "delete", dev_id]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn agent_infrastructure_with_the_cli() {
+    let dir = data_dir();
+    ok(&dir, &["init"]);
+    ok(&dir, &["org", "create", "ops"]);
+    let agent = json(&ok(&dir, &["agent", "create", "bot", "--org", "ops"]));
+    let host = json(&ok(
+        &dir,
+        &[
+            "host",
+            "create",
+            "web-1",
+            "--org",
+            "ops",
+            "--field",
+            "address=10.0.0.5",
+            "--field",
+            r#"labels={"env":"prod"}"#,
+        ],
+    ));
+    assert_eq!(host["labels"]["env"], "prod");
+    let (a, h) = (agent["id"].as_str().unwrap(), host["id"].as_str().unwrap());
+    let task = json(&ok(
+        &dir,
+        &[
+            "task",
+            "create",
+            "check",
+            "--org",
+            "ops",
+            "--field",
+            &format!("agent={a}"),
+            "--field",
+            &format!("host={h}"),
+            "--field",
+            "command=uptime",
+        ],
+    ));
+    assert_eq!(task["command"], "uptime");
+    let job = json(&ok(
+        &dir,
+        &[
+            "job",
+            "create",
+            "nightly",
+            "--org",
+            "ops",
+            "--field",
+            &format!("agent={a}"),
+            "--field",
+            &format!("host={h}"),
+            "--field",
+            "command=uptime",
+            "--field",
+            "schedule=0 3 * * *",
+        ],
+    ));
+    assert_eq!(job["schedule"], "0 3 * * *");
+    let out = run(
+        &dir,
+        &[
+            "job",
+            "create",
+            "bad",
+            "--org",
+            "ops",
+            "--field",
+            &format!("agent={a}"),
+            "--field",
+            &format!("host={h}"),
+            "--field",
+            "command=ls",
+            "--field",
+            "schedule=sometimes",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("422: schedule"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gw = ok(
+        &dir,
+        &[
+            "gateway",
+            "create",
+            "tickets",
+            "--org",
+            "ops",
+            "--field",
+            "type=webhook",
+            "--field",
+            &format!("agent={a}"),
+        ],
+    );
+    assert!(gw.contains("osg_"));
+    assert_eq!(
+        ok(&dir, &["task", "list", "--org", "ops"]).lines().count(),
+        1
+    );
+    let out = run(
+        &dir,
+        &["agent", "rescope", a, "--org", "tenant", "--preview"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("always belongs to an org"));
+    ok(&dir, &["org", "create", "ops-two"]);
+    let preview = json(&ok(
+        &dir,
+        &["agent", "rescope", a, "--org", "ops-two", "--preview"],
+    ));
+    assert_eq!(preview["preview"], true);
+    let blocking = preview["impact"]["blocking_references"].as_array().unwrap();
+    assert!(
+        blocking.len() >= 2,
+        "the task and the job refer to it: {preview}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
