@@ -477,3 +477,87 @@ async fn credentials_are_revealed_to_writers_and_their_orgs_agents_and_audited()
         assert!(!log.to_string().contains("hunter2"));
     }
 }
+
+#[tokio::test]
+async fn every_kind_answers_every_role_and_key_by_the_rules() {
+    for backend in backends() {
+        let i = infra(TestServer::start(backend).await).await;
+        let s = &i.s;
+        let (_, t) = task(&i, &i.alice, "uptime").await;
+        let job = s
+            .create(&i.alice, "jobs", json!({"name": "j", "org": "alpha", "agent": i.agent, "host": i.host, "command": "uptime", "schedule": "0 * * * *"}))
+            .await;
+        let gw = s
+            .create(
+                &i.alice,
+                "gateways",
+                json!({"name": "g", "org": "alpha", "type": "webhook", "agent": i.agent}),
+            )
+            .await;
+        let items = [
+            ("agents", i.agent.clone()),
+            ("hosts", i.host.clone()),
+            ("tasks", t["id"].as_str().unwrap().to_owned()),
+            ("jobs", job["id"].as_str().unwrap().to_owned()),
+            ("gateways", gw["id"].as_str().unwrap().to_owned()),
+        ];
+        for (kind, id) in &items {
+            let path = format!("/api/v1/{kind}/{id}");
+            // (who, read, rename): hidden is 404 for both; read-only is 403 on write.
+            let gateway = *kind == "gateways";
+            for (who, token, read, write) in [
+                ("admin", &s.admin, StatusCode::OK, StatusCode::OK),
+                ("member of alpha", &i.alice, StatusCode::OK, StatusCode::OK),
+                (
+                    "member of beta",
+                    &i.bob,
+                    StatusCode::NOT_FOUND,
+                    StatusCode::NOT_FOUND,
+                ),
+                ("auditor", &i.auditor, StatusCode::OK, StatusCode::FORBIDDEN),
+                (
+                    "read key of alpha",
+                    &i.read_a,
+                    StatusCode::OK,
+                    StatusCode::FORBIDDEN,
+                ),
+                // Keys never manage what holds a secret of its own (gateways).
+                (
+                    "rw key of alpha",
+                    &i.rw_a,
+                    StatusCode::OK,
+                    if gateway {
+                        StatusCode::FORBIDDEN
+                    } else {
+                        StatusCode::OK
+                    },
+                ),
+                (
+                    "rw key of beta",
+                    &i.rw_b,
+                    StatusCode::NOT_FOUND,
+                    StatusCode::NOT_FOUND,
+                ),
+            ] {
+                let (st, _) = s.get(token, &path).await;
+                assert_eq!(st, read, "{backend:?} {who} reads {kind}");
+                let (st, body) = s
+                    .patch(token, &path, json!({"name": format!("renamed by {who}")}))
+                    .await;
+                assert_eq!(st, write, "{backend:?} {who} renames {kind}: {body}");
+            }
+            // Listing with the org filter: beta's member sees none of alpha's.
+            assert!(
+                s.list_all(&i.bob, &format!("/api/v1/{kind}"))
+                    .await
+                    .is_empty()
+            );
+            assert_eq!(
+                s.list_all(&i.rw_a, &format!("/api/v1/{kind}?org=alpha"))
+                    .await
+                    .len(),
+                1
+            );
+        }
+    }
+}
