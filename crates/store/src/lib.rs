@@ -407,6 +407,19 @@ pub struct AuditRow {
     pub after: Option<String>,
 }
 
+/// What an audit listing asks for (beside what the filter allows).
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// An org id.
+    pub org: Option<String>,
+    /// A username or a user or key id.
+    pub actor: Option<String>,
+    pub kind: Option<String>,
+    pub action: Option<String>,
+}
+
 /// An audit entry to append, in the transaction of the change it records.
 #[derive(Clone, Debug)]
 pub struct NewAudit {
@@ -610,11 +623,24 @@ impl Tx {
         Ok(())
     }
 
-    /// Counts per kind of what an org owns (resources and child orgs).
-    pub async fn org_holdings(&mut self, org: &str) -> Result<Vec<(String, i64)>> {
-        let mut sql = Sql::new("SELECT kind, COUNT(*) AS n FROM resources WHERE org_id = ");
-        sql.arg(org).push(" GROUP BY kind ORDER BY kind");
-        let mut out: Vec<(String, i64)> = sql.query_as().fetch_all(&mut *self.0).await.ctx()?;
+    /// Counts per kind of what an org owns (resources and child orgs), as
+    /// `filter` (the caller's) lets them be seen.
+    pub async fn org_holdings(
+        &mut self,
+        filter: &ReadFilter,
+        org: &str,
+    ) -> Result<Vec<(String, i64)>> {
+        let mut sql = Sql::new("SELECT r.kind, COUNT(*) AS n FROM resources r WHERE 1 = 1");
+        push_scope(
+            &mut sql,
+            filter,
+            &OrgSelector::Org(org.to_owned()),
+            "r.tenant_id",
+            "r.org_id",
+            None,
+        );
+        sql.push(" GROUP BY r.kind ORDER BY r.kind");
+        let mut out: Vec<(String, i64)> = self.all(&sql).await?;
         let mut sql = Sql::new("SELECT 'org' AS kind, COUNT(*) AS n FROM orgs WHERE parent_id = ");
         sql.arg(org);
         let (kind, n): (String, i64) = sql.query_as().fetch_one(&mut *self.0).await.ctx()?;
@@ -756,6 +782,38 @@ impl Tx {
             .arg(&user.id);
         self.exec(&sql).await?;
         Ok(())
+    }
+
+    /// Ids of the org access keys a user made (they stop with the user).
+    pub async fn keys_made_by(&mut self, user: &str) -> Result<Vec<String>> {
+        let mut sql = Sql::new("SELECT id FROM resources WHERE kind = 'api_key' AND created_by = ");
+        sql.arg(user).push(" ORDER BY id");
+        let rows: Vec<(String,)> = self.all(&sql).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Deletes a user: their tokens and memberships go; what they made stays
+    /// (its `created_by` keeps their id).
+    pub async fn user_delete(&mut self, user: &str) -> Result<()> {
+        for table in ["tokens", "memberships", "persona_assignments"] {
+            let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE user_id = "));
+            sql.arg(user);
+            self.exec(&sql).await?;
+        }
+        let mut sql = Sql::new("DELETE FROM users WHERE id = ");
+        sql.arg(user);
+        match self.exec(&sql).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// Slugs of an org's child orgs.
+    pub async fn org_children(&mut self, org: &str) -> Result<Vec<String>> {
+        let mut sql = Sql::new("SELECT slug FROM orgs WHERE parent_id = ");
+        sql.arg(org).push(" ORDER BY slug");
+        let rows: Vec<(String,)> = self.all(&sql).await?;
+        Ok(rows.into_iter().map(|(s,)| s).collect())
     }
 
     // --- memberships ---
@@ -1052,12 +1110,12 @@ impl Tx {
         Ok(())
     }
 
-    /// Audit entries `filter` allows, oldest first, after sequence number
-    /// `page.after`, optionally from time `since` on.
+    /// Audit entries `filter` allows and `q` asks for, oldest first, after
+    /// sequence number `page.after`.
     pub async fn audit(
         &mut self,
         filter: &ReadFilter,
-        since: Option<&str>,
+        q: &AuditQuery,
         page: &Page,
     ) -> Result<Vec<AuditRow>> {
         let mut sql = Sql::new(
@@ -1071,8 +1129,31 @@ impl Tx {
             "a.org_id",
             Some("a.other_org_id"),
         );
-        if let Some(since) = since {
+        if let Some(since) = &q.since {
             sql.push(" AND a.at >= ").arg(since);
+        }
+        if let Some(until) = &q.until {
+            sql.push(" AND a.at < ").arg(until);
+        }
+        if let Some(org) = &q.org {
+            sql.push(" AND (a.org_id = ")
+                .arg(org)
+                .push(" OR a.other_org_id = ")
+                .arg(org)
+                .push(")");
+        }
+        if let Some(actor) = &q.actor {
+            sql.push(" AND (a.actor = ")
+                .arg(actor)
+                .push(" OR a.actor_id = ")
+                .arg(actor)
+                .push(")");
+        }
+        if let Some(kind) = &q.kind {
+            sql.push(" AND a.kind = ").arg(kind);
+        }
+        if let Some(action) = &q.action {
+            sql.push(" AND a.action = ").arg(action);
         }
         if let Some(after) = &page.after {
             let after: i64 = after.parse().map_err(|_| StoreError::NotFound)?;

@@ -29,6 +29,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct AuditQuery {
     /// Entries at or after this RFC 3339 time.
     since: Option<String>,
+    /// Entries before this RFC 3339 time.
+    until: Option<String>,
+    /// Entries of this org (slug or id), including moves out of it.
+    org: Option<String>,
+    /// Entries by this actor (username, or user or key id).
+    actor: Option<String>,
+    /// Entries about this kind (org, user, membership, credential, …).
+    kind: Option<String>,
+    /// Entries of this action (e.g. member.remove, credential.reveal).
+    action: Option<String>,
     /// Items per page, 1 to 200 (default 50).
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
@@ -49,18 +59,41 @@ fn render(a: &AuditRow) -> Value {
     })
 }
 
-fn filter_and_since(auth: &Auth, q: &AuditQuery) -> ApiResult<(ReadFilter, Option<String>)> {
+/// The filter the caller's rights allow, and what the query asks.
+async fn filter_and_query(
+    state: &AppState,
+    auth: &Auth,
+    q: &AuditQuery,
+) -> ApiResult<(ReadFilter, orgscope_store::AuditQuery)> {
     auth.tenant()?;
     let filter = policy::audit_filter(&auth.principal)
         .ok_or_else(|| ApiError::Forbidden("org access keys cannot read the audit log".into()))?;
-    let since = q
-        .since
-        .as_deref()
-        .map(|s| {
-            orgscope_core::parse_time(s).map_err(|e| ApiError::BadRequest(format!("since: {e}")))
-        })
-        .transpose()?;
-    Ok((filter, since))
+    let time = |field: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| {
+                orgscope_core::parse_time(s)
+                    .map_err(|e| ApiError::BadRequest(format!("{field}: {e}")))
+            })
+            .transpose()
+    };
+    let org = match &q.org {
+        Some(o) => {
+            let mut tx = state.store.read().await?;
+            Some(super::visible_org(&mut tx, auth, o).await?.id)
+        }
+        None => None,
+    };
+    Ok((
+        filter,
+        orgscope_store::AuditQuery {
+            since: time("since", &q.since)?,
+            until: time("until", &q.until)?,
+            org,
+            actor: q.actor.clone(),
+            kind: q.kind.clone(),
+            action: q.action.clone(),
+        },
+    ))
 }
 
 fn check_cursor(cursor: Option<&str>) -> ApiResult<()> {
@@ -79,7 +112,7 @@ async fn list_audit(
     auth: Auth,
     AppQuery(q): AppQuery<AuditQuery>,
 ) -> ApiResult<Response> {
-    let (filter, since) = filter_and_since(&auth, &q)?;
+    let (filter, query) = filter_and_query(&state, &auth, &q).await?;
     check_cursor(q.cursor.as_deref())?;
     let page = super::ListQuery {
         org: None,
@@ -88,7 +121,7 @@ async fn list_audit(
     }
     .page()?;
     let mut tx = state.store.read().await?;
-    let rows = tx.audit(&filter, since.as_deref(), &page).await?;
+    let rows = tx.audit(&filter, &query, &page).await?;
     Ok(axum::Json(listing(rows, &page, |a| a.seq.to_string(), render)).into_response())
 }
 
@@ -99,12 +132,12 @@ async fn export_audit(
     auth: Auth,
     AppQuery(q): AppQuery<AuditQuery>,
 ) -> ApiResult<Response> {
-    let (filter, since) = filter_and_since(&auth, &q)?;
+    let (filter, query) = filter_and_query(&state, &auth, &q).await?;
     check_cursor(q.cursor.as_deref())?;
     let store = state.store.clone();
     // Each page is read in its own short transaction so a large export holds
     // no lock; the sequence number makes the pages contiguous and ordered.
-    let stream = export_stream(store, filter, since, q.cursor);
+    let stream = export_stream(store, filter, query, q.cursor);
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(stream),
@@ -115,7 +148,7 @@ async fn export_audit(
 fn export_stream(
     store: orgscope_store::Store,
     filter: ReadFilter,
-    since: Option<String>,
+    query: orgscope_store::AuditQuery,
     start: Option<String>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     const CHUNK: i64 = 500;
@@ -124,7 +157,7 @@ fn export_stream(
         std::io::Error::other("audit export failed")
     };
     futures_util::stream::try_unfold(Some(start), move |after| {
-        let (store, filter, since) = (store.clone(), filter.clone(), since.clone());
+        let (store, filter, query) = (store.clone(), filter.clone(), query.clone());
         async move {
             let Some(after) = after else {
                 return Ok(None);
@@ -134,10 +167,7 @@ fn export_stream(
                 after: after.clone(),
             };
             let mut tx = store.read().await.map_err(failed)?;
-            let rows = tx
-                .audit(&filter, since.as_deref(), &page)
-                .await
-                .map_err(failed)?;
+            let rows = tx.audit(&filter, &query, &page).await.map_err(failed)?;
             drop(tx);
             let mut chunk = Vec::new();
             for row in &rows {

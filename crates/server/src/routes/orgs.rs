@@ -323,7 +323,10 @@ async fn delete_org(
     if !auth.principal.is_admin() {
         return Err(ApiError::Forbidden("only admins delete orgs".into()));
     }
-    let holdings = tx.org_holdings(&row.id).await?;
+    let holdings = tx
+        .org_holdings(&policy::read_filter(&auth.principal), &row.id)
+        .await?;
+    let children = tx.org_children(&row.id).await?;
     let counts: serde_json::Map<String, Value> = holdings
         .iter()
         .map(|(k, n)| (k.clone(), json!(n)))
@@ -392,7 +395,35 @@ async fn delete_org(
             });
         }
     }
-    let impact = json!({ "org": render_org(&row), "owns": counts,
+    // Personas that follow to another org keep only that org's members.
+    let mut pruned = Vec::new();
+    if let Some(Some(target)) = &move_to {
+        let filter = policy::read_filter(&auth.principal);
+        let page = orgscope_store::Page {
+            limit: 10_000,
+            after: None,
+        };
+        let personas = tx
+            .resources(
+                "persona",
+                &filter,
+                &orgscope_core::policy::OrgSelector::Org(row.id.clone()),
+                &page,
+            )
+            .await?;
+        for p in personas {
+            for (user, name) in tx.assignments(&p.id).await? {
+                if tx.member(&target.id, &user).await.is_err() {
+                    pruned.push(json!({"persona": p.id, "user": name}));
+                }
+            }
+            if !preview {
+                tx.assignments_prune(&p.id, &target.id).await?;
+            }
+        }
+    }
+    let impact = json!({ "org": render_org(&row), "owns": counts, "children_losing_their_parent": children,
+        "persona_assignments_pruned": pruned,
         "disposition": if delete_resources { json!("delete") } else { match &move_to { Some(Some(t)) => json!({"move_to": t.slug}), Some(None) => json!({"move_to": null}), None => Value::Null } } });
     if preview {
         return Ok(axum::Json(json!({"preview": true, "impact": impact})).into_response());

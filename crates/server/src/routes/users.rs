@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult, AppJson, AppQuery};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
-        .routes(routes!(get_user, update_user))
+        .routes(routes!(get_user, update_user, delete_user))
 }
 
 /// A user as `POST /api/v1/users` takes it.
@@ -325,16 +325,26 @@ async fn update_user(
         };
     }
     tx.user_update(&after).await?;
-    let revoked = if after.disabled != 0 && before.disabled == 0 {
-        tx.tokens_revoke_all(&after.id).await?
+    // Disabling stops everything the user holds: sessions, personal tokens
+    // and the org keys they made (revoked for good: re-enabling restores
+    // login, not them).
+    let (revoked, keys_revoked) = if after.disabled != 0 && before.disabled == 0 {
+        let keys = tx.keys_made_by(&after.id).await?;
+        for key in &keys {
+            tx.resource_delete(key).await?;
+        }
+        (tx.tokens_revoke_all(&after.id).await?, keys)
     } else {
-        0
+        (0, Vec::new())
     };
     let before_out = render_user_in(&mut tx, &before).await?;
     let mut out = render_user_in(&mut tx, &after).await?;
     let mut audit_after = out.clone();
     if revoked > 0 {
         audit_after["tokens_revoked"] = json!(revoked);
+    }
+    if !keys_revoked.is_empty() {
+        audit_after["keys_revoked"] = json!(keys_revoked);
     }
     if after.password_hash != before.password_hash {
         audit_after["password_changed"] = json!(true);
@@ -357,5 +367,53 @@ async fn update_user(
     if revoked > 0 {
         out["tokens_revoked"] = json!(revoked);
     }
+    if !keys_revoked.is_empty() {
+        out["keys_revoked"] = json!(keys_revoked);
+    }
+    Ok(axum::Json(out).into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{user}", tag = "users",
+    params(("user" = String, Path, description = "username or id")),
+    responses((status = 200, description = "deleted; what they made stays, their keys are revoked"), (status = 403, description = "admins only; not yourself"),
+        (status = 404, description = "no such user for you")))]
+async fn delete_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(user): Path<String>,
+) -> ApiResult<Response> {
+    let mut tx = state.store.write().await?;
+    let u = visible_user(&mut tx, &auth, &user).await?;
+    let is_super = u.role == Role::Superuser.as_str();
+    if !auth.principal.is_admin() || (is_super && !auth.is_superuser()) {
+        return Err(ApiError::Forbidden(
+            "only admins delete users, and only superusers delete superusers".into(),
+        ));
+    }
+    if auth.principal.user_id() == Some(u.id.as_str()) {
+        return Err(ApiError::Invalid("user: you cannot delete yourself".into()));
+    }
+    let before = render_user_in(&mut tx, &u).await?;
+    let keys = tx.keys_made_by(&u.id).await?;
+    for key in &keys {
+        tx.resource_delete(key).await?;
+    }
+    tx.user_delete(&u.id).await?;
+    let out = json!({"deleted": before, "keys_revoked": keys});
+    audit(
+        &mut tx,
+        &auth,
+        u.tenant_id.as_deref(),
+        Change {
+            action: "user.delete",
+            kind: "user",
+            target: &u.id,
+            org: None,
+            before: Some(before),
+            after: Some(out.clone()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(axum::Json(out).into_response())
 }
