@@ -316,8 +316,10 @@ pub enum UserCmd {
     List,
     /// Show one user.
     Show { user: String },
+    /// Delete a user: their sessions, tokens and org keys stop; what they made stays.
+    Delete { user: String },
     /// Change a user's role, default org, password, or disable them (revoking
-    /// their sessions and tokens at once).
+    /// their sessions, tokens and org keys at once).
     Update {
         user: String,
         #[arg(long)]

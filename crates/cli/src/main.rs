@@ -261,6 +261,11 @@ async fn admin(args: &Args) -> Result<()> {
                 }
             }
             UserCmd::List => client.list_all("/api/v1/users").await?,
+            UserCmd::Delete { user } => show(
+                &client
+                    .send("DELETE", &format!("/api/v1/users/{}", enc(user)), None)
+                    .await?,
+            ),
             UserCmd::Show { user } => {
                 show(&client.get(&format!("/api/v1/users/{}", enc(user))).await?)
             }

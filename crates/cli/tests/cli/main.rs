@@ -125,6 +125,10 @@ fn init_then_admin_commands_on_the_database() {
     );
     ok(&dir, &["key", "revoke", key["id"].as_str().unwrap()]);
     ok(&dir, &["member", "remove", "eng", "alice"]);
+    let disabled = json(&ok(&dir, &["user", "update", "alice", "--disable"]));
+    assert_eq!(disabled["disabled"], true);
+    let deleted = json(&ok(&dir, &["user", "delete", "alice"]));
+    assert_eq!(deleted["deleted"]["username"], "alice");
     let out = run(&dir, &["org", "show", "nope"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("404: no org 'nope'"));
@@ -151,6 +155,8 @@ fn init_then_admin_commands_on_the_database() {
         "api_key.create",
         "api_key.delete",
         "member.remove",
+        "user.update",
+        "user.delete",
     ] {
         assert!(actions.contains(&want), "{want} missing from {actions:?}");
     }
