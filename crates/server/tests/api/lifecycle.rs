@@ -362,3 +362,58 @@ async fn the_audit_log_filters_by_org_actor_kind_action_and_time() {
         );
     }
 }
+
+#[tokio::test]
+async fn renaming_moving_and_reslugging_an_org() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        s.org("alpha").await;
+        s.org("beta").await;
+        let (_, alice) = s.fast_user("alice", "user", &[("alpha", true)]).await;
+        // A manager renames and sets the domain; slug and parent are the admin's.
+        let (st, _) = s
+            .patch(
+                &alice,
+                "/api/v1/orgs/alpha",
+                json!({"name": "Alpha Team", "domain": "alpha.example.com"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, _) = s
+            .patch(&alice, "/api/v1/orgs/alpha", json!({"slug": "alpha-two"}))
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, moved) = s
+            .patch(
+                &s.admin,
+                "/api/v1/orgs/alpha",
+                json!({"slug": "alpha-two", "parent": "beta"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{moved}");
+        // Old links answer 404, not some other org's data; the new slug works.
+        assert_eq!(
+            s.get(&alice, "/api/v1/orgs/alpha").await.0,
+            StatusCode::NOT_FOUND,
+            "{backend:?}"
+        );
+        let (st, org) = s.get(&alice, "/api/v1/orgs/alpha-two").await;
+        assert_eq!(
+            (st, org["name"].as_str()),
+            (StatusCode::OK, Some("Alpha Team"))
+        );
+        // No cycles: beta cannot go under its own child.
+        let (st, _) = s
+            .patch(
+                &s.admin,
+                "/api/v1/orgs/beta",
+                json!({"parent": "alpha-two"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        let (st, _) = s
+            .patch(&s.admin, "/api/v1/orgs/alpha-two", json!({"parent": null}))
+            .await;
+        assert_eq!(st, StatusCode::OK);
+    }
+}
