@@ -13,6 +13,7 @@ mod files;
 mod forbidden;
 mod harness;
 mod hiding;
+mod isolation;
 mod lifecycle;
 mod openapi;
 mod org_filter;

@@ -1,0 +1,409 @@
+//! Model-based isolation: random sequences of membership changes, resource
+//! creations, re-scopes, disables and key revocations, driven through the
+//! real API; after every step each principal's listings, gets and writes
+//! are compared with an oracle written from DESIGN section 3 (it does not
+//! call core). Zero differences is the only pass; proptest shrinks a failing
+//! sequence. `ORGSCOPE_MODEL_CASES` runs more cases (default 6).
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{TestServer, backends};
+
+const ORGS: [&str; 3] = ["org-a", "org-b", "org-c"];
+/// (username, role)
+const USERS: [(&str, &str); 4] = [
+    ("u0", "user"),
+    ("u1", "user"),
+    ("u2", "user"),
+    ("aud", "auditor"),
+];
+/// Kinds under test: (path, may a plain user write it tenant-wide?, may it be tenant-wide at all?)
+const KINDS: [(&str, bool, bool); 3] = [
+    ("specialties", false, true),
+    ("personas", true, true),
+    ("hosts", false, false),
+];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Join {
+        user: usize,
+        org: usize,
+    },
+    Leave {
+        user: usize,
+        org: usize,
+    },
+    /// Creator: a user index, or None for the admin; org None = tenant-wide.
+    Create {
+        by: Option<usize>,
+        kind: usize,
+        org: Option<usize>,
+    },
+    Rescope {
+        res: usize,
+        org: Option<usize>,
+    },
+    Disable {
+        user: usize,
+    },
+    Enable {
+        user: usize,
+    },
+    RevokeKey {
+        key: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let user = 0..USERS.len();
+    let org = 0..ORGS.len();
+    prop_oneof![
+        3 => (user.clone(), org.clone()).prop_map(|(user, org)| Op::Join { user, org }),
+        1 => (user.clone(), org.clone()).prop_map(|(user, org)| Op::Leave { user, org }),
+        4 => (proptest::option::of(0..3usize), 0..KINDS.len(), proptest::option::of(org.clone()))
+            .prop_map(|(by, kind, org)| Op::Create { by, kind, org }),
+        2 => (0..8usize, proptest::option::of(org)).prop_map(|(res, org)| Op::Rescope { res, org }),
+        1 => user.clone().prop_map(|user| Op::Disable { user }),
+        1 => user.prop_map(|user| Op::Enable { user }),
+        1 => (0..2usize).prop_map(|key| Op::RevokeKey { key }),
+    ]
+}
+
+/// The oracle's world.
+#[derive(Default, Debug)]
+struct Model {
+    members: BTreeSet<(usize, usize)>,
+    /// Users ever disabled: their session was revoked for good (re-enabling
+    /// restores login, which this test does not redo).
+    disabled: BTreeSet<usize>,
+    revoked: BTreeSet<usize>,
+    /// (kind index, org, creator: None = admin)
+    resources: Vec<(usize, Option<usize>, Option<usize>)>,
+}
+
+/// Who asks: a user, the admin, or an org key (org index, read_write?).
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Admin,
+    User(usize),
+    Key(usize),
+}
+
+/// The two org keys of the test: (org, read_write).
+const KEYS: [(usize, bool); 2] = [(0, true), (1, false)];
+
+impl Model {
+    fn alive(&self, who: Who) -> bool {
+        match who {
+            Who::Admin => true,
+            Who::User(u) => !self.disabled.contains(&u),
+            Who::Key(k) => !self.revoked.contains(&k),
+        }
+    }
+
+    /// DESIGN 3, Read.
+    fn sees(&self, who: Who, org: Option<usize>) -> bool {
+        match (who, org) {
+            (Who::Admin, _) => true,
+            (Who::User(u), _) if USERS[u].1 == "auditor" => true,
+            (_, None) => true,
+            (Who::User(u), Some(o)) => self.members.contains(&(u, o)),
+            (Who::Key(k), Some(o)) => KEYS[k].0 == o,
+        }
+    }
+
+    /// DESIGN 3, Write, on an existing resource.
+    fn writes(&self, who: Who, kind: usize, org: Option<usize>, creator: Option<usize>) -> bool {
+        match who {
+            Who::Admin => true,
+            Who::User(u) if USERS[u].1 == "auditor" => false,
+            Who::Key(k) if !KEYS[k].1 => false,
+            Who::User(u) => match org {
+                Some(o) => self.members.contains(&(u, o)),
+                None => KINDS[kind].1 && creator == Some(u),
+            },
+            Who::Key(k) => org == Some(KEYS[k].0),
+        }
+    }
+
+    /// DESIGN 3, placing a new resource (statuses as the API answers them).
+    fn create_status(&self, by: Option<usize>, kind: usize, org: Option<usize>) -> StatusCode {
+        if org.is_none() && !KINDS[kind].2 {
+            return StatusCode::UNPROCESSABLE_ENTITY;
+        }
+        match (by, org) {
+            (None, _) => StatusCode::CREATED,
+            (Some(u), Some(o)) if !self.members.contains(&(u, o)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            (Some(_), Some(_)) => StatusCode::CREATED,
+            (Some(_), None) if KINDS[kind].1 => StatusCode::CREATED,
+            (Some(_), None) => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+struct World {
+    s: TestServer,
+    users: Vec<String>,
+    keys: Vec<String>,
+    /// Resource ids, in the model's order.
+    ids: Vec<String>,
+}
+
+async fn world(backend: crate::harness::Backend) -> World {
+    let s = TestServer::start(backend).await;
+    for o in ORGS {
+        s.org(o).await;
+    }
+    let mut users = Vec::new();
+    for (name, role) in USERS {
+        users.push(s.fast_user(name, role, &[]).await.1);
+    }
+    let mut keys = Vec::new();
+    for (org, rw) in KEYS {
+        let access = if rw { "read_write" } else { "read" };
+        keys.push(s.org_key(&s.admin, ORGS[org], access).await.1);
+    }
+    World {
+        s,
+        users,
+        keys,
+        ids: Vec::new(),
+    }
+}
+
+impl World {
+    fn token(&self, who: Who) -> &str {
+        match who {
+            Who::Admin => &self.s.admin,
+            Who::User(u) => &self.users[u],
+            Who::Key(k) => &self.keys[k],
+        }
+    }
+
+    async fn apply(&mut self, m: &mut Model, op: &Op) -> Result<(), String> {
+        let s = &self.s;
+        match *op {
+            Op::Join { user, org } => {
+                let (st, _) = s
+                    .post(
+                        &s.admin,
+                        &format!("/api/v1/orgs/{}/members", ORGS[org]),
+                        json!({"user": USERS[user].0}),
+                    )
+                    .await;
+                if st != StatusCode::CREATED && st != StatusCode::OK {
+                    return Err(format!("{op:?}: {st}"));
+                }
+                m.members.insert((user, org));
+            }
+            Op::Leave { user, org } => {
+                let (st, _) = s
+                    .delete(
+                        &s.admin,
+                        &format!("/api/v1/orgs/{}/members/{}", ORGS[org], USERS[user].0),
+                    )
+                    .await;
+                let want = if m.members.remove(&(user, org)) {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NOT_FOUND
+                };
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}"));
+                }
+            }
+            Op::Create { by, kind, org } => {
+                let who = by.map_or(Who::Admin, Who::User);
+                let want = if m.alive(who) {
+                    m.create_status(by, kind, org)
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                let mut body = json!({"name": "r", "org": org.map(|o| ORGS[o])});
+                match KINDS[kind].0 {
+                    "personas" => body["instructions"] = json!("x"),
+                    "hosts" => body["address"] = json!("10.0.0.1"),
+                    _ => {}
+                }
+                let (st, created) = s
+                    .post(self.token(who), &format!("/api/v1/{}", KINDS[kind].0), body)
+                    .await;
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {created}"));
+                }
+                if st == StatusCode::CREATED {
+                    m.resources.push((kind, org, by));
+                    self.ids.push(created["id"].as_str().unwrap().to_owned());
+                }
+            }
+            Op::Rescope { res, org } => {
+                let Some(&(kind, _, _)) = m.resources.get(res) else {
+                    return Ok(());
+                };
+                let want = if org.is_none() && !KINDS[kind].2 {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::OK
+                };
+                let (st, body) = s
+                    .post(
+                        &s.admin,
+                        &format!("/api/v1/{}/{}/rescope", KINDS[kind].0, self.ids[res]),
+                        json!({"org": org.map(|o| ORGS[o])}),
+                    )
+                    .await;
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
+                }
+                if st == StatusCode::OK {
+                    m.resources[res].1 = org;
+                }
+            }
+            Op::Disable { user } | Op::Enable { user } => {
+                let disable = matches!(op, Op::Disable { .. });
+                let (st, _) = s
+                    .patch(
+                        &s.admin,
+                        &format!("/api/v1/users/{}", USERS[user].0),
+                        json!({"disabled": disable}),
+                    )
+                    .await;
+                if st != StatusCode::OK {
+                    return Err(format!("{op:?}: {st}"));
+                }
+                if disable {
+                    m.disabled.insert(user);
+                }
+            }
+            Op::RevokeKey { key } => {
+                if m.revoked.insert(key) {
+                    // Revoke by id: find it through the admin's listing.
+                    let keys = s.list_all(&s.admin, "/api/v1/api-keys").await;
+                    let org = ORGS[KEYS[key].0];
+                    let access = if KEYS[key].1 { "read_write" } else { "read" };
+                    let id = keys
+                        .iter()
+                        .find(|k| k["org"]["slug"] == org && k["access"] == access)
+                        .and_then(|k| k["id"].as_str())
+                        .ok_or("the key is listed")?
+                        .to_owned();
+                    let (st, _) = s.delete(&s.admin, &format!("/api/v1/api-keys/{id}")).await;
+                    if st != StatusCode::NO_CONTENT {
+                        return Err(format!("{op:?}: {st}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every principal's view against the oracle's.
+    async fn check(&self, m: &Model) -> Result<(), String> {
+        let s = &self.s;
+        let mut whos = vec![Who::Admin];
+        whos.extend((0..USERS.len()).map(Who::User));
+        whos.extend((0..KEYS.len()).map(Who::Key));
+        for who in whos {
+            let token = self.token(who);
+            if !m.alive(who) {
+                let (st, _) = s.get(token, "/api/v1/me").await;
+                if st != StatusCode::UNAUTHORIZED {
+                    return Err(format!("{who:?} is disabled or revoked but got {st}"));
+                }
+                continue;
+            }
+            for (kind, (path, _, _)) in KINDS.iter().enumerate() {
+                let got: BTreeSet<String> = s
+                    .list_all(token, &format!("/api/v1/{path}"))
+                    .await
+                    .iter()
+                    .map(|r| r["id"].as_str().unwrap().to_owned())
+                    .collect();
+                let want: BTreeSet<String> = m
+                    .resources
+                    .iter()
+                    .zip(&self.ids)
+                    .filter(|((k, org, _), _)| *k == kind && m.sees(who, *org))
+                    .map(|(_, id)| id.clone())
+                    .collect();
+                if got != want {
+                    return Err(format!(
+                        "{who:?} lists {path}: got {got:?}, oracle {want:?}"
+                    ));
+                }
+            }
+            for (i, (kind, org, creator)) in m.resources.iter().enumerate() {
+                let path = format!("/api/v1/{}/{}", KINDS[*kind].0, self.ids[i]);
+                let sees = m.sees(who, *org);
+                let (st, _) = s.get(token, &path).await;
+                let want = if sees {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NOT_FOUND
+                };
+                if st != want {
+                    return Err(format!("{who:?} gets {path}: {st}, oracle {want}"));
+                }
+                let writes = m.writes(who, *kind, *org, *creator);
+                let (st, body) = s.patch(token, &path, json!({"name": "r"})).await;
+                let want = match (sees, writes) {
+                    (false, _) => StatusCode::NOT_FOUND,
+                    (true, true) => StatusCode::OK,
+                    (true, false) => StatusCode::FORBIDDEN,
+                };
+                if st != want {
+                    return Err(format!(
+                        "{who:?} renames {path} ({org:?}, by {creator:?}): {st}, oracle {want}: {body}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn every_view_of_every_principal_matches_the_oracle() {
+    let cases = std::env::var("ORGSCOPE_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for backend in backends() {
+        let mut runner = TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let result = runner.run(&proptest::collection::vec(op(), 1..14), |ops| {
+            rt.block_on(async {
+                let mut w = world(backend).await;
+                let mut m = Model::default();
+                for (step, op) in ops.iter().enumerate() {
+                    w.apply(&mut m, op)
+                        .await
+                        .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
+                    w.check(&m).await.map_err(|e| {
+                        TestCaseError::fail(format!("after step {step} {op:?}: {e}"))
+                    })?;
+                }
+                Ok(())
+            })
+        });
+        if let Err(e) = result {
+            panic!("{backend:?}: {e}");
+        }
+    }
+}
