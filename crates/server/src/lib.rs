@@ -195,6 +195,18 @@ pub fn openapi() -> Value {
                 "summary": "The portal of the org whose domain is the request's Host: its published API definitions (HTML, or JSON with Accept: application/json)",
                 "responses": {"200": {"description": "the portal"}, "404": {"description": "no org has this domain"}}}}),
         );
+        // Every operation may fail the ways every route can (401, 404, 405,
+        // 413, 415, 422, 429, 5xx): all of them are problem+json.
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            for op in item.values_mut().filter_map(Value::as_object_mut) {
+                if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+                    responses.entry("default").or_insert_with(|| {
+                        json!({"description": "an error: RFC 9457 problem details",
+                            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+                    });
+                }
+            }
+        }
         paths.insert(
             "/api/v1/openapi.json".into(),
             json!({"get": {"tags": ["system"], "operationId": "openapi", "responses": {"200": {"description": "this document"}}}}),
