@@ -118,6 +118,17 @@ impl Model {
         }
     }
 
+    /// Which orgs a principal may name (DESIGN 1: admins and auditors all of
+    /// the tenant's, users their memberships, a key its own).
+    fn names_org(&self, who: Who, org: usize) -> bool {
+        match who {
+            Who::Admin => true,
+            Who::User(u) if USERS[u].1 == "auditor" => true,
+            Who::User(u) => self.members.contains(&(u, org)),
+            Who::Key(k) => KEYS[k].0 == org,
+        }
+    }
+
     /// DESIGN 3, Write, on an existing resource.
     fn writes(&self, who: Who, kind: usize, org: Option<usize>, creator: Option<usize>) -> bool {
         match who {
@@ -337,6 +348,57 @@ impl World {
                 if got != want {
                     return Err(format!(
                         "{who:?} lists {path}: got {got:?}, oracle {want:?}"
+                    ));
+                }
+            }
+            // The org filter narrows, never widens: `tenant`, and each org by slug.
+            let (path, _, _) = KINDS[0];
+            let tenant_wide: BTreeSet<String> = s
+                .list_all(token, &format!("/api/v1/{path}?org=tenant"))
+                .await
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned())
+                .collect();
+            let want: BTreeSet<String> = m
+                .resources
+                .iter()
+                .zip(&self.ids)
+                .filter(|((k, org, _), _)| *k == 0 && org.is_none())
+                .map(|(_, id)| id.clone())
+                .collect();
+            if tenant_wide != want {
+                return Err(format!(
+                    "{who:?} lists {path}?org=tenant: got {tenant_wide:?}, oracle {want:?}"
+                ));
+            }
+            for (o, slug) in ORGS.iter().enumerate() {
+                let (st, page) = s
+                    .get(token, &format!("/api/v1/{path}?org={slug}&limit=200"))
+                    .await;
+                if !m.names_org(who, o) {
+                    if st != StatusCode::NOT_FOUND {
+                        return Err(format!(
+                            "{who:?} names {slug} in a filter: {st}, oracle 404"
+                        ));
+                    }
+                    continue;
+                }
+                let got: BTreeSet<String> = page["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r["id"].as_str().unwrap().to_owned())
+                    .collect();
+                let want: BTreeSet<String> = m
+                    .resources
+                    .iter()
+                    .zip(&self.ids)
+                    .filter(|((k, org, _), _)| *k == 0 && *org == Some(o))
+                    .map(|(_, id)| id.clone())
+                    .collect();
+                if got != want {
+                    return Err(format!(
+                        "{who:?} lists {path}?org={slug}: got {got:?}, oracle {want:?}"
                     ));
                 }
             }
