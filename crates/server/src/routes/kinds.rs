@@ -127,6 +127,21 @@ async fn visible(tx: &mut Tx, kind: &Kind, auth: &Auth, id: &str) -> ApiResult<R
         .or_not_found(kind.name, id)
 }
 
+/// A visible resource the caller may change: 404 when hidden, 403 when
+/// visible but not theirs to change.
+async fn writable(tx: &mut Tx, kind: &Kind, auth: &Auth, id: &str) -> ApiResult<ResourceRow> {
+    let row = visible(tx, kind, auth, id).await?;
+    keys_only_by_users(kind, auth)?;
+    policy::can_write(
+        &auth.principal,
+        kind.policy,
+        &scope_of(&row),
+        row.created_by.as_deref(),
+    )
+    .map_err(|d| ApiError::denied(d, &format!("this {}", kind.name)))?;
+    Ok(row)
+}
+
 async fn list(
     kind: &'static Kind,
     State(state): State<AppState>,
@@ -276,15 +291,7 @@ async fn update(
         None => None,
     };
     let mut tx = state.store.write().await?;
-    let row = visible(&mut tx, kind, &auth, &id).await?;
-    keys_only_by_users(kind, &auth)?;
-    policy::can_write(
-        &auth.principal,
-        kind.policy,
-        &scope_of(&row),
-        row.created_by.as_deref(),
-    )
-    .map_err(|d| ApiError::denied(d, &format!("this {}", kind.name)))?;
+    let row = writable(&mut tx, kind, &auth, &id).await?;
     let secret = match kind.secret_field().and_then(|f| changes.remove(f)) {
         Some(Value::String(plain)) => Some(
             state
@@ -361,15 +368,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let mut tx = state.store.write().await?;
-    let row = visible(&mut tx, kind, &auth, &id).await?;
-    keys_only_by_users(kind, &auth)?;
-    policy::can_write(
-        &auth.principal,
-        kind.policy,
-        &scope_of(&row),
-        row.created_by.as_deref(),
-    )
-    .map_err(|d| ApiError::denied(d, &format!("this {}", kind.name)))?;
+    let row = writable(&mut tx, kind, &auth, &id).await?;
     let before = present(&mut tx, kind, &row).await?;
     // A file's blob goes once the row is gone for good (after the commit).
     let blob = if kind.name == "file" {
