@@ -23,11 +23,14 @@ const USERS: [(&str, &str); 4] = [
     ("aud", "auditor"),
 ];
 /// Kinds under test: (path, may a plain user write it tenant-wide?, may it be tenant-wide at all?)
-const KINDS: [(&str, bool, bool); 3] = [
+const KINDS: [(&str, bool, bool); 4] = [
     ("specialties", false, true),
     ("personas", true, true),
     ("hosts", false, false),
+    ("files", true, true),
 ];
+/// Every file says this word: search finds exactly the files one may see.
+const WORD: &str = "isolationword";
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -244,9 +247,26 @@ impl World {
                     "hosts" => body["address"] = json!("10.0.0.1"),
                     _ => {}
                 }
-                let (st, created) = s
-                    .post(self.token(who), &format!("/api/v1/{}", KINDS[kind].0), body)
-                    .await;
+                let (st, created) = if KINDS[kind].0 == "files" {
+                    let org = org.map_or("tenant", |o| ORGS[o]);
+                    let res = s
+                        .http
+                        .post(format!("{}/api/v1/files?name=f.txt&org={org}", s.base))
+                        .bearer_auth(self.token(who))
+                        .body(format!("a file with {WORD} in it"))
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let st = res.status();
+                    let body: serde_json::Value = res.json().await.unwrap_or_default();
+                    if st == StatusCode::CREATED {
+                        wait_extracted(s, body["id"].as_str().unwrap_or_default()).await?;
+                    }
+                    (st, body)
+                } else {
+                    s.post(self.token(who), &format!("/api/v1/{}", KINDS[kind].0), body)
+                        .await
+                };
                 if st != want {
                     return Err(format!("{op:?}: {st}, oracle {want}: {created}"));
                 }
@@ -402,8 +422,69 @@ impl World {
                     ));
                 }
             }
+            // Knowledge search: without a context, every visible file; in an
+            // org's context, that org's and tenant-wide files, never another's.
+            let files = KINDS
+                .iter()
+                .position(|k| k.0 == "files")
+                .expect("files are modelled");
+            let mut contexts: Vec<Option<usize>> = vec![None];
+            contexts.extend((0..ORGS.len()).filter(|o| m.names_org(who, *o)).map(Some));
+            for ctx in contexts {
+                let q = match ctx {
+                    Some(o) => format!(
+                        "/api/v1/knowledge/search?q={WORD}&limit=100&org={}",
+                        ORGS[o]
+                    ),
+                    None => format!("/api/v1/knowledge/search?q={WORD}&limit=100"),
+                };
+                let (st, hits) = s.get(token, &q).await;
+                if st != StatusCode::OK {
+                    return Err(format!("{who:?} searches {q}: {st}"));
+                }
+                let got: BTreeSet<String> = hits["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|h| h["file"]["id"].as_str().unwrap().to_owned())
+                    .collect();
+                let want: BTreeSet<String> = m
+                    .resources
+                    .iter()
+                    .zip(&self.ids)
+                    .filter(|((k, org, _), _)| {
+                        *k == files
+                            && m.sees(who, *org)
+                            && (ctx.is_none() || org.is_none() || *org == ctx)
+                    })
+                    .map(|(_, id)| id.clone())
+                    .collect();
+                if got != want {
+                    return Err(format!(
+                        "{who:?} searches {q}: got {got:?}, oracle {want:?}"
+                    ));
+                }
+            }
             for (i, (kind, org, creator)) in m.resources.iter().enumerate() {
                 let path = format!("/api/v1/{}/{}", KINDS[*kind].0, self.ids[i]);
+                if *kind == files {
+                    let (st, _, _) = s
+                        .call(
+                            reqwest::Method::GET,
+                            &format!("{path}/content"),
+                            Some(token),
+                            None,
+                        )
+                        .await;
+                    let want = if m.sees(who, *org) {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::NOT_FOUND
+                    };
+                    if st != want {
+                        return Err(format!("{who:?} downloads {path}: {st}, oracle {want}"));
+                    }
+                }
                 let sees = m.sees(who, *org);
                 let (st, _) = s.get(token, &path).await;
                 let want = if sees {
@@ -430,6 +511,17 @@ impl World {
         }
         Ok(())
     }
+}
+
+async fn wait_extracted(s: &TestServer, id: &str) -> Result<(), String> {
+    for _ in 0..400 {
+        let (_, f) = s.get(&s.admin, &format!("/api/v1/files/{id}")).await;
+        if f["extraction"]["state"] == "done" {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Err(format!("file {id} was not extracted"))
 }
 
 #[test]
