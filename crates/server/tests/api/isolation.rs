@@ -3,7 +3,8 @@
 //! real API; after every step each principal's listings, gets and writes
 //! are compared with an oracle written from DESIGN section 3 (it does not
 //! call core). Zero differences is the only pass; proptest shrinks a failing
-//! sequence. `ORGSCOPE_MODEL_CASES` runs more cases (default 6).
+//! sequence. A second tenant's resources must not exist for any of them.
+//! `ORGSCOPE_MODEL_CASES` runs more cases (default 6).
 
 use std::collections::BTreeSet;
 
@@ -169,6 +170,8 @@ struct World {
     keys: Vec<String>,
     /// Resource ids, in the model's order.
     ids: Vec<String>,
+    /// Ids of another tenant's resources.
+    foreign: Vec<String>,
 }
 
 async fn world(backend: crate::harness::Backend) -> World {
@@ -185,12 +188,77 @@ async fn world(backend: crate::harness::Backend) -> World {
         let access = if rw { "read_write" } else { "read" };
         keys.push(s.org_key(&s.admin, ORGS[org], access).await.1);
     }
+    let foreign = other_tenant(&s).await;
     World {
         s,
         users,
         keys,
         ids: Vec::new(),
+        foreign,
     }
+}
+
+/// A second tenant with resources of its own: for everyone in the first
+/// tenant they must not exist (its tenant-wide ones included).
+async fn other_tenant(s: &TestServer) -> Vec<String> {
+    let mut tx = s.store.write().await.unwrap();
+    tx.user_create(None, "root", crate::harness::fast_hash(), "superuser", None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (_, login, _) = s
+        .login_in(None, "root", crate::harness::FAST_PASSWORD)
+        .await;
+    let root = login["token"].as_str().unwrap().to_owned();
+    let (st, _) = s
+        .post(
+            &root,
+            "/api/v1/tenants",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let body = serde_json::to_vec(
+        &json!({"username": "acme-admin", "password": "acme-admin-password", "role": "admin"}),
+    )
+    .unwrap();
+    let r = s
+        .raw(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(&root),
+            &[("x-orgscope-tenant", "acme")],
+            Some(("application/json", body)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let (_, login, _) = s
+        .login_in(Some("acme"), "acme-admin", "acme-admin-password")
+        .await;
+    let acme = login["token"].as_str().unwrap().to_owned();
+    let mut ids = Vec::new();
+    for org in [serde_json::Value::Null, json!("default")] {
+        ids.push(
+            s.create(&acme, "specialties", json!({"name": "acme", "org": org}))
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let res = s
+        .http
+        .post(format!("{}/api/v1/files?name=acme.txt&org=tenant", s.base))
+        .bearer_auth(&acme)
+        .body(format!("acme's {WORD}"))
+        .send()
+        .await
+        .unwrap();
+    let file: serde_json::Value = res.json().await.unwrap();
+    let id = file["id"].as_str().unwrap().to_owned();
+    wait_extracted(s, &acme, &id).await.unwrap();
+    ids.push(id);
+    ids
 }
 
 impl World {
@@ -260,7 +328,8 @@ impl World {
                     let st = res.status();
                     let body: serde_json::Value = res.json().await.unwrap_or_default();
                     if st == StatusCode::CREATED {
-                        wait_extracted(s, body["id"].as_str().unwrap_or_default()).await?;
+                        wait_extracted(s, &s.admin, body["id"].as_str().unwrap_or_default())
+                            .await?;
                     }
                     (st, body)
                 } else {
@@ -422,6 +491,17 @@ impl World {
                     ));
                 }
             }
+            for id in &self.foreign {
+                let kind = if id.starts_with("file_") {
+                    "files"
+                } else {
+                    "specialties"
+                };
+                let (st, _) = s.get(token, &format!("/api/v1/{kind}/{id}")).await;
+                if st != StatusCode::NOT_FOUND {
+                    return Err(format!("{who:?} reaches another tenant's {id}: {st}"));
+                }
+            }
             // Knowledge search: without a context, every visible file; in an
             // org's context, that org's and tenant-wide files, never another's.
             let files = KINDS
@@ -513,9 +593,9 @@ impl World {
     }
 }
 
-async fn wait_extracted(s: &TestServer, id: &str) -> Result<(), String> {
+async fn wait_extracted(s: &TestServer, token: &str, id: &str) -> Result<(), String> {
     for _ in 0..400 {
-        let (_, f) = s.get(&s.admin, &format!("/api/v1/files/{id}")).await;
+        let (_, f) = s.get(token, &format!("/api/v1/files/{id}")).await;
         if f["extraction"]["state"] == "done" {
             return Ok(());
         }
