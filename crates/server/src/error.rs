@@ -257,8 +257,3 @@ where
         }
     }
 }
-
-/// A JSON response for handlers that build their body by hand.
-pub fn ok(v: Value) -> ApiResult<axum::Json<Value>> {
-    Ok(axum::Json(v))
-}

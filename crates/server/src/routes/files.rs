@@ -629,8 +629,3 @@ async fn upload(
         };
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
 }
-
-/// The org of a file, for the impact report of a re-scope: its entries.
-pub async fn derived(tx: &mut orgscope_store::Tx, id: &str) -> ApiResult<Value> {
-    Ok(json!({"knowledge_entries": tx.knowledge_count(id).await?}))
-}
