@@ -327,7 +327,7 @@ pub static KINDS: &[Kind] = &[
                 "timezone",
                 FieldType::Text(20),
                 false,
-                "UTC (default) or an offset like +02:00.",
+                "UTC (default), an offset like +02:00, or a zone like Europe/Paris.",
             ),
             field(
                 "enabled",

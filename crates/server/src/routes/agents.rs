@@ -83,8 +83,9 @@ pub async fn blacklist_check(
     Ok(())
 }
 
-/// The next firing of a job after `after`, in its time zone (UTC or a fixed
-/// offset), as a stored timestamp.
+/// The next firing of a job after `after`, in its time zone (`UTC`, a fixed
+/// offset like `+02:00`, or an IANA name like `Europe/Paris`, daylight saving
+/// included), as a stored timestamp.
 pub fn next_firing(
     schedule: &str,
     timezone: Option<&str>,
@@ -92,34 +93,47 @@ pub fn next_firing(
 ) -> Result<String, String> {
     let cron = croner::Cron::from_str(schedule)
         .map_err(|e| format!("schedule: '{schedule}' is not a cron expression: {e}"))?;
-    let offset = match timezone.unwrap_or("UTC") {
-        "UTC" | "utc" | "Z" | "" => chrono::FixedOffset::east_opt(0).expect("zero offset"),
-        tz => {
-            let (sign, rest) = match tz.split_at(1) {
-                ("+", r) => (1, r),
-                ("-", r) => (-1, r),
-                _ => {
-                    return Err(format!(
-                        "timezone: '{tz}' is not UTC or an offset like +02:00"
-                    ));
-                }
-            };
-            let (h, m) = rest
-                .split_once(':')
-                .and_then(|(h, m)| Some((h.parse::<i32>().ok()?, m.parse::<i32>().ok()?)))
-                .filter(|(h, m)| (0..=14).contains(h) && (0..60).contains(m))
-                .ok_or_else(|| format!("timezone: '{tz}' is not UTC or an offset like +02:00"))?;
-            chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60))
-                .ok_or_else(|| format!("timezone: '{tz}' is out of range"))?
-        }
+    let never = |e: croner::errors::CronError| format!("schedule: '{schedule}' never fires: {e}");
+    let tz = timezone.unwrap_or("UTC");
+    let next: chrono::DateTime<chrono::Utc> = if let Some(offset) = fixed_offset(tz) {
+        let offset = offset?;
+        cron.find_next_occurrence(&after.with_timezone(&offset), false)
+            .map_err(never)?
+            .with_timezone(&chrono::Utc)
+    } else {
+        let zone = chrono_tz::Tz::from_str(tz).map_err(|_| {
+            format!(
+                "timezone: '{tz}' is not UTC, an offset like +02:00 or a zone like Europe/Paris"
+            )
+        })?;
+        cron.find_next_occurrence(&after.with_timezone(&zone), false)
+            .map_err(never)?
+            .with_timezone(&chrono::Utc)
     };
-    let next = cron
-        .find_next_occurrence(&after.with_timezone(&offset), false)
-        .map_err(|e| format!("schedule: '{schedule}' never fires: {e}"))?;
-    let utc = next.with_timezone(&chrono::Utc);
-    let t = time::OffsetDateTime::from_unix_timestamp(utc.timestamp())
+    let t = time::OffsetDateTime::from_unix_timestamp(next.timestamp())
         .map_err(|e| format!("schedule: {e}"))?;
     Ok(orgscope_core::format_time(t))
+}
+
+/// `UTC` or `±HH:MM` as an offset; `None` when it is neither (a zone name).
+fn fixed_offset(tz: &str) -> Option<Result<chrono::FixedOffset, String>> {
+    if matches!(tz, "UTC" | "utc" | "Z" | "") {
+        return Some(Ok(chrono::FixedOffset::east_opt(0).expect("zero offset")));
+    }
+    let sign = match tz.as_bytes().first() {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return None,
+    };
+    let bad = || format!("timezone: '{tz}' is not an offset like +02:00");
+    Some(
+        tz[1..]
+            .split_once(':')
+            .and_then(|(h, m)| Some((h.parse::<i32>().ok()?, m.parse::<i32>().ok()?)))
+            .filter(|(h, m)| (0..=14).contains(h) && (0..60).contains(m))
+            .and_then(|(h, m)| chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60)))
+            .ok_or_else(bad),
+    )
 }
 
 /// A new task, by hand (through the generic route), by a job or by a
@@ -555,4 +569,49 @@ pub async fn fire_due(state: &AppState) -> ApiResult<Vec<String>> {
         }
     }
     Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_firing;
+
+    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    #[test]
+    fn firings_in_utc_offsets_and_named_zones() {
+        let after = at("2026-01-15T10:30:00Z");
+        assert_eq!(
+            next_firing("0 * * * *", None, after).unwrap(),
+            "2026-01-15T11:00:00.000000Z"
+        );
+        assert_eq!(
+            next_firing("0 12 * * *", Some("+02:00"), after).unwrap(),
+            "2026-01-16T10:00:00.000000Z"
+        );
+        // 09:00 in Paris is 08:00 UTC in winter and 07:00 UTC in summer.
+        assert_eq!(
+            next_firing("0 9 * * *", Some("Europe/Paris"), after).unwrap(),
+            "2026-01-16T08:00:00.000000Z"
+        );
+        let summer = at("2026-07-15T10:30:00Z");
+        assert_eq!(
+            next_firing("0 9 * * *", Some("Europe/Paris"), summer).unwrap(),
+            "2026-07-16T07:00:00.000000Z"
+        );
+        assert!(
+            next_firing("0 9 * * *", Some("Mars/Olympus"), after)
+                .unwrap_err()
+                .contains("timezone")
+        );
+        assert!(next_firing("0 9 * * *", Some("+25:00"), after).is_err());
+        assert!(
+            next_firing("often", None, after)
+                .unwrap_err()
+                .contains("schedule")
+        );
+    }
 }
