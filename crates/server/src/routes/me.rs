@@ -68,7 +68,8 @@ async fn login(
         Some(_) => return Err(ApiError::Invalid("tenant: must be a slug or id".into())),
     };
     let address = peer.map_or_else(|| "local".to_owned(), |a| a.ip().to_string());
-    let mut tx = state.store.write().await?;
+    // Read, then verify (slow on purpose) with no transaction open, then write.
+    let mut tx = state.store.read().await?;
     let tenant = match &tenant_ref {
         Some(t) => tx.tenant(t).await.ok(),
         None => tx.sole_tenant().await?,
@@ -92,6 +93,7 @@ async fn login(
         user = tx.user(None, &username).await.ok();
     }
     let user = user.filter(|u| u.username == username);
+    drop(tx);
     let ok = verify_password(&password, user.as_ref().map(|u| u.password_hash.as_str()));
     let user = match user {
         Some(u) if ok && u.disabled == 0 => u,
@@ -103,6 +105,7 @@ async fn login(
     state.limiter.succeeded(&limit_key);
     let token = new_secret(SESSION_PREFIX);
     let expires = orgscope_core::format_time(time::OffsetDateTime::now_utc() + state.session_ttl);
+    let mut tx = state.store.write().await?;
     tx.token_create(
         &hash_secret(&token),
         "session",
