@@ -376,9 +376,10 @@ async fn delete_org(
             .iter()
             .map(|(k, _)| k)
             .filter(|k| {
-                orgscope_core::kind::KINDS
-                    .iter()
-                    .any(|kd| kd.name == k.as_str() && kd.policy == kind::ScopePolicy::OrgRequired)
+                k.as_str() != "api_key"
+                    && orgscope_core::kind::KINDS.iter().any(|kd| {
+                        kd.name == k.as_str() && kd.policy == kind::ScopePolicy::OrgRequired
+                    })
             })
             .collect();
         if !stuck.is_empty() {
@@ -422,8 +423,26 @@ async fn delete_org(
             }
         }
     }
+    // The org's access keys end with it, whatever the disposition: a key
+    // moved to another org would gain that org's rights.
+    let page = orgscope_store::Page {
+        limit: 10_000,
+        after: None,
+    };
+    let keys: Vec<String> = tx
+        .resources(
+            "api_key",
+            &policy::read_filter(&auth.principal),
+            &orgscope_core::policy::OrgSelector::Org(row.id.clone()),
+            &page,
+        )
+        .await?
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
     let impact = json!({ "org": render_org(&row), "owns": counts, "children_losing_their_parent": children,
         "persona_assignments_pruned": pruned,
+        "keys_revoked": keys,
         "disposition": if delete_resources { json!("delete") } else { match &move_to { Some(Some(t)) => json!({"move_to": t.slug}), Some(None) => json!({"move_to": null}), None => Value::Null } } });
     if preview {
         return Ok(axum::Json(json!({"preview": true, "impact": impact})).into_response());
@@ -436,6 +455,9 @@ async fn delete_org(
             ),
             blocking: Value::Object(counts),
         });
+    }
+    for key in &keys {
+        tx.resource_delete(key).await?;
     }
     tx.org_dispose(
         &row.id,

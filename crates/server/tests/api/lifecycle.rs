@@ -98,6 +98,7 @@ async fn deleting_an_org_needs_a_disposition_and_is_all_or_nothing() {
             )
             .await;
         let pid = persona["id"].as_str().unwrap().to_owned();
+        let (_, alpha_key) = s.org_key(&s.admin, "alpha", "read_write").await;
         s.call(
             Method::PUT,
             &format!("/api/v1/personas/{pid}/assignments"),
@@ -160,9 +161,24 @@ async fn deleting_an_org_needs_a_disposition_and_is_all_or_nothing() {
             .get(&s.admin, &format!("/api/v1/personas/{pid}/assignments"))
             .await;
         assert_eq!(assigned["users"].as_array().unwrap().len(), 1);
-        // Now for real: everything moves to beta, in one go.
+        assert_eq!(
+            s.get(&alpha_key, "/api/v1/me").await.0,
+            StatusCode::OK,
+            "the failed deletion kept the key"
+        );
+        // Now for real: everything moves to beta, in one go; alpha's keys end
+        // with it (moved, they would act in beta).
         let (st, _, _) = del(json!({"move_to": "beta"})).await;
         assert_eq!(st, StatusCode::NO_CONTENT);
+        assert_eq!(
+            s.get(&alpha_key, "/api/v1/me").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert!(
+            s.list_all(&s.admin, "/api/v1/api-keys?org=beta")
+                .await
+                .is_empty()
+        );
         assert_eq!(
             s.list_all(&s.admin, "/api/v1/plugins?org=beta").await.len(),
             1
