@@ -62,6 +62,12 @@ enum Op {
     RevokeKey {
         key: usize,
     },
+    /// Delete an org: `None` deletes its resources, `Some(to)` moves them to
+    /// another org or (`Some(None)`) tenant-wide.
+    DeleteOrg {
+        org: usize,
+        to: Option<Option<usize>>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -76,6 +82,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => user.clone().prop_map(|user| Op::Disable { user }),
         1 => user.prop_map(|user| Op::Enable { user }),
         1 => (0..2usize).prop_map(|key| Op::RevokeKey { key }),
+        1 => (0..ORGS.len(), proptest::option::of(proptest::option::of(0..ORGS.len())))
+            .prop_map(|(org, to)| Op::DeleteOrg { org, to }),
     ]
 }
 
@@ -87,6 +95,8 @@ struct Model {
     /// restores login, which this test does not redo).
     disabled: BTreeSet<usize>,
     revoked: BTreeSet<usize>,
+    /// Orgs deleted: for everyone they no longer exist.
+    deleted: BTreeSet<usize>,
     /// (kind index, org, creator: None = admin)
     resources: Vec<(usize, Option<usize>, Option<usize>)>,
 }
@@ -125,6 +135,9 @@ impl Model {
     /// Which orgs a principal may name (DESIGN 1: admins and auditors all of
     /// the tenant's, users their memberships, a key its own).
     fn names_org(&self, who: Who, org: usize) -> bool {
+        if self.deleted.contains(&org) {
+            return false;
+        }
         match who {
             Who::Admin => true,
             Who::User(u) if USERS[u].1 == "auditor" => true,
@@ -149,7 +162,7 @@ impl Model {
 
     /// DESIGN 3, placing a new resource (statuses as the API answers them).
     fn create_status(&self, by: Option<usize>, kind: usize, org: Option<usize>) -> StatusCode {
-        if org.is_none() && !KINDS[kind].2 {
+        if org.is_none() && !KINDS[kind].2 || org.is_some_and(|o| self.deleted.contains(&o)) {
             return StatusCode::UNPROCESSABLE_ENTITY;
         }
         match (by, org) {
@@ -281,6 +294,12 @@ impl World {
                         json!({"user": USERS[user].0}),
                     )
                     .await;
+                if m.deleted.contains(&org) {
+                    if st != StatusCode::NOT_FOUND {
+                        return Err(format!("{op:?}: {st}, oracle 404 (deleted org)"));
+                    }
+                    return Ok(());
+                }
                 if st != StatusCode::CREATED && st != StatusCode::OK {
                     return Err(format!("{op:?}: {st}"));
                 }
@@ -348,7 +367,9 @@ impl World {
                 let Some(&(kind, _, _)) = m.resources.get(res) else {
                     return Ok(());
                 };
-                let want = if org.is_none() && !KINDS[kind].2 {
+                let want = if org.is_none() && !KINDS[kind].2
+                    || org.is_some_and(|o| m.deleted.contains(&o))
+                {
                     StatusCode::UNPROCESSABLE_ENTITY
                 } else {
                     StatusCode::OK
@@ -381,6 +402,62 @@ impl World {
                 }
                 if disable {
                     m.disabled.insert(user);
+                }
+            }
+            Op::DeleteOrg { org, to } => {
+                let body = match to {
+                    None => json!({"delete_resources": true}),
+                    Some(None) => json!({"move_to": null}),
+                    Some(Some(t)) => json!({"move_to": ORGS[t]}),
+                };
+                let in_org: Vec<usize> = (0..m.resources.len())
+                    .filter(|i| m.resources[*i].1 == Some(org))
+                    .collect();
+                let want = if m.deleted.contains(&org) {
+                    StatusCode::NOT_FOUND
+                } else {
+                    match to {
+                        Some(Some(t)) if t == org || m.deleted.contains(&t) => {
+                            StatusCode::UNPROCESSABLE_ENTITY
+                        }
+                        Some(None) if in_org.iter().any(|i| !KINDS[m.resources[*i].0].2) => {
+                            StatusCode::CONFLICT
+                        }
+                        _ => StatusCode::NO_CONTENT,
+                    }
+                };
+                let (st, answer, _) = s
+                    .call(
+                        reqwest::Method::DELETE,
+                        &format!("/api/v1/orgs/{}", ORGS[org]),
+                        Some(&s.admin),
+                        Some(body),
+                    )
+                    .await;
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {answer}"));
+                }
+                if st == StatusCode::NO_CONTENT {
+                    m.deleted.insert(org);
+                    m.members.retain(|(_, o)| *o != org);
+                    for (k, (key_org, _)) in KEYS.iter().enumerate() {
+                        if *key_org == org {
+                            m.revoked.insert(k);
+                        }
+                    }
+                    match to {
+                        None => {
+                            for i in in_org.into_iter().rev() {
+                                m.resources.remove(i);
+                                self.ids.remove(i);
+                            }
+                        }
+                        Some(target) => {
+                            for i in in_org {
+                                m.resources[i].1 = target;
+                            }
+                        }
+                    }
                 }
             }
             Op::RevokeKey { key } => {
