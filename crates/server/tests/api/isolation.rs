@@ -107,6 +107,16 @@ enum Who {
     Admin,
     User(usize),
     Key(usize),
+    /// A personal token of a user: the same rights as their session.
+    Token(usize),
+}
+
+/// A personal token answers as its user's session does.
+fn as_user(who: Who) -> Who {
+    match who {
+        Who::Token(u) => Who::User(u),
+        other => other,
+    }
 }
 
 /// The two org keys of the test: (org, read_write).
@@ -116,18 +126,19 @@ impl Model {
     fn alive(&self, who: Who) -> bool {
         match who {
             Who::Admin => true,
-            Who::User(u) => !self.disabled.contains(&u),
+            Who::User(u) | Who::Token(u) => !self.disabled.contains(&u),
             Who::Key(k) => !self.revoked.contains(&k),
         }
     }
 
     /// DESIGN 3, Read.
     fn sees(&self, who: Who, org: Option<usize>) -> bool {
+        let who = as_user(who);
         match (who, org) {
             (Who::Admin, _) => true,
             (Who::User(u), _) if USERS[u].1 == "auditor" => true,
             (_, None) => true,
-            (Who::User(u), Some(o)) => self.members.contains(&(u, o)),
+            (Who::User(u) | Who::Token(u), Some(o)) => self.members.contains(&(u, o)),
             (Who::Key(k), Some(o)) => KEYS[k].0 == o,
         }
     }
@@ -138,21 +149,21 @@ impl Model {
         if self.deleted.contains(&org) {
             return false;
         }
-        match who {
+        match as_user(who) {
             Who::Admin => true,
             Who::User(u) if USERS[u].1 == "auditor" => true,
-            Who::User(u) => self.members.contains(&(u, org)),
+            Who::User(u) | Who::Token(u) => self.members.contains(&(u, org)),
             Who::Key(k) => KEYS[k].0 == org,
         }
     }
 
     /// DESIGN 3, Write, on an existing resource.
     fn writes(&self, who: Who, kind: usize, org: Option<usize>, creator: Option<usize>) -> bool {
-        match who {
+        match as_user(who) {
             Who::Admin => true,
             Who::User(u) if USERS[u].1 == "auditor" => false,
             Who::Key(k) if !KEYS[k].1 => false,
-            Who::User(u) => match org {
+            Who::User(u) | Who::Token(u) => match org {
                 Some(o) => self.members.contains(&(u, o)),
                 None => KINDS[kind].1 && creator == Some(u),
             },
@@ -180,6 +191,8 @@ impl Model {
 struct World {
     s: TestServer,
     users: Vec<String>,
+    /// A personal token of each user.
+    tokens: Vec<String>,
     keys: Vec<String>,
     /// Resource ids, in the model's order.
     ids: Vec<String>,
@@ -201,10 +214,19 @@ async fn world(backend: crate::harness::Backend) -> World {
         let access = if rw { "read_write" } else { "read" };
         keys.push(s.org_key(&s.admin, ORGS[org], access).await.1);
     }
+    let mut tokens = Vec::new();
+    for session in &users {
+        let (st, t) = s
+            .post(session, "/api/v1/me/tokens", json!({"name": "model"}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        tokens.push(t["token"].as_str().unwrap().to_owned());
+    }
     let foreign = other_tenant(&s).await;
     World {
         s,
         users,
+        tokens,
         keys,
         ids: Vec::new(),
         foreign,
@@ -279,6 +301,7 @@ impl World {
         match who {
             Who::Admin => &self.s.admin,
             Who::User(u) => &self.users[u],
+            Who::Token(u) => &self.tokens[u],
             Who::Key(k) => &self.keys[k],
         }
     }
@@ -487,6 +510,7 @@ impl World {
         let s = &self.s;
         let mut whos = vec![Who::Admin];
         whos.extend((0..USERS.len()).map(Who::User));
+        whos.extend((0..USERS.len()).map(Who::Token));
         whos.extend((0..KEYS.len()).map(Who::Key));
         for who in whos {
             let token = self.token(who);
