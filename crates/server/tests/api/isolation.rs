@@ -24,11 +24,13 @@ const USERS: [(&str, &str); 4] = [
     ("aud", "auditor"),
 ];
 /// Kinds under test: (path, may a plain user write it tenant-wide?, may it be tenant-wide at all?)
-const KINDS: [(&str, bool, bool); 4] = [
+const KINDS: [(&str, bool, bool); 6] = [
     ("specialties", false, true),
     ("personas", true, true),
     ("hosts", false, false),
     ("files", true, true),
+    ("credentials", false, true),
+    ("developers", false, false),
 ];
 /// Every file says this word: search finds exactly the files one may see.
 const WORD: &str = "isolationword";
@@ -355,6 +357,8 @@ impl World {
                 match KINDS[kind].0 {
                     "personas" => body["instructions"] = json!("x"),
                     "hosts" => body["address"] = json!("10.0.0.1"),
+                    "credentials" => body["secret"] = json!("s3cret"),
+                    "developers" => body["email"] = json!("dev@example.com"),
                     _ => {}
                 }
                 let (st, created) = if KINDS[kind].0 == "files" {
