@@ -485,15 +485,16 @@ impl Tx {
             name: name.to_owned(),
             created_at: now(),
         };
-        let mut sql = Sql::new("INSERT INTO tenants (id, slug, name, created_at) VALUES (");
-        sql.arg(&row.id)
-            .push(", ")
-            .arg(&row.slug)
-            .push(", ")
-            .arg(&row.name)
-            .push(", ")
-            .arg(&row.created_at)
-            .push(")");
+        let sql = Sql::insert(
+            "tenants",
+            &["id", "slug", "name", "created_at"],
+            vec![
+                (&row.id).into(),
+                (&row.slug).into(),
+                (&row.name).into(),
+                (&row.created_at).into(),
+            ],
+        );
         self.exec(&sql).await?;
         Ok(row)
     }
@@ -546,25 +547,29 @@ impl Tx {
             created_at: at.clone(),
             updated_at: at,
         };
-        let mut sql = Sql::new(
-            "INSERT INTO orgs (id, tenant_id, slug, name, parent_id, domain, created_at, updated_at) VALUES (",
+        let sql = Sql::insert(
+            "orgs",
+            &[
+                "id",
+                "tenant_id",
+                "slug",
+                "name",
+                "parent_id",
+                "domain",
+                "created_at",
+                "updated_at",
+            ],
+            vec![
+                (&row.id).into(),
+                (&row.tenant_id).into(),
+                (&row.slug).into(),
+                (&row.name).into(),
+                (row.parent_id.clone()).into(),
+                (row.domain.clone()).into(),
+                (&row.created_at).into(),
+                (&row.updated_at).into(),
+            ],
         );
-        sql.arg(&row.id)
-            .push(", ")
-            .arg(&row.tenant_id)
-            .push(", ")
-            .arg(&row.slug)
-            .push(", ")
-            .arg(&row.name)
-            .push(", ")
-            .arg(row.parent_id.clone())
-            .push(", ")
-            .arg(row.domain.clone())
-            .push(", ")
-            .arg(&row.created_at)
-            .push(", ")
-            .arg(&row.updated_at)
-            .push(")");
         self.exec(&sql).await?;
         Ok(row)
     }
@@ -710,25 +715,31 @@ impl Tx {
             created_at: at.clone(),
             updated_at: at,
         };
-        let mut sql = Sql::new(
-            "INSERT INTO users (id, tenant_id, username, password_hash, role, default_org_id, disabled, created_at, updated_at) VALUES (",
+        let sql = Sql::insert(
+            "users",
+            &[
+                "id",
+                "tenant_id",
+                "username",
+                "password_hash",
+                "role",
+                "default_org_id",
+                "disabled",
+                "created_at",
+                "updated_at",
+            ],
+            vec![
+                (&row.id).into(),
+                (row.tenant_id.clone()).into(),
+                (&row.username).into(),
+                (&row.password_hash).into(),
+                (&row.role).into(),
+                (row.default_org_id.clone()).into(),
+                0i64.into(),
+                (&row.created_at).into(),
+                (&row.updated_at).into(),
+            ],
         );
-        sql.arg(&row.id)
-            .push(", ")
-            .arg(row.tenant_id.clone())
-            .push(", ")
-            .arg(&row.username)
-            .push(", ")
-            .arg(&row.password_hash)
-            .push(", ")
-            .arg(&row.role)
-            .push(", ")
-            .arg(row.default_org_id.clone())
-            .push(", 0, ")
-            .arg(&row.created_at)
-            .push(", ")
-            .arg(&row.updated_at)
-            .push(")");
         self.exec(&sql).await?;
         Ok(row)
     }
@@ -889,23 +900,27 @@ impl Tx {
             created_at: now(),
             expires_at: expires_at.map(str::to_owned),
         };
-        let mut sql = Sql::new(
-            "INSERT INTO tokens (id, hash, kind, user_id, name, created_at, expires_at) VALUES (",
+        let sql = Sql::insert(
+            "tokens",
+            &[
+                "id",
+                "hash",
+                "kind",
+                "user_id",
+                "name",
+                "created_at",
+                "expires_at",
+            ],
+            vec![
+                (&row.id).into(),
+                hash.into(),
+                kind.into(),
+                user.into(),
+                name.into(),
+                (&row.created_at).into(),
+                (row.expires_at.clone()).into(),
+            ],
         );
-        sql.arg(&row.id)
-            .push(", ")
-            .arg(hash)
-            .push(", ")
-            .arg(kind)
-            .push(", ")
-            .arg(user)
-            .push(", ")
-            .arg(name)
-            .push(", ")
-            .arg(&row.created_at)
-            .push(", ")
-            .arg(row.expires_at.clone())
-            .push(")");
         self.exec(&sql).await?;
         Ok(row)
     }
@@ -1015,29 +1030,33 @@ impl Tx {
 
     pub async fn resource_insert(&mut self, r: &NewResource) -> Result<()> {
         let at = now();
-        let mut sql = Sql::new(
-            "INSERT INTO resources (id, tenant_id, kind, org_id, name, fields, secret, created_by, created_at, updated_at) VALUES (",
+        let sql = Sql::insert(
+            "resources",
+            &[
+                "id",
+                "tenant_id",
+                "kind",
+                "org_id",
+                "name",
+                "fields",
+                "secret",
+                "created_by",
+                "created_at",
+                "updated_at",
+            ],
+            vec![
+                (&r.id).into(),
+                (&r.tenant_id).into(),
+                (&r.kind).into(),
+                (r.org_id.clone()).into(),
+                (&r.name).into(),
+                (&r.fields).into(),
+                (r.secret.clone()).into(),
+                (r.created_by.clone()).into(),
+                (&at).into(),
+                (&at).into(),
+            ],
         );
-        sql.arg(&r.id)
-            .push(", ")
-            .arg(&r.tenant_id)
-            .push(", ")
-            .arg(&r.kind)
-            .push(", ")
-            .arg(r.org_id.clone())
-            .push(", ")
-            .arg(&r.name)
-            .push(", ")
-            .arg(&r.fields)
-            .push(", ")
-            .arg(r.secret.clone())
-            .push(", ")
-            .arg(r.created_by.clone())
-            .push(", ")
-            .arg(&at)
-            .push(", ")
-            .arg(&at)
-            .push(")");
         self.exec(&sql).await?;
         Ok(())
     }
@@ -1081,31 +1100,35 @@ impl Tx {
     // --- audit ---
 
     pub async fn audit_append(&mut self, e: &NewAudit) -> Result<()> {
-        let mut sql = Sql::new(
-            "INSERT INTO audit (tenant_id, at, actor, actor_id, action, kind, target, org_id, other_org_id, before, after) VALUES (",
+        let sql = Sql::insert(
+            "audit",
+            &[
+                "tenant_id",
+                "at",
+                "actor",
+                "actor_id",
+                "action",
+                "kind",
+                "target",
+                "org_id",
+                "other_org_id",
+                "before",
+                "after",
+            ],
+            vec![
+                (e.tenant_id.clone()).into(),
+                (now()).into(),
+                (&e.actor).into(),
+                (e.actor_id.clone()).into(),
+                (&e.action).into(),
+                (&e.kind).into(),
+                (&e.target).into(),
+                (e.org_id.clone()).into(),
+                (e.other_org_id.clone()).into(),
+                (e.before.clone()).into(),
+                (e.after.clone()).into(),
+            ],
         );
-        sql.arg(e.tenant_id.clone())
-            .push(", ")
-            .arg(now())
-            .push(", ")
-            .arg(&e.actor)
-            .push(", ")
-            .arg(e.actor_id.clone())
-            .push(", ")
-            .arg(&e.action)
-            .push(", ")
-            .arg(&e.kind)
-            .push(", ")
-            .arg(&e.target)
-            .push(", ")
-            .arg(e.org_id.clone())
-            .push(", ")
-            .arg(e.other_org_id.clone())
-            .push(", ")
-            .arg(e.before.clone())
-            .push(", ")
-            .arg(e.after.clone())
-            .push(")");
         self.exec(&sql).await?;
         Ok(())
     }

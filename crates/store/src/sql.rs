@@ -80,6 +80,23 @@ impl Sql {
         self
     }
 
+    /// `INSERT INTO table (columns) VALUES ($1, …)` with one value a column.
+    pub(crate) fn insert(table: &str, columns: &[&str], values: Vec<Arg>) -> Sql {
+        debug_assert_eq!(columns.len(), values.len(), "one value a column");
+        let mut sql = Sql::new(&format!(
+            "INSERT INTO {table} ({}) VALUES (",
+            columns.join(", ")
+        ));
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.arg(value);
+        }
+        sql.push(")");
+        sql
+    }
+
     pub(crate) fn query(&self) -> Query<'static, Any, AnyArguments> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));
         for a in &self.args {
