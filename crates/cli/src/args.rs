@@ -249,7 +249,7 @@ pub enum OrgCmd {
         /// Parent org (slug or id).
         #[arg(long)]
         parent: Option<String>,
-        /// Host name of the org's portal, unique across the server.
+        /// Host name of the org's portal (serves once verified: `org verify-domain`).
         #[arg(long)]
         domain: Option<String>,
     },
@@ -269,6 +269,13 @@ pub enum OrgCmd {
         /// Remove the org's domain.
         #[arg(long)]
         no_domain: bool,
+    },
+    /// Prove the org's domain by its DNS TXT record; the portal then answers on it.
+    VerifyDomain {
+        org: String,
+        /// Superusers: vouch for the domain without asking DNS.
+        #[arg(long)]
+        skip_dns: bool,
     },
     /// Re-parent an org (cycles are refused).
     Move {

@@ -127,6 +127,20 @@ fn show(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
+/// After a domain is set: what to publish in DNS, and the command that follows.
+fn domain_hint(org: &Value) {
+    let v = &org["domain_verification"];
+    if v["status"] == "pending" {
+        eprintln!(
+            "the portal answers on {} once verified: publish a TXT record at {} with the value {}, then run `orgscope org verify-domain {}`",
+            org["domain"].as_str().unwrap_or_default(),
+            v["txt_name"].as_str().unwrap_or_default(),
+            v["txt_value"].as_str().unwrap_or_default(),
+            org["slug"].as_str().unwrap_or_default(),
+        );
+    }
+}
+
 fn org_value(org: &Option<String>, tenant_wide: bool) -> Option<Value> {
     if tenant_wide {
         Some(Value::Null)
@@ -165,7 +179,9 @@ async fn admin(args: &Args) -> Result<()> {
                 if let Some(d) = domain {
                     body["domain"] = json!(d);
                 }
-                show(&client.send("POST", "/api/v1/orgs", Some(body)).await?);
+                let out = client.send("POST", "/api/v1/orgs", Some(body)).await?;
+                show(&out);
+                domain_hint(&out);
             }
             OrgCmd::List => client.list_all("/api/v1/orgs").await?,
             OrgCmd::Show { org } => show(&client.get(&format!("/api/v1/orgs/{}", enc(org))).await?),
@@ -208,9 +224,25 @@ async fn admin(args: &Args) -> Result<()> {
                 if *no_domain {
                     body["domain"] = Value::Null;
                 }
+                let out = client
+                    .send("PATCH", &format!("/api/v1/orgs/{}", enc(org)), Some(body))
+                    .await?;
+                show(&out);
+                domain_hint(&out);
+            }
+            OrgCmd::VerifyDomain { org, skip_dns } => {
+                let body = if *skip_dns {
+                    json!({"skip_dns": true})
+                } else {
+                    json!({})
+                };
                 show(
                     &client
-                        .send("PATCH", &format!("/api/v1/orgs/{}", enc(org)), Some(body))
+                        .send(
+                            "POST",
+                            &format!("/api/v1/orgs/{}/domain/verify", enc(org)),
+                            Some(body),
+                        )
                         .await?,
                 );
             }

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod blobs;
 pub mod crypto;
+pub mod dns;
 pub mod error;
 pub mod extract;
 pub mod llm;
@@ -71,6 +72,8 @@ pub struct Shared {
     pub gateway: routes::apis::GatewayState,
     pub limiter: LoginLimiter,
     pub session_ttl: time::Duration,
+    /// The resolver asked for domain proofs (`ORGSCOPE_DNS_SERVER`, else /etc/resolv.conf).
+    pub dns_server: Option<std::net::SocketAddr>,
 }
 
 /// Uploads up to 4 GiB unless configured otherwise (`--max-upload-bytes`).
@@ -109,6 +112,15 @@ impl AppState {
         self
     }
 
+    /// Sets the DNS resolver asked for domain proofs; call it while building the state.
+    #[must_use]
+    pub fn with_dns_server(mut self, server: std::net::SocketAddr) -> AppState {
+        Arc::get_mut(&mut self.shared)
+            .expect("the resolver is set before the state is shared")
+            .dns_server = Some(server);
+        self
+    }
+
     pub fn new(store: Store, master_key: MasterKey, blobs: crate::blobs::Blobs) -> AppState {
         AppState {
             store,
@@ -120,6 +132,7 @@ impl AppState {
                 gateway: routes::apis::GatewayState::default(),
                 limiter: LoginLimiter::default(),
                 session_ttl: time::Duration::hours(12),
+                dns_server: dns::resolver_from_env(),
             }),
         }
     }

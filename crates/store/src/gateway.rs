@@ -64,9 +64,11 @@ impl Tx {
 
     /// The org whose portal domain this is (the portal is public).
     pub async fn org_by_domain_for_portal(&mut self, domain: &str) -> Result<crate::OrgRow> {
-        let mut sql = Sql::new(
-            "SELECT o.id, o.tenant_id, o.slug, o.name, o.parent_id, o.domain, o.created_at, o.updated_at FROM orgs o WHERE o.domain = ",
-        );
+        // orgs.domain holds proved claims only.
+        let mut sql = Sql::new(&format!(
+            "SELECT {} FROM orgs o WHERE o.domain = ",
+            crate::ORG_COLUMNS
+        ));
         sql.arg(domain);
         self.one(&sql).await
     }

@@ -114,9 +114,9 @@ macro_rules! migrations {
 }
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] = migrations!("sqlite":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents");
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims");
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = migrations!("postgres":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents");
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims");
 
 #[cfg(test)]
 mod tests {
@@ -315,9 +315,20 @@ pub struct OrgRow {
     pub slug: String,
     pub name: String,
     pub parent_id: Option<String>,
+    /// The domain the org claims (unique in its tenant).
     pub domain: Option<String>,
+    /// The value a DNS TXT record must hold to prove the claim.
+    pub domain_token: Option<String>,
+    /// When the claim was proved; from then on the portal answers on it.
+    pub domain_verified_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A domain an org claims, and the value its DNS TXT record must hold.
+pub struct DomainClaim<'a> {
+    pub domain: &'a str,
+    pub token: &'a str,
 }
 
 #[derive(Clone, Debug, FromRow)]
@@ -437,8 +448,7 @@ pub struct NewAudit {
 }
 
 pub(crate) const RESOURCE_COLUMNS: &str = "r.id, r.tenant_id, r.kind, r.org_id, o.slug AS org_slug, r.name, r.fields, r.secret, r.created_by, r.created_at, r.updated_at";
-const ORG_COLUMNS: &str =
-    "o.id, o.tenant_id, o.slug, o.name, o.parent_id, o.domain, o.created_at, o.updated_at";
+pub(crate) const ORG_COLUMNS: &str = "o.id, o.tenant_id, o.slug, o.name, o.parent_id, o.domain_claim AS domain, o.domain_token, o.domain_verified_at, o.created_at, o.updated_at";
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.default_org_id, u.disabled, u.created_at, u.updated_at";
 
 pub(crate) fn page_clause(sql: &mut Sql, col: &str, page: &Page) {
@@ -534,7 +544,7 @@ impl Tx {
         slug: &str,
         name: &str,
         parent: Option<&str>,
-        domain: Option<&str>,
+        domain: Option<DomainClaim<'_>>,
     ) -> Result<OrgRow> {
         let at = now();
         let row = OrgRow {
@@ -543,7 +553,9 @@ impl Tx {
             slug: slug.to_owned(),
             name: name.to_owned(),
             parent_id: parent.map(str::to_owned),
-            domain: domain.map(str::to_owned),
+            domain: domain.as_ref().map(|d| d.domain.to_owned()),
+            domain_token: domain.as_ref().map(|d| d.token.to_owned()),
+            domain_verified_at: None,
             created_at: at.clone(),
             updated_at: at,
         };
@@ -555,7 +567,8 @@ impl Tx {
                 "slug",
                 "name",
                 "parent_id",
-                "domain",
+                "domain_claim",
+                "domain_token",
                 "created_at",
                 "updated_at",
             ],
@@ -566,6 +579,7 @@ impl Tx {
                 (&row.name).into(),
                 (row.parent_id.clone()).into(),
                 (row.domain.clone()).into(),
+                (row.domain_token.clone()).into(),
                 (&row.created_at).into(),
                 (&row.updated_at).into(),
             ],
@@ -618,14 +632,46 @@ impl Tx {
             .arg(&org.name)
             .push(", parent_id = ")
             .arg(org.parent_id.clone())
-            .push(", domain = ")
+            .push(", domain_claim = ")
             .arg(org.domain.clone())
+            .push(", domain_token = ")
+            .arg(org.domain_token.clone())
+            .push(", domain_verified_at = ")
+            .arg(org.domain_verified_at.clone())
+            // The portal answers only on a proved claim.
+            .push(", domain = ")
+            .arg(org.domain_verified_at.as_ref().and(org.domain.clone()))
             .push(", updated_at = ")
             .arg(now())
             .push(" WHERE id = ")
             .arg(&org.id);
         self.exec(&sql).await?;
         Ok(())
+    }
+
+    /// Makes an org's proved claim its portal domain. Whichever org held that
+    /// domain before, in any tenant, loses it (DNS now says who controls it);
+    /// those orgs are returned for their tenants' audit logs.
+    pub async fn org_domain_proved(&mut self, org: &OrgRow) -> Result<Vec<OrgRow>> {
+        let Some(domain) = &org.domain else {
+            return Ok(Vec::new());
+        };
+        // Server-wide on purpose: a portal domain is unique across tenants.
+        let mut sql = Sql::new(&format!(
+            "SELECT {ORG_COLUMNS} FROM orgs o WHERE o.domain = "
+        ));
+        sql.arg(domain.as_str()).push(" AND o.id <> ").arg(&org.id);
+        let losers: Vec<OrgRow> = self.all(&sql).await?;
+        for lost in &losers {
+            let mut sql =
+                Sql::new("UPDATE orgs SET domain = NULL, domain_verified_at = NULL WHERE id = ");
+            sql.arg(&lost.id);
+            self.exec(&sql).await?;
+        }
+        let mut sql = Sql::new("UPDATE orgs SET domain = domain_claim, domain_verified_at = ");
+        sql.arg(now()).push(" WHERE id = ").arg(&org.id);
+        self.exec(&sql).await?;
+        Ok(losers)
     }
 
     /// Counts per kind of what an org owns (resources and child orgs), as

@@ -3,7 +3,7 @@
 //! of read, uniqueness and references.
 
 use orgscope_core::policy::{OrgSelector, ReadFilter};
-use orgscope_store::{Disposition, NewResource, Page, Store, StoreError, new_id};
+use orgscope_store::{Disposition, DomainClaim, NewResource, Page, Store, StoreError, new_id};
 use sqlx::Connection;
 
 async fn stores() -> Vec<(String, Store)> {
@@ -182,7 +182,8 @@ async fn the_read_filter_decides_every_read() {
             "{backend}"
         );
 
-        // Uniqueness: slugs per tenant, domains across the server.
+        // Uniqueness: slugs and domain claims per tenant; a proved domain
+        // belongs to one org across the server, the last to prove it.
         let mut tx = store.write().await.unwrap();
         assert!(
             matches!(
@@ -192,26 +193,63 @@ async fn the_read_filter_decides_every_read() {
             "{backend}"
         );
         drop(tx);
+        let claim = |token| DomainClaim {
+            domain: "d.example.com",
+            token,
+        };
         let mut tx = store.write().await.unwrap();
         assert!(
             tx.org_create(&t2.id, "a", "same slug, other tenant", None, None)
                 .await
                 .is_ok()
         );
-        tx.org_create(&t1.id, "d", "D", None, Some("d.example.com"))
+        let d = tx
+            .org_create(&t1.id, "d", "D", None, Some(claim("t-d")))
             .await
             .unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.write().await.unwrap();
         assert!(
             matches!(
-                tx.org_create(&t2.id, "e", "E", None, Some("d.example.com"))
+                tx.org_create(&t1.id, "d2", "D2", None, Some(claim("t-d2")))
                     .await,
                 Err(StoreError::Duplicate("domain"))
             ),
             "{backend}"
         );
         drop(tx);
+        let mut tx = store.write().await.unwrap();
+        let e = tx
+            .org_create(&t2.id, "e", "E", None, Some(claim("t-e")))
+            .await
+            .expect("a claim in another tenant does not conflict");
+        assert!(tx.org_domain_proved(&d).await.unwrap().is_empty());
+        let lost = tx.org_domain_proved(&e).await.unwrap();
+        assert_eq!(
+            lost.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+            [d.id.as_str()]
+        );
+        assert_eq!(
+            tx.org_by_domain_for_portal("d.example.com")
+                .await
+                .unwrap()
+                .id,
+            e.id
+        );
+        let t1_filter = ReadFilter::Tenant {
+            tenant: t1.id.clone(),
+        };
+        let d_now = tx.org(&t1_filter, &d.id).await.unwrap();
+        assert_eq!(
+            d_now.domain.as_deref(),
+            Some("d.example.com"),
+            "the claim stays"
+        );
+        assert_eq!(
+            d_now.domain_verified_at, None,
+            "{backend}: the proof is gone"
+        );
+        tx.commit().await.unwrap();
 
         // An org that owns resources cannot simply vanish; a disposition moves them.
         let mut tx = store.write().await.unwrap();

@@ -96,6 +96,20 @@ fn init_then_admin_commands_on_the_database() {
     let out = run(&dir, &["org", "move", "eng", "--parent", "platform"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cycle"));
+    // A domain is a claim until proved; on its own machine the operator vouches.
+    let out = run(
+        &dir,
+        &["org", "update", "eng", "--domain", "eng.example.test"],
+    );
+    assert!(out.status.success());
+    let hint = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        hint.contains("TXT record at _orgscope.eng.example.test")
+            && hint.contains("orgscope org verify-domain eng"),
+        "{hint}"
+    );
+    let org = json(&ok(&dir, &["org", "verify-domain", "eng", "--skip-dns"]));
+    assert_eq!(org["domain_verification"]["status"], "verified", "{org}");
 
     let user = ok(
         &dir,

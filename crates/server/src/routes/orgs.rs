@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_org, update_org, delete_org))
         .routes(routes!(list_members, add_member))
         .routes(routes!(get_member, update_member, remove_member))
+        .routes(routes!(verify_domain))
 }
 
 /// An org as `POST /api/v1/orgs` takes it.
@@ -34,8 +35,18 @@ pub struct OrgBody {
     name: String,
     /// Parent org slug or id (same tenant, no cycles).
     parent: Option<String>,
-    /// A host name, unique across the server, that maps to the org's portal.
+    /// A host name for the org's portal, unique in the tenant. It serves the
+    /// portal once proved: `POST /api/v1/orgs/{org}/domain/verify`.
     domain: Option<String>,
+}
+
+/// How `POST /api/v1/orgs/{org}/domain/verify` proves a domain claim.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct VerifyBody {
+    /// Superusers only: vouch for the domain without asking DNS (the
+    /// operator runs the DNS and the proxy in front of the server).
+    skip_dns: Option<bool>,
 }
 
 /// A membership as `POST /api/v1/orgs/{org}/members` takes it.
@@ -62,8 +73,23 @@ pub fn render_org(o: &OrgRow) -> Value {
     json!({
         "id": o.id, "kind": "org", "slug": o.slug, "name": o.name,
         "parent": o.parent_id, "domain": o.domain,
+        "domain_verification": o.domain.as_ref().map(|d| json!({
+            "status": if o.domain_verified_at.is_some() { "verified" } else { "pending" },
+            "txt_name": txt_name(d),
+            "txt_value": o.domain_token,
+            "verified_at": o.domain_verified_at,
+        })),
         "created_at": o.created_at, "updated_at": o.updated_at,
     })
+}
+
+/// Where the DNS TXT record proving a domain claim lives.
+fn txt_name(domain: &str) -> String {
+    format!("_orgscope.{domain}")
+}
+
+fn new_domain_token() -> String {
+    crate::auth::new_secret("orgscope-verify=")
 }
 
 fn render_member(m: &MemberRow) -> Value {
@@ -99,6 +125,15 @@ fn check_domain(d: &str) -> ApiResult<String> {
     }
 }
 
+/// A JSON body that may be left out (then `{}`).
+fn optional_body(body: &[u8]) -> ApiResult<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+}
+
 fn opt_text(body: &Value, field: &str) -> ApiResult<Option<Option<String>>> {
     match body.get(field) {
         None => Ok(None),
@@ -132,9 +167,9 @@ async fn check_parent(tx: &mut Tx, tenant: &str, org: &str, parent: &str) -> Api
 
 fn duplicate(e: StoreError) -> ApiError {
     match e {
-        StoreError::Duplicate("domain") => {
-            ApiError::conflict("domain: that domain is already in use; choose another")
-        }
+        StoreError::Duplicate("domain") => ApiError::conflict(
+            "domain: another org of this tenant claims that domain; choose another",
+        ),
         StoreError::Duplicate(_) => {
             ApiError::conflict("slug: an org with that slug already exists; choose another")
         }
@@ -188,8 +223,13 @@ async fn create_org(
         ),
         None => None,
     };
+    let token = new_domain_token();
+    let claim = domain.as_deref().map(|domain| orgscope_store::DomainClaim {
+        domain,
+        token: &token,
+    });
     let org = tx
-        .org_create(&tenant, &slug, &name, parent.as_deref(), domain.as_deref())
+        .org_create(&tenant, &slug, &name, parent.as_deref(), claim)
         .await
         .map_err(duplicate)?;
     let out = render_org(&org);
@@ -251,6 +291,11 @@ async fn update_org(
     }
     if let Some(domain) = opt_text(&body, "domain")? {
         after.domain = domain.map(|d| check_domain(&d)).transpose()?;
+        if after.domain != before.domain {
+            // A new claim is unproved until DNS says otherwise.
+            after.domain_token = after.domain.as_ref().map(|_| new_domain_token());
+            after.domain_verified_at = None;
+        }
     }
     let structural = body.get("slug").is_some() || body.get("parent").is_some();
     if structural && !auth.principal.is_admin() {
@@ -311,12 +356,7 @@ async fn delete_org(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     // The disposition body is optional: an empty org needs none.
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?
-    };
+    let body = optional_body(&body)?;
     only_fields(&body, &["move_to", "delete_resources", "preview"])?;
     let mut tx = state.store.write().await?;
     let row = visible_org(&mut tx, &auth, &org).await?;
@@ -682,4 +722,132 @@ async fn remove_member(
     .await?;
     tx.commit().await?;
     Ok(axum::Json(out).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/domain/verify", tag = "orgs",
+    params(("org" = String, Path, description = "slug or id")),
+    request_body(content = Option<VerifyBody>, description = "optional"),
+    responses((status = 200, description = "the org, its domain verified: the portal answers on it"),
+        (status = 403, description = "not a manager, or skip_dns without being a superuser"),
+        (status = 404, description = "no such org for you"),
+        (status = 409, description = "the org claims no domain, or the claim changed meanwhile"),
+        (status = 422, description = "no TXT record holds the org's txt_value yet"),
+        (status = 502, description = "the DNS resolver did not answer, or none is configured")))]
+async fn verify_domain(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(org): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let body = optional_body(&body)?;
+    only_fields(&body, &["skip_dns"])?;
+    let skip_dns = match body.get("skip_dns") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::Invalid("skip_dns: must be true or false".into())),
+    };
+    let claimed = {
+        let mut tx = state.store.read().await?;
+        visible_org(&mut tx, &auth, &org).await?
+    };
+    if !policy::can_manage_org(&auth.principal, &claimed.tenant_id, &claimed.id) {
+        return Err(ApiError::Forbidden(format!(
+            "you cannot manage org '{}': admins and members with can_manage can",
+            claimed.slug
+        )));
+    }
+    let (Some(domain), Some(token)) = (&claimed.domain, &claimed.domain_token) else {
+        return Err(ApiError::conflict(format!(
+            "org '{}' claims no domain: set one first (PATCH /api/v1/orgs/{{org}} with {{\"domain\": …}})",
+            claimed.slug
+        )));
+    };
+    if claimed.domain_verified_at.is_some() {
+        return Ok(axum::Json(render_org(&claimed)).into_response());
+    }
+    if skip_dns {
+        if !auth.is_superuser() {
+            return Err(ApiError::Forbidden(
+                "skip_dns: only superusers vouch for a domain without DNS".into(),
+            ));
+        }
+    } else {
+        // Asked with no transaction open: DNS may take seconds.
+        prove_by_dns(state.dns_server, domain, token).await?;
+    }
+    let mut tx = state.store.write().await?;
+    let now = tx
+        .org(&tenant_filter(&claimed.tenant_id), &claimed.id)
+        .await?;
+    if now.domain != claimed.domain || now.domain_token != claimed.domain_token {
+        return Err(ApiError::conflict(
+            "domain: the org's domain changed while it was being verified; verify again",
+        ));
+    }
+    let lost = tx.org_domain_proved(&now).await.map_err(duplicate)?;
+    for other in &lost {
+        // The org that held the domain hears only that DNS now proves
+        // someone else's claim: not who, nor which tenant.
+        tx.audit_append(&orgscope_store::NewAudit {
+            tenant_id: Some(other.tenant_id.clone()),
+            actor: "orgscope".into(),
+            actor_id: None,
+            action: "org.domain_lost".into(),
+            kind: "org".into(),
+            target: other.id.clone(),
+            org_id: Some(other.id.clone()),
+            other_org_id: None,
+            before: Some(render_org(other).to_string()),
+            after: None,
+        })
+        .await?;
+    }
+    let after = tx
+        .org(&tenant_filter(&claimed.tenant_id), &claimed.id)
+        .await?;
+    audit(
+        &mut tx,
+        &auth,
+        Some(&claimed.tenant_id),
+        Change {
+            action: "org.domain_verify",
+            kind: "org",
+            target: &claimed.id,
+            org: Some(&claimed.id),
+            before: Some(render_org(&claimed)),
+            after: Some(render_org(&after)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(render_org(&after)).into_response())
+}
+
+/// Succeeds when a TXT record at `_orgscope.<domain>` holds `token`. The
+/// answer never depends on other tenants: DNS is asked, not the database.
+async fn prove_by_dns(
+    server: Option<std::net::SocketAddr>,
+    domain: &str,
+    token: &str,
+) -> ApiResult<()> {
+    let name = txt_name(domain);
+    let Some(server) = server else {
+        return Err(ApiError::BadGateway(
+            "no DNS resolver is configured: the operator sets ORGSCOPE_DNS_SERVER".into(),
+        ));
+    };
+    let records = crate::dns::txt_records(server, &name)
+        .await
+        .map_err(|e| {
+            ApiError::BadGateway(format!(
+                "the DNS resolver {server} could not be asked for {name}: {e}; try again, or ask the operator to check ORGSCOPE_DNS_SERVER"
+            ))
+        })?;
+    if records.iter().any(|r| r.trim() == token) {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(format!(
+            "domain: no TXT record at {name} holds {token}; add it at your DNS provider and verify again (new records can take minutes to appear)"
+        )))
+    }
 }

@@ -392,6 +392,22 @@ async fn each_org_portal_answers_on_its_own_domain_only() {
             }
             req.send()
         };
+        // A claimed domain serves nothing until it is proved; here the
+        // operator vouches for both (DNS proofs: lifecycle.rs).
+        let unproved = portal("alpha.portal.test", true).await.unwrap();
+        assert_eq!(unproved.status(), StatusCode::NOT_FOUND, "{backend:?}");
+        let root = s.superuser().await;
+        for org in ["alpha", "beta"] {
+            let (st, body) = s
+                .post(
+                    &root,
+                    &format!("/api/v1/orgs/{org}/domain/verify"),
+                    json!({"skip_dns": true}),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{backend:?}: {body}");
+            assert_eq!(body["domain_verification"]["status"], "verified");
+        }
         let alpha: Value = portal("alpha.portal.test", true)
             .await
             .unwrap()

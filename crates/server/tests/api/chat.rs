@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestServer, backends};
+use crate::harness::{Backend, Options, TestServer, backends};
 
 async fn upload(s: &TestServer, token: &str, name: &str, org: &str, body: &str) -> String {
     let res = s
@@ -307,9 +307,10 @@ async fn a_model_gets_only_the_sessions_passages_and_its_answer_streams() {
     let llm = orgscope_server::llm::Llm::new(&url, "test-model", Some("sk-test".into()));
     let s = TestServer::start_with(
         Backend::Sqlite,
-        orgscope_server::DEFAULT_MAX_UPLOAD,
-        None,
-        Some(llm),
+        Options {
+            llm: Some(llm),
+            ..Options::default()
+        },
     )
     .await;
     let w = world(s).await;
@@ -392,9 +393,10 @@ async fn an_unreachable_model_is_a_502_naming_it_and_the_message_is_kept() {
     let llm = orgscope_server::llm::Llm::new(&url, "m", None);
     let s = TestServer::start_with(
         Backend::Sqlite,
-        orgscope_server::DEFAULT_MAX_UPLOAD,
-        None,
-        Some(llm),
+        Options {
+            llm: Some(llm),
+            ..Options::default()
+        },
     )
     .await;
     s.org("alpha").await;

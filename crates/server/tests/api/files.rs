@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestServer, backends};
+use crate::harness::{Backend, Options, TestServer, backends};
 
 /// Uploads `body` as a raw file; returns the file.
 async fn upload(
@@ -395,7 +395,14 @@ async fn downloads_carry_type_etag_and_ranges() {
 
 #[tokio::test]
 async fn uploads_are_checked_before_they_are_kept() {
-    let s = TestServer::start_with_limit(Backend::Sqlite, 1000).await;
+    let s = TestServer::start_with(
+        Backend::Sqlite,
+        Options {
+            max_upload: Some(1000),
+            ..Options::default()
+        },
+    )
+    .await;
     let (st, body) = upload(&s, &s.admin, "big.txt", Some("default"), &"x".repeat(1001)).await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     // Without Content-Length (chunked), the limit holds while streaming.

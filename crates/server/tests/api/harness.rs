@@ -34,6 +34,19 @@ pub enum Backend {
     Postgres,
 }
 
+/// How [`TestServer::start_with`] differs from the default server.
+#[derive(Default)]
+pub struct Options {
+    /// The largest upload accepted (default: the server's default).
+    pub max_upload: Option<u64>,
+    /// The blob store (default: a local folder of the test's own).
+    pub blobs: Option<orgscope_server::blobs::Blobs>,
+    /// A model endpoint for chat (default: none, retrieval-only answers).
+    pub llm: Option<orgscope_server::llm::Llm>,
+    /// The DNS resolver asked for domain proofs (default: the machine's).
+    pub dns: Option<std::net::SocketAddr>,
+}
+
 pub struct TestServer {
     /// The database this server uses (a second replica may open it too).
     pub database_url: String,
@@ -71,21 +84,11 @@ async fn database(backend: Backend, dir: &std::path::Path) -> String {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
-        TestServer::start_with_limit(backend, orgscope_server::DEFAULT_MAX_UPLOAD).await
+        TestServer::start_with(backend, Options::default()).await
     }
 
-    /// A server that accepts uploads up to `max_upload` bytes.
-    pub async fn start_with_limit(backend: Backend, max_upload: u64) -> TestServer {
-        TestServer::start_with(backend, max_upload, None, None).await
-    }
-
-    /// A server with its own upload limit and blob store (default: a local folder).
-    pub async fn start_with(
-        backend: Backend,
-        max_upload: u64,
-        blobs: Option<orgscope_server::blobs::Blobs>,
-        llm: Option<orgscope_server::llm::Llm>,
-    ) -> TestServer {
+    /// A server configured other than by default.
+    pub async fn start_with(backend: Backend, options: Options) -> TestServer {
         let dir = std::env::temp_dir().join(orgscope_store::new_id("orgscope-test"));
         std::fs::create_dir_all(&dir).unwrap();
         let url = database(backend, &dir).await;
@@ -93,13 +96,20 @@ impl TestServer {
         orgscope_server::bootstrap(&store, Some(ADMIN_PASSWORD.into()))
             .await
             .expect("bootstrap");
-        let blobs = match blobs {
+        let blobs = match options.blobs {
             Some(b) => b,
             None => orgscope_server::blobs::Blobs::local(&dir.join("blobs")).expect("blob folder"),
         };
-        let state = AppState::new(store.clone(), MasterKey::generate(), blobs)
-            .with_max_upload(max_upload)
-            .with_llm(llm);
+        let mut state = AppState::new(store.clone(), MasterKey::generate(), blobs)
+            .with_max_upload(
+                options
+                    .max_upload
+                    .unwrap_or(orgscope_server::DEFAULT_MAX_UPLOAD),
+            )
+            .with_llm(options.llm);
+        if let Some(dns) = options.dns {
+            state = state.with_dns_server(dns);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -223,6 +233,14 @@ impl TestServer {
 /// The argon2 hash of [`FAST_PASSWORD`], for users made in the store.
 pub fn fast_hash() -> &'static str {
     &FAST_HASH
+}
+
+/// A tenant made by [`TestServer::other_tenant`].
+pub struct OtherTenant {
+    /// The session token of its admin.
+    pub admin: String,
+    pub admin_id: String,
+    pub default_org: String,
 }
 
 /// A response as it came over the wire: status, headers and the body text.
@@ -366,6 +384,53 @@ impl TestServer {
         }
         self.call(Method::POST, "/api/v1/auth/login", None, Some(body))
             .await
+    }
+
+    /// Makes the superuser `root` in the store (admins cannot make one) and
+    /// returns its session token.
+    pub async fn superuser(&self) -> String {
+        let mut tx = self.store.write().await.unwrap();
+        tx.user_create(None, "root", fast_hash(), "superuser", None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let (st, login, _) = self.login_in(None, "root", FAST_PASSWORD).await;
+        assert_eq!(st, StatusCode::OK, "superuser login: {login}");
+        login["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Makes, as the superuser `root`, a second tenant and its admin
+    /// `<slug>-admin`.
+    pub async fn other_tenant(&self, root: &str, slug: &str) -> OtherTenant {
+        let (st, tenant) = self
+            .post(root, "/api/v1/tenants", json!({"slug": slug, "name": slug}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "create tenant {slug}: {tenant}");
+        let username = format!("{slug}-admin");
+        let password = format!("{slug}-admin-password");
+        let body = json!({"username": username, "password": password, "role": "admin"});
+        let r = self
+            .raw(
+                Method::POST,
+                "/api/v1/users",
+                Some(root),
+                &[("x-orgscope-tenant", slug)],
+                Some(("application/json", serde_json::to_vec(&body).unwrap())),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "create {username}: {}",
+            r.text
+        );
+        let (st, login, _) = self.login_in(Some(slug), &username, &password).await;
+        assert_eq!(st, StatusCode::OK, "login as {username}: {login}");
+        OtherTenant {
+            admin: login["token"].as_str().unwrap().to_owned(),
+            admin_id: r.json()["id"].as_str().unwrap().to_owned(),
+            default_org: tenant["default_org"]["id"].as_str().unwrap().to_owned(),
+        }
     }
 
     /// The id of the (first) tenant.

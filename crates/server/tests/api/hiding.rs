@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{FAST_PASSWORD, Raw, TestServer, backends, enc, fast_hash, unused_id};
+use crate::harness::{FAST_PASSWORD, Raw, TestServer, backends, enc, unused_id};
 
 /// Asserts that two responses differ only by the reference each one named.
 fn assert_alike(what: &str, status: StatusCode, hidden: (&Raw, &str), unused: (&Raw, &str)) {
@@ -406,45 +406,11 @@ async fn other_tenants_do_not_exist() {
             .unwrap()
             .to_owned();
 
-        // A superuser, made in the store (admins cannot make one), makes a
-        // second tenant and its admin.
-        let mut tx = s.store.write().await.unwrap();
-        tx.user_create(None, "root", fast_hash(), "superuser", None)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        let (st, login, _) = s.login_in(None, "root", FAST_PASSWORD).await;
-        assert_eq!(st, StatusCode::OK, "{backend:?}: superuser login {login}");
-        let root = login["token"].as_str().unwrap().to_owned();
-        let (st, acme) = s
-            .post(
-                &root,
-                "/api/v1/tenants",
-                json!({"slug": "acme", "name": "Acme"}),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{backend:?}: {acme}");
-        let acme_default_org = acme["default_org"]["id"].as_str().unwrap().to_owned();
-        let r = s
-            .raw(
-                Method::POST,
-                "/api/v1/users",
-                Some(&root),
-                &[("x-orgscope-tenant", "acme")],
-                Some((
-                    "application/json",
-                    serde_json::to_vec(&json!({"username": "acme-admin", "password": "acme-admin-password", "role": "admin"}))
-                        .unwrap(),
-                )),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{backend:?}: {}", r.text);
-        let acme_admin_id = r.json()["id"].as_str().unwrap().to_owned();
-        let (st, login, _) = s
-            .login_in(Some("acme"), "acme-admin", "acme-admin-password")
-            .await;
-        assert_eq!(st, StatusCode::OK, "{backend:?}: {login}");
-        let acme_admin = login["token"].as_str().unwrap().to_owned();
+        // A superuser makes a second tenant and its admin.
+        let root = s.superuser().await;
+        let acme = s.other_tenant(&root, "acme").await;
+        let (acme_admin, acme_admin_id, acme_default_org) =
+            (acme.admin, acme.admin_id, acme.default_org);
         let (st, org) = s
             .post(
                 &acme_admin,

@@ -238,41 +238,8 @@ async fn world(backend: crate::harness::Backend) -> World {
 /// A second tenant with resources of its own: for everyone in the first
 /// tenant they must not exist (its tenant-wide ones included).
 async fn other_tenant(s: &TestServer) -> Vec<String> {
-    let mut tx = s.store.write().await.unwrap();
-    tx.user_create(None, "root", crate::harness::fast_hash(), "superuser", None)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    let (_, login, _) = s
-        .login_in(None, "root", crate::harness::FAST_PASSWORD)
-        .await;
-    let root = login["token"].as_str().unwrap().to_owned();
-    let (st, _) = s
-        .post(
-            &root,
-            "/api/v1/tenants",
-            json!({"slug": "acme", "name": "Acme"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED);
-    let body = serde_json::to_vec(
-        &json!({"username": "acme-admin", "password": "acme-admin-password", "role": "admin"}),
-    )
-    .unwrap();
-    let r = s
-        .raw(
-            reqwest::Method::POST,
-            "/api/v1/users",
-            Some(&root),
-            &[("x-orgscope-tenant", "acme")],
-            Some(("application/json", body)),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let (_, login, _) = s
-        .login_in(Some("acme"), "acme-admin", "acme-admin-password")
-        .await;
-    let acme = login["token"].as_str().unwrap().to_owned();
+    let root = s.superuser().await;
+    let acme = s.other_tenant(&root, "acme").await.admin;
     let mut ids = Vec::new();
     for org in [serde_json::Value::Null, json!("default")] {
         ids.push(

@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod chat;
 mod credentials;
+mod domains;
 mod files;
 mod forbidden;
 mod harness;

@@ -5,7 +5,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as BlobPath;
 use reqwest::StatusCode;
 
-use crate::harness::{Backend, TestServer};
+use crate::harness::{Backend, Options, TestServer};
 
 fn s3() -> Option<orgscope_server::blobs::Blobs> {
     let endpoint = std::env::var("ORGSCOPE_TEST_S3_ENDPOINT")
@@ -28,9 +28,10 @@ async fn files_live_on_s3_compatible_storage() {
     let store = blobs.store.clone();
     let s = TestServer::start_with(
         Backend::Sqlite,
-        orgscope_server::DEFAULT_MAX_UPLOAD,
-        Some(blobs.clone()),
-        None,
+        Options {
+            blobs: Some(blobs.clone()),
+            ..Options::default()
+        },
     )
     .await;
     // Larger than one part (8 MiB), so the multipart path is taken.
