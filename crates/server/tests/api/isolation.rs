@@ -1,8 +1,10 @@
-//! Model-based isolation: random sequences of membership changes, resource
-//! creations, re-scopes, disables and key revocations, driven through the
-//! real API; after every step each principal's listings, gets and writes
-//! are compared with an oracle written from DESIGN section 3 (it does not
-//! call core). Zero differences is the only pass; proptest shrinks a failing
+//! Model-based isolation: random sequences of membership changes (by the
+//! admin and by members who manage an org), re-parented orgs, resource
+//! creations, re-scopes (previewed or not), disables, key revocations and
+//! org deletions, driven through the real API; after every step each
+//! principal's listings, gets, searches, downloads and writes, and what it
+//! may manage, are compared with an oracle written from DESIGN sections 1
+//! and 3 (it does not call core). Zero differences is the only pass; proptest shrinks a failing
 //! sequence. A second tenant's resources must not exist for any of them.
 //! `ORGSCOPE_MODEL_CASES` runs more cases (default 6).
 
@@ -23,23 +25,41 @@ const USERS: [(&str, &str); 4] = [
     ("u2", "user"),
     ("aud", "auditor"),
 ];
-/// Kinds under test: (path, may a plain user write it tenant-wide?, may it be tenant-wide at all?)
-const KINDS: [(&str, bool, bool); 6] = [
+/// Kinds under test, one or more of each scope policy and product area:
+/// (path, may a plain user write it tenant-wide?, may it be tenant-wide at all?)
+const KINDS: [(&str, bool, bool); 9] = [
     ("specialties", false, true),
     ("personas", true, true),
     ("hosts", false, false),
     ("files", true, true),
     ("credentials", false, true),
     ("developers", false, false),
+    ("agents", false, false),
+    ("plugins", false, true),
+    ("api-definitions", false, false),
 ];
 /// Every file says this word: search finds exactly the files one may see.
 const WORD: &str = "isolationword";
 
 #[derive(Clone, Debug)]
 enum Op {
+    /// The admin adds a member (with or without `can_manage`).
     Join {
         user: usize,
         org: usize,
+        manage: bool,
+    },
+    /// A user's session adds (or updates) a member: only managers may.
+    ManagerAdds {
+        by: usize,
+        user: usize,
+        org: usize,
+        manage: bool,
+    },
+    /// The admin re-parents an org (None: top level); cycles are refused.
+    Reparent {
+        org: usize,
+        parent: Option<usize>,
     },
     Leave {
         user: usize,
@@ -54,6 +74,8 @@ enum Op {
     Rescope {
         res: usize,
         org: Option<usize>,
+        /// Only report the impact: nothing changes.
+        preview: bool,
     },
     Disable {
         user: usize,
@@ -76,11 +98,17 @@ fn op() -> impl Strategy<Value = Op> {
     let user = 0..USERS.len();
     let org = 0..ORGS.len();
     prop_oneof![
-        3 => (user.clone(), org.clone()).prop_map(|(user, org)| Op::Join { user, org }),
+        3 => (user.clone(), org.clone(), any::<bool>())
+            .prop_map(|(user, org, manage)| Op::Join { user, org, manage }),
+        2 => (user.clone(), user.clone(), org.clone(), any::<bool>())
+            .prop_map(|(by, user, org, manage)| Op::ManagerAdds { by, user, org, manage }),
+        1 => (org.clone(), proptest::option::of(org.clone()))
+            .prop_map(|(org, parent)| Op::Reparent { org, parent }),
         1 => (user.clone(), org.clone()).prop_map(|(user, org)| Op::Leave { user, org }),
         4 => (proptest::option::of(0..3usize), 0..KINDS.len(), proptest::option::of(org.clone()))
             .prop_map(|(by, kind, org)| Op::Create { by, kind, org }),
-        2 => (0..8usize, proptest::option::of(org)).prop_map(|(res, org)| Op::Rescope { res, org }),
+        2 => (0..8usize, proptest::option::of(org), any::<bool>())
+            .prop_map(|(res, org, preview)| Op::Rescope { res, org, preview }),
         1 => user.clone().prop_map(|user| Op::Disable { user }),
         1 => user.prop_map(|user| Op::Enable { user }),
         1 => (0..2usize).prop_map(|key| Op::RevokeKey { key }),
@@ -92,7 +120,12 @@ fn op() -> impl Strategy<Value = Op> {
 /// The oracle's world.
 #[derive(Default, Debug)]
 struct Model {
+    /// (user, org)
     members: BTreeSet<(usize, usize)>,
+    /// Members with `can_manage`: a subset of `members`.
+    managers: BTreeSet<(usize, usize)>,
+    /// Each org's parent.
+    parents: [Option<usize>; ORGS.len()],
     /// Users ever disabled: their session was revoked for good (re-enabling
     /// restores login, which this test does not redo).
     disabled: BTreeSet<usize>,
@@ -125,6 +158,15 @@ fn as_user(who: Who) -> Who {
 const KEYS: [(usize, bool); 2] = [(0, true), (1, false)];
 
 impl Model {
+    fn join(&mut self, user: usize, org: usize, manage: bool) {
+        self.members.insert((user, org));
+        if manage {
+            self.managers.insert((user, org));
+        } else {
+            self.managers.remove(&(user, org));
+        }
+    }
+
     fn alive(&self, who: Who) -> bool {
         match who {
             Who::Admin => true,
@@ -157,6 +199,32 @@ impl Model {
             Who::User(u) | Who::Token(u) => self.members.contains(&(u, org)),
             Who::Key(k) => KEYS[k].0 == org,
         }
+    }
+
+    /// DESIGN 1: who manages an org (name, domain, members). Never more
+    /// than who sees it; `can_manage` widens nothing else.
+    fn manages(&self, who: Who, org: usize) -> bool {
+        if self.deleted.contains(&org) {
+            return false;
+        }
+        match as_user(who) {
+            Who::Admin => true,
+            // Auditors change nothing, can_manage or not (DESIGN 1).
+            Who::User(u) => USERS[u].1 == "user" && self.managers.contains(&(u, org)),
+            _ => false,
+        }
+    }
+
+    /// Would `parent` above `org` make a cycle (DESIGN 1: no cycles)?
+    fn cycle(&self, org: usize, parent: usize) -> bool {
+        let mut at = Some(parent);
+        while let Some(o) = at {
+            if o == org {
+                return true;
+            }
+            at = self.parents[o];
+        }
+        false
     }
 
     /// DESIGN 3, Write, on an existing resource.
@@ -278,12 +346,12 @@ impl World {
     async fn apply(&mut self, m: &mut Model, op: &Op) -> Result<(), String> {
         let s = &self.s;
         match *op {
-            Op::Join { user, org } => {
+            Op::Join { user, org, manage } => {
                 let (st, _) = s
                     .post(
                         &s.admin,
                         &format!("/api/v1/orgs/{}/members", ORGS[org]),
-                        json!({"user": USERS[user].0}),
+                        json!({"user": USERS[user].0, "can_manage": manage}),
                     )
                     .await;
                 if m.deleted.contains(&org) {
@@ -295,7 +363,61 @@ impl World {
                 if st != StatusCode::CREATED && st != StatusCode::OK {
                     return Err(format!("{op:?}: {st}"));
                 }
-                m.members.insert((user, org));
+                m.join(user, org, manage);
+            }
+            Op::ManagerAdds {
+                by,
+                user,
+                org,
+                manage,
+            } => {
+                let (st, body) = s
+                    .post(
+                        &self.users[by],
+                        &format!("/api/v1/orgs/{}/members", ORGS[org]),
+                        json!({"user": USERS[user].0, "can_manage": manage}),
+                    )
+                    .await;
+                let who = Who::User(by);
+                let want = if !m.alive(who) {
+                    StatusCode::UNAUTHORIZED
+                } else if !m.names_org(who, org) {
+                    StatusCode::NOT_FOUND
+                } else if !m.manages(who, org) {
+                    StatusCode::FORBIDDEN
+                } else if m.members.contains(&(user, org)) {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                };
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
+                }
+                if st.is_success() {
+                    m.join(user, org, manage);
+                }
+            }
+            Op::Reparent { org, parent } => {
+                let (st, body) = s
+                    .patch(
+                        &s.admin,
+                        &format!("/api/v1/orgs/{}", ORGS[org]),
+                        json!({"parent": parent.map(|p| ORGS[p])}),
+                    )
+                    .await;
+                let want = if m.deleted.contains(&org) {
+                    StatusCode::NOT_FOUND
+                } else if parent.is_some_and(|p| m.deleted.contains(&p) || m.cycle(org, p)) {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::OK
+                };
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
+                }
+                if st == StatusCode::OK {
+                    m.parents[org] = parent;
+                }
             }
             Op::Leave { user, org } => {
                 let (st, _) = s
@@ -304,6 +426,7 @@ impl World {
                         &format!("/api/v1/orgs/{}/members/{}", ORGS[org], USERS[user].0),
                     )
                     .await;
+                m.managers.remove(&(user, org));
                 let want = if m.members.remove(&(user, org)) {
                     StatusCode::OK
                 } else {
@@ -326,6 +449,11 @@ impl World {
                     "hosts" => body["address"] = json!("10.0.0.1"),
                     "credentials" => body["secret"] = json!("s3cret"),
                     "developers" => body["email"] = json!("dev@example.com"),
+                    "api-definitions" => {
+                        // Listen paths are unique in the tenant.
+                        body["listen_path"] = json!(format!("/m{}/", self.ids.len()));
+                        body["upstream_url"] = json!("http://127.0.0.1:9/");
+                    }
                     _ => {}
                 }
                 let (st, created) = if KINDS[kind].0 == "files" {
@@ -357,7 +485,7 @@ impl World {
                     self.ids.push(created["id"].as_str().unwrap().to_owned());
                 }
             }
-            Op::Rescope { res, org } => {
+            Op::Rescope { res, org, preview } => {
                 let Some(&(kind, _, _)) = m.resources.get(res) else {
                     return Ok(());
                 };
@@ -372,13 +500,13 @@ impl World {
                     .post(
                         &s.admin,
                         &format!("/api/v1/{}/{}/rescope", KINDS[kind].0, self.ids[res]),
-                        json!({"org": org.map(|o| ORGS[o])}),
+                        json!({"org": org.map(|o| ORGS[o]), "preview": preview}),
                     )
                     .await;
                 if st != want {
                     return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
                 }
-                if st == StatusCode::OK {
+                if st == StatusCode::OK && !preview {
                     m.resources[res].1 = org;
                 }
             }
@@ -434,6 +562,13 @@ impl World {
                 if st == StatusCode::NO_CONTENT {
                     m.deleted.insert(org);
                     m.members.retain(|(_, o)| *o != org);
+                    m.managers.retain(|(_, o)| *o != org);
+                    // Children lose their parent; they do not vanish.
+                    for p in &mut m.parents {
+                        if *p == Some(org) {
+                            *p = None;
+                        }
+                    }
                     for (k, (key_org, _)) in KEYS.iter().enumerate() {
                         if *key_org == org {
                             m.revoked.insert(k);
@@ -510,6 +645,60 @@ impl World {
                     return Err(format!(
                         "{who:?} lists {path}: got {got:?}, oracle {want:?}"
                     ));
+                }
+            }
+            // Orgs: which it sees, and which it may manage (a rename to the
+            // same name changes nothing but answers as any rename would).
+            let got: BTreeSet<String> = s
+                .list_all(token, "/api/v1/orgs")
+                .await
+                .iter()
+                .map(|o| o["slug"].as_str().unwrap().to_owned())
+                .filter(|slug| slug != "default")
+                .collect();
+            let want: BTreeSet<String> = (0..ORGS.len())
+                .filter(|o| m.names_org(who, *o))
+                .map(|o| ORGS[o].to_owned())
+                .collect();
+            if got != want {
+                return Err(format!("{who:?} lists orgs: got {got:?}, oracle {want:?}"));
+            }
+            for (o, slug) in ORGS.iter().enumerate() {
+                let (st, body) = s
+                    .patch(
+                        token,
+                        &format!("/api/v1/orgs/{slug}"),
+                        json!({"name": slug}),
+                    )
+                    .await;
+                let want = if !m.names_org(who, o) {
+                    StatusCode::NOT_FOUND
+                } else if m.manages(who, o) {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                if st != want {
+                    return Err(format!(
+                        "{who:?} renames org {slug}: {st}, oracle {want}: {body}"
+                    ));
+                }
+            }
+            if matches!(who, Who::Admin) {
+                let orgs = s.list_all(token, "/api/v1/orgs").await;
+                let slug_of = |id: &serde_json::Value| {
+                    orgs.iter()
+                        .find(|o| o["id"] == *id)
+                        .and_then(|o| o["slug"].as_str())
+                        .map(str::to_owned)
+                };
+                for o in (0..ORGS.len()).filter(|o| !m.deleted.contains(o)) {
+                    let org = orgs.iter().find(|x| x["slug"] == ORGS[o]).ok_or("listed")?;
+                    let got = slug_of(&org["parent"]);
+                    let want = m.parents[o].map(|p| ORGS[p].to_owned());
+                    if got != want {
+                        return Err(format!("{} has parent {got:?}, oracle {want:?}", ORGS[o]));
+                    }
                 }
             }
             // The org filter narrows, never widens: `tenant`, and each org by slug.
