@@ -10,7 +10,13 @@ use serde_json::{Value, json};
 
 use crate::harness::{Backend, Options, TestServer, backends};
 
-async fn upload(s: &TestServer, token: &str, name: &str, org: &str, body: &str) -> String {
+pub(crate) async fn upload(
+    s: &TestServer,
+    token: &str,
+    name: &str,
+    org: &str,
+    body: &str,
+) -> String {
     let res = s
         .http
         .post(format!("{}/api/v1/files?name={name}&org={org}", s.base))
@@ -73,7 +79,7 @@ async fn world(s: TestServer) -> World {
     }
 }
 
-async fn persona(s: &TestServer, token: &str, org: &str) -> String {
+pub(crate) async fn persona(s: &TestServer, token: &str, org: &str) -> String {
     s.create(
         token,
         "personas",
@@ -271,7 +277,7 @@ type Received = Arc<Mutex<Vec<Value>>>;
 
 /// A small OpenAI-compatible endpoint: records each request and streams a
 /// fixed answer as server-sent events.
-async fn model_server() -> (String, Received) {
+pub(crate) async fn model_server() -> (String, Received) {
     use axum::routing::post;
     let received: Received = Arc::default();
     let log = received.clone();

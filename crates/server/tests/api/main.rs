@@ -20,5 +20,6 @@ mod openapi;
 mod org_filter;
 mod pagination;
 mod rescope;
+mod revocation;
 mod s3;
 mod smoke;
