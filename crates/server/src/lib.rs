@@ -72,6 +72,8 @@ pub struct Shared {
     pub gateway: routes::apis::GatewayState,
     pub limiter: LoginLimiter,
     pub session_ttl: time::Duration,
+    /// Responses sent, for /metrics.
+    pub responses: routes::system::ResponseCounts,
     /// The resolver asked for domain proofs (`ORGSCOPE_DNS_SERVER`, else /etc/resolv.conf).
     pub dns_server: Option<std::net::SocketAddr>,
 }
@@ -133,6 +135,7 @@ impl AppState {
                 limiter: LoginLimiter::default(),
                 session_ttl: time::Duration::hours(12),
                 dns_server: dns::resolver_from_env(),
+                responses: routes::system::ResponseCounts::default(),
             }),
         }
     }
@@ -245,9 +248,23 @@ pub fn router(state: AppState) -> Router {
             ApiError::NotFound(format!("no route {}", uri.path())).into_response()
         })
         .layer(axum::middleware::map_response(problems_only))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_responses,
+        ))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+async fn count_responses(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let res = next.run(req).await;
+    state.responses.add(res.status());
+    res
 }
 
 /// axum's own rejections (a wrong method, a path that is not UTF-8, a body

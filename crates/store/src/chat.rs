@@ -28,7 +28,7 @@ impl Tx {
             "SELECT a.user_id, u.username FROM persona_assignments a JOIN users u ON u.id = a.user_id WHERE a.persona_id = ",
         );
         sql.arg(persona).push(" ORDER BY u.username");
-        sql.query_as().fetch_all(&mut *self.0).await.ctx()
+        sql.query_as().fetch_all(self.conn()).await.ctx()
     }
 
     /// Replaces a persona's assignments.
@@ -71,7 +71,7 @@ impl Tx {
             .push(" AND a.user_id = ")
             .arg(user)
             .push(" ORDER BY a.persona_id");
-        let rows: Vec<(String,)> = sql.query_as().fetch_all(&mut *self.0).await.ctx()?;
+        let rows: Vec<(String,)> = sql.query_as().fetch_all(self.conn()).await.ctx()?;
         for (persona,) in &rows {
             let mut sql = Sql::new("DELETE FROM persona_assignments WHERE persona_id = ");
             sql.arg(persona).push(" AND user_id = ").arg(user);

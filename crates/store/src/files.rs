@@ -152,7 +152,7 @@ impl Tx {
     pub async fn blob_is_referenced(&mut self, blob_key: &str) -> Result<bool> {
         let mut sql = Sql::new("SELECT COUNT(*) FROM files WHERE blob_key = ");
         sql.arg(blob_key);
-        let (n,): (i64,) = sql.query_as().fetch_one(&mut *self.0).await.ctx()?;
+        let (n,): (i64,) = sql.query_as().fetch_one(self.conn()).await.ctx()?;
         Ok(n > 0)
     }
 
@@ -181,7 +181,7 @@ impl Tx {
         sql.arg(stale_before)
             .push(") ORDER BY id LIMIT ")
             .arg(limit);
-        let rows: Vec<(String,)> = sql.query_as().fetch_all(&mut *self.0).await.ctx()?;
+        let rows: Vec<(String,)> = sql.query_as().fetch_all(self.conn()).await.ctx()?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
@@ -194,7 +194,7 @@ impl Tx {
             "SELECT f.blob_key, f.content_type, r.name, f.size FROM files f JOIN resources r ON r.id = f.id WHERE f.id = ",
         );
         sql.arg(id);
-        sql.query_as().fetch_one(&mut *self.0).await.ctx()
+        sql.query_as().fetch_one(self.conn()).await.ctx()
     }
 
     /// Replaces a file's entries and records the outcome of its extraction.
@@ -257,7 +257,7 @@ impl Tx {
     pub async fn knowledge_count(&mut self, file: &str) -> Result<i64> {
         let mut sql = Sql::new("SELECT COUNT(*) FROM knowledge WHERE file_id = ");
         sql.arg(file);
-        let (n,): (i64,) = sql.query_as().fetch_one(&mut *self.0).await.ctx()?;
+        let (n,): (i64,) = sql.query_as().fetch_one(self.conn()).await.ctx()?;
         Ok(n)
     }
 

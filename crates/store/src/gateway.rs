@@ -89,7 +89,7 @@ impl Tx {
     pub async fn key_last_used(&mut self, key: &str) -> Result<Option<String>> {
         let mut sql = Sql::new("SELECT last_used_at FROM key_usage WHERE key_id = ");
         sql.arg(key);
-        let rows: Vec<(String,)> = sql.query_as().fetch_all(&mut *self.0).await.ctx()?;
+        let rows: Vec<(String,)> = sql.query_as().fetch_all(self.conn()).await.ctx()?;
         Ok(rows.into_iter().next().map(|(t,)| t))
     }
 }

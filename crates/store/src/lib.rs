@@ -24,6 +24,9 @@ pub use refs::RefRow;
 
 use orgscope_core::policy::{OrgSelector, ReadFilter};
 use sqlx::any::{AnyPoolOptions, AnyRow};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::{Any, AnyPool, FromRow, Transaction};
 
 use crate::sql::{Sql, push_scope};
@@ -104,6 +107,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Statements run in transactions, for /metrics and for tests that show
+    /// two requests did the same work.
+    statements: Arc<AtomicU64>,
 }
 
 /// Each migration exists once per backend, under the same number and name.
@@ -196,7 +202,11 @@ impl Store {
             .connect(url)
             .await
             .ctx()?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            statements: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -262,7 +272,11 @@ impl Store {
 
     /// A transaction for reads.
     pub async fn read(&self) -> Result<Tx> {
-        Ok(Tx(self.pool.begin().await.ctx()?, self.backend))
+        Ok(Tx(
+            self.pool.begin().await.ctx()?,
+            self.backend,
+            self.statements.clone(),
+        ))
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up
@@ -272,11 +286,16 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         };
-        Ok(Tx(tx.ctx()?, self.backend))
+        Ok(Tx(tx.ctx()?, self.backend, self.statements.clone()))
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// How many statements transactions have run since the server started.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Readiness: the database answers.
@@ -290,7 +309,7 @@ impl Store {
     }
 }
 
-pub struct Tx(Transaction<'static, Any>, Backend);
+pub struct Tx(Transaction<'static, Any>, Backend, Arc<AtomicU64>);
 
 /// A page request: at most `limit` rows after the cursor `after` (an id, or an
 /// audit sequence number).
@@ -463,24 +482,30 @@ impl Tx {
         self.0.commit().await.ctx()
     }
 
+    /// The connection for the next statement, counted.
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        self.2.fetch_add(1, Ordering::Relaxed);
+        &mut self.0
+    }
+
     pub(crate) async fn all<T>(&mut self, sql: &Sql) -> Result<Vec<T>>
     where
         T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
-        sql.query_as::<T>().fetch_all(&mut *self.0).await.ctx()
+        sql.query_as::<T>().fetch_all(self.conn()).await.ctx()
     }
 
     pub(crate) async fn one<T>(&mut self, sql: &Sql) -> Result<T>
     where
         T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
-        sql.query_as::<T>().fetch_one(&mut *self.0).await.ctx()
+        sql.query_as::<T>().fetch_one(self.conn()).await.ctx()
     }
 
     pub(crate) async fn exec(&mut self, sql: &Sql) -> Result<u64> {
         Ok(sql
             .query()
-            .execute(&mut *self.0)
+            .execute(self.conn())
             .await
             .ctx()?
             .rows_affected())
@@ -694,7 +719,7 @@ impl Tx {
         let mut out: Vec<(String, i64)> = self.all(&sql).await?;
         let mut sql = Sql::new("SELECT 'org' AS kind, COUNT(*) AS n FROM orgs WHERE parent_id = ");
         sql.arg(org);
-        let (kind, n): (String, i64) = sql.query_as().fetch_one(&mut *self.0).await.ctx()?;
+        let (kind, n): (String, i64) = sql.query_as().fetch_one(self.conn()).await.ctx()?;
         if n > 0 {
             out.push((kind, n));
         }
@@ -879,7 +904,7 @@ impl Tx {
     pub async fn memberships_of(&mut self, user: &str) -> Result<Vec<(String, i64)>> {
         let mut sql = Sql::new("SELECT org_id, can_manage FROM memberships WHERE user_id = ");
         sql.arg(user).push(" ORDER BY org_id");
-        sql.query_as().fetch_all(&mut *self.0).await.ctx()
+        sql.query_as().fetch_all(self.conn()).await.ctx()
     }
 
     pub async fn members(&mut self, org: &str, page: &Page) -> Result<Vec<MemberRow>> {
@@ -977,7 +1002,7 @@ impl Tx {
             "SELECT id, kind, user_id, name, created_at, expires_at, hash FROM tokens WHERE hash = ",
         );
         sql.arg(hash);
-        let row = sql.query().fetch_one(&mut *self.0).await.ctx()?;
+        let row = sql.query().fetch_one(self.conn()).await.ctx()?;
         let token = TokenRow::from_row(&row).ctx()?;
         let stored: String = sqlx::Row::try_get(&row, "hash").ctx()?;
         Ok((token, stored))
@@ -1068,7 +1093,7 @@ impl Tx {
             "SELECT {RESOURCE_COLUMNS}, COALESCE(u.disabled, 0) AS creator_disabled FROM resources r LEFT JOIN orgs o ON o.id = r.org_id LEFT JOIN users u ON u.id = r.created_by WHERE r.kind = 'api_key' AND r.secret = "
         ));
         sql.arg(hash);
-        let row = sql.query().fetch_one(&mut *self.0).await.ctx()?;
+        let row = sql.query().fetch_one(self.conn()).await.ctx()?;
         let key = ResourceRow::from_row(&row).ctx()?;
         let disabled: i64 = sqlx::Row::try_get(&row, "creator_disabled").ctx()?;
         Ok((key, disabled))

@@ -15,7 +15,6 @@ const PUBLIC: &[&str] = &[
     "/api/v1/openapi.json",
     "/healthz",
     "/readyz",
-    "/metrics",
     "/portal",
     "/hooks/gateways/{id}",
     "/api/v1/gateway/check",
