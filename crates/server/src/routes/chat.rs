@@ -360,8 +360,13 @@ pub struct MessageBody {
     files: Option<Vec<String>>,
 }
 
+/// A chat session the caller can see, or the 404 of one that does not exist.
+pub(crate) async fn visible_session(tx: &mut Tx, auth: &Auth, id: &str) -> ApiResult<ResourceRow> {
+    visible(tx, auth, session_kind(), id).await
+}
+
 /// The session's knowledge context: its org and tenant-wide, or tenant-wide only.
-fn context(session: &ResourceRow) -> OrgSelector {
+pub(crate) fn context(session: &ResourceRow) -> OrgSelector {
     match &session.org_id {
         Some(org) => OrgSelector::Context(org.clone()),
         None => OrgSelector::TenantWide,

@@ -136,13 +136,16 @@ pub struct SearchQuery {
     /// The context org (slug or id): its entries and tenant-wide ones, never another org's.
     /// `tenant`: tenant-wide entries only. Absent: everything you can see.
     org: Option<String>,
+    /// A chat session (id) instead of `org`: search in its context, as its
+    /// answers do (its org and tenant-wide).
+    session: Option<String>,
     /// How many results, 1 to 100 (default 20).
     limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/knowledge/search", tag = "knowledge", params(SearchQuery),
     responses((status = 200, description = "{items}: ranked entries with a highlighted snippet and their file"),
-        (status = 400, description = "no words, or a bad limit"), (status = 404, description = "no such org for you")))]
+        (status = 400, description = "no words, a bad limit, or both org and session"), (status = 404, description = "no such org or session for you")))]
 async fn search(
     State(state): State<AppState>,
     auth: Auth,
@@ -156,10 +159,20 @@ async fn search(
         )));
     }
     let mut tx = state.store.read().await?;
-    let sel = match q.org.as_deref() {
-        None | Some("all") => OrgSelector::All,
-        Some("tenant" | "none") => OrgSelector::TenantWide,
-        Some(reference) => OrgSelector::Context(visible_org(&mut tx, &auth, reference).await?.id),
+    let sel = match (q.session.as_deref(), q.org.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give org or session, not both: a session's context is its own org".into(),
+            ));
+        }
+        (Some(id), None) => {
+            super::chat::context(&super::chat::visible_session(&mut tx, &auth, id).await?)
+        }
+        (None, None | Some("all")) => OrgSelector::All,
+        (None, Some("tenant" | "none")) => OrgSelector::TenantWide,
+        (None, Some(reference)) => {
+            OrgSelector::Context(visible_org(&mut tx, &auth, reference).await?.id)
+        }
     };
     let hits = tx
         .knowledge_search(

@@ -229,6 +229,30 @@ async fn answers_come_from_the_sessions_org_and_citations_follow_the_reader() {
             "{backend:?}: never another org's passage"
         );
         assert!(!answer.to_string().contains("secrets of team beta"));
+        // Search in the session's context: what its answers draw on, even
+        // for the admin, who sees beta's file everywhere else.
+        let (st, hits) = s
+            .get(
+                &s.admin,
+                &format!("/api/v1/knowledge/search?q=quokka&session={sid}"),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{backend:?}: {hits}");
+        let mut found: Vec<&str> = hits["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["file"]["name"].as_str().unwrap())
+            .collect();
+        found.sort_unstable();
+        assert_eq!(found, ["alpha.md", "wide.md"], "{backend:?}: {hits}");
+        let (st, _) = s
+            .get(
+                &s.admin,
+                &format!("/api/v1/knowledge/search?q=quokka&session={sid}&org=beta"),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{backend:?}");
         // Named files outside the session's context read as missing.
         let beta_file = s.list_all(&s.admin, "/api/v1/files?org=beta").await[0]["id"]
             .as_str()
