@@ -106,7 +106,7 @@ fn resource_ops(kind: &str, id: &str, into: &str) -> Vec<(Method, String, Option
 /// Runs every resource op against `hidden` and against a never-used id of
 /// the same prefix, as `token`, and compares them. `status(method)` is the
 /// status both must have.
-async fn probe_resource(
+pub(crate) async fn probe_resource(
     s: &TestServer,
     token: &str,
     who: &str,
@@ -133,7 +133,7 @@ async fn probe_resource(
 
 /// Runs `(method, path template, body)` with `<REF>` replaced by `hidden`
 /// and by `unused`, and compares the two.
-async fn probe_ref(
+pub(crate) async fn probe_ref(
     s: &TestServer,
     token: &str,
     what: &str,

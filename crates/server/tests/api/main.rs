@@ -19,6 +19,7 @@ mod lifecycle;
 mod openapi;
 mod org_filter;
 mod pagination;
+mod references;
 mod rescope;
 mod revocation;
 mod s3;
