@@ -10,6 +10,7 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::request::Parts;
 use orgscope_core::policy::{Access, Actor, Principal, Role};
 use orgscope_store::{StoreError, Tx, UserRow};
@@ -26,6 +27,41 @@ pub const ORG_KEY_PREFIX: &str = "osk_";
 
 /// The header a superuser (or the local CLI) uses to name the tenant it acts in.
 pub const TENANT_HEADER: &str = "x-orgscope-tenant";
+/// The cookie a browser keeps its session in (the UI's way of sending it).
+pub const SESSION_COOKIE: &str = "orgscope_session";
+/// The header a cookie-authenticated change must carry: login's `csrf_token`.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The CSRF token of a session: derived from its secret, so it needs no
+/// storage and no other site can know it.
+pub fn csrf_token(session: &str) -> String {
+    hash_secret(&format!("csrf:{session}"))
+}
+
+/// `Set-Cookie` for a new session (or, with `None`, one that ends it).
+/// `Secure` when the request reached the proxy over TLS.
+pub fn session_cookie(session: Option<&str>, max_age: i64, tls: bool) -> String {
+    let secure = if tls { "; Secure" } else { "" };
+    match session {
+        Some(s) => format!(
+            "{SESSION_COOKIE}={s}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        ),
+        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    }
+}
+
+/// The session in the request's cookie, if it carries one.
+fn cookie_session(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+}
 
 /// Marks a request made in-process by the `orgscope` CLI working on the
 /// database directly: it acts as a superuser. Only code in this process can
@@ -323,7 +359,16 @@ impl FromRequestParts<AppState> for Auth {
                 credential: Credential::Local,
             });
         }
-        let secret = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        // A browser's cookie carries sessions only.
+        let (secret, from_cookie) = match bearer(parts) {
+            Some(secret) => (secret, false),
+            None => (
+                cookie_session(parts)
+                    .filter(|s| s.starts_with(SESSION_PREFIX))
+                    .ok_or(ApiError::Unauthorized)?,
+                true,
+            ),
+        };
         let hash = hash_secret(&secret);
         if secret.starts_with(ORG_KEY_PREFIX) {
             let (key, creator_disabled) = match tx.key_by_hash_for_auth(&hash).await {
@@ -377,6 +422,17 @@ impl FromRequestParts<AppState> for Auth {
             Some(t) => t.clone(),
             None => superuser_tenant(&mut tx, parts).await?,
         };
+        if from_cookie {
+            // A change must prove it comes from our own pages (as
+            // SameSite=Strict does in browsers that honour it).
+            let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let proof = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes());
+            if !safe && !proof.is_some_and(|p| ct_eq(p, csrf_token(&secret).as_bytes())) {
+                return Err(ApiError::Forbidden(format!(
+                    "a change made with the session cookie needs the {CSRF_HEADER} header: the csrf_token that login answered"
+                )));
+            }
+        }
         let principal = user_principal(&mut tx, &user, tenant).await?;
         let credential = if token.kind == "session" {
             Credential::Session { hash }

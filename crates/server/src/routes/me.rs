@@ -1,7 +1,7 @@
 //! Logging in and out, who am I, and personal tokens.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orgscope_core::policy::Actor;
 use orgscope_store::{StoreError, TokenRow};
@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use super::{Change, audit, only_fields, text};
 use crate::AppState;
 use crate::auth::{
-    Auth, Credential, PERSONAL_TOKEN_PREFIX, PeerAddr, SESSION_PREFIX, hash_secret, new_secret,
-    verify_password,
+    Auth, Credential, PERSONAL_TOKEN_PREFIX, PeerAddr, SESSION_PREFIX, csrf_token, hash_secret,
+    new_secret, session_cookie, verify_password,
 };
 use crate::error::{ApiError, ApiResult, AppJson};
 
@@ -52,11 +52,12 @@ fn render_token(t: &TokenRow) -> Value {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, description = "{token, expires_at}"), (status = 401, description = "wrong tenant, username or password"),
+    responses((status = 200, description = "{token, expires_at, csrf_token}; also sets the session cookie (HttpOnly, SameSite=Strict) for browsers, whose changes send csrf_token as X-CSRF-Token"), (status = 401, description = "wrong tenant, username or password"),
         (status = 429, description = "too many failed attempts")))]
 async fn login(
     State(state): State<AppState>,
     PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
     AppJson(body): AppJson<Value>,
 ) -> ApiResult<Response> {
     only_fields(&body, &["tenant", "username", "password"])?;
@@ -115,18 +116,42 @@ async fn login(
     )
     .await?;
     tx.commit().await?;
-    Ok(axum::Json(json!({"token": token, "expires_at": expires})).into_response())
+    let cookie = session_cookie(
+        Some(&token),
+        state.session_ttl.whole_seconds(),
+        behind_tls(&headers),
+    );
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        axum::Json(
+            json!({"token": token, "expires_at": expires, "csrf_token": csrf_token(&token)}),
+        ),
+    )
+        .into_response())
+}
+
+/// Did the request reach the proxy in front of us over TLS?
+fn behind_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204, description = "the session has ended")))]
-async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
+    responses((status = 204, description = "the session has ended (and its cookie is cleared)")))]
+async fn logout(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     if let Credential::Session { hash } = &auth.credential {
         let mut tx = state.store.write().await?;
         tx.session_delete(hash).await?;
         tx.commit().await?;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let cookie = session_cookie(None, 0, behind_tls(&headers));
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",

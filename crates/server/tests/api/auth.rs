@@ -677,3 +677,118 @@ async fn a_removed_member_loses_the_org_at_once() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn the_session_cookie_needs_its_csrf_token_to_change_anything() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        s.org("alpha").await;
+        s.fast_user("alice", "user", &[("alpha", false)]).await;
+        let (_, _, headers) = s.login_in(None, "alice", FAST_PASSWORD).await;
+        let set = headers["set-cookie"].to_str().unwrap().to_owned();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+            assert!(set.contains(attribute), "{backend:?}: {set}");
+        }
+        assert!(!set.contains("Secure"), "plain HTTP: {set}");
+        let cookie = s.cookie_login(None, "alice", FAST_PASSWORD).await;
+        let session = cookie.split(':').nth(1).unwrap().to_owned();
+        let jar = format!("theme=dark; orgscope_session={session}");
+        let with_cookie = |csrf: Option<&str>| {
+            let mut h = vec![("cookie", jar.clone())];
+            if let Some(c) = csrf {
+                h.push(("x-csrf-token", c.to_owned()));
+            }
+            h
+        };
+        let s = &s;
+        let send = |method: Method, path: &'static str, headers: Vec<(&'static str, String)>| {
+            let hs: Vec<(&str, String)> = headers;
+            async move {
+                let refs: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let body = (method != Method::GET).then(|| {
+                    (
+                        "application/json",
+                        br#"{"name": "c", "secret": "s", "org": "alpha"}"#.to_vec(),
+                    )
+                });
+                s.raw(method, path, None, &refs, body).await
+            }
+        };
+        // Reading needs only the cookie.
+        let r = send(Method::GET, "/api/v1/me", with_cookie(None)).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend:?}: {}", r.text);
+        assert_eq!(r.json()["username"], "alice");
+        // A change without the CSRF token, or with another, is refused.
+        for csrf in [None, Some("0".repeat(64).as_str()), Some("")] {
+            let r = send(Method::POST, "/api/v1/credentials", with_cookie(csrf)).await;
+            r.problem(StatusCode::FORBIDDEN);
+            assert!(r.text.contains("x-csrf-token"), "{}", r.text);
+        }
+        assert_eq!(s.list_all(&s.admin, "/api/v1/credentials").await.len(), 0);
+        // With it, the change is made as alice.
+        let (st, made) = s
+            .post(
+                &cookie,
+                "/api/v1/credentials",
+                json!({"name": "c", "secret": "s", "org": "alpha"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{backend:?}: {made}");
+        // A bearer header wins over the cookie; only sessions ride in cookies.
+        let r = s
+            .raw(
+                Method::GET,
+                "/api/v1/me",
+                Some("oss_not-a-session"),
+                &[("cookie", jar.as_str())],
+                None,
+            )
+            .await;
+        assert_401(&r, "a bad bearer beside a good cookie");
+        let (_, pat) = s
+            .post(&cookie, "/api/v1/me/tokens", json!({"name": "t"}))
+            .await;
+        let pat_jar = format!("orgscope_session={}", pat["token"].as_str().unwrap());
+        let r = s
+            .raw(
+                Method::GET,
+                "/api/v1/me",
+                None,
+                &[("cookie", pat_jar.as_str())],
+                None,
+            )
+            .await;
+        assert_401(&r, "a personal token in the cookie");
+        // Logout ends the session and clears the cookie.
+        let (st, _, headers) = s
+            .call(Method::POST, "/api/v1/auth/logout", Some(&cookie), None)
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "{backend:?}");
+        assert!(
+            headers["set-cookie"]
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
+        let r = send(Method::GET, "/api/v1/me", with_cookie(None)).await;
+        assert_401(&r, "the cookie of a logged-out session");
+        // Behind a TLS proxy the cookie is Secure.
+        let r = s
+            .raw(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                &[("x-forwarded-proto", "https")],
+                Some((
+                    "application/json",
+                    serde_json::to_vec(&json!({"username": "alice", "password": FAST_PASSWORD}))
+                        .unwrap(),
+                )),
+            )
+            .await;
+        assert!(
+            r.header("set-cookie")
+                .is_some_and(|c| c.contains("; Secure"))
+        );
+    }
+}

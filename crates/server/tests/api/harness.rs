@@ -156,7 +156,7 @@ impl TestServer {
     ) -> (StatusCode, Value, HeaderMap) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
-            req = req.bearer_auth(t);
+            req = authenticate(req, t);
         }
         if let Some(b) = body {
             req = req.json(&b);
@@ -233,6 +233,21 @@ impl TestServer {
 /// The argon2 hash of [`FAST_PASSWORD`], for users made in the store.
 pub fn fast_hash() -> &'static str {
     &FAST_HASH
+}
+
+/// A credential for [`TestServer::call`] and [`TestServer::raw`]: a bearer
+/// token, or `cookie:<session>:<csrf token>` for a browser's session cookie
+/// (see [`TestServer::cookie_login`]), sent with its CSRF header.
+fn authenticate(req: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
+    match token
+        .strip_prefix("cookie:")
+        .and_then(|c| c.split_once(':'))
+    {
+        Some((session, csrf)) => req
+            .header("cookie", format!("orgscope_session={session}"))
+            .header("x-csrf-token", csrf),
+        None => req.bearer_auth(token),
+    }
 }
 
 /// A tenant made by [`TestServer::other_tenant`].
@@ -318,7 +333,7 @@ impl TestServer {
     ) -> Raw {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
-            req = req.bearer_auth(t);
+            req = authenticate(req, t);
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -384,6 +399,25 @@ impl TestServer {
         }
         self.call(Method::POST, "/api/v1/auth/login", None, Some(body))
             .await
+    }
+
+    /// Logs in as a browser does; returns a credential that [`TestServer::call`]
+    /// sends as the session cookie with its CSRF header.
+    pub async fn cookie_login(
+        &self,
+        tenant: Option<&str>,
+        username: &str,
+        password: &str,
+    ) -> String {
+        let (st, body, headers) = self.login_in(tenant, username, password).await;
+        assert_eq!(st, StatusCode::OK, "login as {username}: {body}");
+        let cookie = headers["set-cookie"].to_str().unwrap();
+        let session = cookie
+            .strip_prefix("orgscope_session=")
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie");
+        assert_eq!(session, body["token"].as_str().unwrap());
+        format!("cookie:{session}:{}", body["csrf_token"].as_str().unwrap())
     }
 
     /// Makes the superuser `root` in the store (admins cannot make one) and

@@ -144,12 +144,14 @@ enum Who {
     Key(usize),
     /// A personal token of a user: the same rights as their session.
     Token(usize),
+    /// A user's session sent as a browser does: cookie and CSRF header.
+    Cookie(usize),
 }
 
-/// A personal token answers as its user's session does.
+/// A personal token or the session cookie answers as the user's session does.
 fn as_user(who: Who) -> Who {
     match who {
-        Who::Token(u) => Who::User(u),
+        Who::Token(u) | Who::Cookie(u) => Who::User(u),
         other => other,
     }
 }
@@ -170,7 +172,7 @@ impl Model {
     fn alive(&self, who: Who) -> bool {
         match who {
             Who::Admin => true,
-            Who::User(u) | Who::Token(u) => !self.disabled.contains(&u),
+            Who::User(u) | Who::Token(u) | Who::Cookie(u) => !self.disabled.contains(&u),
             Who::Key(k) => !self.revoked.contains(&k),
         }
     }
@@ -182,7 +184,9 @@ impl Model {
             (Who::Admin, _) => true,
             (Who::User(u), _) if USERS[u].1 == "auditor" => true,
             (_, None) => true,
-            (Who::User(u) | Who::Token(u), Some(o)) => self.members.contains(&(u, o)),
+            (Who::User(u) | Who::Token(u) | Who::Cookie(u), Some(o)) => {
+                self.members.contains(&(u, o))
+            }
             (Who::Key(k), Some(o)) => KEYS[k].0 == o,
         }
     }
@@ -196,7 +200,7 @@ impl Model {
         match as_user(who) {
             Who::Admin => true,
             Who::User(u) if USERS[u].1 == "auditor" => true,
-            Who::User(u) | Who::Token(u) => self.members.contains(&(u, org)),
+            Who::User(u) | Who::Token(u) | Who::Cookie(u) => self.members.contains(&(u, org)),
             Who::Key(k) => KEYS[k].0 == org,
         }
     }
@@ -233,7 +237,7 @@ impl Model {
             Who::Admin => true,
             Who::User(u) if USERS[u].1 == "auditor" => false,
             Who::Key(k) if !KEYS[k].1 => false,
-            Who::User(u) | Who::Token(u) => match org {
+            Who::User(u) | Who::Token(u) | Who::Cookie(u) => match org {
                 Some(o) => self.members.contains(&(u, o)),
                 None => KINDS[kind].1 && creator == Some(u),
             },
@@ -263,6 +267,8 @@ struct World {
     users: Vec<String>,
     /// A personal token of each user.
     tokens: Vec<String>,
+    /// Each user's session as a cookie credential (see the harness).
+    cookies: Vec<String>,
     keys: Vec<String>,
     /// Resource ids, in the model's order.
     ids: Vec<String>,
@@ -293,10 +299,18 @@ async fn world(backend: crate::harness::Backend) -> World {
         tokens.push(t["token"].as_str().unwrap().to_owned());
     }
     let foreign = other_tenant(&s).await;
+    let cookies = users
+        .iter()
+        .map(|session| {
+            let csrf = orgscope_server::auth::csrf_token(session);
+            format!("cookie:{session}:{csrf}")
+        })
+        .collect();
     World {
         s,
         users,
         tokens,
+        cookies,
         keys,
         ids: Vec::new(),
         foreign,
@@ -339,6 +353,7 @@ impl World {
             Who::Admin => &self.s.admin,
             Who::User(u) => &self.users[u],
             Who::Token(u) => &self.tokens[u],
+            Who::Cookie(u) => &self.cookies[u],
             Who::Key(k) => &self.keys[k],
         }
     }
@@ -617,6 +632,7 @@ impl World {
         let mut whos = vec![Who::Admin];
         whos.extend((0..USERS.len()).map(Who::User));
         whos.extend((0..USERS.len()).map(Who::Token));
+        whos.extend((0..USERS.len()).map(Who::Cookie));
         whos.extend((0..KEYS.len()).map(Who::Key));
         for who in whos {
             let token = self.token(who);

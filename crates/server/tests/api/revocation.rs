@@ -173,8 +173,13 @@ async fn every_route_refuses_an_ended_credential_on_the_very_next_request() {
             .as_str()
             .unwrap()
             .to_owned();
-        let ended: [(&str, &str); 6] = [
+        let cookie = format!(
+            "cookie:{alice}:{}",
+            orgscope_server::auth::csrf_token(&alice)
+        );
+        let ended: [(&str, &str); 7] = [
             ("session of a disabled user", &alice),
+            ("session cookie of a disabled user", &cookie),
             ("personal token of a disabled user", &pat),
             ("org key made by a disabled user", &her_key),
             ("revoked org key", &revoked),
