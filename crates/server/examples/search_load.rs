@@ -9,7 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use orgscope_server::{AppState, blobs::Blobs, crypto::MasterKey};
+mod common;
+
 use orgscope_store::{NewFile, NewResource, Store, new_id};
 use sqlx::Connection;
 
@@ -155,26 +156,7 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let blobs = Blobs::local(&dir.join("blobs")).unwrap();
-    let state = AppState::new(store.clone(), MasterKey::generate(), blobs);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(orgscope_server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    let http = reqwest::Client::new();
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "bench", "password": "bench-user-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
+    let (base, http, token) = common::serve_as_bench(&store, &dir).await;
     let member_orgs: Vec<usize> = (0..orgs).filter(|o| o % (orgs / 50).max(1) == 0).collect();
 
     // The same queries for both runs.

@@ -322,19 +322,29 @@ async fn update_org(
         };
     }
     tx.org_update(&after).await.map_err(duplicate)?;
+    org_changed(tx, &auth, &before, "org.update").await
+}
+
+/// Ends a change to an org: audits it (as it was and is now) and answers it.
+async fn org_changed(
+    mut tx: Tx,
+    auth: &Auth,
+    before: &OrgRow,
+    action: &str,
+) -> ApiResult<Response> {
     let after = tx
         .org(&tenant_filter(&before.tenant_id), &before.id)
         .await?;
     audit(
         &mut tx,
-        &auth,
+        auth,
         Some(&before.tenant_id),
         Change {
-            action: "org.update",
+            action,
             kind: "org",
             target: &before.id,
             org: Some(&before.id),
-            before: Some(render_org(&before)),
+            before: Some(render_org(before)),
             after: Some(render_org(&after)),
         },
     )
@@ -802,25 +812,7 @@ async fn verify_domain(
         })
         .await?;
     }
-    let after = tx
-        .org(&tenant_filter(&claimed.tenant_id), &claimed.id)
-        .await?;
-    audit(
-        &mut tx,
-        &auth,
-        Some(&claimed.tenant_id),
-        Change {
-            action: "org.domain_verify",
-            kind: "org",
-            target: &claimed.id,
-            org: Some(&claimed.id),
-            before: Some(render_org(&claimed)),
-            after: Some(render_org(&after)),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(axum::Json(render_org(&after)).into_response())
+    org_changed(tx, &auth, &claimed, "org.domain_verify").await
 }
 
 /// Succeeds when a TXT record at `_orgscope.<domain>` holds `token`. The
