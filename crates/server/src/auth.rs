@@ -42,12 +42,10 @@ pub fn csrf_token(session: &str) -> String {
 /// `Secure` when the request reached the proxy over TLS.
 pub fn session_cookie(session: Option<&str>, max_age: i64, tls: bool) -> String {
     let secure = if tls { "; Secure" } else { "" };
-    match session {
-        Some(s) => format!(
-            "{SESSION_COOKIE}={s}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-        ),
-        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
-    }
+    let (value, max_age) = session.map_or(("", 0), |s| (s, max_age));
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    )
 }
 
 /// The session in the request's cookie, if it carries one.

@@ -794,7 +794,13 @@ async fn verify_domain(
             "domain: the org's domain changed while it was being verified; verify again",
         ));
     }
-    let lost = tx.org_domain_proved(&now).await.map_err(duplicate)?;
+    // Two proofs of one domain at the same moment: one wins, the other retries.
+    let lost = tx.org_domain_proved(&now).await.map_err(|e| match e {
+        StoreError::Duplicate(_) => ApiError::conflict(
+            "domain: it was being verified elsewhere at the same moment; verify again",
+        ),
+        e => e.into(),
+    })?;
     for other in &lost {
         // The org that held the domain hears only that DNS now proves
         // someone else's claim: not who, nor which tenant.
