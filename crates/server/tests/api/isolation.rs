@@ -27,7 +27,7 @@ const USERS: [(&str, &str); 4] = [
 ];
 /// Kinds under test, one or more of each scope policy and product area:
 /// (path, may a plain user write it tenant-wide?, may it be tenant-wide at all?)
-const KINDS: [(&str, bool, bool); 11] = [
+const KINDS: [(&str, bool, bool); 12] = [
     ("specialties", false, true),
     ("personas", true, true),
     ("hosts", false, false),
@@ -39,7 +39,11 @@ const KINDS: [(&str, bool, bool); 11] = [
     ("api-definitions", false, false),
     ("blacklists", false, true),
     ("operational-rules", false, true),
+    // Derived: made by StartSession only, in its persona's org for good.
+    ("sessions", true, true),
 ];
+const PERSONAS: usize = 1;
+const SESSIONS: usize = KINDS.len() - 1;
 /// Every file says this word: search finds exactly the files one may see.
 const WORD: &str = "isolationword";
 
@@ -72,6 +76,11 @@ enum Op {
         by: Option<usize>,
         kind: usize,
         org: Option<usize>,
+    },
+    /// A user (None: the admin) starts a chat session with the n-th persona.
+    StartSession {
+        by: Option<usize>,
+        persona: usize,
     },
     Rescope {
         res: usize,
@@ -107,8 +116,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (org.clone(), proptest::option::of(org.clone()))
             .prop_map(|(org, parent)| Op::Reparent { org, parent }),
         1 => (user.clone(), org.clone()).prop_map(|(user, org)| Op::Leave { user, org }),
-        4 => (proptest::option::of(0..3usize), 0..KINDS.len(), proptest::option::of(org.clone()))
+        4 => (proptest::option::of(0..3usize), 0..SESSIONS, proptest::option::of(org.clone()))
             .prop_map(|(by, kind, org)| Op::Create { by, kind, org }),
+        1 => (proptest::option::of(0..3usize), 0..4usize)
+            .prop_map(|(by, persona)| Op::StartSession { by, persona }),
         2 => (0..8usize, proptest::option::of(org), any::<bool>())
             .prop_map(|(res, org, preview)| Op::Rescope { res, org, preview }),
         1 => user.clone().prop_map(|user| Op::Disable { user }),
@@ -504,11 +515,44 @@ impl World {
                     self.ids.push(created["id"].as_str().unwrap().to_owned());
                 }
             }
+            Op::StartSession { by, persona } => {
+                let Some(p) = (0..m.resources.len())
+                    .filter(|i| m.resources[*i].0 == PERSONAS)
+                    .nth(persona)
+                else {
+                    return Ok(());
+                };
+                let who = by.map_or(Who::Admin, Who::User);
+                let org = m.resources[p].1;
+                // Nobody is assigned personas here: whoever sees one may use it.
+                let want = if !m.alive(who) {
+                    StatusCode::UNAUTHORIZED
+                } else if !m.sees(who, org) {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::CREATED
+                };
+                let (st, body) = s
+                    .post(
+                        self.token(who),
+                        "/api/v1/sessions",
+                        json!({"persona": self.ids[p]}),
+                    )
+                    .await;
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
+                }
+                if st == StatusCode::CREATED {
+                    m.resources.push((SESSIONS, org, by));
+                    self.ids.push(body["id"].as_str().unwrap().to_owned());
+                }
+            }
             Op::Rescope { res, org, preview } => {
                 let Some(&(kind, _, _)) = m.resources.get(res) else {
                     return Ok(());
                 };
-                let want = if org.is_none() && !KINDS[kind].2
+                let want = if kind == SESSIONS
+                    || org.is_none() && !KINDS[kind].2
                     || org.is_some_and(|o| m.deleted.contains(&o))
                 {
                     StatusCode::UNPROCESSABLE_ENTITY
@@ -790,16 +834,32 @@ impl World {
                 .iter()
                 .position(|k| k.0 == "files")
                 .expect("files are modelled");
-            let mut contexts: Vec<Option<usize>> = vec![None];
-            contexts.extend((0..ORGS.len()).filter(|o| m.names_org(who, *o)).map(Some));
-            for ctx in contexts {
-                let q = match ctx {
-                    Some(o) => format!(
-                        "/api/v1/knowledge/search?q={WORD}&limit=100&org={}",
-                        ORGS[o]
-                    ),
-                    None => format!("/api/v1/knowledge/search?q={WORD}&limit=100"),
-                };
+            // Contexts: (query, None = everything | Some(org or tenant-wide only)).
+            let mut contexts: Vec<(String, Option<Option<usize>>)> = vec![(String::new(), None)];
+            contexts.extend(
+                (0..ORGS.len())
+                    .filter(|o| m.names_org(who, *o))
+                    .map(|o| (format!("&org={}", ORGS[o]), Some(Some(o)))),
+            );
+            // A chat session's context is its org (or tenant-wide only), for
+            // those who see the session; for anyone else it does not exist.
+            for (i, (kind, org, _)) in m.resources.iter().enumerate() {
+                if *kind != SESSIONS {
+                    continue;
+                }
+                let q = format!("&session={}", self.ids[i]);
+                if m.sees(who, *org) {
+                    contexts.push((q, Some(*org)));
+                } else {
+                    let path = format!("/api/v1/knowledge/search?q={WORD}{q}");
+                    let (st, _) = s.get(token, &path).await;
+                    if st != StatusCode::NOT_FOUND {
+                        return Err(format!("{who:?} searches {path}: {st}, oracle 404"));
+                    }
+                }
+            }
+            for (ctx_query, ctx) in contexts {
+                let q = format!("/api/v1/knowledge/search?q={WORD}&limit=100{ctx_query}");
                 let (st, hits) = s.get(token, &q).await;
                 if st != StatusCode::OK {
                     return Err(format!("{who:?} searches {q}: {st}"));
@@ -817,7 +877,7 @@ impl World {
                     .filter(|((k, org, _), _)| {
                         *k == files
                             && m.sees(who, *org)
-                            && (ctx.is_none() || org.is_none() || *org == ctx)
+                            && ctx.is_none_or(|c| org.is_none() || *org == c)
                     })
                     .map(|(_, id)| id.clone())
                     .collect();
@@ -886,6 +946,28 @@ async fn wait_extracted(s: &TestServer, token: &str, id: &str) -> Result<(), Str
     Err(format!("file {id} was not extracted"))
 }
 
+fn prelude() -> Vec<Op> {
+    let files = KINDS.iter().position(|k| k.0 == "files").expect("files");
+    let mut ops: Vec<Op> = [Some(0), Some(1), None]
+        .into_iter()
+        .map(|org| Op::Create {
+            by: None,
+            kind: files,
+            org,
+        })
+        .collect();
+    ops.push(Op::Create {
+        by: None,
+        kind: PERSONAS,
+        org: Some(0),
+    });
+    ops.push(Op::StartSession {
+        by: None,
+        persona: 0,
+    });
+    ops
+}
+
 #[test]
 fn every_view_of_every_principal_matches_the_oracle() {
     let cases = std::env::var("ORGSCOPE_MODEL_CASES")
@@ -907,6 +989,13 @@ fn every_view_of_every_principal_matches_the_oracle() {
             rt.block_on(async {
                 let mut w = world(backend).await;
                 let mut m = Model::default();
+                // Every case starts from files in two orgs and tenant-wide,
+                // and a session in org-a: derived data has something to leak.
+                for op in prelude() {
+                    w.apply(&mut m, &op)
+                        .await
+                        .map_err(|e| TestCaseError::fail(format!("prelude: {e}")))?;
+                }
                 for (step, op) in ops.iter().enumerate() {
                     w.apply(&mut m, op)
                         .await
