@@ -739,7 +739,20 @@ impl Tx {
                 sql.push(" WHERE org_id = ");
                 sql
             }
-            Disposition::Delete => Sql::new("DELETE FROM resources WHERE org_id = "),
+            Disposition::Delete => {
+                // References among what goes go first: PostgreSQL checks a
+                // reference to a row deleted in the same statement before
+                // the cascade from its referrer has removed it.
+                let mut refs = Sql::new(
+                    "DELETE FROM resource_refs WHERE from_id IN (SELECT id FROM resources WHERE org_id = ",
+                );
+                refs.arg(org)
+                    .push(") OR to_id IN (SELECT id FROM resources WHERE org_id = ")
+                    .arg(org)
+                    .push(")");
+                self.exec(&refs).await?;
+                Sql::new("DELETE FROM resources WHERE org_id = ")
+            }
         };
         sql.arg(org);
         self.exec(&sql).await?;

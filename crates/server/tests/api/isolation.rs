@@ -27,7 +27,7 @@ const USERS: [(&str, &str); 4] = [
 ];
 /// Kinds under test, one or more of each scope policy and product area:
 /// (path, may a plain user write it tenant-wide?, may it be tenant-wide at all?)
-const KINDS: [(&str, bool, bool); 12] = [
+const KINDS: [(&str, bool, bool); 13] = [
     ("specialties", false, true),
     ("personas", true, true),
     ("hosts", false, false),
@@ -39,10 +39,15 @@ const KINDS: [(&str, bool, bool); 12] = [
     ("api-definitions", false, false),
     ("blacklists", false, true),
     ("operational-rules", false, true),
+    // Made by CreateTask only: it refers to an agent and a host.
+    ("tasks", false, false),
     // Derived: made by StartSession only, in its persona's org for good.
     ("sessions", true, true),
 ];
 const PERSONAS: usize = 1;
+const HOSTS: usize = 2;
+const AGENTS: usize = 6;
+const TASKS: usize = KINDS.len() - 2;
 const SESSIONS: usize = KINDS.len() - 1;
 /// Every file says this word: search finds exactly the files one may see.
 const WORD: &str = "isolationword";
@@ -76,6 +81,13 @@ enum Op {
         by: Option<usize>,
         kind: usize,
         org: Option<usize>,
+    },
+    /// A user (None: the admin) makes a task in the n-th agent's org, for
+    /// that agent, on the n-th host (which may be in another org).
+    CreateTask {
+        by: Option<usize>,
+        agent: usize,
+        host: usize,
     },
     /// A user (None: the admin) starts a chat session with the n-th persona.
     StartSession {
@@ -116,10 +128,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (org.clone(), proptest::option::of(org.clone()))
             .prop_map(|(org, parent)| Op::Reparent { org, parent }),
         1 => (user.clone(), org.clone()).prop_map(|(user, org)| Op::Leave { user, org }),
-        4 => (proptest::option::of(0..3usize), 0..SESSIONS, proptest::option::of(org.clone()))
+        4 => (proptest::option::of(0..3usize), 0..TASKS, proptest::option::of(org.clone()))
             .prop_map(|(by, kind, org)| Op::Create { by, kind, org }),
         1 => (proptest::option::of(0..3usize), 0..4usize)
             .prop_map(|(by, persona)| Op::StartSession { by, persona }),
+        2 => (proptest::option::of(0..3usize), 0..3usize, 0..3usize)
+            .prop_map(|(by, agent, host)| Op::CreateTask { by, agent, host }),
         2 => (0..8usize, proptest::option::of(org), any::<bool>())
             .prop_map(|(res, org, preview)| Op::Rescope { res, org, preview }),
         1 => user.clone().prop_map(|user| Op::Disable { user }),
@@ -147,6 +161,8 @@ struct Model {
     deleted: BTreeSet<usize>,
     /// (kind index, org, creator: None = admin)
     resources: Vec<(usize, Option<usize>, Option<usize>)>,
+    /// References between resources (from, to), by index in `resources`.
+    refs: Vec<(usize, usize)>,
 }
 
 /// Who asks: a user, the admin, or an org key (org index, read_write?).
@@ -173,6 +189,41 @@ fn as_user(who: Who) -> Who {
 const KEYS: [(usize, bool); 2] = [(0, true), (1, false)];
 
 impl Model {
+    /// The index of the n-th resource of `kind`.
+    fn nth(&self, kind: usize, n: usize) -> Option<usize> {
+        (0..self.resources.len())
+            .filter(|i| self.resources[*i].0 == kind)
+            .nth(n)
+    }
+
+    /// Would moving resource `r` to `org` leave a reference across orgs?
+    fn breaks_refs(&self, r: usize, org: Option<usize>) -> bool {
+        self.refs.iter().any(|&(a, b)| {
+            let other = if a == r {
+                b
+            } else if b == r {
+                a
+            } else {
+                return false;
+            };
+            let there = self.resources[other].1;
+            there.is_some() && there != org
+        })
+    }
+
+    /// Forgets resources (highest index first), and their references.
+    fn remove(&mut self, gone: &[usize]) {
+        let shift = |i: usize| i - gone.iter().filter(|g| **g < i).count();
+        self.refs
+            .retain(|(a, b)| !gone.contains(a) && !gone.contains(b));
+        for (a, b) in &mut self.refs {
+            (*a, *b) = (shift(*a), shift(*b));
+        }
+        for i in gone.iter().rev() {
+            self.resources.remove(*i);
+        }
+    }
+
     fn join(&mut self, user: usize, org: usize, manage: bool) {
         self.members.insert((user, org));
         if manage {
@@ -515,11 +566,50 @@ impl World {
                     self.ids.push(created["id"].as_str().unwrap().to_owned());
                 }
             }
+            Op::CreateTask { by, agent, host } => {
+                let (Some(a), Some(h)) = (m.nth(AGENTS, agent), m.nth(HOSTS, host)) else {
+                    return Ok(());
+                };
+                let who = by.map_or(Who::Admin, Who::User);
+                let org = m.resources[a].1;
+                let host_org = m.resources[h].1;
+                // References stay in the task's org; another org's host is
+                // named in a 409 to who sees it and is absent (422) to others.
+                let want = if !m.alive(who) {
+                    StatusCode::UNAUTHORIZED
+                } else if by.is_some_and(|u| org.is_some_and(|o| !m.members.contains(&(u, o)))) {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else if host_org != org {
+                    if m.sees(who, host_org) {
+                        StatusCode::CONFLICT
+                    } else {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    }
+                } else {
+                    StatusCode::CREATED
+                };
+                let (st, body) = s
+                    .post(
+                        self.token(who),
+                        "/api/v1/tasks",
+                        json!({
+                            "name": "t", "org": org.map(|o| ORGS[o]), "agent": self.ids[a],
+                            "host": self.ids[h], "command": "echo model",
+                        }),
+                    )
+                    .await;
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
+                }
+                if st == StatusCode::CREATED {
+                    let t = m.resources.len();
+                    m.resources.push((TASKS, org, by));
+                    m.refs.extend([(t, a), (t, h)]);
+                    self.ids.push(body["id"].as_str().unwrap().to_owned());
+                }
+            }
             Op::StartSession { by, persona } => {
-                let Some(p) = (0..m.resources.len())
-                    .filter(|i| m.resources[*i].0 == PERSONAS)
-                    .nth(persona)
-                else {
+                let Some(p) = m.nth(PERSONAS, persona) else {
                     return Ok(());
                 };
                 let who = by.map_or(Who::Admin, Who::User);
@@ -556,6 +646,8 @@ impl World {
                     || org.is_some_and(|o| m.deleted.contains(&o))
                 {
                     StatusCode::UNPROCESSABLE_ENTITY
+                } else if !preview && m.breaks_refs(res, org) {
+                    StatusCode::CONFLICT
                 } else {
                     StatusCode::OK
                 };
@@ -639,10 +731,10 @@ impl World {
                     }
                     match to {
                         None => {
-                            for i in in_org.into_iter().rev() {
-                                m.resources.remove(i);
-                                self.ids.remove(i);
+                            for i in in_org.iter().rev() {
+                                self.ids.remove(*i);
                             }
+                            m.remove(&in_org);
                         }
                         Some(target) => {
                             for i in in_org {
@@ -965,6 +1057,32 @@ fn prelude() -> Vec<Op> {
         by: None,
         persona: 0,
     });
+    // An agent and a host in org-a, a host in org-b, and a task on the first.
+    for (kind, org) in [(AGENTS, 0), (HOSTS, 0), (HOSTS, 1)] {
+        ops.push(Op::Create {
+            by: None,
+            kind,
+            org: Some(org),
+        });
+    }
+    ops.push(Op::CreateTask {
+        by: None,
+        agent: 0,
+        host: 0,
+    });
+    // The task holds its agent in org-a: a move is previewed, then refused.
+    // Each earlier step made one resource: its position is the agent's index.
+    let agent = ops
+        .iter()
+        .position(|op| matches!(op, Op::Create { kind: AGENTS, .. }))
+        .expect("the agent");
+    for preview in [true, false] {
+        ops.push(Op::Rescope {
+            res: agent,
+            org: Some(1),
+            preview,
+        });
+    }
     ops
 }
 
@@ -989,8 +1107,9 @@ fn every_view_of_every_principal_matches_the_oracle() {
             rt.block_on(async {
                 let mut w = world(backend).await;
                 let mut m = Model::default();
-                // Every case starts from files in two orgs and tenant-wide,
-                // and a session in org-a: derived data has something to leak.
+                // Every case starts from files in two orgs and tenant-wide, a
+                // session and a task in org-a: derived data and references
+                // have something to leak or break.
                 for op in prelude() {
                     w.apply(&mut m, &op)
                         .await

@@ -433,3 +433,43 @@ async fn renaming_moving_and_reslugging_an_org() {
         assert_eq!(st, StatusCode::OK);
     }
 }
+
+#[tokio::test]
+async fn deleting_an_org_deletes_resources_that_refer_to_each_other() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        s.org("ops").await;
+        let agent = s
+            .create(&s.admin, "agents", json!({"name": "a", "org": "ops"}))
+            .await;
+        let host = s
+            .create(
+                &s.admin,
+                "hosts",
+                json!({"name": "h", "org": "ops", "address": "10.0.0.1"}),
+            )
+            .await;
+        s.create(
+            &s.admin,
+            "tasks",
+            json!({"name": "t", "org": "ops", "agent": agent["id"], "host": host["id"], "command": "echo hi"}),
+        )
+        .await;
+        let (st, body, _) = s
+            .call(
+                Method::DELETE,
+                "/api/v1/orgs/ops",
+                Some(&s.admin),
+                Some(json!({"delete_resources": true})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "{backend:?}: {body}");
+        for kind in ["agents", "hosts", "tasks"] {
+            assert!(
+                s.list_all(&s.admin, &format!("/api/v1/{kind}"))
+                    .await
+                    .is_empty()
+            );
+        }
+    }
+}
