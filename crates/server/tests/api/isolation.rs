@@ -412,6 +412,20 @@ async fn other_tenant(s: &TestServer) -> Vec<String> {
 }
 
 impl World {
+    /// The ids of the modelled resources whose (kind, org) satisfy `keep`.
+    fn ids_where(
+        &self,
+        m: &Model,
+        keep: impl Fn(usize, Option<usize>) -> bool,
+    ) -> BTreeSet<String> {
+        m.resources
+            .iter()
+            .zip(&self.ids)
+            .filter(|((k, org, _), _)| keep(*k, *org))
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
     fn token(&self, who: Who) -> &str {
         match who {
             Who::Admin => &self.s.admin,
@@ -791,13 +805,8 @@ impl World {
                     .iter()
                     .map(|r| r["id"].as_str().unwrap().to_owned())
                     .collect();
-                let want: BTreeSet<String> = m
-                    .resources
-                    .iter()
-                    .zip(&self.ids)
-                    .filter(|((k, org, _), _)| *k == kind && m.sees(who, *org))
-                    .map(|(_, id)| id.clone())
-                    .collect();
+                let want: BTreeSet<String> =
+                    self.ids_where(m, |k, org| k == kind && m.sees(who, org));
                 if got != want {
                     return Err(format!(
                         "{who:?} lists {path}: got {got:?}, oracle {want:?}"
@@ -866,13 +875,7 @@ impl World {
                 .iter()
                 .map(|r| r["id"].as_str().unwrap().to_owned())
                 .collect();
-            let want: BTreeSet<String> = m
-                .resources
-                .iter()
-                .zip(&self.ids)
-                .filter(|((k, org, _), _)| *k == filtered && org.is_none())
-                .map(|(_, id)| id.clone())
-                .collect();
+            let want: BTreeSet<String> = self.ids_where(m, |k, org| k == filtered && org.is_none());
             if tenant_wide != want {
                 return Err(format!(
                     "{who:?} lists {path}?org=tenant: got {tenant_wide:?}, oracle {want:?}"
@@ -896,13 +899,8 @@ impl World {
                     .flatten()
                     .map(|r| r["id"].as_str().unwrap().to_owned())
                     .collect();
-                let want: BTreeSet<String> = m
-                    .resources
-                    .iter()
-                    .zip(&self.ids)
-                    .filter(|((k, org, _), _)| *k == filtered && *org == Some(o))
-                    .map(|(_, id)| id.clone())
-                    .collect();
+                let want: BTreeSet<String> =
+                    self.ids_where(m, |k, org| k == filtered && org == Some(o));
                 if got != want {
                     return Err(format!(
                         "{who:?} lists {path}?org={slug}: got {got:?}, oracle {want:?}"
@@ -962,17 +960,9 @@ impl World {
                     .flatten()
                     .map(|h| h["file"]["id"].as_str().unwrap().to_owned())
                     .collect();
-                let want: BTreeSet<String> = m
-                    .resources
-                    .iter()
-                    .zip(&self.ids)
-                    .filter(|((k, org, _), _)| {
-                        *k == files
-                            && m.sees(who, *org)
-                            && ctx.is_none_or(|c| org.is_none() || *org == c)
-                    })
-                    .map(|(_, id)| id.clone())
-                    .collect();
+                let want: BTreeSet<String> = self.ids_where(m, |k, org| {
+                    k == files && m.sees(who, org) && ctx.is_none_or(|c| org.is_none() || org == c)
+                });
                 if got != want {
                     return Err(format!(
                         "{who:?} searches {q}: got {got:?}, oracle {want:?}"
