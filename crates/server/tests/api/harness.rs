@@ -236,9 +236,19 @@ pub fn fast_hash() -> &'static str {
 }
 
 /// A credential for [`TestServer::call`] and [`TestServer::raw`]: a bearer
-/// token, or `cookie:<session>:<csrf token>` for a browser's session cookie
-/// (see [`TestServer::cookie_login`]), sent with its CSRF header.
+/// token, `tenant:<slug>:<token>` for a superuser acting in a tenant, or
+/// `cookie:<session>:<csrf token>` for a browser's session cookie (see
+/// [`TestServer::cookie_login`]), sent with its CSRF header.
 fn authenticate(req: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
+    // `tenant:<slug>:<token>`: a superuser's token acting in that tenant.
+    if let Some((tenant, token)) = token
+        .strip_prefix("tenant:")
+        .and_then(|t| t.split_once(':'))
+    {
+        return req
+            .header(orgscope_server::auth::TENANT_HEADER, tenant)
+            .bearer_auth(token);
+    }
     match token
         .strip_prefix("cookie:")
         .and_then(|c| c.split_once(':'))

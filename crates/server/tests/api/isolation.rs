@@ -1,18 +1,21 @@
 //! Model-based isolation: random sequences of membership changes (by the
 //! admin and by members who manage an org), re-parented orgs, resource
-//! creations, re-scopes (previewed or not), disables, key revocations and
-//! org deletions, driven through the real API; after every step each
-//! principal's listings, gets, searches, downloads and writes, and what it
-//! may manage, are compared with an oracle written from DESIGN sections 1
-//! and 3 (it does not call core). Zero differences is the only pass; proptest shrinks a failing
-//! sequence. A second tenant's resources must not exist for any of them.
+//! creations of every kind (org access keys among them, which then ask too),
+//! references between resources, tasks made by webhooks and by the scheduler,
+//! persona assignments, re-scopes (previewed or not), disables, key
+//! revocations, org deletions and new tenants, driven through the real API;
+//! after every step each principal's listings, gets, searches, downloads and
+//! writes, and what it may manage, are compared with an oracle written from
+//! DESIGN sections 1 to 3 (it does not call core). Zero differences is the
+//! only pass; proptest shrinks a failing sequence. Other tenants' resources
+//! must not exist for any of them.
 //! `ORGSCOPE_MODEL_CASES` runs more cases (default 6).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::harness::{TestServer, backends};
@@ -25,32 +28,62 @@ const USERS: [(&str, &str); 4] = [
     ("u2", "user"),
     ("aud", "auditor"),
 ];
-/// Kinds under test, one or more of each scope policy and product area:
-/// (path, may a plain user write it tenant-wide?, may it be tenant-wide at all?)
-const KINDS: [(&str, bool, bool); 13] = [
-    ("specialties", false, true),
-    ("personas", true, true),
-    ("hosts", false, false),
-    ("files", true, true),
-    ("credentials", false, true),
-    ("developers", false, false),
-    ("agents", false, false),
-    ("plugins", false, true),
-    ("api-definitions", false, false),
-    ("blacklists", false, true),
-    ("operational-rules", false, true),
-    // Made by CreateTask only: it refers to an agent and a host.
-    ("tasks", false, false),
+/// Every kind, each with (path, may a plain user write it tenant-wide?, may
+/// it be tenant-wide at all?, does it issue a secret?). Org keys cannot
+/// manage the kinds that issue secrets (DECISIONS: keys and tokens).
+const KINDS: [(&str, bool, bool, bool); 17] = [
+    ("specialties", false, true, false),
+    ("personas", true, true, false),
+    ("hosts", false, false, false),
+    ("files", true, true, false),
+    ("credentials", false, true, false),
+    ("developers", false, false, false),
+    ("agents", false, false, false),
+    ("plugins", false, true, false),
+    ("api-definitions", false, false, false),
+    ("blacklists", false, true, false),
+    ("operational-rules", false, true, false),
+    // Made by CreateLinked only: each refers to two others (LINKED).
+    ("tasks", false, false, false),
+    ("jobs", false, false, false),
+    ("gateways", false, false, true),
+    ("consumer-keys", false, false, true),
+    // Made by CreateKey: each org key is a principal of the model too.
+    ("api-keys", false, false, true),
     // Derived: made by StartSession only, in its persona's org for good.
-    ("sessions", true, true),
+    ("sessions", true, true, false),
 ];
+/// The kinds made by the generic create come first in KINDS.
+const GENERIC: usize = 11;
 const PERSONAS: usize = 1;
 const HOSTS: usize = 2;
+const FILES: usize = 3;
+const DEVELOPERS: usize = 5;
 const AGENTS: usize = 6;
-const TASKS: usize = KINDS.len() - 2;
-const SESSIONS: usize = KINDS.len() - 1;
+const API_DEFINITIONS: usize = 8;
+const BLACKLISTS: usize = 9;
+const TASKS: usize = 11;
+const JOBS: usize = 12;
+const GATEWAYS: usize = 13;
+const CONSUMER_KEYS: usize = 14;
+const API_KEYS: usize = 15;
+const SESSIONS: usize = 16;
+/// Kinds that refer to two resources, the first of which decides their org:
+/// (kind, first's kind, second's kind).
+const LINKED: [(usize, usize, usize); 4] = [
+    (TASKS, AGENTS, HOSTS),
+    (JOBS, AGENTS, HOSTS),
+    (GATEWAYS, AGENTS, HOSTS),
+    (CONSUMER_KEYS, DEVELOPERS, API_DEFINITIONS),
+];
 /// Every file says this word: search finds exactly the files one may see.
 const WORD: &str = "isolationword";
+/// What every blacklist of the model refuses; a `bad` command is this.
+const REFUSED: &str = "rm -rf /";
+/// At most this many org keys in a case: each one is checked every step.
+const MAX_KEYS: usize = 5;
+/// At most this many tenants made by steps (one more exists from the start).
+const MAX_TENANTS: usize = 2;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -82,12 +115,40 @@ enum Op {
         kind: usize,
         org: Option<usize>,
     },
-    /// A user (None: the admin) makes a task in the n-th agent's org, for
-    /// that agent, on the n-th host (which may be in another org).
-    CreateTask {
+    /// A user (None: the admin) makes an org access key, which then asks too.
+    CreateKey {
         by: Option<usize>,
-        agent: usize,
-        host: usize,
+        org: usize,
+        read_write: bool,
+    },
+    /// A user (None: the admin) makes a `LINKED[link]` resource in the org of
+    /// the n-th resource of its first kind, referring to it and to the n-th
+    /// of its second kind (which may be in another org). A `bad` command is
+    /// one the blacklists refuse.
+    CreateLinked {
+        by: Option<usize>,
+        link: usize,
+        first: usize,
+        second: usize,
+        bad: bool,
+    },
+    /// A ticket reaches the n-th gateway's webhook, with its own secret or
+    /// with another's.
+    Hook {
+        gateway: usize,
+        bad: bool,
+        own_secret: bool,
+    },
+    /// The n-th job falls due and the scheduler runs.
+    Fire {
+        job: usize,
+    },
+    /// A user (None: the admin) assigns the n-th persona to a set of users
+    /// (bit u: USERS[u]).
+    Assign {
+        by: Option<usize>,
+        persona: usize,
+        users: u8,
     },
     /// A user (None: the admin) starts a chat session with the n-th persona.
     StartSession {
@@ -106,6 +167,7 @@ enum Op {
     Enable {
         user: usize,
     },
+    /// The admin revokes the n-th org key.
     RevokeKey {
         key: usize,
     },
@@ -115,11 +177,14 @@ enum Op {
         org: usize,
         to: Option<Option<usize>>,
     },
+    /// A superuser makes another tenant with resources of its own.
+    NewTenant,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let user = 0..USERS.len();
     let org = 0..ORGS.len();
+    let by = proptest::option::of(0..3usize);
     prop_oneof![
         3 => (user.clone(), org.clone(), any::<bool>())
             .prop_map(|(user, org, manage)| Op::Join { user, org, manage }),
@@ -128,20 +193,55 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (org.clone(), proptest::option::of(org.clone()))
             .prop_map(|(org, parent)| Op::Reparent { org, parent }),
         1 => (user.clone(), org.clone()).prop_map(|(user, org)| Op::Leave { user, org }),
-        4 => (proptest::option::of(0..3usize), 0..TASKS, proptest::option::of(org.clone()))
+        4 => (by.clone(), 0..GENERIC, proptest::option::of(org.clone()))
             .prop_map(|(by, kind, org)| Op::Create { by, kind, org }),
-        1 => (proptest::option::of(0..3usize), 0..4usize)
-            .prop_map(|(by, persona)| Op::StartSession { by, persona }),
-        2 => (proptest::option::of(0..3usize), 0..3usize, 0..3usize)
-            .prop_map(|(by, agent, host)| Op::CreateTask { by, agent, host }),
-        2 => (0..8usize, proptest::option::of(org), any::<bool>())
+        1 => (by.clone(), org.clone(), any::<bool>())
+            .prop_map(|(by, org, read_write)| Op::CreateKey { by, org, read_write }),
+        3 => (by.clone(), 0..LINKED.len(), 0..3usize, 0..3usize, proptest::bool::weighted(0.3))
+            .prop_map(|(by, link, first, second, bad)| Op::CreateLinked { by, link, first, second, bad }),
+        1 => (0..2usize, proptest::bool::weighted(0.3), proptest::bool::weighted(0.8))
+            .prop_map(|(gateway, bad, own_secret)| Op::Hook { gateway, bad, own_secret }),
+        1 => (0..2usize).prop_map(|job| Op::Fire { job }),
+        1 => (by.clone(), 0..2usize, 0..16u8)
+            .prop_map(|(by, persona, users)| Op::Assign { by, persona, users }),
+        1 => (by, 0..4usize).prop_map(|(by, persona)| Op::StartSession { by, persona }),
+        2 => (0..20usize, proptest::option::of(org), any::<bool>())
             .prop_map(|(res, org, preview)| Op::Rescope { res, org, preview }),
         1 => user.clone().prop_map(|user| Op::Disable { user }),
         1 => user.prop_map(|user| Op::Enable { user }),
-        1 => (0..2usize).prop_map(|key| Op::RevokeKey { key }),
+        1 => (0..MAX_KEYS).prop_map(|key| Op::RevokeKey { key }),
         1 => (0..ORGS.len(), proptest::option::of(proptest::option::of(0..ORGS.len())))
             .prop_map(|(org, to)| Op::DeleteOrg { org, to }),
+        1 => Just(Op::NewTenant),
     ]
+}
+
+/// A resource as the oracle knows it.
+#[derive(Clone, Debug, Default)]
+struct Res {
+    kind: usize,
+    /// None = tenant-wide.
+    org: Option<usize>,
+    /// The creator: a user, or None for the admin (or the server, for tasks
+    /// made by webhooks and jobs).
+    by: Option<usize>,
+    /// An org access key: its index among the model's keys.
+    key: Option<usize>,
+    /// A job or task whose command the blacklists refuse.
+    bad: bool,
+    /// A persona's assignments (users).
+    assigned: BTreeSet<usize>,
+}
+
+impl Res {
+    fn new(kind: usize, org: Option<usize>, by: Option<usize>) -> Res {
+        Res {
+            kind,
+            org,
+            by,
+            ..Res::default()
+        }
+    }
 }
 
 /// The oracle's world.
@@ -156,20 +256,26 @@ struct Model {
     /// Users ever disabled: their session was revoked for good (re-enabling
     /// restores login, which this test does not redo).
     disabled: BTreeSet<usize>,
-    revoked: BTreeSet<usize>,
     /// Orgs deleted: for everyone they no longer exist.
     deleted: BTreeSet<usize>,
-    /// (kind index, org, creator: None = admin)
-    resources: Vec<(usize, Option<usize>, Option<usize>)>,
+    resources: Vec<Res>,
     /// References between resources (from, to), by index in `resources`.
     refs: Vec<(usize, usize)>,
+    /// Every org key made, by index: read_write? A key works while its
+    /// resource exists, and acts in that resource's org.
+    keys: Vec<bool>,
+    /// Tenants made by steps.
+    tenants: usize,
 }
 
-/// Who asks: a user, the admin, or an org key (org index, read_write?).
+/// Who asks.
 #[derive(Clone, Copy, Debug)]
 enum Who {
     Admin,
+    /// A superuser acting in the first tenant: the admin's rights there.
+    Super,
     User(usize),
+    /// The n-th org key.
     Key(usize),
     /// A personal token of a user: the same rights as their session.
     Token(usize),
@@ -177,23 +283,47 @@ enum Who {
     Cookie(usize),
 }
 
-/// A personal token or the session cookie answers as the user's session does.
+/// Principals the oracle treats alike: a personal token or the session
+/// cookie answer as the user's session does, a superuser in a tenant as its
+/// admin (DESIGN 3, rules 1 and 3).
 fn as_user(who: Who) -> Who {
     match who {
         Who::Token(u) | Who::Cookie(u) => Who::User(u),
+        Who::Super => Who::Admin,
         other => other,
     }
 }
-
-/// The two org keys of the test: (org, read_write).
-const KEYS: [(usize, bool); 2] = [(0, true), (1, false)];
 
 impl Model {
     /// The index of the n-th resource of `kind`.
     fn nth(&self, kind: usize, n: usize) -> Option<usize> {
         (0..self.resources.len())
-            .filter(|i| self.resources[*i].0 == kind)
+            .filter(|i| self.resources[*i].kind == kind)
             .nth(n)
+    }
+
+    /// The org a key acts in, while it exists.
+    fn key_org(&self, k: usize) -> Option<Option<usize>> {
+        self.resources
+            .iter()
+            .find(|r| r.key == Some(k))
+            .map(|r| r.org)
+    }
+
+    /// What resource `r` refers to, in the order it was made with.
+    fn targets(&self, r: usize) -> Vec<usize> {
+        self.refs
+            .iter()
+            .filter(|(from, _)| *from == r)
+            .map(|(_, to)| *to)
+            .collect()
+    }
+
+    /// Is a blacklist in force in `org` (the org's own and tenant-wide ones)?
+    fn blacklisted(&self, org: Option<usize>) -> bool {
+        self.resources
+            .iter()
+            .any(|r| r.kind == BLACKLISTS && (r.org.is_none() || r.org == org))
     }
 
     /// Would moving resource `r` to `org` leave a reference across orgs?
@@ -206,12 +336,12 @@ impl Model {
             } else {
                 return false;
             };
-            let there = self.resources[other].1;
+            let there = self.resources[other].org;
             there.is_some() && there != org
         })
     }
 
-    /// Forgets resources (highest index first), and their references.
+    /// Forgets resources (sorted indices), and their references.
     fn remove(&mut self, gone: &[usize]) {
         let shift = |i: usize| i - gone.iter().filter(|g| **g < i).count();
         self.refs
@@ -233,40 +363,41 @@ impl Model {
         }
     }
 
+    /// Users assigned to a persona stay only while they may be (DECISIONS:
+    /// chat): an org's persona keeps its org's members.
+    fn prune_assignments(&mut self) {
+        let members = self.members.clone();
+        for r in &mut self.resources {
+            if let (PERSONAS, Some(o)) = (r.kind, r.org) {
+                r.assigned.retain(|u| members.contains(&(*u, o)));
+            }
+        }
+    }
+
     fn alive(&self, who: Who) -> bool {
         match who {
-            Who::Admin => true,
+            Who::Admin | Who::Super => true,
             Who::User(u) | Who::Token(u) | Who::Cookie(u) => !self.disabled.contains(&u),
-            Who::Key(k) => !self.revoked.contains(&k),
+            Who::Key(k) => self.key_org(k).is_some(),
         }
     }
 
     /// DESIGN 3, Read.
     fn sees(&self, who: Who, org: Option<usize>) -> bool {
-        let who = as_user(who);
-        match (who, org) {
+        match (as_user(who), org) {
             (Who::Admin, _) => true,
             (Who::User(u), _) if USERS[u].1 == "auditor" => true,
             (_, None) => true,
-            (Who::User(u) | Who::Token(u) | Who::Cookie(u), Some(o)) => {
-                self.members.contains(&(u, o))
-            }
-            (Who::Key(k), Some(o)) => KEYS[k].0 == o,
+            (Who::Key(k), Some(o)) => self.key_org(k) == Some(Some(o)),
+            (Who::User(u), Some(o)) => self.members.contains(&(u, o)),
+            (w, _) => unreachable!("{w:?} is not a rung of its own"),
         }
     }
 
     /// Which orgs a principal may name (DESIGN 1: admins and auditors all of
     /// the tenant's, users their memberships, a key its own).
     fn names_org(&self, who: Who, org: usize) -> bool {
-        if self.deleted.contains(&org) {
-            return false;
-        }
-        match as_user(who) {
-            Who::Admin => true,
-            Who::User(u) if USERS[u].1 == "auditor" => true,
-            Who::User(u) | Who::Token(u) | Who::Cookie(u) => self.members.contains(&(u, org)),
-            Who::Key(k) => KEYS[k].0 == org,
-        }
+        !self.deleted.contains(&org) && self.sees(who, Some(org))
     }
 
     /// DESIGN 1: who manages an org (name, domain, members). Never more
@@ -300,12 +431,14 @@ impl Model {
         match as_user(who) {
             Who::Admin => true,
             Who::User(u) if USERS[u].1 == "auditor" => false,
-            Who::Key(k) if !KEYS[k].1 => false,
-            Who::User(u) | Who::Token(u) | Who::Cookie(u) => match org {
+            Who::User(u) => match org {
                 Some(o) => self.members.contains(&(u, o)),
                 None => KINDS[kind].1 && creator == Some(u),
             },
-            Who::Key(k) => org == Some(KEYS[k].0),
+            Who::Key(k) => {
+                self.keys[k] && !KINDS[kind].3 && org.is_some() && self.key_org(k) == Some(org)
+            }
+            w => unreachable!("{w:?} is not a rung of its own"),
         }
     }
 
@@ -333,11 +466,20 @@ struct World {
     tokens: Vec<String>,
     /// Each user's session as a cookie credential (see the harness).
     cookies: Vec<String>,
+    /// Each org key's secret, by the model's key index.
     keys: Vec<String>,
+    /// The superuser's session.
+    root: String,
     /// Resource ids, in the model's order.
     ids: Vec<String>,
-    /// Ids of another tenant's resources.
-    foreign: Vec<String>,
+    /// Secrets answered once (gateways' and consumer keys'), by id.
+    secrets: BTreeMap<String, String>,
+    /// Each API definition's listen path, by id.
+    paths: BTreeMap<String, String>,
+    /// Other tenants' resources: (tenant slug, id).
+    foreign: Vec<(String, String)>,
+    /// Other tenants' admins: (tenant slug, session).
+    foreign_admins: Vec<(String, String)>,
 }
 
 async fn world(backend: crate::harness::Backend) -> World {
@@ -349,11 +491,6 @@ async fn world(backend: crate::harness::Backend) -> World {
     for (name, role) in USERS {
         users.push(s.fast_user(name, role, &[]).await.1);
     }
-    let mut keys = Vec::new();
-    for (org, rw) in KEYS {
-        let access = if rw { "read_write" } else { "read" };
-        keys.push(s.org_key(&s.admin, ORGS[org], access).await.1);
-    }
     let mut tokens = Vec::new();
     for session in &users {
         let (st, t) = s
@@ -362,7 +499,7 @@ async fn world(backend: crate::harness::Backend) -> World {
         assert_eq!(st, StatusCode::CREATED);
         tokens.push(t["token"].as_str().unwrap().to_owned());
     }
-    let foreign = other_tenant(&s).await;
+    let root = s.superuser().await;
     let cookies = users
         .iter()
         .map(|session| {
@@ -370,70 +507,97 @@ async fn world(backend: crate::harness::Backend) -> World {
             format!("cookie:{session}:{csrf}")
         })
         .collect();
-    World {
+    let mut w = World {
         s,
         users,
         tokens,
         cookies,
-        keys,
+        keys: Vec::new(),
+        root,
         ids: Vec::new(),
-        foreign,
-    }
-}
-
-/// A second tenant with resources of its own: for everyone in the first
-/// tenant they must not exist (its tenant-wide ones included).
-async fn other_tenant(s: &TestServer) -> Vec<String> {
-    let root = s.superuser().await;
-    let acme = s.other_tenant(&root, "acme").await.admin;
-    let mut ids = Vec::new();
-    for org in [serde_json::Value::Null, json!("default")] {
-        ids.push(
-            s.create(&acme, "specialties", json!({"name": "acme", "org": org}))
-                .await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
-    let res = s
-        .http
-        .post(format!("{}/api/v1/files?name=acme.txt&org=tenant", s.base))
-        .bearer_auth(&acme)
-        .body(format!("acme's {WORD}"))
-        .send()
-        .await
-        .unwrap();
-    let file: serde_json::Value = res.json().await.unwrap();
-    let id = file["id"].as_str().unwrap().to_owned();
-    wait_extracted(s, &acme, &id).await.unwrap();
-    ids.push(id);
-    ids
+        secrets: BTreeMap::new(),
+        paths: BTreeMap::new(),
+        foreign: Vec::new(),
+        foreign_admins: Vec::new(),
+    };
+    w.other_tenant("acme").await.expect("a second tenant");
+    w
 }
 
 impl World {
-    /// The ids of the modelled resources whose (kind, org) satisfy `keep`.
-    fn ids_where(
-        &self,
-        m: &Model,
-        keep: impl Fn(usize, Option<usize>) -> bool,
-    ) -> BTreeSet<String> {
+    /// A tenant with resources of its own (tenant-wide ones, one in its
+    /// default org, a file with the searched word): for everyone in the
+    /// first tenant they must not exist, and the first tenant's resources
+    /// must not exist for its admin.
+    async fn other_tenant(&mut self, slug: &str) -> Result<(), String> {
+        let s = &self.s;
+        let admin = s.other_tenant(&self.root, slug).await.admin;
+        let mut ids = Vec::new();
+        for org in [serde_json::Value::Null, json!("default")] {
+            let made = s
+                .create(&admin, "specialties", json!({"name": slug, "org": org}))
+                .await;
+            ids.push(made["id"].as_str().ok_or("an id")?.to_owned());
+        }
+        let res = s
+            .http
+            .post(format!(
+                "{}/api/v1/files?name={slug}.txt&org=tenant",
+                s.base
+            ))
+            .bearer_auth(&admin)
+            .body(format!("{slug}'s {WORD}"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let file: serde_json::Value = res.json().await.map_err(|e| e.to_string())?;
+        let id = file["id"].as_str().ok_or("a file id")?.to_owned();
+        wait_extracted(s, &admin, &id).await?;
+        ids.push(id);
+        self.foreign
+            .extend(ids.into_iter().map(|id| (slug.to_owned(), id)));
+        self.foreign_admins.push((slug.to_owned(), admin));
+        Ok(())
+    }
+
+    /// The ids of the modelled resources that satisfy `keep`.
+    fn ids_where(&self, m: &Model, keep: impl Fn(&Res) -> bool) -> BTreeSet<String> {
         m.resources
             .iter()
             .zip(&self.ids)
-            .filter(|((k, org, _), _)| keep(*k, *org))
+            .filter(|(r, _)| keep(r))
             .map(|(_, id)| id.clone())
             .collect()
     }
 
-    fn token(&self, who: Who) -> &str {
+    fn token(&self, who: Who) -> String {
         match who {
-            Who::Admin => &self.s.admin,
-            Who::User(u) => &self.users[u],
-            Who::Token(u) => &self.tokens[u],
-            Who::Cookie(u) => &self.cookies[u],
-            Who::Key(k) => &self.keys[k],
+            Who::Admin => self.s.admin.clone(),
+            Who::Super => format!("tenant:default:{}", self.root),
+            Who::User(u) => self.users[u].clone(),
+            Who::Token(u) => self.tokens[u].clone(),
+            Who::Cookie(u) => self.cookies[u].clone(),
+            Who::Key(k) => self.keys[k].clone(),
         }
+    }
+
+    /// Forgets resources (sorted indices) in the model and here.
+    fn forget(&mut self, m: &mut Model, gone: &[usize]) {
+        for i in gone.iter().rev() {
+            self.ids.remove(*i);
+        }
+        m.remove(gone);
+    }
+
+    /// Records a task the server made (from a webhook or a job) for the
+    /// agent and host that `source` refers to.
+    fn made_task(&mut self, m: &mut Model, source: usize, id: &str) {
+        let t = m.resources.len();
+        m.resources
+            .push(Res::new(TASKS, m.resources[source].org, None));
+        m.refs
+            .extend(m.targets(source).into_iter().map(|to| (t, to)));
+        self.ids.push(id.to_owned());
     }
 
     async fn apply(&mut self, m: &mut Model, op: &Op) -> Result<(), String> {
@@ -528,6 +692,7 @@ impl World {
                 if st != want {
                     return Err(format!("{op:?}: {st}, oracle {want}"));
                 }
+                m.prune_assignments();
             }
             Op::Create { by, kind, org } => {
                 let who = by.map_or(Who::Admin, Who::User);
@@ -537,21 +702,22 @@ impl World {
                     StatusCode::UNAUTHORIZED
                 };
                 let mut body = json!({"name": "r", "org": org.map(|o| ORGS[o])});
+                let listen_path = format!("/m{}/", self.ids.len());
                 match KINDS[kind].0 {
                     "personas" => body["instructions"] = json!("x"),
                     "hosts" => body["address"] = json!("10.0.0.1"),
                     "credentials" => body["secret"] = json!("s3cret"),
                     "developers" => body["email"] = json!("dev@example.com"),
-                    "blacklists" => body["patterns"] = json!(["rm -rf /"]),
+                    "blacklists" => body["patterns"] = json!([REFUSED]),
                     "operational-rules" => body["content"] = json!("ask first"),
                     "api-definitions" => {
                         // Listen paths are unique in the tenant.
-                        body["listen_path"] = json!(format!("/m{}/", self.ids.len()));
+                        body["listen_path"] = json!(listen_path);
                         body["upstream_url"] = json!("http://127.0.0.1:9/");
                     }
                     _ => {}
                 }
-                let (st, created) = if KINDS[kind].0 == "files" {
+                let (st, created) = if kind == FILES {
                     let org = org.map_or("tenant", |o| ORGS[o]);
                     let res = s
                         .http
@@ -569,32 +735,88 @@ impl World {
                     }
                     (st, body)
                 } else {
-                    s.post(self.token(who), &format!("/api/v1/{}", KINDS[kind].0), body)
-                        .await
+                    s.post(
+                        &self.token(who),
+                        &format!("/api/v1/{}", KINDS[kind].0),
+                        body,
+                    )
+                    .await
                 };
                 if st != want {
                     return Err(format!("{op:?}: {st}, oracle {want}: {created}"));
                 }
                 if st == StatusCode::CREATED {
-                    m.resources.push((kind, org, by));
-                    self.ids.push(created["id"].as_str().unwrap().to_owned());
+                    let id = created["id"].as_str().ok_or("an id")?.to_owned();
+                    if kind == API_DEFINITIONS {
+                        self.paths.insert(id.clone(), listen_path);
+                    }
+                    m.resources.push(Res::new(kind, org, by));
+                    self.ids.push(id);
                 }
             }
-            Op::CreateTask { by, agent, host } => {
-                let (Some(a), Some(h)) = (m.nth(AGENTS, agent), m.nth(HOSTS, host)) else {
+            Op::CreateKey {
+                by,
+                org,
+                read_write,
+            } => {
+                if m.keys.len() >= MAX_KEYS {
+                    return Ok(());
+                }
+                let who = by.map_or(Who::Admin, Who::User);
+                let want = if m.alive(who) {
+                    m.create_status(by, API_KEYS, Some(org))
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                let access = if read_write { "read_write" } else { "read" };
+                let (st, body) = s
+                    .post(
+                        &self.token(who),
+                        "/api/v1/api-keys",
+                        json!({"name": "k", "org": ORGS[org], "access": access}),
+                    )
+                    .await;
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
+                }
+                if st == StatusCode::CREATED {
+                    let mut key = Res::new(API_KEYS, Some(org), by);
+                    key.key = Some(m.keys.len());
+                    m.resources.push(key);
+                    m.keys.push(read_write);
+                    self.keys
+                        .push(body["token"].as_str().ok_or("a key secret")?.to_owned());
+                    self.ids
+                        .push(body["id"].as_str().ok_or("an id")?.to_owned());
+                }
+            }
+            Op::CreateLinked {
+                by,
+                link,
+                first,
+                second,
+                bad,
+            } => {
+                let (kind, first_kind, second_kind) = LINKED[link];
+                let (Some(a), Some(b)) = (m.nth(first_kind, first), m.nth(second_kind, second))
+                else {
                     return Ok(());
                 };
                 let who = by.map_or(Who::Admin, Who::User);
-                let org = m.resources[a].1;
-                let host_org = m.resources[h].1;
-                // References stay in the task's org; another org's host is
-                // named in a 409 to who sees it and is absent (422) to others.
+                let org = m.resources[a].org;
+                let other = m.resources[b].org;
+                // The placement first, then the task's command against the
+                // blacklists in force in its org, then the references: they
+                // stay in the org; another org's resource is named in a 409
+                // to who sees it and is absent (422) to others.
                 let want = if !m.alive(who) {
                     StatusCode::UNAUTHORIZED
                 } else if by.is_some_and(|u| org.is_some_and(|o| !m.members.contains(&(u, o)))) {
                     StatusCode::UNPROCESSABLE_ENTITY
-                } else if host_org != org {
-                    if m.sees(who, host_org) {
+                } else if kind == TASKS && bad && m.blacklisted(org) {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else if other != org {
+                    if m.sees(who, other) {
                         StatusCode::CONFLICT
                     } else {
                         StatusCode::UNPROCESSABLE_ENTITY
@@ -602,24 +824,155 @@ impl World {
                 } else {
                     StatusCode::CREATED
                 };
+                let (first_id, second_id) = (&self.ids[a], &self.ids[b]);
+                let command = if bad { REFUSED } else { "echo model" };
+                let mut body = json!({"name": "l", "org": org.map(|o| ORGS[o])});
+                match kind {
+                    CONSUMER_KEYS => {
+                        body["developer"] = json!(first_id);
+                        body["apis"] = json!([second_id]);
+                    }
+                    _ => {
+                        body["agent"] = json!(first_id);
+                        body["host"] = json!(second_id);
+                        if kind == GATEWAYS {
+                            body["type"] = json!("webhook");
+                        } else {
+                            body["command"] = json!(command);
+                        }
+                        if kind == JOBS {
+                            // Falls due only when a Fire step says so.
+                            body["schedule"] = json!("0 0 1 1 *");
+                        }
+                    }
+                }
                 let (st, body) = s
                     .post(
-                        self.token(who),
-                        "/api/v1/tasks",
-                        json!({
-                            "name": "t", "org": org.map(|o| ORGS[o]), "agent": self.ids[a],
-                            "host": self.ids[h], "command": "echo model",
-                        }),
+                        &self.token(who),
+                        &format!("/api/v1/{}", KINDS[kind].0),
+                        body,
                     )
                     .await;
                 if st != want {
                     return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
                 }
                 if st == StatusCode::CREATED {
+                    let id = body["id"].as_str().ok_or("an id")?.to_owned();
+                    if let Some(secret) = body["token"].as_str() {
+                        self.secrets.insert(id.clone(), secret.to_owned());
+                    }
                     let t = m.resources.len();
-                    m.resources.push((TASKS, org, by));
-                    m.refs.extend([(t, a), (t, h)]);
-                    self.ids.push(body["id"].as_str().unwrap().to_owned());
+                    let mut made = Res::new(kind, org, by);
+                    made.bad = bad && kind != GATEWAYS && kind != CONSUMER_KEYS;
+                    m.resources.push(made);
+                    m.refs.extend([(t, a), (t, b)]);
+                    self.ids.push(id);
+                }
+            }
+            Op::Hook {
+                gateway,
+                bad,
+                own_secret,
+            } => {
+                let Some(g) = m.nth(GATEWAYS, gateway) else {
+                    return Ok(());
+                };
+                let id = self.ids[g].clone();
+                let secret = if own_secret {
+                    self.secrets[&id].clone()
+                } else {
+                    // Another gateway's secret, or one that no gateway has.
+                    self.secrets
+                        .iter()
+                        .find(|(other, _)| other.starts_with("gw_") && **other != id)
+                        .map(|(_, secret)| secret.clone())
+                        .unwrap_or_else(|| orgscope_server::auth::new_secret("osg_"))
+                };
+                let command = if bad { REFUSED } else { "echo ticket" };
+                let res = s
+                    .http
+                    .post(format!("{}/hooks/gateways/{id}", s.base))
+                    .header("x-gateway-secret", secret)
+                    .json(&json!({"title": "ticket", "command": command}))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let st = res.status();
+                let body: serde_json::Value = res.json().await.unwrap_or_default();
+                let want = if !own_secret {
+                    StatusCode::UNAUTHORIZED
+                } else if bad && m.blacklisted(m.resources[g].org) {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::CREATED
+                };
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
+                }
+                if st == StatusCode::CREATED {
+                    let task = body["task"].as_str().ok_or("the task's id")?.to_owned();
+                    self.made_task(m, g, &task);
+                }
+            }
+            Op::Fire { job } => {
+                let Some(j) = m.nth(JOBS, job) else {
+                    return Ok(());
+                };
+                let mut tx = s.store.write().await.map_err(|e| e.to_string())?;
+                tx.job_schedule_set(&self.ids[j], Some("2000-01-01T00:00:00.000000Z"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.commit().await.map_err(|e| e.to_string())?;
+                let made = orgscope_server::routes::agents::fire_due(&s.state)
+                    .await
+                    .map_err(|e| format!("{op:?}: the scheduler failed: {e:?}"))?;
+                // A firing the blacklists in force refuse makes no task.
+                let want = usize::from(!(m.resources[j].bad && m.blacklisted(m.resources[j].org)));
+                if made.len() != want {
+                    return Err(format!(
+                        "{op:?}: the firing made {made:?}, oracle {want} task(s)"
+                    ));
+                }
+                if let Some(task) = made.first() {
+                    self.made_task(m, j, task);
+                }
+            }
+            Op::Assign { by, persona, users } => {
+                let Some(p) = m.nth(PERSONAS, persona) else {
+                    return Ok(());
+                };
+                let who = by.map_or(Who::Admin, Who::User);
+                let chosen: BTreeSet<usize> =
+                    (0..USERS.len()).filter(|u| users & (1 << u) != 0).collect();
+                let r = &m.resources[p];
+                let want = if !m.alive(who) {
+                    StatusCode::UNAUTHORIZED
+                } else if !m.sees(who, r.org) {
+                    StatusCode::NOT_FOUND
+                } else if !m.writes(who, PERSONAS, r.org, r.by) {
+                    StatusCode::FORBIDDEN
+                } else if r
+                    .org
+                    .is_some_and(|o| chosen.iter().any(|u| !m.members.contains(&(*u, o))))
+                {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::OK
+                };
+                let names: Vec<&str> = chosen.iter().map(|u| USERS[*u].0).collect();
+                let (st, body, _) = s
+                    .call(
+                        Method::PUT,
+                        &format!("/api/v1/personas/{}/assignments", self.ids[p]),
+                        Some(&self.token(who)),
+                        Some(json!({ "users": names })),
+                    )
+                    .await;
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
+                }
+                if st == StatusCode::OK {
+                    m.resources[p].assigned = chosen;
                 }
             }
             Op::StartSession { by, persona } => {
@@ -627,18 +980,22 @@ impl World {
                     return Ok(());
                 };
                 let who = by.map_or(Who::Admin, Who::User);
-                let org = m.resources[p].1;
-                // Nobody is assigned personas here: whoever sees one may use it.
+                let r = &m.resources[p];
+                let org = r.org;
+                // An assignment list narrows who may select the persona among
+                // those who see it; admins always may.
                 let want = if !m.alive(who) {
                     StatusCode::UNAUTHORIZED
                 } else if !m.sees(who, org) {
                     StatusCode::NOT_FOUND
+                } else if by.is_some_and(|u| !r.assigned.is_empty() && !r.assigned.contains(&u)) {
+                    StatusCode::FORBIDDEN
                 } else {
                     StatusCode::CREATED
                 };
                 let (st, body) = s
                     .post(
-                        self.token(who),
+                        &self.token(who),
                         "/api/v1/sessions",
                         json!({"persona": self.ids[p]}),
                     )
@@ -647,12 +1004,13 @@ impl World {
                     return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
                 }
                 if st == StatusCode::CREATED {
-                    m.resources.push((SESSIONS, org, by));
-                    self.ids.push(body["id"].as_str().unwrap().to_owned());
+                    m.resources.push(Res::new(SESSIONS, org, by));
+                    self.ids
+                        .push(body["id"].as_str().ok_or("an id")?.to_owned());
                 }
             }
             Op::Rescope { res, org, preview } => {
-                let Some(&(kind, _, _)) = m.resources.get(res) else {
+                let Some(kind) = m.resources.get(res).map(|r| r.kind) else {
                     return Ok(());
                 };
                 let want = if kind == SESSIONS
@@ -676,7 +1034,9 @@ impl World {
                     return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
                 }
                 if st == StatusCode::OK && !preview {
-                    m.resources[res].1 = org;
+                    // A moved key acts in its new org from the next request.
+                    m.resources[res].org = org;
+                    m.prune_assignments();
                 }
             }
             Op::Disable { user } | Op::Enable { user } => {
@@ -693,6 +1053,13 @@ impl World {
                 }
                 if disable {
                     m.disabled.insert(user);
+                    // The org keys the user made end with them, for good.
+                    let gone: Vec<usize> = (0..m.resources.len())
+                        .filter(|i| {
+                            m.resources[*i].kind == API_KEYS && m.resources[*i].by == Some(user)
+                        })
+                        .collect();
+                    self.forget(m, &gone);
                 }
             }
             Op::DeleteOrg { org, to } => {
@@ -702,7 +1069,7 @@ impl World {
                     Some(Some(t)) => json!({"move_to": ORGS[t]}),
                 };
                 let in_org: Vec<usize> = (0..m.resources.len())
-                    .filter(|i| m.resources[*i].1 == Some(org))
+                    .filter(|i| m.resources[*i].org == Some(org))
                     .collect();
                 let want = if m.deleted.contains(&org) {
                     StatusCode::NOT_FOUND
@@ -711,7 +1078,14 @@ impl World {
                         Some(Some(t)) if t == org || m.deleted.contains(&t) => {
                             StatusCode::UNPROCESSABLE_ENTITY
                         }
-                        Some(None) if in_org.iter().any(|i| !KINDS[m.resources[*i].0].2) => {
+                        // Keys end with their org whatever the disposition;
+                        // what else must be in an org cannot go tenant-wide.
+                        Some(None)
+                            if in_org.iter().any(|i| {
+                                let kind = m.resources[*i].kind;
+                                kind != API_KEYS && !KINDS[kind].2
+                            }) =>
+                        {
                             StatusCode::CONFLICT
                         }
                         _ => StatusCode::NO_CONTENT,
@@ -719,7 +1093,7 @@ impl World {
                 };
                 let (st, answer, _) = s
                     .call(
-                        reqwest::Method::DELETE,
+                        Method::DELETE,
                         &format!("/api/v1/orgs/{}", ORGS[org]),
                         Some(&s.admin),
                         Some(body),
@@ -738,282 +1112,407 @@ impl World {
                             *p = None;
                         }
                     }
-                    for (k, (key_org, _)) in KEYS.iter().enumerate() {
-                        if *key_org == org {
-                            m.revoked.insert(k);
-                        }
-                    }
-                    match to {
-                        None => {
-                            for i in in_org.iter().rev() {
-                                self.ids.remove(*i);
-                            }
-                            m.remove(&in_org);
-                        }
+                    let gone: Vec<usize> = match to {
+                        None => in_org,
                         Some(target) => {
-                            for i in in_org {
-                                m.resources[i].1 = target;
+                            for i in &in_org {
+                                m.resources[*i].org = target;
                             }
+                            in_org
+                                .into_iter()
+                                .filter(|i| m.resources[*i].kind == API_KEYS)
+                                .collect()
                         }
-                    }
+                    };
+                    self.forget(m, &gone);
+                    m.prune_assignments();
                 }
             }
             Op::RevokeKey { key } => {
-                if m.revoked.insert(key) {
-                    // Revoke by id: find it through the admin's listing.
-                    let keys = s.list_all(&s.admin, "/api/v1/api-keys").await;
-                    let org = ORGS[KEYS[key].0];
-                    let access = if KEYS[key].1 { "read_write" } else { "read" };
-                    let id = keys
-                        .iter()
-                        .find(|k| k["org"]["slug"] == org && k["access"] == access)
-                        .and_then(|k| k["id"].as_str())
-                        .ok_or("the key is listed")?
-                        .to_owned();
-                    let (st, _) = s.delete(&s.admin, &format!("/api/v1/api-keys/{id}")).await;
-                    if st != StatusCode::NO_CONTENT {
-                        return Err(format!("{op:?}: {st}"));
-                    }
+                let Some(r) = m.resources.iter().position(|r| r.key == Some(key)) else {
+                    return Ok(());
+                };
+                let (st, body) = s
+                    .delete(&s.admin, &format!("/api/v1/api-keys/{}", self.ids[r]))
+                    .await;
+                if st != StatusCode::NO_CONTENT {
+                    return Err(format!("{op:?}: {st}: {body}"));
+                }
+                self.forget(m, &[r]);
+            }
+            Op::NewTenant => {
+                if m.tenants < MAX_TENANTS {
+                    m.tenants += 1;
+                    self.other_tenant(&format!("tenant{}", m.tenants)).await?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Every principal's view against the oracle's. The org filters are
-    /// tried on one kind per step, `filtered`, so every kind gets its turn.
-    async fn check(&self, m: &Model, filtered: usize) -> Result<(), String> {
-        let s = &self.s;
-        let mut whos = vec![Who::Admin];
+    /// Every principal's view against the oracle's. Personal tokens and
+    /// cookies take turns, one user's of each per step; the org filters are
+    /// tried on one kind per step; so every one gets its turn.
+    async fn check(&self, m: &Model, step: usize) -> Result<(), String> {
+        let mut whos = vec![Who::Admin, Who::Super];
         whos.extend((0..USERS.len()).map(Who::User));
-        whos.extend((0..USERS.len()).map(Who::Token));
-        whos.extend((0..USERS.len()).map(Who::Cookie));
-        whos.extend((0..KEYS.len()).map(Who::Key));
+        whos.push(Who::Token(step % USERS.len()));
+        whos.push(Who::Cookie((step + 1) % USERS.len()));
+        whos.extend((0..m.keys.len()).map(Who::Key));
         for who in whos {
-            let token = self.token(who);
-            if !m.alive(who) {
-                let (st, _) = s.get(token, "/api/v1/me").await;
-                if st != StatusCode::UNAUTHORIZED {
-                    return Err(format!("{who:?} is disabled or revoked but got {st}"));
+            self.check_one(m, who, step % KINDS.len()).await?;
+        }
+        self.check_elsewhere(m).await?;
+        self.check_gateway(m).await
+    }
+
+    async fn check_one(&self, m: &Model, who: Who, filtered: usize) -> Result<(), String> {
+        let s = &self.s;
+        let token = &self.token(who);
+        if !m.alive(who) {
+            let (st, _) = s.get(token, "/api/v1/me").await;
+            if st != StatusCode::UNAUTHORIZED {
+                return Err(format!("{who:?} is disabled or revoked but got {st}"));
+            }
+            return Ok(());
+        }
+        for (kind, (path, ..)) in KINDS.iter().enumerate() {
+            let got = listed(s, token, &format!("/api/v1/{path}")).await;
+            let want = self.ids_where(m, |r| r.kind == kind && m.sees(who, r.org));
+            if got != want {
+                return Err(format!(
+                    "{who:?} lists {path}: got {got:?}, oracle {want:?}"
+                ));
+            }
+        }
+        // Orgs: which it sees, and which it may manage (a rename to the
+        // same name changes nothing but answers as any rename would).
+        let got: BTreeSet<String> = s
+            .list_all(token, "/api/v1/orgs")
+            .await
+            .iter()
+            .map(|o| o["slug"].as_str().unwrap().to_owned())
+            .filter(|slug| slug != "default")
+            .collect();
+        let want: BTreeSet<String> = (0..ORGS.len())
+            .filter(|o| m.names_org(who, *o))
+            .map(|o| ORGS[o].to_owned())
+            .collect();
+        if got != want {
+            return Err(format!("{who:?} lists orgs: got {got:?}, oracle {want:?}"));
+        }
+        for (o, slug) in ORGS.iter().enumerate() {
+            let (st, body) = s
+                .patch(
+                    token,
+                    &format!("/api/v1/orgs/{slug}"),
+                    json!({"name": slug}),
+                )
+                .await;
+            let want = if !m.names_org(who, o) {
+                StatusCode::NOT_FOUND
+            } else if m.manages(who, o) {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            if st != want {
+                return Err(format!(
+                    "{who:?} renames org {slug}: {st}, oracle {want}: {body}"
+                ));
+            }
+        }
+        if matches!(who, Who::Admin) {
+            self.check_admin_only(m).await?;
+        }
+        // The org filter narrows, never widens: `tenant`, and each org by slug.
+        let (path, ..) = KINDS[filtered];
+        let got = listed(s, token, &format!("/api/v1/{path}?org=tenant")).await;
+        let want = self.ids_where(m, |r| r.kind == filtered && r.org.is_none());
+        if got != want {
+            return Err(format!(
+                "{who:?} lists {path}?org=tenant: got {got:?}, oracle {want:?}"
+            ));
+        }
+        for (o, slug) in ORGS.iter().enumerate() {
+            let (st, page) = s
+                .get(token, &format!("/api/v1/{path}?org={slug}&limit=200"))
+                .await;
+            if !m.names_org(who, o) {
+                if st != StatusCode::NOT_FOUND {
+                    return Err(format!(
+                        "{who:?} names {slug} in a filter: {st}, oracle 404"
+                    ));
                 }
                 continue;
             }
-            for (kind, (path, _, _)) in KINDS.iter().enumerate() {
-                let got: BTreeSet<String> = s
-                    .list_all(token, &format!("/api/v1/{path}"))
-                    .await
-                    .iter()
-                    .map(|r| r["id"].as_str().unwrap().to_owned())
-                    .collect();
-                let want: BTreeSet<String> =
-                    self.ids_where(m, |k, org| k == kind && m.sees(who, org));
-                if got != want {
-                    return Err(format!(
-                        "{who:?} lists {path}: got {got:?}, oracle {want:?}"
-                    ));
-                }
-            }
-            // Orgs: which it sees, and which it may manage (a rename to the
-            // same name changes nothing but answers as any rename would).
-            let got: BTreeSet<String> = s
-                .list_all(token, "/api/v1/orgs")
-                .await
-                .iter()
-                .map(|o| o["slug"].as_str().unwrap().to_owned())
-                .filter(|slug| slug != "default")
-                .collect();
-            let want: BTreeSet<String> = (0..ORGS.len())
-                .filter(|o| m.names_org(who, *o))
-                .map(|o| ORGS[o].to_owned())
-                .collect();
+            let got = item_ids(&page, "id");
+            let want = self.ids_where(m, |r| r.kind == filtered && r.org == Some(o));
             if got != want {
-                return Err(format!("{who:?} lists orgs: got {got:?}, oracle {want:?}"));
-            }
-            for (o, slug) in ORGS.iter().enumerate() {
-                let (st, body) = s
-                    .patch(
-                        token,
-                        &format!("/api/v1/orgs/{slug}"),
-                        json!({"name": slug}),
-                    )
-                    .await;
-                let want = if !m.names_org(who, o) {
-                    StatusCode::NOT_FOUND
-                } else if m.manages(who, o) {
-                    StatusCode::OK
-                } else {
-                    StatusCode::FORBIDDEN
-                };
-                if st != want {
-                    return Err(format!(
-                        "{who:?} renames org {slug}: {st}, oracle {want}: {body}"
-                    ));
-                }
-            }
-            if matches!(who, Who::Admin) {
-                let orgs = s.list_all(token, "/api/v1/orgs").await;
-                let slug_of = |id: &serde_json::Value| {
-                    orgs.iter()
-                        .find(|o| o["id"] == *id)
-                        .and_then(|o| o["slug"].as_str())
-                        .map(str::to_owned)
-                };
-                for o in (0..ORGS.len()).filter(|o| !m.deleted.contains(o)) {
-                    let org = orgs.iter().find(|x| x["slug"] == ORGS[o]).ok_or("listed")?;
-                    let got = slug_of(&org["parent"]);
-                    let want = m.parents[o].map(|p| ORGS[p].to_owned());
-                    if got != want {
-                        return Err(format!("{} has parent {got:?}, oracle {want:?}", ORGS[o]));
-                    }
-                }
-            }
-            // The org filter narrows, never widens: `tenant`, and each org by slug.
-            let (path, _, _) = KINDS[filtered];
-            let tenant_wide: BTreeSet<String> = s
-                .list_all(token, &format!("/api/v1/{path}?org=tenant"))
-                .await
-                .iter()
-                .map(|r| r["id"].as_str().unwrap().to_owned())
-                .collect();
-            let want: BTreeSet<String> = self.ids_where(m, |k, org| k == filtered && org.is_none());
-            if tenant_wide != want {
                 return Err(format!(
-                    "{who:?} lists {path}?org=tenant: got {tenant_wide:?}, oracle {want:?}"
+                    "{who:?} lists {path}?org={slug}: got {got:?}, oracle {want:?}"
                 ));
             }
-            for (o, slug) in ORGS.iter().enumerate() {
-                let (st, page) = s
-                    .get(token, &format!("/api/v1/{path}?org={slug}&limit=200"))
+        }
+        for (_, id) in &self.foreign {
+            let (st, _) = s
+                .get(token, &format!("/api/v1/{}/{id}", foreign_kind(id)))
+                .await;
+            if st != StatusCode::NOT_FOUND {
+                return Err(format!("{who:?} reaches another tenant's {id}: {st}"));
+            }
+        }
+        self.check_search(m, who, token).await?;
+        for (i, r) in m.resources.iter().enumerate() {
+            let path = format!("/api/v1/{}/{}", KINDS[r.kind].0, self.ids[i]);
+            let sees = m.sees(who, r.org);
+            let want = if sees {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            if r.kind == FILES {
+                let (st, _, _) = s
+                    .call(Method::GET, &format!("{path}/content"), Some(token), None)
                     .await;
-                if !m.names_org(who, o) {
-                    if st != StatusCode::NOT_FOUND {
-                        return Err(format!(
-                            "{who:?} names {slug} in a filter: {st}, oracle 404"
-                        ));
-                    }
-                    continue;
-                }
-                let got: BTreeSet<String> = page["items"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|r| r["id"].as_str().unwrap().to_owned())
-                    .collect();
-                let want: BTreeSet<String> =
-                    self.ids_where(m, |k, org| k == filtered && org == Some(o));
-                if got != want {
-                    return Err(format!(
-                        "{who:?} lists {path}?org={slug}: got {got:?}, oracle {want:?}"
-                    ));
+                if st != want {
+                    return Err(format!("{who:?} downloads {path}: {st}, oracle {want}"));
                 }
             }
-            for id in &self.foreign {
-                let kind = if id.starts_with("file_") {
-                    "files"
-                } else {
-                    "specialties"
-                };
-                let (st, _) = s.get(token, &format!("/api/v1/{kind}/{id}")).await;
-                if st != StatusCode::NOT_FOUND {
-                    return Err(format!("{who:?} reaches another tenant's {id}: {st}"));
-                }
+            let (st, _) = s.get(token, &path).await;
+            if st != want {
+                return Err(format!("{who:?} gets {path}: {st}, oracle {want}"));
             }
-            // Knowledge search: without a context, every visible file; in an
-            // org's context, that org's and tenant-wide files, never another's.
-            let files = KINDS
-                .iter()
-                .position(|k| k.0 == "files")
-                .expect("files are modelled");
-            // Contexts: (query, None = everything | Some(org or tenant-wide only)).
-            let mut contexts: Vec<(String, Option<Option<usize>>)> = vec![(String::new(), None)];
-            contexts.extend(
-                (0..ORGS.len())
-                    .filter(|o| m.names_org(who, *o))
-                    .map(|o| (format!("&org={}", ORGS[o]), Some(Some(o)))),
-            );
-            // A chat session's context is its org (or tenant-wide only), for
-            // those who see the session; for anyone else it does not exist.
-            for (i, (kind, org, _)) in m.resources.iter().enumerate() {
-                if *kind != SESSIONS {
-                    continue;
-                }
-                let q = format!("&session={}", self.ids[i]);
-                if m.sees(who, *org) {
-                    contexts.push((q, Some(*org)));
-                } else {
-                    let path = format!("/api/v1/knowledge/search?q={WORD}{q}");
-                    let (st, _) = s.get(token, &path).await;
-                    if st != StatusCode::NOT_FOUND {
-                        return Err(format!("{who:?} searches {path}: {st}, oracle 404"));
-                    }
-                }
+            let writes = m.writes(who, r.kind, r.org, r.by);
+            let (st, body) = s.patch(token, &path, json!({"name": "r"})).await;
+            let want = match (sees, writes) {
+                (false, _) => StatusCode::NOT_FOUND,
+                (true, true) => StatusCode::OK,
+                (true, false) => StatusCode::FORBIDDEN,
+            };
+            if st != want {
+                return Err(format!(
+                    "{who:?} renames {path} ({:?}, by {:?}): {st}, oracle {want}: {body}",
+                    r.org, r.by
+                ));
             }
-            for (ctx_query, ctx) in contexts {
-                let q = format!("/api/v1/knowledge/search?q={WORD}&limit=100{ctx_query}");
-                let (st, hits) = s.get(token, &q).await;
-                if st != StatusCode::OK {
-                    return Err(format!("{who:?} searches {q}: {st}"));
-                }
-                let got: BTreeSet<String> = hits["items"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|h| h["file"]["id"].as_str().unwrap().to_owned())
-                    .collect();
-                let want: BTreeSet<String> = self.ids_where(m, |k, org| {
-                    k == files && m.sees(who, org) && ctx.is_none_or(|c| org.is_none() || org == c)
-                });
-                if got != want {
-                    return Err(format!(
-                        "{who:?} searches {q}: got {got:?}, oracle {want:?}"
-                    ));
-                }
+        }
+        Ok(())
+    }
+
+    /// Knowledge search: without a context, every visible file; in an org's
+    /// context, that org's and tenant-wide files, never another's; in a chat
+    /// session's, its org's (or tenant-wide only), for who sees the session.
+    async fn check_search(&self, m: &Model, who: Who, token: &str) -> Result<(), String> {
+        let s = &self.s;
+        // (query, None = everything | Some(org or tenant-wide only))
+        let mut contexts: Vec<(String, Option<Option<usize>>)> = vec![(String::new(), None)];
+        contexts.extend(
+            (0..ORGS.len())
+                .filter(|o| m.names_org(who, *o))
+                .map(|o| (format!("&org={}", ORGS[o]), Some(Some(o)))),
+        );
+        for (i, r) in m.resources.iter().enumerate() {
+            if r.kind != SESSIONS {
+                continue;
             }
-            for (i, (kind, org, creator)) in m.resources.iter().enumerate() {
-                let path = format!("/api/v1/{}/{}", KINDS[*kind].0, self.ids[i]);
-                if *kind == files {
-                    let (st, _, _) = s
-                        .call(
-                            reqwest::Method::GET,
-                            &format!("{path}/content"),
-                            Some(token),
-                            None,
-                        )
-                        .await;
-                    let want = if m.sees(who, *org) {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::NOT_FOUND
-                    };
-                    if st != want {
-                        return Err(format!("{who:?} downloads {path}: {st}, oracle {want}"));
-                    }
-                }
-                let sees = m.sees(who, *org);
+            let q = format!("&session={}", self.ids[i]);
+            if m.sees(who, r.org) {
+                contexts.push((q, Some(r.org)));
+            } else {
+                let path = format!("/api/v1/knowledge/search?q={WORD}{q}");
                 let (st, _) = s.get(token, &path).await;
-                let want = if sees {
-                    StatusCode::OK
-                } else {
-                    StatusCode::NOT_FOUND
-                };
-                if st != want {
-                    return Err(format!("{who:?} gets {path}: {st}, oracle {want}"));
+                if st != StatusCode::NOT_FOUND {
+                    return Err(format!("{who:?} searches {path}: {st}, oracle 404"));
                 }
-                let writes = m.writes(who, *kind, *org, *creator);
-                let (st, body) = s.patch(token, &path, json!({"name": "r"})).await;
-                let want = match (sees, writes) {
-                    (false, _) => StatusCode::NOT_FOUND,
-                    (true, true) => StatusCode::OK,
-                    (true, false) => StatusCode::FORBIDDEN,
+            }
+        }
+        for (ctx_query, ctx) in contexts {
+            let q = format!("/api/v1/knowledge/search?q={WORD}&limit=100{ctx_query}");
+            let (st, hits) = s.get(token, &q).await;
+            if st != StatusCode::OK {
+                return Err(format!("{who:?} searches {q}: {st}"));
+            }
+            let got = item_ids(&hits, "file");
+            let want = self.ids_where(m, |r| {
+                r.kind == FILES
+                    && m.sees(who, r.org)
+                    && ctx.is_none_or(|c| r.org.is_none() || r.org == c)
+            });
+            if got != want {
+                return Err(format!(
+                    "{who:?} searches {q}: got {got:?}, oracle {want:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What only the admin is asked: org parents and persona assignments.
+    async fn check_admin_only(&self, m: &Model) -> Result<(), String> {
+        let s = &self.s;
+        let orgs = s.list_all(&s.admin, "/api/v1/orgs").await;
+        let slug_of = |id: &serde_json::Value| {
+            orgs.iter()
+                .find(|o| o["id"] == *id)
+                .and_then(|o| o["slug"].as_str())
+                .map(str::to_owned)
+        };
+        for o in (0..ORGS.len()).filter(|o| !m.deleted.contains(o)) {
+            let org = orgs.iter().find(|x| x["slug"] == ORGS[o]).ok_or("listed")?;
+            let got = slug_of(&org["parent"]);
+            let want = m.parents[o].map(|p| ORGS[p].to_owned());
+            if got != want {
+                return Err(format!("{} has parent {got:?}, oracle {want:?}", ORGS[o]));
+            }
+        }
+        for (i, r) in m.resources.iter().enumerate() {
+            if r.kind != PERSONAS {
+                continue;
+            }
+            let path = format!("/api/v1/personas/{}/assignments", self.ids[i]);
+            let (st, body) = s.get(&s.admin, &path).await;
+            let got: BTreeSet<String> = body["users"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u["username"].as_str().map(str::to_owned))
+                .collect();
+            let want: BTreeSet<String> =
+                r.assigned.iter().map(|u| USERS[*u].0.to_owned()).collect();
+            if st != StatusCode::OK || got != want {
+                return Err(format!("{path}: {st} {got:?}, oracle {want:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Other tenants: their admins list exactly their own resources, search
+    /// finds only their own file, and the first tenant's ids do not exist
+    /// for them; the superuser reaches each tenant's resources by naming it.
+    async fn check_elsewhere(&self, m: &Model) -> Result<(), String> {
+        let s = &self.s;
+        for (slug, admin) in &self.foreign_admins {
+            let mine = |prefix: &str| -> BTreeSet<String> {
+                self.foreign
+                    .iter()
+                    .filter(|(t, id)| t == slug && id.starts_with(prefix))
+                    .map(|(_, id)| id.clone())
+                    .collect()
+            };
+            for (path, ..) in KINDS {
+                let got = listed(s, admin, &format!("/api/v1/{path}")).await;
+                let want = match path {
+                    "specialties" => mine("spec_"),
+                    "files" => mine("file_"),
+                    _ => BTreeSet::new(),
                 };
-                if st != want {
+                if got != want {
                     return Err(format!(
-                        "{who:?} renames {path} ({org:?}, by {creator:?}): {st}, oracle {want}: {body}"
+                        "{slug}'s admin lists {path}: got {got:?}, oracle {want:?}"
+                    ));
+                }
+            }
+            let (_, hits) = s
+                .get(
+                    admin,
+                    &format!("/api/v1/knowledge/search?q={WORD}&limit=100"),
+                )
+                .await;
+            let got = item_ids(&hits, "file");
+            if got != mine("file_") {
+                return Err(format!("{slug}'s admin finds {got:?}"));
+            }
+            // A few of the first tenant's ids, a different few each step.
+            for (i, id) in self.ids.iter().enumerate() {
+                if (i + m.resources.len()) % 4 != 0 {
+                    continue;
+                }
+                let kind = KINDS[m.resources[i].kind].0;
+                let (st, _) = s.get(admin, &format!("/api/v1/{kind}/{id}")).await;
+                if st != StatusCode::NOT_FOUND {
+                    return Err(format!("{slug}'s admin reaches {id}: {st}"));
+                }
+            }
+        }
+        for (slug, id) in &self.foreign {
+            let (st, _) = s
+                .get(
+                    &format!("tenant:{slug}:{}", self.root),
+                    &format!("/api/v1/{}/{id}", foreign_kind(id)),
+                )
+                .await;
+            if st != StatusCode::OK {
+                return Err(format!("the superuser in {slug} gets {id}: {st}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The gateway check: a consumer key passes for exactly the APIs it
+    /// grants; any other API, of its org or another, is a 403.
+    async fn check_gateway(&self, m: &Model) -> Result<(), String> {
+        let s = &self.s;
+        for (k, key) in m.resources.iter().enumerate() {
+            if key.kind != CONSUMER_KEYS {
+                continue;
+            }
+            let secret = &self.secrets[&self.ids[k]];
+            for (a, api) in m.resources.iter().enumerate() {
+                if api.kind != API_DEFINITIONS {
+                    continue;
+                }
+                let res = s
+                    .http
+                    .get(format!("{}/api/v1/gateway/check", s.base))
+                    .header("x-api-key", secret)
+                    .header("x-original-method", "GET")
+                    .header("x-original-uri", format!("{}x", self.paths[&self.ids[a]]))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let granted = m.refs.contains(&(k, a));
+                let st = res.status();
+                if st.is_success() != granted || !granted && st != StatusCode::FORBIDDEN {
+                    return Err(format!(
+                        "consumer key {} on API {}: {st}, oracle granted={granted}",
+                        self.ids[k], self.ids[a]
                     ));
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// The ids a listing answers, every page.
+async fn listed(s: &TestServer, token: &str, path: &str) -> BTreeSet<String> {
+    s.list_all(token, path)
+        .await
+        .iter()
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The ids of one page's items (`field`: "id", or "file" for search hits).
+fn item_ids(page: &serde_json::Value, field: &str) -> BTreeSet<String> {
+    page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let v = &r[field];
+            v["id"].as_str().or(v.as_str()).map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The kind path of another tenant's resource.
+fn foreign_kind(id: &str) -> &'static str {
+    if id.starts_with("file_") {
+        "files"
+    } else {
+        "specialties"
     }
 }
 
@@ -1029,15 +1528,23 @@ async fn wait_extracted(s: &TestServer, token: &str, id: &str) -> Result<(), Str
 }
 
 fn prelude() -> Vec<Op> {
-    let files = KINDS.iter().position(|k| k.0 == "files").expect("files");
-    let mut ops: Vec<Op> = [Some(0), Some(1), None]
-        .into_iter()
-        .map(|org| Op::Create {
+    let mut ops = vec![
+        Op::CreateKey {
             by: None,
-            kind: files,
-            org,
-        })
-        .collect();
+            org: 0,
+            read_write: true,
+        },
+        Op::CreateKey {
+            by: None,
+            org: 1,
+            read_write: false,
+        },
+    ];
+    ops.extend([Some(0), Some(1), None].into_iter().map(|org| Op::Create {
+        by: None,
+        kind: FILES,
+        org,
+    }));
     ops.push(Op::Create {
         by: None,
         kind: PERSONAS,
@@ -1047,19 +1554,33 @@ fn prelude() -> Vec<Op> {
         by: None,
         persona: 0,
     });
-    // An agent and a host in org-a, a host in org-b, and a task on the first.
-    for (kind, org) in [(AGENTS, 0), (HOSTS, 0), (HOSTS, 1)] {
+    // An agent and a host in org-a, a host in org-b, a developer and an API
+    // in org-a, an API in org-b.
+    for (kind, org) in [
+        (AGENTS, 0),
+        (HOSTS, 0),
+        (HOSTS, 1),
+        (DEVELOPERS, 0),
+        (API_DEFINITIONS, 0),
+        (API_DEFINITIONS, 1),
+    ] {
         ops.push(Op::Create {
             by: None,
             kind,
             org: Some(org),
         });
     }
-    ops.push(Op::CreateTask {
-        by: None,
-        agent: 0,
-        host: 0,
-    });
+    // A task, a job and a gateway on the first host, a consumer key for the
+    // first API.
+    for link in 0..LINKED.len() {
+        ops.push(Op::CreateLinked {
+            by: None,
+            link,
+            first: 0,
+            second: 0,
+            bad: false,
+        });
+    }
     // The task holds its agent in org-a: a move is previewed, then refused.
     // Each earlier step made one resource: its position is the agent's index.
     let agent = ops
@@ -1097,9 +1618,10 @@ fn every_view_of_every_principal_matches_the_oracle() {
             rt.block_on(async {
                 let mut w = world(backend).await;
                 let mut m = Model::default();
-                // Every case starts from files in two orgs and tenant-wide, a
-                // session and a task in org-a: derived data and references
-                // have something to leak or break.
+                // Every case starts from keys in two orgs, files in two orgs
+                // and tenant-wide, a session, and a task, a job, a gateway and
+                // a consumer key in org-a: derived data and references have
+                // something to leak or break.
                 for op in prelude() {
                     w.apply(&mut m, &op)
                         .await
@@ -1109,7 +1631,7 @@ fn every_view_of_every_principal_matches_the_oracle() {
                     w.apply(&mut m, op)
                         .await
                         .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
-                    w.check(&m, step % KINDS.len()).await.map_err(|e| {
+                    w.check(&m, step).await.map_err(|e| {
                         TestCaseError::fail(format!("after step {step} {op:?}: {e}"))
                     })?;
                 }
