@@ -811,9 +811,9 @@ impl World {
                 // to who sees it and is absent (422) to others.
                 let want = if !m.alive(who) {
                     StatusCode::UNAUTHORIZED
-                } else if by.is_some_and(|u| org.is_some_and(|o| !m.members.contains(&(u, o)))) {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                } else if kind == TASKS && bad && m.blacklisted(org) {
+                } else if by.is_some_and(|u| org.is_some_and(|o| !m.members.contains(&(u, o))))
+                    || kind == TASKS && bad && m.blacklisted(org)
+                {
                     StatusCode::UNPROCESSABLE_ENTITY
                 } else if other != org {
                     if m.sees(who, other) {
@@ -1425,7 +1425,7 @@ impl World {
             }
             // A few of the first tenant's ids, a different few each step.
             for (i, id) in self.ids.iter().enumerate() {
-                if (i + m.resources.len()) % 4 != 0 {
+                if !(i + m.resources.len()).is_multiple_of(4) {
                     continue;
                 }
                 let kind = KINDS[m.resources[i].kind].0;
