@@ -311,16 +311,19 @@ async fn update(
             "a task's agent, host and command are fixed once queued; create a new task".into(),
         ));
     }
-    let update_id = (kind.name != "task").then_some(id.as_str());
-    check_fields(
-        &mut tx,
-        kind,
-        &row.tenant_id,
-        row.org_id.as_deref(),
-        update_id,
-        &fields,
-    )
-    .await?;
+    // A task's fields are fixed (above): renaming one checks none of them, so
+    // a blacklist made after it was queued does not stop a rename.
+    if kind.name != "task" {
+        check_fields(
+            &mut tx,
+            kind,
+            &row.tenant_id,
+            row.org_id.as_deref(),
+            Some(&id),
+            &fields,
+        )
+        .await?;
+    }
     if touches_refs {
         let refs = check_refs(&mut tx, &auth, kind, row.org_id.as_deref(), &fields).await?;
         tx.refs_set(&id, &refs).await?;

@@ -232,8 +232,34 @@ async fn blacklists_refuse_tasks_by_hand_by_gateway_and_by_job() {
         assert!(body["detail"].as_str().unwrap().contains("alpha no reboot"));
         let (st, _) = task(&i, &i.alice, "shutdown -h now").await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-        let (st, _) = task(&i, &i.alice, "uptime").await;
+        let (st, uptime) = task(&i, &i.alice, "uptime").await;
         assert_eq!(st, StatusCode::CREATED);
+        // A blacklist made later refuses new tasks, and leaves a queued one
+        // renamable: its command is fixed and was allowed when it was made.
+        let later = s
+            .create(
+                &i.alice,
+                "blacklists",
+                json!({"name": "no uptime", "org": "alpha", "patterns": ["uptime"]}),
+            )
+            .await;
+        let (st, _) = task(&i, &i.alice, "uptime").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        let (st, body) = s
+            .patch(
+                &i.alice,
+                &format!("/api/v1/tasks/{}", uptime["id"].as_str().unwrap()),
+                json!({"name": "renamed"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{backend:?}: {body}");
+        let (st, _) = s
+            .delete(
+                &i.alice,
+                &format!("/api/v1/blacklists/{}", later["id"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
         // Gateway: its own secret, once; a wrong one makes nothing.
         let gw = s
             .create(&i.alice, "gateways", json!({"name": "tickets", "org": "alpha", "type": "webhook", "agent": i.agent, "host": i.host}))

@@ -150,9 +150,9 @@ enum Op {
         persona: usize,
         users: u8,
     },
-    /// A user (None: the admin) starts a chat session with the n-th persona.
-    StartSession {
-        by: Option<usize>,
+    /// Every live user session, the admin and every org key try to start a
+    /// chat session with the n-th persona.
+    StartSessions {
         persona: usize,
     },
     Rescope {
@@ -202,9 +202,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..2usize, proptest::bool::weighted(0.3), proptest::bool::weighted(0.8))
             .prop_map(|(gateway, bad, own_secret)| Op::Hook { gateway, bad, own_secret }),
         1 => (0..2usize).prop_map(|job| Op::Fire { job }),
-        1 => (by.clone(), 0..2usize, 0..16u8)
+        2 => (by.clone(), 0..2usize, 0..16u8)
             .prop_map(|(by, persona, users)| Op::Assign { by, persona, users }),
-        1 => (by, 0..4usize).prop_map(|(by, persona)| Op::StartSession { by, persona }),
+        2 => (0..4usize).prop_map(|persona| Op::StartSessions { persona }),
         2 => (0..20usize, proptest::option::of(org), any::<bool>())
             .prop_map(|(res, org, preview)| Op::Rescope { res, org, preview }),
         1 => user.clone().prop_map(|user| Op::Disable { user }),
@@ -295,11 +295,13 @@ fn as_user(who: Who) -> Who {
 }
 
 impl Model {
-    /// The index of the n-th resource of `kind`.
+    /// The index of the n-th resource of `kind`, counting round (so that
+    /// few steps find nothing to act on).
     fn nth(&self, kind: usize, n: usize) -> Option<usize> {
-        (0..self.resources.len())
+        let all: Vec<usize> = (0..self.resources.len())
             .filter(|i| self.resources[*i].kind == kind)
-            .nth(n)
+            .collect();
+        (!all.is_empty()).then(|| all[n % all.len()])
     }
 
     /// The org a key acts in, while it exists.
@@ -975,44 +977,65 @@ impl World {
                     m.resources[p].assigned = chosen;
                 }
             }
-            Op::StartSession { by, persona } => {
+            Op::StartSessions { persona } => {
                 let Some(p) = m.nth(PERSONAS, persona) else {
                     return Ok(());
                 };
-                let who = by.map_or(Who::Admin, Who::User);
-                let r = &m.resources[p];
-                let org = r.org;
-                // An assignment list narrows who may select the persona among
-                // those who see it; admins always may.
-                let want = if !m.alive(who) {
-                    StatusCode::UNAUTHORIZED
-                } else if !m.sees(who, org) {
-                    StatusCode::NOT_FOUND
-                } else if by.is_some_and(|u| !r.assigned.is_empty() && !r.assigned.contains(&u)) {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::CREATED
-                };
-                let (st, body) = s
-                    .post(
-                        &self.token(who),
-                        "/api/v1/sessions",
-                        json!({"persona": self.ids[p]}),
-                    )
-                    .await;
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
-                }
-                if st == StatusCode::CREATED {
-                    m.resources.push(Res::new(SESSIONS, org, by));
-                    self.ids
-                        .push(body["id"].as_str().ok_or("an id")?.to_owned());
+                let mut whos = vec![Who::Admin];
+                whos.extend((0..USERS.len()).map(Who::User));
+                whos.extend((0..m.keys.len()).map(Who::Key));
+                whos.retain(|w| m.alive(*w));
+                for who in whos {
+                    let r = &m.resources[p];
+                    let org = r.org;
+                    // An assignment list narrows who may select the persona
+                    // among those who see it (admins always may); then the
+                    // session must be placeable in the persona's scope.
+                    let want = if !m.sees(who, org) {
+                        StatusCode::NOT_FOUND
+                    } else {
+                        let may = match who {
+                            Who::Admin => true,
+                            Who::User(u) => {
+                                USERS[u].1 != "auditor"
+                                    && (r.assigned.is_empty() || r.assigned.contains(&u))
+                            }
+                            Who::Key(k) => m.keys[k] && r.assigned.is_empty() && org.is_some(),
+                            _ => unreachable!("not asked"),
+                        };
+                        if may {
+                            StatusCode::CREATED
+                        } else {
+                            StatusCode::FORBIDDEN
+                        }
+                    };
+                    let (st, body) = s
+                        .post(
+                            &self.token(who),
+                            "/api/v1/sessions",
+                            json!({"persona": self.ids[p]}),
+                        )
+                        .await;
+                    if st != want {
+                        return Err(format!("{op:?} by {who:?}: {st}, oracle {want}: {body}"));
+                    }
+                    if st == StatusCode::CREATED {
+                        let by = match who {
+                            Who::User(u) => Some(u),
+                            _ => None,
+                        };
+                        m.resources.push(Res::new(SESSIONS, org, by));
+                        self.ids
+                            .push(body["id"].as_str().ok_or("an id")?.to_owned());
+                    }
                 }
             }
             Op::Rescope { res, org, preview } => {
-                let Some(kind) = m.resources.get(res).map(|r| r.kind) else {
+                if m.resources.is_empty() {
                     return Ok(());
-                };
+                }
+                let res = res % m.resources.len();
+                let kind = m.resources[res].kind;
                 let want = if kind == SESSIONS
                     || org.is_none() && !KINDS[kind].2
                     || org.is_some_and(|o| m.deleted.contains(&o))
@@ -1550,10 +1573,6 @@ fn prelude() -> Vec<Op> {
         kind: PERSONAS,
         org: Some(0),
     });
-    ops.push(Op::StartSession {
-        by: None,
-        persona: 0,
-    });
     // An agent and a host in org-a, a host in org-b, a developer and an API
     // in org-a, an API in org-b.
     for (kind, org) in [
@@ -1594,6 +1613,34 @@ fn prelude() -> Vec<Op> {
             preview,
         });
     }
+    // u0 and u2 (who manages it) in org-a; the persona assigned to u0 only,
+    // so u2 sees it but may not start a session with it.
+    for (user, manage) in [(0, false), (2, true)] {
+        ops.push(Op::Join {
+            user,
+            org: 0,
+            manage,
+        });
+    }
+    ops.push(Op::Assign {
+        by: None,
+        persona: 0,
+        users: 0b0001,
+    });
+    ops.push(Op::StartSessions { persona: 0 });
+    // A blacklist in org-b is not in force in org-a: a ticket to org-a's
+    // gateway with the refused command becomes a task; the job fires.
+    ops.push(Op::Create {
+        by: None,
+        kind: BLACKLISTS,
+        org: Some(1),
+    });
+    ops.push(Op::Hook {
+        gateway: 0,
+        bad: true,
+        own_secret: true,
+    });
+    ops.push(Op::Fire { job: 0 });
     ops
 }
 
