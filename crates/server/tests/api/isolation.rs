@@ -155,7 +155,10 @@ enum Op {
     StartSessions {
         persona: usize,
     },
+    /// A user (None: the admin) moves the n-th resource into an org or
+    /// (None) tenant-wide.
     Rescope {
+        by: Option<usize>,
         res: usize,
         org: Option<usize>,
         /// Only report the impact: nothing changes.
@@ -176,6 +179,12 @@ enum Op {
     DeleteOrg {
         org: usize,
         to: Option<Option<usize>>,
+    },
+    /// The admin makes a deleted org again, with the same slug: it starts
+    /// empty (no members, resources or keys of the old one).
+    RecreateOrg {
+        org: usize,
+        parent: Option<usize>,
     },
     /// A superuser makes another tenant with resources of its own.
     NewTenant,
@@ -205,8 +214,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (by.clone(), 0..2usize, 0..16u8)
             .prop_map(|(by, persona, users)| Op::Assign { by, persona, users }),
         2 => (0..4usize).prop_map(|persona| Op::StartSessions { persona }),
-        2 => (0..20usize, proptest::option::of(org), any::<bool>())
-            .prop_map(|(res, org, preview)| Op::Rescope { res, org, preview }),
+        3 => (proptest::option::of(0..USERS.len()), 0..40usize, proptest::option::of(org.clone()), any::<bool>())
+            .prop_map(|(by, res, org, preview)| Op::Rescope { by, res, org, preview }),
+        1 => (org.clone(), proptest::option::of(org.clone()))
+            .prop_map(|(org, parent)| Op::RecreateOrg { org, parent }),
         1 => user.clone().prop_map(|user| Op::Disable { user }),
         1 => user.prop_map(|user| Op::Enable { user }),
         1 => (0..MAX_KEYS).prop_map(|key| Op::RevokeKey { key }),
@@ -1030,17 +1041,40 @@ impl World {
                     }
                 }
             }
-            Op::Rescope { res, org, preview } => {
+            Op::Rescope {
+                by,
+                res,
+                org,
+                preview,
+            } => {
                 if m.resources.is_empty() {
                     return Ok(());
                 }
                 let res = res % m.resources.len();
-                let kind = m.resources[res].kind;
-                let want = if kind == SESSIONS
+                let r = &m.resources[res];
+                let kind = r.kind;
+                let who = by.map_or(Who::Admin, Who::User);
+                let admin = matches!(who, Who::Admin);
+                let auditor = by.is_some_and(|u| USERS[u].1 == "auditor");
+                // DESIGN 3, Re-scope: write on the resource where it is and
+                // the right to place it into the target, in the order the
+                // API checks them.
+                let want = if !m.alive(who) {
+                    StatusCode::UNAUTHORIZED
+                } else if kind == SESSIONS {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else if !m.sees(who, r.org) {
+                    StatusCode::NOT_FOUND
+                } else if org.is_some_and(|o| !m.names_org(who, o))
                     || org.is_none() && !KINDS[kind].2
-                    || org.is_some_and(|o| m.deleted.contains(&o))
                 {
                     StatusCode::UNPROCESSABLE_ENTITY
+                } else if auditor
+                    || org.is_none() && !admin && !KINDS[kind].1
+                    || !m.writes(who, kind, r.org, r.by)
+                    || org.is_none() && !admin && r.by != by
+                {
+                    StatusCode::FORBIDDEN
                 } else if !preview && m.breaks_refs(res, org) {
                     StatusCode::CONFLICT
                 } else {
@@ -1048,7 +1082,7 @@ impl World {
                 };
                 let (st, body) = s
                     .post(
-                        &s.admin,
+                        &self.token(who),
                         &format!("/api/v1/{}/{}/rescope", KINDS[kind].0, self.ids[res]),
                         json!({"org": org.map(|o| ORGS[o]), "preview": preview}),
                     )
@@ -1162,6 +1196,29 @@ impl World {
                     return Err(format!("{op:?}: {st}: {body}"));
                 }
                 self.forget(m, &[r]);
+            }
+            Op::RecreateOrg { org, parent } => {
+                let (st, body) = s
+                    .post(
+                        &s.admin,
+                        "/api/v1/orgs",
+                        json!({"slug": ORGS[org], "name": ORGS[org], "parent": parent.map(|p| ORGS[p])}),
+                    )
+                    .await;
+                let want = if !m.deleted.contains(&org) {
+                    StatusCode::CONFLICT
+                } else if parent.is_some_and(|p| m.deleted.contains(&p)) {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::CREATED
+                };
+                if st != want {
+                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
+                }
+                if st == StatusCode::CREATED {
+                    m.deleted.remove(&org);
+                    m.parents[org] = parent;
+                }
             }
             Op::NewTenant => {
                 if m.tenants < MAX_TENANTS {
@@ -1608,6 +1665,7 @@ fn prelude() -> Vec<Op> {
         .expect("the agent");
     for preview in [true, false] {
         ops.push(Op::Rescope {
+            by: None,
             res: agent,
             org: Some(1),
             preview,
