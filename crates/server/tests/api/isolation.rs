@@ -660,9 +660,7 @@ impl World {
                 } else {
                     StatusCode::CREATED
                 };
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
-                }
+                agree(op, st, want, &body)?;
                 if st.is_success() {
                     m.join(user, org, manage);
                 }
@@ -682,9 +680,7 @@ impl World {
                 } else {
                     StatusCode::OK
                 };
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
-                }
+                agree(op, st, want, &body)?;
                 if st == StatusCode::OK {
                     m.parents[org] = parent;
                 }
@@ -755,9 +751,7 @@ impl World {
                     )
                     .await
                 };
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {created}"));
-                }
+                agree(op, st, want, &created)?;
                 if st == StatusCode::CREATED {
                     let id = created["id"].as_str().ok_or("an id")?.to_owned();
                     if kind == API_DEFINITIONS {
@@ -789,9 +783,7 @@ impl World {
                         json!({"name": "k", "org": ORGS[org], "access": access}),
                     )
                     .await;
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
-                }
+                agree(op, st, want, &body)?;
                 if st == StatusCode::CREATED {
                     let mut key = Res::new(API_KEYS, Some(org), by);
                     key.key = Some(m.keys.len());
@@ -866,9 +858,7 @@ impl World {
                         body,
                     )
                     .await;
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
-                }
+                agree(op, st, want, &body)?;
                 if st == StatusCode::CREATED {
                     let id = body["id"].as_str().ok_or("an id")?.to_owned();
                     if let Some(secret) = body["token"].as_str() {
@@ -919,9 +909,7 @@ impl World {
                 } else {
                     StatusCode::CREATED
                 };
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
-                }
+                agree(op, st, want, &body)?;
                 if st == StatusCode::CREATED {
                     let task = body["task"].as_str().ok_or("the task's id")?.to_owned();
                     self.made_task(m, g, &task);
@@ -981,9 +969,7 @@ impl World {
                         Some(json!({ "users": names })),
                     )
                     .await;
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
-                }
+                agree(op, st, want, &body)?;
                 if st == StatusCode::OK {
                     m.resources[p].assigned = chosen;
                 }
@@ -1087,9 +1073,7 @@ impl World {
                         json!({"org": org.map(|o| ORGS[o]), "preview": preview}),
                     )
                     .await;
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
-                }
+                agree(op, st, want, &body)?;
                 if st == StatusCode::OK && !preview {
                     // A moved key acts in its new org from the next request.
                     m.resources[res].org = org;
@@ -1156,9 +1140,7 @@ impl World {
                         Some(body),
                     )
                     .await;
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {answer}"));
-                }
+                agree(op, st, want, &answer)?;
                 if st == StatusCode::NO_CONTENT {
                     m.deleted.insert(org);
                     m.members.retain(|(_, o)| *o != org);
@@ -1212,9 +1194,7 @@ impl World {
                 } else {
                     StatusCode::CREATED
                 };
-                if st != want {
-                    return Err(format!("{op:?}: {st}, oracle {want}: {body}"));
-                }
+                agree(op, st, want, &body)?;
                 if st == StatusCode::CREATED {
                     m.deleted.remove(&org);
                     m.parents[org] = parent;
@@ -1562,6 +1542,20 @@ impl World {
             }
         }
         Ok(())
+    }
+}
+
+/// The API's status against the oracle's, for a step.
+fn agree(
+    op: &Op,
+    st: StatusCode,
+    want: StatusCode,
+    body: &serde_json::Value,
+) -> Result<(), String> {
+    if st == want {
+        Ok(())
+    } else {
+        Err(format!("{op:?}: {st}, oracle {want}: {body}"))
     }
 }
 
