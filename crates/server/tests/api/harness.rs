@@ -236,10 +236,14 @@ pub fn fast_hash() -> &'static str {
 }
 
 /// A credential for [`TestServer::call`] and [`TestServer::raw`]: a bearer
-/// token, `tenant:<slug>:<token>` for a superuser acting in a tenant, or
+/// token, `x-api-key:<key>` for an org key in that header, `tenant:<slug>:<token>`
+/// for a superuser acting in a tenant, or
 /// `cookie:<session>:<csrf token>` for a browser's session cookie (see
 /// [`TestServer::cookie_login`]), sent with its CSRF header.
 fn authenticate(req: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
+    if let Some(key) = token.strip_prefix("x-api-key:") {
+        return req.header("x-api-key", key);
+    }
     // `tenant:<slug>:<token>`: a superuser's token acting in that tenant.
     if let Some((tenant, token)) = token
         .strip_prefix("tenant:")

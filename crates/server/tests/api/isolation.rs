@@ -292,14 +292,17 @@ enum Who {
     Token(usize),
     /// A user's session sent as a browser does: cookie and CSRF header.
     Cookie(usize),
+    /// The n-th org key sent as `X-API-Key`: the same rights as the key.
+    Header(usize),
 }
 
 /// Principals the oracle treats alike: a personal token or the session
-/// cookie answer as the user's session does, a superuser in a tenant as its
-/// admin (DESIGN 3, rules 1 and 3).
+/// cookie answer as the user's session does, a key in either header as the
+/// key, a superuser in a tenant as its admin (DESIGN 3, rules 1 and 3).
 fn as_user(who: Who) -> Who {
     match who {
         Who::Token(u) | Who::Cookie(u) => Who::User(u),
+        Who::Header(k) => Who::Key(k),
         Who::Super => Who::Admin,
         other => other,
     }
@@ -391,7 +394,7 @@ impl Model {
         match who {
             Who::Admin | Who::Super => true,
             Who::User(u) | Who::Token(u) | Who::Cookie(u) => !self.disabled.contains(&u),
-            Who::Key(k) => self.key_org(k).is_some(),
+            Who::Key(k) | Who::Header(k) => self.key_org(k).is_some(),
         }
     }
 
@@ -591,6 +594,7 @@ impl World {
             Who::Token(u) => self.tokens[u].clone(),
             Who::Cookie(u) => self.cookies[u].clone(),
             Who::Key(k) => self.keys[k].clone(),
+            Who::Header(k) => format!("x-api-key:{}", self.keys[k]),
         }
     }
 
@@ -1210,14 +1214,17 @@ impl World {
         Ok(())
     }
 
-    /// Every principal's view against the oracle's. Personal tokens and
-    /// cookies take turns, one user's of each per step; the org filters are
-    /// tried on one kind per step; so every one gets its turn.
+    /// Every principal's view against the oracle's. Personal tokens, cookies
+    /// and keys sent as `X-API-Key` take turns, one of each per step; the org
+    /// filters are tried on one kind per step; so every one gets its turn.
     async fn check(&self, m: &Model, step: usize) -> Result<(), String> {
         let mut whos = vec![Who::Admin, Who::Super];
         whos.extend((0..USERS.len()).map(Who::User));
         whos.push(Who::Token(step % USERS.len()));
         whos.push(Who::Cookie((step + 1) % USERS.len()));
+        if !m.keys.is_empty() {
+            whos.push(Who::Header(step % m.keys.len()));
+        }
         whos.extend((0..m.keys.len()).map(Who::Key));
         for who in whos {
             self.check_one(m, who, step % KINDS.len()).await?;
