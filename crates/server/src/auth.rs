@@ -297,11 +297,22 @@ fn expired(expires_at: Option<&str>) -> bool {
 
 /// Loads the role and memberships of a user as a principal acting in `tenant`.
 pub async fn user_principal(tx: &mut Tx, user: &UserRow, tenant: String) -> ApiResult<Principal> {
+    let memberships = tx.memberships_of(&user.id).await?;
+    principal_of(user, tenant, memberships)
+}
+
+/// A user with these memberships `(org, can_manage)` as a principal acting
+/// in `tenant`.
+pub fn principal_of(
+    user: &UserRow,
+    tenant: String,
+    memberships: impl IntoIterator<Item = (String, i64)>,
+) -> ApiResult<Principal> {
     let role = Role::parse(&user.role)
         .ok_or_else(|| ApiError::Internal(format!("user {} has role {}", user.id, user.role)))?;
     let mut member_of = BTreeSet::new();
     let mut managing = BTreeSet::new();
-    for (org, can_manage) in tx.memberships_of(&user.id).await? {
+    for (org, can_manage) in memberships {
         if can_manage != 0 {
             managing.insert(org.clone());
         }

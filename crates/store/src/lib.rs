@@ -920,6 +920,13 @@ impl Tx {
         sql.query_as().fetch_all(self.conn()).await.ctx()
     }
 
+    /// Every member of an org, as (user id, can_manage).
+    pub async fn memberships_in(&mut self, org: &str) -> Result<Vec<(String, i64)>> {
+        let mut sql = Sql::new("SELECT user_id, can_manage FROM memberships WHERE org_id = ");
+        sql.arg(org).push(" ORDER BY user_id");
+        sql.query_as().fetch_all(self.conn()).await.ctx()
+    }
+
     pub async fn members(&mut self, org: &str, page: &Page) -> Result<Vec<MemberRow>> {
         let mut sql = Sql::new(
             "SELECT m.org_id, m.user_id, u.username, m.can_manage, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = ",

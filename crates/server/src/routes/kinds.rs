@@ -7,9 +7,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use orgscope_core::kind::{KINDS, Kind, Secret, fixed_scope, has_own_create, has_own_read};
-use orgscope_core::policy::{self, Actor, Principal, Role, Scope};
+use orgscope_core::policy::{self, Actor, Role, Scope};
 use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 use super::{Change, ListQuery, audit, object, org_field, org_ref, selector, text};
 use crate::AppState;
@@ -587,9 +588,21 @@ async fn who_loses(tx: &mut Tx, tenant: &str, a: &Scope, b: &Scope) -> ApiResult
             break;
         }
     }
+    // Only memberships of the two scopes' orgs can decide (DESIGN 3, Read):
+    // one query per org, not one per user.
+    let mut memberships: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for org in [&a.org, &b.org].into_iter().flatten() {
+        for (user, can_manage) in tx.memberships_in(org).await? {
+            memberships
+                .entry(user)
+                .or_default()
+                .push((org.clone(), can_manage));
+        }
+    }
     let mut out = Vec::new();
     for user in users.iter().filter(|u| u.disabled == 0) {
-        let p: Principal = crate::auth::user_principal(tx, user, tenant.to_owned()).await?;
+        let held = memberships.remove(&user.id).unwrap_or_default();
+        let p = crate::auth::principal_of(user, tenant.to_owned(), held)?;
         if p.role() == Some(Role::Superuser) {
             continue;
         }

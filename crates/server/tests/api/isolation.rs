@@ -267,6 +267,8 @@ struct Model {
     /// Users ever disabled: their session was revoked for good (re-enabling
     /// restores login, which this test does not redo).
     disabled: BTreeSet<usize>,
+    /// Users disabled now (re-enabling takes them out).
+    inactive: BTreeSet<usize>,
     /// Orgs deleted: for everyone they no longer exist.
     deleted: BTreeSet<usize>,
     resources: Vec<Res>,
@@ -1078,6 +1080,30 @@ impl World {
                     )
                     .await;
                 agree(op, st, want, &body)?;
+                if st == StatusCode::OK {
+                    // The impact names the users (enabled ones) who lose and
+                    // gain sight of it, previewed or done.
+                    let from = m.resources[res].org;
+                    for (field, a, b) in [
+                        ("users_losing_access", from, org),
+                        ("users_gaining_access", org, from),
+                    ] {
+                        let got: BTreeSet<String> = body["impact"][field]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|u| u.as_str().map(str::to_owned))
+                            .collect();
+                        let want: BTreeSet<String> = (0..USERS.len())
+                            .filter(|u| !m.inactive.contains(u))
+                            .filter(|u| m.sees(Who::User(*u), a) && !m.sees(Who::User(*u), b))
+                            .map(|u| USERS[u].0.to_owned())
+                            .collect();
+                        if got != want {
+                            return Err(format!("{op:?}: {field} {got:?}, oracle {want:?}"));
+                        }
+                    }
+                }
                 if st == StatusCode::OK && !preview {
                     // A moved key acts in its new org from the next request.
                     m.resources[res].org = org;
@@ -1096,8 +1122,12 @@ impl World {
                 if st != StatusCode::OK {
                     return Err(format!("{op:?}: {st}"));
                 }
+                if !disable {
+                    m.inactive.remove(&user);
+                }
                 if disable {
                     m.disabled.insert(user);
+                    m.inactive.insert(user);
                     // The org keys the user made end with them, for good.
                     let gone: Vec<usize> = (0..m.resources.len())
                         .filter(|i| {
