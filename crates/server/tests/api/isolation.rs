@@ -2,8 +2,9 @@
 //! admin and by members who manage an org), re-parented orgs, resource
 //! creations of every kind (org access keys among them, which then ask too),
 //! references between resources, tasks made by webhooks and by the scheduler,
-//! persona assignments, re-scopes (previewed or not), disables, key
-//! revocations, org deletions and new tenants, driven through the real API;
+//! persona assignments, re-scopes (previewed or not, by the admin and by
+//! users), disables, key revocations, org deletions, orgs made again and new
+//! tenants, driven through the real API;
 //! after every step each principal's listings, gets, searches, downloads and
 //! writes, and what it may manage, are compared with an oracle written from
 //! DESIGN sections 1 to 3 (it does not call core). Zero differences is the
