@@ -59,10 +59,12 @@ const GENERIC: usize = 11;
 const PERSONAS: usize = 1;
 const HOSTS: usize = 2;
 const FILES: usize = 3;
+const CREDENTIALS: usize = 4;
 const DEVELOPERS: usize = 5;
 const AGENTS: usize = 6;
 const API_DEFINITIONS: usize = 8;
 const BLACKLISTS: usize = 9;
+const OPERATIONAL_RULES: usize = 10;
 const TASKS: usize = 11;
 const JOBS: usize = 12;
 const GATEWAYS: usize = 13;
@@ -144,6 +146,11 @@ enum Op {
     Fire {
         job: usize,
     },
+    /// The n-th org key claims the oldest queued task of the n-th agent.
+    Claim {
+        key: usize,
+        agent: usize,
+    },
     /// A user (None: the admin) assigns the n-th persona to a set of users
     /// (bit u: USERS[u]).
     Assign {
@@ -212,6 +219,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..2usize, proptest::bool::weighted(0.3), proptest::bool::weighted(0.8))
             .prop_map(|(gateway, bad, own_secret)| Op::Hook { gateway, bad, own_secret }),
         1 => (0..2usize).prop_map(|job| Op::Fire { job }),
+        2 => (0..MAX_KEYS, 0..3usize).prop_map(|(key, agent)| Op::Claim { key, agent }),
         2 => (by.clone(), 0..2usize, 0..16u8)
             .prop_map(|(by, persona, users)| Op::Assign { by, persona, users }),
         2 => (0..4usize).prop_map(|persona| Op::StartSessions { persona }),
@@ -241,6 +249,8 @@ struct Res {
     key: Option<usize>,
     /// A job or task whose command the blacklists refuse.
     bad: bool,
+    /// A task an agent has claimed.
+    claimed: bool,
     /// A persona's assignments (users).
     assigned: BTreeSet<usize>,
 }
@@ -945,6 +955,60 @@ impl World {
                     self.made_task(m, j, task);
                 }
             }
+            Op::Claim { key, agent } => {
+                let (Some(a), false) = (m.nth(AGENTS, agent), m.keys.is_empty()) else {
+                    return Ok(());
+                };
+                let k = key % m.keys.len();
+                let who = Who::Key(k);
+                let org = m.resources[a].org;
+                let queued: Vec<usize> = (0..m.resources.len())
+                    .filter(|t| {
+                        let r = &m.resources[*t];
+                        r.kind == TASKS && !r.claimed && m.refs.contains(&(*t, a))
+                    })
+                    .collect();
+                // Only a read_write key of the agent's org claims; the agent
+                // of another org does not exist for the key.
+                let want = if !m.alive(who) {
+                    StatusCode::UNAUTHORIZED
+                } else if !m.sees(who, org) {
+                    StatusCode::NOT_FOUND
+                } else if !m.keys[k] {
+                    StatusCode::FORBIDDEN
+                } else if queued.is_empty() {
+                    StatusCode::NO_CONTENT
+                } else {
+                    StatusCode::OK
+                };
+                let (st, body) = s
+                    .post(
+                        &self.token(who),
+                        "/api/v1/tasks/claim",
+                        json!({"agent": self.ids[a]}),
+                    )
+                    .await;
+                agree(op, st, want, &body)?;
+                if st == StatusCode::OK {
+                    let task = body["task"]["id"].as_str().unwrap_or_default();
+                    let t = *queued
+                        .iter()
+                        .find(|t| self.ids[**t] == task)
+                        .ok_or_else(|| {
+                            format!("{op:?}: claimed {task}, oracle one of {queued:?}")
+                        })?;
+                    m.resources[t].claimed = true;
+                    // The operational rules in force travel with it: its
+                    // org's and tenant-wide ones, never another org's.
+                    let got = item_ids(&json!({"items": body["operational_rules"]}), "id");
+                    let want = self.ids_where(m, |r| {
+                        r.kind == OPERATIONAL_RULES && (r.org.is_none() || r.org == org)
+                    });
+                    if got != want {
+                        return Err(format!("{op:?}: rules {got:?}, oracle {want:?}"));
+                    }
+                }
+            }
             Op::Assign { by, persona, users } => {
                 let Some(p) = m.nth(PERSONAS, persona) else {
                     return Ok(());
@@ -1377,6 +1441,23 @@ impl World {
                     return Err(format!("{who:?} downloads {path}: {st}, oracle {want}"));
                 }
             }
+            if r.kind == CREDENTIALS {
+                // Writers of its scope, and org keys of its org (any org's
+                // for a tenant-wide one): the agents it is there for.
+                let reveals = match as_user(who) {
+                    Who::Key(_) => sees,
+                    _ => m.writes(who, r.kind, r.org, r.by),
+                };
+                let want = match (sees, reveals) {
+                    (false, _) => StatusCode::NOT_FOUND,
+                    (true, true) => StatusCode::OK,
+                    (true, false) => StatusCode::FORBIDDEN,
+                };
+                let (st, _) = s.post(token, &format!("{path}/reveal"), json!({})).await;
+                if st != want {
+                    return Err(format!("{who:?} reveals {path}: {st}, oracle {want}"));
+                }
+            }
             let (st, _) = s.get(token, &path).await;
             if st != want {
                 return Err(format!("{who:?} gets {path}: {st}, oracle {want}"));
@@ -1731,6 +1812,22 @@ fn prelude() -> Vec<Op> {
         own_secret: true,
     });
     ops.push(Op::Fire { job: 0 });
+    // A tenant-wide credential: every org's key may reveal it, no plain user.
+    ops.push(Op::Create {
+        by: None,
+        kind: CREDENTIALS,
+        org: None,
+    });
+    // org-a's key claims a task: org-a's operational rule travels with it,
+    // org-b's does not.
+    for org in [0, 1] {
+        ops.push(Op::Create {
+            by: None,
+            kind: OPERATIONAL_RULES,
+            org: Some(org),
+        });
+    }
+    ops.push(Op::Claim { key: 0, agent: 0 });
     ops
 }
 
