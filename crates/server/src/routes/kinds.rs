@@ -1,6 +1,8 @@
 //! The generic routes of every kind in core's table: list, create, get,
 //! update, delete and re-scope, under the scope policy of the kind.
 
+use std::collections::BTreeMap;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,7 +12,6 @@ use orgscope_core::kind::{KINDS, Kind, Secret, fixed_scope, has_own_create, has_
 use orgscope_core::policy::{self, Actor, Role, Scope};
 use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 
 use super::{Change, ListQuery, audit, object, org_field, org_ref, selector, text};
 use crate::AppState;
