@@ -275,11 +275,9 @@ struct Model {
     managers: BTreeSet<(usize, usize)>,
     /// Each org's parent.
     parents: [Option<usize>; ORGS.len()],
-    /// Users ever disabled: their session was revoked for good (re-enabling
-    /// restores login, which this test does not redo).
+    /// Users disabled now: their sessions and tokens are gone; re-enabled,
+    /// they log in again and get new ones.
     disabled: BTreeSet<usize>,
-    /// Users disabled now (re-enabling takes them out).
-    inactive: BTreeSet<usize>,
     /// Orgs deleted: for everyone they no longer exist.
     deleted: BTreeSet<usize>,
     resources: Vec<Res>,
@@ -490,6 +488,7 @@ impl Model {
 
 struct World {
     s: TestServer,
+    user_ids: Vec<String>,
     users: Vec<String>,
     /// A personal token of each user.
     tokens: Vec<String>,
@@ -516,31 +515,17 @@ async fn world(backend: crate::harness::Backend) -> World {
     for o in ORGS {
         s.org(o).await;
     }
-    let mut users = Vec::new();
+    let mut user_ids = Vec::new();
     for (name, role) in USERS {
-        users.push(s.fast_user(name, role, &[]).await.1);
-    }
-    let mut tokens = Vec::new();
-    for session in &users {
-        let (st, t) = s
-            .post(session, "/api/v1/me/tokens", json!({"name": "model"}))
-            .await;
-        assert_eq!(st, StatusCode::CREATED);
-        tokens.push(t["token"].as_str().unwrap().to_owned());
+        user_ids.push(s.fast_user(name, role, &[]).await.0);
     }
     let root = s.superuser().await;
-    let cookies = users
-        .iter()
-        .map(|session| {
-            let csrf = orgscope_server::auth::csrf_token(session);
-            format!("cookie:{session}:{csrf}")
-        })
-        .collect();
     let mut w = World {
         s,
-        users,
-        tokens,
-        cookies,
+        user_ids,
+        users: Vec::new(),
+        tokens: Vec::new(),
+        cookies: Vec::new(),
         keys: Vec::new(),
         root,
         ids: Vec::new(),
@@ -549,6 +534,12 @@ async fn world(backend: crate::harness::Backend) -> World {
         foreign: Vec::new(),
         foreign_admins: Vec::new(),
     };
+    for u in 0..USERS.len() {
+        w.users.push(String::new());
+        w.tokens.push(String::new());
+        w.cookies.push(String::new());
+        w.relogin(u).await.expect("a session and a token");
+    }
     w.other_tenant("acme").await.expect("a second tenant");
     w
 }
@@ -586,6 +577,24 @@ impl World {
         self.foreign
             .extend(ids.into_iter().map(|id| (slug.to_owned(), id)));
         self.foreign_admins.push((slug.to_owned(), admin));
+        Ok(())
+    }
+
+    /// A new session for a user, a personal token made with it, and the
+    /// session as a browser's cookie.
+    async fn relogin(&mut self, u: usize) -> Result<(), String> {
+        let session = self.s.fast_session(&self.user_ids[u]).await;
+        let (st, t) = self
+            .s
+            .post(&session, "/api/v1/me/tokens", json!({"name": "model"}))
+            .await;
+        if st != StatusCode::CREATED {
+            return Err(format!("{} makes a personal token: {st}: {t}", USERS[u].0));
+        }
+        self.tokens[u] = t["token"].as_str().ok_or("a token")?.to_owned();
+        let csrf = orgscope_server::auth::csrf_token(&session);
+        self.cookies[u] = format!("cookie:{session}:{csrf}");
+        self.users[u] = session;
         Ok(())
     }
 
@@ -1160,7 +1169,7 @@ impl World {
                             .filter_map(|u| u.as_str().map(str::to_owned))
                             .collect();
                         let want: BTreeSet<String> = (0..USERS.len())
-                            .filter(|u| !m.inactive.contains(u))
+                            .filter(|u| !m.disabled.contains(u))
                             .filter(|u| m.sees(Who::User(*u), a) && !m.sees(Who::User(*u), b))
                             .map(|u| USERS[u].0.to_owned())
                             .collect();
@@ -1187,12 +1196,13 @@ impl World {
                 if st != StatusCode::OK {
                     return Err(format!("{op:?}: {st}"));
                 }
-                if !disable {
-                    m.inactive.remove(&user);
+                if !disable && m.disabled.remove(&user) {
+                    // Logs in again: a new session, token and cookie, with
+                    // the memberships and assignments the user had.
+                    self.relogin(user).await?;
                 }
                 if disable {
                     m.disabled.insert(user);
-                    m.inactive.insert(user);
                     // The org keys the user made end with them, for good.
                     let gone: Vec<usize> = (0..m.resources.len())
                         .filter(|i| {
@@ -1828,6 +1838,9 @@ fn prelude() -> Vec<Op> {
         });
     }
     ops.push(Op::Claim { key: 0, agent: 0 });
+    // u0 disabled and enabled again: logged in anew, it keeps its membership
+    // and its assignment.
+    ops.extend([Op::Disable { user: 0 }, Op::Enable { user: 0 }]);
     ops
 }
 
