@@ -2,14 +2,14 @@
 //! admin and by members who manage an org), re-parented orgs, resource
 //! creations of every kind (org access keys among them, which then ask too),
 //! references between resources, tasks made by webhooks and by the scheduler,
-//! persona assignments, re-scopes (previewed or not, by the admin and by
-//! users), disables, key revocations, org deletions, orgs made again and new
-//! tenants, driven through the real API;
-//! after every step each principal's listings, gets, searches, downloads and
-//! writes, and what it may manage, are compared with an oracle written from
-//! DESIGN sections 1 to 3 (it does not call core). Zero differences is the
-//! only pass; proptest shrinks a failing sequence. Other tenants' resources
-//! must not exist for any of them.
+//! persona assignments, task claims, re-scopes (previewed or not, by the
+//! admin and by users), disables and re-enables, key revocations, org
+//! deletions, orgs made again and new tenants, driven through the real API;
+//! after every step each principal's listings, gets, searches, downloads,
+//! reveals and writes, and what it may manage, are compared with an oracle
+//! written from DESIGN sections 1 to 3 (it does not call core). Zero
+//! differences is the only pass; proptest shrinks a failing sequence. Other
+//! tenants' resources must not exist for any of them.
 //! `ORGSCOPE_MODEL_CASES` runs more cases (default 6).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,7 +51,7 @@ const KINDS: [(&str, bool, bool, bool); 17] = [
     ("consumer-keys", false, false, true),
     // Made by CreateKey: each org key is a principal of the model too.
     ("api-keys", false, false, true),
-    // Derived: made by StartSession only, in its persona's org for good.
+    // Derived: made by StartSessions only, in its persona's org for good.
     ("sessions", true, true, false),
 ];
 /// The kinds made by the generic create come first in KINDS.
