@@ -516,16 +516,19 @@ async fn world(backend: crate::harness::Backend) -> World {
         s.org(o).await;
     }
     let mut user_ids = Vec::new();
+    let mut sessions = Vec::new();
     for (name, role) in USERS {
-        user_ids.push(s.fast_user(name, role, &[]).await.0);
+        let (id, session) = s.fast_user(name, role, &[]).await;
+        user_ids.push(id);
+        sessions.push(session);
     }
     let root = s.superuser().await;
     let mut w = World {
         s,
         user_ids,
-        users: Vec::new(),
-        tokens: Vec::new(),
-        cookies: Vec::new(),
+        users: vec![String::new(); USERS.len()],
+        tokens: vec![String::new(); USERS.len()],
+        cookies: vec![String::new(); USERS.len()],
         keys: Vec::new(),
         root,
         ids: Vec::new(),
@@ -534,11 +537,8 @@ async fn world(backend: crate::harness::Backend) -> World {
         foreign: Vec::new(),
         foreign_admins: Vec::new(),
     };
-    for u in 0..USERS.len() {
-        w.users.push(String::new());
-        w.tokens.push(String::new());
-        w.cookies.push(String::new());
-        w.relogin(u).await.expect("a session and a token");
+    for (u, session) in sessions.into_iter().enumerate() {
+        w.sign_in(u, session).await.expect("a personal token");
     }
     w.other_tenant("acme").await.expect("a second tenant");
     w
@@ -580,10 +580,15 @@ impl World {
         Ok(())
     }
 
-    /// A new session for a user, a personal token made with it, and the
-    /// session as a browser's cookie.
+    /// A new session for a user (after a disable), as [`World::sign_in`].
     async fn relogin(&mut self, u: usize) -> Result<(), String> {
         let session = self.s.fast_session(&self.user_ids[u]).await;
+        self.sign_in(u, session).await
+    }
+
+    /// A user's session, a personal token made with it, and the session as a
+    /// browser's cookie.
+    async fn sign_in(&mut self, u: usize, session: String) -> Result<(), String> {
         let (st, t) = self
             .s
             .post(&session, "/api/v1/me/tokens", json!({"name": "model"}))
@@ -1381,13 +1386,7 @@ impl World {
                     json!({"name": slug}),
                 )
                 .await;
-            let want = if !m.names_org(who, o) {
-                StatusCode::NOT_FOUND
-            } else if m.manages(who, o) {
-                StatusCode::OK
-            } else {
-                StatusCode::FORBIDDEN
-            };
+            let want = answer(m.names_org(who, o), m.manages(who, o));
             if st != want {
                 return Err(format!(
                     "{who:?} renames org {slug}: {st}, oracle {want}: {body}"
@@ -1458,11 +1457,7 @@ impl World {
                     Who::Key(_) => sees,
                     _ => m.writes(who, r.kind, r.org, r.by),
                 };
-                let want = match (sees, reveals) {
-                    (false, _) => StatusCode::NOT_FOUND,
-                    (true, true) => StatusCode::OK,
-                    (true, false) => StatusCode::FORBIDDEN,
-                };
+                let want = answer(sees, reveals);
                 let (st, _) = s.post(token, &format!("{path}/reveal"), json!({})).await;
                 if st != want {
                     return Err(format!("{who:?} reveals {path}: {st}, oracle {want}"));
@@ -1474,11 +1469,7 @@ impl World {
             }
             let writes = m.writes(who, r.kind, r.org, r.by);
             let (st, body) = s.patch(token, &path, json!({"name": "r"})).await;
-            let want = match (sees, writes) {
-                (false, _) => StatusCode::NOT_FOUND,
-                (true, true) => StatusCode::OK,
-                (true, false) => StatusCode::FORBIDDEN,
-            };
+            let want = answer(sees, writes);
             if st != want {
                 return Err(format!(
                     "{who:?} renames {path} ({:?}, by {:?}): {st}, oracle {want}: {body}",
@@ -1671,6 +1662,15 @@ impl World {
             }
         }
         Ok(())
+    }
+}
+
+/// DESIGN 3, Hiding: what is hidden is a 404; visible but not allowed, 403.
+fn answer(visible: bool, allowed: bool) -> StatusCode {
+    match (visible, allowed) {
+        (false, _) => StatusCode::NOT_FOUND,
+        (true, true) => StatusCode::OK,
+        (true, false) => StatusCode::FORBIDDEN,
     }
 }
 
