@@ -341,6 +341,9 @@ pub enum UserCmd {
         enable: bool,
         #[arg(long, hide_env_values = true)]
         password: Option<String>,
+        /// Your current password: needed to change your own (remote mode).
+        #[arg(long, hide_env_values = true, requires = "password")]
+        current_password: Option<String>,
     },
 }
 

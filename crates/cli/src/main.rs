@@ -310,8 +310,12 @@ async fn admin(args: &Args) -> Result<()> {
                 disable,
                 enable,
                 password,
+                current_password,
             } => {
                 let mut body = json!({});
+                if let Some(p) = current_password {
+                    body["current_password"] = json!(p);
+                }
                 if let Some(r) = role {
                     body["role"] = json!(r);
                 }

@@ -500,10 +500,18 @@ pub fn has_own_read(kind: &Kind) -> bool {
     kind.name == "file"
 }
 
-/// Kinds whose scope is derived and fixed: they cannot be re-scoped.
+/// Kinds whose scope is fixed for life, and what to do instead: a session's
+/// org is its persona's when it started; an org access key is bound to its org
+/// (moved, its live secret would gain the target org's rights).
 #[must_use]
-pub fn fixed_scope(kind: &Kind) -> bool {
-    kind.name == "session"
+pub fn fixed_scope(kind: &Kind) -> Option<&'static str> {
+    match kind.name {
+        "session" => Some("a session keeps the org it started in; start a new one instead"),
+        "api_key" => Some(
+            "an org access key is bound to its org for life; make a new key there and revoke this one",
+        ),
+        _ => None,
+    }
 }
 
 /// The kind served at `/api/v1/{path}`.

@@ -336,6 +336,104 @@ pub fn can_rescope(
     Ok(())
 }
 
+/// The access an org key has at this use: what it was made with, never more
+/// than its maker holds in the key's org now (DESIGN 3: keys never outdo
+/// their makers). A maker who may read but not write there (an auditor)
+/// gives a `read` key; `None` when the maker holds nothing there (no longer
+/// a member): the key is inert until they are again.
+#[must_use]
+pub fn key_access(made_with: Access, maker: &Principal, org: &Scope) -> Option<Access> {
+    if !visible(maker, org) || org.org.is_none() {
+        return None;
+    }
+    match can_write(maker, ScopePolicy::OrgRequired, org, None) {
+        Ok(()) => Some(made_with),
+        Err(_) => Some(Access::Read),
+    }
+}
+
+/// May `p` reveal a credential's secret (the caller has already read it
+/// through `p`'s filter)? People: those who may change it. An org key: a
+/// `read_write` one (a `read` key never reveals), only for a credential that
+/// an agent of its org lists in `credentials` (`listed_by_org_agent`: what
+/// the key's agents are there to use), and only if its maker could reveal it
+/// too (`maker`, loaded at this use).
+pub fn can_reveal(
+    p: &Principal,
+    maker: Option<&Principal>,
+    policy: ScopePolicy,
+    credential: &Scope,
+    created_by: Option<&str>,
+    listed_by_org_agent: bool,
+) -> Result<(), Denied> {
+    match &p.actor {
+        Actor::User { .. } => can_write(p, policy, credential, created_by),
+        Actor::OrgKey { access, .. } => {
+            if *access == Access::Read {
+                return Err(Denied::ReadOnly);
+            }
+            if !listed_by_org_agent {
+                return Err(Denied::NotAllowed);
+            }
+            let maker = maker.ok_or(Denied::NotAllowed)?;
+            if matches!(maker.actor, Actor::OrgKey { .. }) {
+                return Err(Denied::NotAllowed);
+            }
+            can_write(maker, policy, credential, created_by)
+        }
+    }
+}
+
+/// Who a persona is for, beyond who can see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Everyone who can see it.
+    Open,
+    /// Only these users (possibly none), and admins. Pruning never opens it.
+    Assigned(BTreeSet<String>),
+}
+
+/// May `p` (who can see the persona) start a chat session with it? Admins
+/// always; users when it is open or assigned to them; org keys only with an
+/// open persona of their own org (they are no user to assign). The session
+/// must also be placeable in the persona's scope.
+pub fn can_select_persona(
+    p: &Principal,
+    policy: ScopePolicy,
+    persona: &Scope,
+    audience: &Audience,
+) -> Result<(), Denied> {
+    can_place(p, policy, persona)?;
+    if p.is_admin() {
+        return Ok(());
+    }
+    match (&p.actor, audience) {
+        (_, Audience::Open) => Ok(()),
+        (Actor::User { id, .. }, Audience::Assigned(users)) if users.contains(id) => Ok(()),
+        _ => Err(Denied::NotAllowed),
+    }
+}
+
+/// May `p` (who can see the session) post a turn into it? Only its owner
+/// (who started it), and only while they may write in its scope: others
+/// who see it read the history.
+pub fn can_post_turn(
+    p: &Principal,
+    policy: ScopePolicy,
+    session: &Scope,
+    owner: Option<&str>,
+) -> Result<(), Denied> {
+    can_write(p, policy, session, owner)?;
+    let me = match &p.actor {
+        Actor::User { id, .. } | Actor::OrgKey { id, .. } => id.as_str(),
+    };
+    if owner == Some(me) {
+        Ok(())
+    } else {
+        Err(Denied::NotAllowed)
+    }
+}
+
 /// Orgs a principal can see (and so name): all of the tenant for those who see
 /// the tenant, the memberships of a user, the key's own org.
 #[must_use]

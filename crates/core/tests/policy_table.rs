@@ -626,3 +626,186 @@ fn orgs_and_roles() {
     // 32 principals x (3 orgs x 2 + 4 roles).
     table.finish(320);
 }
+
+/// An org key of org A made by the principal of `maker` (a user setup):
+/// `made_with` capped by what the maker holds in A now.
+fn oracle_key_access(maker: &Setup, made_with: Access) -> Option<Access> {
+    if !oracle_visible(maker, HOME, Some(ORG_A)) {
+        return None;
+    }
+    Some(
+        if oracle_write(maker, ScopePolicy::OrgRequired, Some(ORG_A), false).is_ok() {
+            made_with
+        } else {
+            Access::Read
+        },
+    )
+}
+
+#[test]
+fn keys_never_outdo_their_makers() {
+    let mut table = Table::default();
+    let makers: Vec<Setup> = setups().into_iter().filter(Setup::is_user).collect();
+    for maker in &makers {
+        let maker_p = maker.principal();
+        for made_with in [Access::Read, Access::ReadWrite] {
+            let got = policy::key_access(made_with, &maker_p, &scope(HOME, Some(ORG_A)));
+            let want = oracle_key_access(maker, made_with);
+            table.check(format!("key_access {maker:?} {made_with:?}"), got, want);
+            let Some(access) = got else { continue };
+            // The key as it asks: bound to A, in the maker's home tenant.
+            let key = Principal {
+                tenant: HOME.to_owned(),
+                actor: Actor::OrgKey {
+                    id: ME_KEY.to_owned(),
+                    org: ORG_A.to_owned(),
+                    access,
+                },
+            };
+            // No right of the key's that its maker lacks, on any resource.
+            for res in [Res::TenantWide, Res::OrgA] {
+                let r = scope(HOME, res.org());
+                for policy in ScopePolicy::ALL {
+                    let key_reads = policy::visible(&key, &r);
+                    table.check(
+                        format!("key reads {res:?} beyond {maker:?}"),
+                        key_reads && !policy::visible(&maker_p, &r),
+                        false,
+                    );
+                    let key_writes = policy::can_write(&key, policy, &r, None).is_ok();
+                    let maker_writes = policy::can_write(&maker_p, policy, &r, None).is_ok();
+                    table.check(
+                        format!("key writes {res:?} {policy:?} beyond {maker:?}"),
+                        key_writes && !maker_writes,
+                        false,
+                    );
+                    for target in [Target::TenantWide, Target::OrgA, Target::OrgB] {
+                        let t = scope(HOME, target.org());
+                        let key_places = policy::can_place(&key, policy, &t).is_ok();
+                        let maker_places = policy::can_place(&maker_p, policy, &t).is_ok();
+                        table.check(
+                            format!("key places {target:?} {policy:?} beyond {maker:?}"),
+                            key_places && !maker_places,
+                            false,
+                        );
+                    }
+                }
+                // Reveal: read_write keys only, a credential an agent of
+                // the key's org lists, and only what the maker may reveal.
+                for listed in [true, false] {
+                    for creator in [Creator::ThePrincipal, Creator::SomeoneElse] {
+                        let created_by = Some(match creator {
+                            Creator::ThePrincipal => maker.id(),
+                            Creator::SomeoneElse => SOMEONE_ELSE,
+                        });
+                        let policy = ScopePolicy::AdminTenantWide;
+                        let got = policy::can_reveal(
+                            &key,
+                            Some(&maker_p),
+                            policy,
+                            &r,
+                            created_by,
+                            listed,
+                        );
+                        let want = if access == Access::Read {
+                            Err(Denied::ReadOnly)
+                        } else if !listed {
+                            Err(Denied::NotAllowed)
+                        } else {
+                            oracle_write(maker, policy, res.org(), creator == Creator::ThePrincipal)
+                        };
+                        table.check(
+                            format!(
+                                "can_reveal key of {maker:?} {res:?} listed={listed} {creator:?}"
+                            ),
+                            got,
+                            want,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // People reveal what they may change, listed or not.
+    for s in setups().into_iter().filter(Setup::is_user) {
+        for res in [Res::TenantWide, Res::OrgA] {
+            let policy = ScopePolicy::AdminTenantWide;
+            table.check(
+                format!("can_reveal {s:?} {res:?}"),
+                policy::can_reveal(
+                    &s.principal(),
+                    None,
+                    policy,
+                    &scope(HOME, res.org()),
+                    Some(SOMEONE_ELSE),
+                    false,
+                ),
+                oracle_write(&s, policy, res.org(), false),
+            );
+        }
+    }
+    // 24 makers x 2 accesses; the 28 live keys x 2 scopes x (3 policies x
+    // (read, write, 3 placements) + 4 reveals); 24 people x 2 reveals.
+    table.finish(48 + 28 * 2 * (3 * 5 + 4) + 48);
+}
+
+#[test]
+fn chat_personas_and_turns() {
+    use policy::Audience;
+    let mut table = Table::default();
+    let policy = ScopePolicy::CreatorTenantWide;
+    for s in setups() {
+        let p = s.principal();
+        for res in [Res::TenantWide, Res::OrgA] {
+            let r = scope(HOME, res.org());
+            // Selecting a persona: placing a session in its scope, and
+            // being in its audience (admins always are; a list restricts
+            // even when pruning emptied it; keys are no user to assign).
+            for (audience, name) in [
+                (Audience::Open, "open"),
+                (Audience::Assigned(BTreeSet::new()), "assigned to none"),
+                (
+                    Audience::Assigned(BTreeSet::from([s.id().to_owned()])),
+                    "assigned to me",
+                ),
+            ] {
+                let in_audience = s.is_superuser()
+                    || s.is_admin()
+                    || match &audience {
+                        Audience::Open => true,
+                        Audience::Assigned(users) => s.is_user() && users.contains(s.id()),
+                    };
+                let want = oracle_place(&s, policy, res.org(), true).and(if in_audience {
+                    Ok(())
+                } else {
+                    Err(Denied::NotAllowed)
+                });
+                table.check(
+                    format!("can_select_persona {s:?} {res:?} {name}"),
+                    policy::can_select_persona(&p, policy, &r, &audience),
+                    want,
+                );
+            }
+            // Posting a turn: the owner, while they may write there.
+            for creator in [Creator::ThePrincipal, Creator::SomeoneElse] {
+                let owner = match creator {
+                    Creator::ThePrincipal => s.id(),
+                    Creator::SomeoneElse => SOMEONE_ELSE,
+                };
+                let mine = creator == Creator::ThePrincipal;
+                let want = oracle_write(&s, policy, res.org(), mine).and(if mine {
+                    Ok(())
+                } else {
+                    Err(Denied::NotAllowed)
+                });
+                table.check(
+                    format!("can_post_turn {s:?} {res:?} {creator:?}"),
+                    policy::can_post_turn(&p, policy, &r, Some(owner)),
+                    want,
+                );
+            }
+        }
+    }
+    // 32 principals x 2 scopes x (3 audiences + 2 owners).
+    table.finish(32 * 2 * 5);
+}

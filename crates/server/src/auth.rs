@@ -12,7 +12,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
-use orgscope_core::policy::{Access, Actor, Principal, Role};
+use orgscope_core::policy::{self, Access, Actor, Principal, Role, Scope};
 use orgscope_store::{StoreError, Tx, UserRow};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -66,6 +66,9 @@ fn cookie_session(parts: &Parts) -> Option<String> {
 /// put an extension on a request, so no network client can claim it.
 #[derive(Clone, Debug)]
 pub struct LocalOperator;
+
+/// The actor id and name of the local operator in resources and the audit log.
+pub const LOCAL_OPERATOR: &str = "local-cli";
 
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -250,6 +253,9 @@ pub struct Auth {
     pub actor_name: String,
     pub user: Option<UserRow>,
     pub credential: Credential,
+    /// For an org key: its maker as a principal, loaded at this use (a key
+    /// never outdoes its maker; reveal asks about the maker too).
+    pub maker: Option<Principal>,
 }
 
 impl Auth {
@@ -357,15 +363,16 @@ impl FromRequestParts<AppState> for Auth {
                 principal: Principal {
                     tenant,
                     actor: Actor::User {
-                        id: "local-cli".into(),
+                        id: LOCAL_OPERATOR.into(),
                         role: Role::Superuser,
                         member_of: BTreeSet::new(),
                         managing: BTreeSet::new(),
                     },
                 },
-                actor_name: "local-cli".into(),
+                actor_name: LOCAL_OPERATOR.into(),
                 user: None,
                 credential: Credential::Local,
+                maker: None,
             });
         }
         // A browser's cookie carries sessions only.
@@ -398,6 +405,14 @@ impl FromRequestParts<AppState> for Auth {
                 return Err(ApiError::Unauthorized);
             }
             let org = key.org_id.clone().ok_or(ApiError::Unauthorized)?;
+            let maker = key_maker(&mut tx, &key).await?;
+            let scope = Scope {
+                tenant: key.tenant_id.clone(),
+                org: Some(org.clone()),
+            };
+            // A maker who no longer holds the org leaves the key inert.
+            let access =
+                policy::key_access(access, &maker, &scope).ok_or(ApiError::Unauthorized)?;
             return Ok(Auth {
                 principal: Principal {
                     tenant: key.tenant_id.clone(),
@@ -410,6 +425,7 @@ impl FromRequestParts<AppState> for Auth {
                 actor_name: format!("key:{}", key.id),
                 user: None,
                 credential: Credential::OrgKey,
+                maker: Some(maker),
             });
         }
         if !(secret.starts_with(SESSION_PREFIX) || secret.starts_with(PERSONAL_TOKEN_PREFIX)) {
@@ -453,6 +469,31 @@ impl FromRequestParts<AppState> for Auth {
             actor_name: user.username.clone(),
             user: Some(user),
             credential,
+            maker: None,
         })
+    }
+}
+
+/// The maker of an org key as a principal in the key's tenant, as they are
+/// now. Keys made by the local operator (`orgscope key create` on the
+/// database) have the operator's rights: a superuser's.
+async fn key_maker(tx: &mut Tx, key: &orgscope_store::ResourceRow) -> ApiResult<Principal> {
+    let tenant = key.tenant_id.clone();
+    match key.created_by.as_deref() {
+        Some(LOCAL_OPERATOR) => Ok(Principal {
+            tenant,
+            actor: Actor::User {
+                id: LOCAL_OPERATOR.into(),
+                role: Role::Superuser,
+                member_of: BTreeSet::new(),
+                managing: BTreeSet::new(),
+            },
+        }),
+        Some(maker) => match tx.user_by_id_for_auth(maker).await {
+            Ok(user) if user.disabled == 0 => user_principal(tx, &user, tenant).await,
+            Ok(_) | Err(StoreError::NotFound) => Err(ApiError::Unauthorized),
+            Err(e) => Err(e.into()),
+        },
+        None => Err(ApiError::Unauthorized),
     }
 }

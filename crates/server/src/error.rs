@@ -2,7 +2,7 @@
 //! chosen here, bodies are RFC 9457 problem+json, and a 5xx logs the detail
 //! and sends a generic problem.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -198,16 +198,18 @@ impl<T> OrNotFound<T> for Result<T, StoreError> {
 /// `Json` whose rejections answer in problem+json.
 pub struct AppJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for AppJson<T>
+impl<S> FromRequest<S> for AppJson<Value>
 where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(AppJson(v)),
+        match axum::Json::<Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => {
+                refuse_nul(&v, "")?;
+                Ok(AppJson(v))
+            }
             Err(rejection) => Err(match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => {
                     ApiError::TooLarge("the JSON body is too large (limit 1 MiB)".into())
@@ -226,6 +228,45 @@ where
             }),
         }
     }
+}
+
+/// NUL is no text: PostgreSQL cannot store it and no name or command needs
+/// it. Refused in every string (and key) of a body, naming where it is.
+pub fn refuse_nul(v: &Value, at: &str) -> ApiResult<()> {
+    let here = || {
+        if at.is_empty() {
+            "the body".to_owned()
+        } else {
+            at.to_owned()
+        }
+    };
+    match v {
+        Value::String(s) => no_nul(&here(), s),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| refuse_nul(item, &format!("{}[{i}]", here()))),
+        Value::Object(map) => map.iter().try_for_each(|(k, item)| {
+            let path = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            no_nul(&path, k)?;
+            refuse_nul(item, &path)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a text with a NUL character, naming the field.
+pub fn no_nul(field: &str, text: &str) -> ApiResult<()> {
+    if text.contains('\0') {
+        return Err(ApiError::Invalid(format!(
+            "{field}: contains a NUL character (\\u0000); remove it"
+        )));
+    }
+    Ok(())
 }
 
 impl<T: Serialize> IntoResponse for AppJson<T> {

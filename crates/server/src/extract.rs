@@ -240,19 +240,34 @@ async fn extract_inner(state: &AppState, id: &str) -> Result<(), String> {
                 .bytes()
                 .await
                 .map_err(|e| e.to_string())?;
-            tokio::task::spawn_blocking(move || text_of(format, &bytes).map(|t| chunks(&t)))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| ("failed", e))
+            // NUL is no text (and PostgreSQL refuses it in a string).
+            tokio::task::spawn_blocking(move || {
+                text_of(format, &bytes).map(|t| chunks(&t.replace('\0', " ")))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| ("failed", e))
         }
     };
-    let mut tx = state.store.write().await.map_err(|e| e.to_string())?;
-    match outcome {
-        Ok(chunks) => tx.extraction_finish(id, "done", None, &chunks).await,
-        Err((state, error)) => tx.extraction_finish(id, state, Some(&error), &[]).await,
+    let store = &state.store;
+    let finish = async |state: &str, error: Option<&str>, chunks: &[String]| {
+        let mut tx = store.write().await?;
+        tx.extraction_finish(id, state, error, chunks).await?;
+        tx.commit().await
+    };
+    let done = match outcome {
+        Ok(chunks) => finish("done", None, &chunks).await,
+        Err((state, error)) => finish(state, Some(&error), &[]).await,
+    };
+    // Entries the database refuses must not leave the file `running`.
+    if let Err(e) = done {
+        let error = format!("the extracted text could not be stored: {e}");
+        finish("failed", Some(&error), &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        return Err(error);
     }
-    .map_err(|e| e.to_string())?;
-    tx.commit().await.map_err(|e| e.to_string())
+    Ok(())
 }
 
 /// Picks up files whose extraction never finished (a restart, another

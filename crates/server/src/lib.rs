@@ -247,6 +247,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::NotFound(format!("no route {}", uri.path())).into_response()
         })
+        .layer(axum::middleware::from_fn(refuse_nul_url))
         .layer(axum::middleware::map_response(problems_only))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -255,6 +256,28 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A NUL (`%00`) in a path segment or query value is refused before any
+/// route reads it: no id, slug or name has one, and PostgreSQL cannot
+/// compare with one.
+async fn refuse_nul_url(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let uri = req.uri();
+    let has_nul = |s: &str| {
+        s.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return ApiError::Invalid(
+            "the URL contains a NUL character (%00): no id, slug or name has one; remove it".into(),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 async fn count_responses(

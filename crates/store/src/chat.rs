@@ -4,11 +4,12 @@
 use sqlx::FromRow;
 
 use crate::sql::Sql;
-use crate::{Ctx, Page, Result, StoreError, Tx, now};
+use crate::{Ctx, Page, Result, Tx, now};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct MessageRow {
-    pub seq: i64,
+    /// The public id (`msg_…`).
+    pub id: String,
     pub session_id: String,
     /// `user` or `assistant`.
     pub role: String,
@@ -90,9 +91,11 @@ impl Tx {
         author: Option<&str>,
     ) -> Result<MessageRow> {
         let mut sql = Sql::new(
-            "INSERT INTO messages (session_id, role, content, mode, citations, author, created_at) VALUES (",
+            "INSERT INTO messages (id, session_id, role, content, mode, citations, author, created_at) VALUES (",
         );
-        sql.arg(session)
+        sql.arg(crate::new_id("msg"))
+            .push(", ")
+            .arg(session)
             .push(", ")
             .arg(role)
             .push(", ")
@@ -105,21 +108,20 @@ impl Tx {
             .arg(author)
             .push(", ")
             .arg(now())
-            .push(
-                ") RETURNING seq, session_id, role, content, mode, citations, author, created_at",
-            );
+            .push(") RETURNING id, session_id, role, content, mode, citations, author, created_at");
         self.one(&sql).await
     }
 
     /// A session's messages, oldest first (the session was read through the filter).
     pub async fn messages(&mut self, session: &str, page: &Page) -> Result<Vec<MessageRow>> {
         let mut sql = Sql::new(
-            "SELECT seq, session_id, role, content, mode, citations, author, created_at FROM messages WHERE session_id = ",
+            "SELECT id, session_id, role, content, mode, citations, author, created_at FROM messages WHERE session_id = ",
         );
         sql.arg(session);
         if let Some(after) = &page.after {
-            let after: i64 = after.parse().map_err(|_| StoreError::NotFound)?;
-            sql.push(" AND seq > ").arg(after);
+            sql.push(" AND seq > (SELECT seq FROM messages WHERE id = ")
+                .arg(after.as_str())
+                .push(")");
         }
         sql.push(" ORDER BY seq LIMIT ").arg(page.limit);
         self.all(&sql).await

@@ -51,7 +51,8 @@ impl FileSort {
 
 #[derive(Clone, Debug, FromRow)]
 pub struct KnowledgeRow {
-    pub seq: i64,
+    /// The public id (`ke_…`); the internal order number stays inside.
+    pub id: String,
     pub file_id: String,
     pub file_name: String,
     pub org_id: Option<String>,
@@ -62,7 +63,7 @@ pub struct KnowledgeRow {
 
 #[derive(Clone, Debug, FromRow)]
 pub struct KnowledgeHit {
-    pub seq: i64,
+    pub id: String,
     pub file_id: String,
     pub file_name: String,
     pub org_id: Option<String>,
@@ -209,8 +210,10 @@ impl Tx {
         sql.arg(id);
         self.exec(&sql).await?;
         for (i, chunk) in chunks.iter().enumerate() {
-            let mut sql = Sql::new("INSERT INTO knowledge (file_id, position, text) VALUES (");
-            sql.arg(id)
+            let mut sql = Sql::new("INSERT INTO knowledge (id, file_id, position, text) VALUES (");
+            sql.arg(crate::new_id("ke"))
+                .push(", ")
+                .arg(id)
                 .push(", ")
                 .arg(i as i64)
                 .push(", ")
@@ -239,15 +242,16 @@ impl Tx {
         page: &Page,
     ) -> Result<Vec<KnowledgeRow>> {
         let mut sql = Sql::new(
-            "SELECT k.seq, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, k.text FROM knowledge k JOIN resources r ON r.id = k.file_id LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = 'file'",
+            "SELECT k.id, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, k.text FROM knowledge k JOIN resources r ON r.id = k.file_id LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = 'file'",
         );
         push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
         if let Some(file) = file {
             sql.push(" AND k.file_id = ").arg(file);
         }
         if let Some(after) = &page.after {
-            let after: i64 = after.parse().map_err(|_| StoreError::NotFound)?;
-            sql.push(" AND k.seq > ").arg(after);
+            sql.push(" AND k.seq > (SELECT seq FROM knowledge WHERE id = ")
+                .arg(after.as_str())
+                .push(")");
         }
         sql.push(" ORDER BY k.seq LIMIT ").arg(page.limit);
         self.all(&sql).await
@@ -285,14 +289,14 @@ impl Tx {
                     .collect::<Vec<_>>()
                     .join(if any { " OR " } else { " " });
                 let mut sql = Sql::new(
-                    "SELECT k.seq, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, snippet(knowledge_fts, 0, char(1), char(2), '…', 24) AS snippet, k.text, -bm25(knowledge_fts) AS score FROM knowledge_fts CROSS JOIN knowledge k ON k.seq = knowledge_fts.rowid CROSS JOIN resources r ON r.id = k.file_id LEFT JOIN orgs o ON o.id = r.org_id WHERE knowledge_fts MATCH ",
+                    "SELECT k.id, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, snippet(knowledge_fts, 0, char(1), char(2), '…', 24) AS snippet, k.text, -bm25(knowledge_fts) AS score FROM knowledge_fts CROSS JOIN knowledge k ON k.seq = knowledge_fts.rowid CROSS JOIN resources r ON r.id = k.file_id LEFT JOIN orgs o ON o.id = r.org_id WHERE knowledge_fts MATCH ",
                 );
                 sql.arg(query).push(" AND r.kind = 'file'");
                 sql
             }
             Backend::Postgres => {
                 let mut sql = Sql::new(
-                    "SELECT k.seq, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, ts_headline('simple', k.text, q, 'StartSel=' || chr(1) || ', StopSel=' || chr(2) || ', MaxWords=24, MinWords=8') AS snippet, k.text, CAST(ts_rank(k.tsv, q) AS DOUBLE PRECISION) AS score FROM knowledge k CROSS JOIN to_tsquery('simple', ",
+                    "SELECT k.id, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, ts_headline('simple', k.text, q, 'StartSel=' || chr(1) || ', StopSel=' || chr(2) || ', MaxWords=24, MinWords=8') AS snippet, k.text, CAST(ts_rank(k.tsv, q) AS DOUBLE PRECISION) AS score FROM knowledge k CROSS JOIN to_tsquery('simple', ",
                 );
                 // Terms are letters and digits only: joined, they form no other operator.
                 sql.arg(terms.join(if any { " | " } else { " & " }))

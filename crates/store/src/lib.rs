@@ -120,9 +120,9 @@ macro_rules! migrations {
 }
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] = migrations!("sqlite":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims");
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids");
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = migrations!("postgres":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims");
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids");
 
 #[cfg(test)]
 mod tests {
@@ -422,7 +422,8 @@ pub struct NewResource {
 
 #[derive(Clone, Debug, FromRow)]
 pub struct AuditRow {
-    pub seq: i64,
+    /// The public id (`aud_…`).
+    pub id: String,
     pub tenant_id: Option<String>,
     pub at: String,
     pub actor: String,
@@ -1064,6 +1065,17 @@ impl Tx {
         self.exec(&sql).await
     }
 
+    /// Ends a user's password sessions but `keep` (a session hash, the one
+    /// that changed the password), after a password change.
+    pub async fn sessions_revoke_others(&mut self, user: &str, keep: Option<&str>) -> Result<u64> {
+        let mut sql = Sql::new("DELETE FROM tokens WHERE kind = 'session' AND user_id = ");
+        sql.arg(user);
+        if let Some(keep) = keep {
+            sql.push(" AND hash <> ").arg(keep);
+        }
+        self.exec(&sql).await
+    }
+
     // --- scoped resources ---
 
     /// Resources of `kind` that `filter` allows, narrowed by `selector`.
@@ -1194,6 +1206,7 @@ impl Tx {
         let sql = Sql::insert(
             "audit",
             &[
+                "id",
                 "tenant_id",
                 "at",
                 "actor",
@@ -1207,6 +1220,7 @@ impl Tx {
                 "after",
             ],
             vec![
+                (new_id("aud")).into(),
                 (e.tenant_id.clone()).into(),
                 (now()).into(),
                 (&e.actor).into(),
@@ -1233,7 +1247,7 @@ impl Tx {
         page: &Page,
     ) -> Result<Vec<AuditRow>> {
         let mut sql = Sql::new(
-            "SELECT seq, tenant_id, at, actor, actor_id, action, kind, target, org_id, other_org_id, before, after FROM audit a WHERE 1 = 1",
+            "SELECT id, tenant_id, at, actor, actor_id, action, kind, target, org_id, other_org_id, before, after FROM audit a WHERE 1 = 1",
         );
         push_scope(
             &mut sql,
@@ -1270,8 +1284,9 @@ impl Tx {
             sql.push(" AND a.action = ").arg(action);
         }
         if let Some(after) = &page.after {
-            let after: i64 = after.parse().map_err(|_| StoreError::NotFound)?;
-            sql.push(" AND a.seq > ").arg(after);
+            sql.push(" AND a.seq > (SELECT seq FROM audit WHERE id = ")
+                .arg(after.as_str())
+                .push(")");
         }
         sql.push(" ORDER BY a.seq LIMIT ").arg(page.limit);
         self.all(&sql).await

@@ -177,7 +177,7 @@ fn init_then_admin_commands_on_the_database() {
     assert!(
         lines
             .windows(2)
-            .all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64())
+            .all(|w| w[0]["at"].as_str() <= w[1]["at"].as_str() && w[0]["id"] != w[1]["id"])
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

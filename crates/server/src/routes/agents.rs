@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use orgscope_core::kind::by_name;
 use orgscope_core::pattern::Pattern;
-use orgscope_core::policy::{self, Access, Actor, OrgSelector, ReadFilter, Scope};
+use orgscope_core::policy::{self, Access, Actor, Denied, OrgSelector, ReadFilter, Scope};
 use orgscope_store::{NewAudit, NewResource, Page, StoreError, Tx};
 use serde_json::{Map, Value, json};
 
@@ -362,23 +362,30 @@ async fn reveal(
         tenant: cred.tenant_id.clone(),
         org: cred.org_id.clone(),
     };
-    // Writers in its scope, and the agents of its org through their org's key
-    // (any org's agents for a tenant-wide credential: it is there for all).
-    let allowed = match &auth.principal.actor {
-        Actor::OrgKey { org, .. } => cred.org_id.is_none() || cred.org_id.as_deref() == Some(org),
-        Actor::User { .. } => policy::can_write(
-            &auth.principal,
-            by_name("credential").expect("credentials are kinds").policy,
-            &scope,
-            cred.created_by.as_deref(),
-        )
-        .is_ok(),
+    // Writers in its scope; an org key only for a credential an agent of
+    // its org lists, and only what the key's maker could reveal.
+    let listed_by_org_agent = match &auth.principal.actor {
+        Actor::OrgKey { org, .. } => tx.refs_to(&cred.id).await?.iter().any(|r| {
+            r.kind == "agent" && r.field == "credentials" && r.org_id.as_deref() == Some(org)
+        }),
+        Actor::User { .. } => false,
     };
-    if !allowed {
-        return Err(ApiError::Forbidden(
-            "only writers of this credential's scope and its org's agents may reveal it".into(),
-        ));
-    }
+    policy::can_reveal(
+        &auth.principal,
+        auth.maker.as_ref(),
+        by_name("credential").expect("credentials are kinds").policy,
+        &scope,
+        cred.created_by.as_deref(),
+        listed_by_org_agent,
+    )
+    .map_err(|d| match d {
+        Denied::ReadOnly => ApiError::Forbidden(
+            "a read key never reveals a secret; use a read_write key of an agent's org".into(),
+        ),
+        _ => ApiError::Forbidden(
+            "only writers of this credential's scope reveal it, and an org key only when an agent of its org lists it and its maker may reveal it".into(),
+        ),
+    })?;
     let sealed = cred.secret.as_deref().unwrap_or_default();
     let secret = state
         .master_key
@@ -433,6 +440,7 @@ async fn hook(
     }
     let ticket: Map<String, Value> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the ticket is not a JSON object: {e}")))?;
+    crate::error::refuse_nul(&Value::Object(ticket.clone()), "")?;
     let command = ticket
         .get("command")
         .and_then(Value::as_str)

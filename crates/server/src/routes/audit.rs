@@ -52,7 +52,7 @@ fn parse_json(text: Option<&str>) -> Value {
 
 fn render(a: &AuditRow) -> Value {
     json!({
-        "seq": a.seq, "at": a.at, "actor": a.actor, "actor_id": a.actor_id,
+        "id": a.id, "at": a.at, "actor": a.actor, "actor_id": a.actor_id,
         "action": a.action, "kind": a.kind, "target": a.target, "org": a.org_id,
         "from_org": a.other_org_id,
         "before": parse_json(a.before.as_deref()), "after": parse_json(a.after.as_deref()),
@@ -98,9 +98,15 @@ async fn filter_and_query(
 
 fn check_cursor(cursor: Option<&str>) -> ApiResult<()> {
     match cursor {
-        Some(c) if c.parse::<i64>().is_err() => Err(ApiError::BadRequest(format!(
-            "cursor: '{c}' is not a cursor this server gave; use the next_cursor of the previous page"
-        ))),
+        Some(c)
+            if !(c.starts_with("aud_")
+                && c.len() <= 64
+                && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')) =>
+        {
+            Err(ApiError::BadRequest(format!(
+                "cursor: '{c}' is not a cursor this server gave; use the next_cursor of the previous page"
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -122,7 +128,7 @@ async fn list_audit(
     .page()?;
     let mut tx = state.store.read().await?;
     let rows = tx.audit(&filter, &query, &page).await?;
-    Ok(axum::Json(listing(rows, &page, |a| a.seq.to_string(), render)).into_response())
+    Ok(axum::Json(listing(rows, &page, |a| a.id.clone(), render)).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(AuditQuery),
@@ -174,7 +180,7 @@ fn export_stream(
                 chunk.extend_from_slice(render(row).to_string().as_bytes());
                 chunk.push(b'\n');
             }
-            let next = (rows.len() as i64 == CHUNK).then(|| rows.last().map(|r| r.seq.to_string()));
+            let next = (rows.len() as i64 == CHUNK).then(|| rows.last().map(|r| r.id.clone()));
             Ok(Some((chunk, next)))
         }
     })

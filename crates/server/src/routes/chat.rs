@@ -7,10 +7,10 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use orgscope_core::kind::{self, Kind};
-use orgscope_core::policy::{self, Actor, OrgSelector, ReadFilter, Scope};
+use orgscope_core::policy::{self, Audience, Denied, OrgSelector, ReadFilter, Scope};
 use orgscope_store::{KnowledgeHit, MessageRow, NewResource, ResourceRow, StoreError, Tx};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -50,13 +50,35 @@ async fn visible(tx: &mut Tx, auth: &Auth, kind: &Kind, id: &str) -> ApiResult<R
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct AssignmentsBody {
-    /// Usernames or ids. An org's persona may be assigned only to its members.
-    users: Vec<String>,
+    /// Usernames or ids: only they (and admins) may select the persona, even
+    /// when the list is or becomes empty. `null` opens it to everyone who
+    /// can see it. An org's persona may be assigned only to its members.
+    users: Option<Vec<String>>,
 }
 
-fn render_assignments(persona: &str, users: &[(String, String)]) -> Value {
+/// The persona's fields keep whether its assignments restrict it: an empty
+/// list by pruning must not open it up.
+const RESTRICTED: &str = "assignments_restrict";
+
+fn restricted(persona: &ResourceRow) -> bool {
+    serde_json::from_str::<Value>(&persona.fields).is_ok_and(|f| f[RESTRICTED] == Value::Bool(true))
+}
+
+/// Who may select a persona, as core's rule takes it.
+async fn audience(tx: &mut Tx, persona: &ResourceRow) -> ApiResult<Audience> {
+    if !restricted(persona) {
+        return Ok(Audience::Open);
+    }
+    let users = tx.assignments(&persona.id).await?;
+    Ok(Audience::Assigned(
+        users.into_iter().map(|(id, _)| id).collect(),
+    ))
+}
+
+fn render_assignments(persona: &ResourceRow, users: &[(String, String)]) -> Value {
     json!({
-        "persona": persona,
+        "persona": persona.id,
+        "restricted": restricted(persona),
         "users": users.iter().map(|(id, name)| json!({"id": id, "username": name})).collect::<Vec<_>>(),
     })
 }
@@ -71,7 +93,7 @@ async fn get_assignments(
     let mut tx = state.store.read().await?;
     let persona = visible(&mut tx, &auth, persona_kind(), &id).await?;
     let users = tx.assignments(&persona.id).await?;
-    Ok(axum::Json(render_assignments(&persona.id, &users)).into_response())
+    Ok(axum::Json(render_assignments(&persona, &users)).into_response())
 }
 
 #[utoipa::path(put, path = "/api/v1/personas/{id}/assignments", tag = "personas", params(("id" = String, Path)),
@@ -85,14 +107,22 @@ async fn put_assignments(
     AppJson(body): AppJson<Value>,
 ) -> ApiResult<Response> {
     only_fields(&body, &["users"])?;
-    let wanted: Vec<String> = body
-        .get("users")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ApiError::Invalid("users: give a list of usernames or ids".into()))?
-        .iter()
-        .map(|u| u.as_str().map(str::to_owned))
-        .collect::<Option<_>>()
-        .ok_or_else(|| ApiError::Invalid("users: every item must be a username or id".into()))?;
+    let wanted: Option<Vec<String>> = match body.get("users") {
+        Some(Value::Null) => None,
+        Some(Value::Array(list)) => Some(
+            list.iter()
+                .map(|u| u.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    ApiError::Invalid("users: every item must be a username or id".into())
+                })?,
+        ),
+        _ => {
+            return Err(ApiError::Invalid(
+                "users: give a list of usernames or ids (only they may select the persona), or null to open it to everyone who can see it".into(),
+            ));
+        }
+    };
     let mut tx = state.store.write().await?;
     let persona = visible(&mut tx, &auth, persona_kind(), &id).await?;
     policy::can_write(
@@ -108,7 +138,7 @@ async fn put_assignments(
     let mut ids = Vec::new();
     let mut unknown = Vec::new();
     let mut outsiders = Vec::new();
-    for reference in &wanted {
+    for reference in wanted.iter().flatten() {
         match tx.user(Some(&persona.tenant_id), reference).await {
             Ok(u) => {
                 let outside = match &persona.org_id {
@@ -140,10 +170,21 @@ async fn put_assignments(
             persona.org_slug.as_deref().unwrap_or("")
         )));
     }
-    let before = tx.assignments(&persona.id).await?;
+    let before = render_assignments(&persona, &tx.assignments(&persona.id).await?);
     tx.assignments_set(&persona.id, &ids).await?;
+    let mut fields: Map<String, Value> = serde_json::from_str(&persona.fields).unwrap_or_default();
+    fields.insert(RESTRICTED.into(), Value::Bool(wanted.is_some()));
+    tx.resource_update(
+        &persona.id,
+        &persona.name,
+        persona.org_id.as_deref(),
+        &Value::Object(fields).to_string(),
+        None,
+    )
+    .await?;
+    let persona = visible(&mut tx, &auth, persona_kind(), &persona.id).await?;
     let after = tx.assignments(&persona.id).await?;
-    let out = render_assignments(&persona.id, &after);
+    let out = render_assignments(&persona, &after);
     audit(
         &mut tx,
         &auth,
@@ -153,7 +194,7 @@ async fn put_assignments(
             kind: "persona",
             target: &persona.id,
             org: persona.org_id.as_deref(),
-            before: Some(render_assignments(&persona.id, &before)),
+            before: Some(before),
             after: Some(out.clone()),
         },
     )
@@ -183,29 +224,26 @@ async fn start_session(
     let persona_id = text(&body, "persona", 200)?.to_owned();
     let mut tx = state.store.write().await?;
     let persona = visible(&mut tx, &auth, persona_kind(), &persona_id).await?;
-    // An assignment list narrows who may select a persona among those who
-    // see it; an empty list leaves it to all of them. Admins always may.
-    let assigned = tx.assignments(&persona.id).await?;
-    if !assigned.is_empty() && !auth.principal.is_admin() {
-        let me = auth.principal.user_id();
-        if !assigned.iter().any(|(id, _)| Some(id.as_str()) == me) {
-            return Err(ApiError::Forbidden(format!(
-                "persona '{}' is assigned to other users; ask its owner to assign it to you",
-                persona.name
-            )));
-        }
-    }
     let scope = Scope {
         tenant: persona.tenant_id.clone(),
         org: persona.org_id.clone(),
     };
-    if scope.org.is_none() && matches!(auth.principal.actor, Actor::OrgKey { .. }) {
-        return Err(ApiError::Forbidden(
-            "an org access key starts sessions only with its org's personas".into(),
-        ));
-    }
-    policy::can_place(&auth.principal, session_kind().policy, &scope)
-        .map_err(|d| ApiError::denied(d, "sessions with this persona"))?;
+    let audience = audience(&mut tx, &persona).await?;
+    policy::can_select_persona(&auth.principal, session_kind().policy, &scope, &audience).map_err(
+        |d| match d {
+            Denied::NotAllowed => ApiError::Forbidden(format!(
+                "persona '{}' is assigned to other users; ask its owner to assign it to you",
+                persona.name
+            )),
+            d => ApiError::denied(d, "sessions with this persona"),
+        },
+    )?;
+    // The persona's instructions as they are now travel with the session:
+    // moved or edited later, the persona does not change its sessions.
+    let instructions = serde_json::from_str::<Value>(&persona.fields)
+        .ok()
+        .and_then(|f| f["instructions"].as_str().map(str::to_owned))
+        .unwrap_or_default();
     let name = match body.get("name") {
         Some(Value::String(n)) if !n.trim().is_empty() => n.chars().take(200).collect(),
         _ => format!("{} {}", persona.name, orgscope_store::now()),
@@ -217,7 +255,7 @@ async fn start_session(
         kind: "session".into(),
         org_id: persona.org_id.clone(),
         name,
-        fields: json!({"persona": persona.id}).to_string(),
+        fields: json!({"persona": persona.id, "instructions": instructions}).to_string(),
         secret: None,
         created_by: Some(auth.actor_id()),
     })
@@ -254,7 +292,7 @@ async fn start_session(
 /// A passage an answer used, as stored with the message.
 fn citation(n: usize, h: &KnowledgeHit) -> Value {
     json!({
-        "n": n, "entry": format!("ke_{}", h.seq), "file": h.file_id, "file_name": h.file_name,
+        "n": n, "entry": h.id, "file": h.file_id, "file_name": h.file_name,
         "org": org_ref(h.org_id.as_deref(), h.org_slug.as_deref()),
         "snippet": h.snippet, "position": h.position,
     })
@@ -316,7 +354,7 @@ async fn render_message(tx: &mut Tx, filter: &ReadFilter, m: &MessageRow) -> Api
         m.content.clone()
     };
     Ok(json!({
-        "id": format!("msg_{}", m.seq), "role": m.role, "mode": m.mode, "content": content,
+        "id": m.id, "role": m.role, "mode": m.mode, "content": content,
         "citations": citations, "author": m.author, "created_at": m.created_at,
     }))
 }
@@ -343,7 +381,7 @@ async fn list_messages(
     let session = visible(&mut tx, &auth, session_kind(), &id).await?;
     let filter = policy::read_filter(&auth.principal);
     let mut rows = tx.messages(&session.id, &page).await?;
-    let next = super::next_cursor(&mut rows, &page, |m| m.seq.to_string());
+    let next = super::next_cursor(&mut rows, &page, |m| m.id.clone());
     let mut items = Vec::with_capacity(rows.len());
     for m in &rows {
         items.push(render_message(&mut tx, &filter, m).await?);
@@ -363,6 +401,32 @@ pub struct MessageBody {
 /// A chat session the caller can see, or the 404 of one that does not exist.
 pub(crate) async fn visible_session(tx: &mut Tx, auth: &Auth, id: &str) -> ApiResult<ResourceRow> {
     visible(tx, auth, session_kind(), id).await
+}
+
+/// The instructions a session's answers follow: those its persona had when
+/// it started. Sessions started before they were kept take the persona's
+/// current ones only while it is still in the session's org (or
+/// tenant-wide): a persona that moved away no longer speaks into them.
+async fn session_instructions(tx: &mut Tx, session: &ResourceRow) -> ApiResult<String> {
+    let fields = serde_json::from_str::<Value>(&session.fields).unwrap_or_default();
+    if let Some(kept) = fields["instructions"].as_str() {
+        return Ok(kept.to_owned());
+    }
+    let persona_id = fields["persona"].as_str().unwrap_or_default();
+    // The session's own scope bounds the read: its org and tenant-wide.
+    let filter = ReadFilter::Tenant {
+        tenant: session.tenant_id.clone(),
+    };
+    Ok(match tx.resource("persona", &filter, persona_id).await {
+        Ok(p) if p.org_id.is_none() || p.org_id == session.org_id => {
+            serde_json::from_str::<Value>(&p.fields)
+                .ok()
+                .and_then(|f| f["instructions"].as_str().map(str::to_owned))
+                .unwrap_or_default()
+        }
+        Ok(_) | Err(StoreError::NotFound) => String::new(),
+        Err(e) => return Err(e.into()),
+    })
 }
 
 /// The session's knowledge context: its org and tenant-wide, or tenant-wide only.
@@ -403,7 +467,7 @@ async fn post_message(
     let filter = policy::read_filter(&auth.principal);
     let mut tx = state.store.write().await?;
     let session = visible(&mut tx, &auth, session_kind(), &id).await?;
-    policy::can_write(
+    policy::can_post_turn(
         &auth.principal,
         session_kind().policy,
         &Scope {
@@ -412,7 +476,12 @@ async fn post_message(
         },
         session.created_by.as_deref(),
     )
-    .map_err(|d| ApiError::denied(d, "this session"))?;
+    .map_err(|d| match d {
+        Denied::NotAllowed => ApiError::Forbidden(
+            "only the user who started this session posts in it; start your own session".into(),
+        ),
+        d => ApiError::denied(d, "this session"),
+    })?;
     let ctx = context(&session);
     // Named files must be visible *and* in the session's context; anything
     // else reads as a file that does not exist.
@@ -432,24 +501,7 @@ async fn post_message(
             )));
         }
     }
-    let persona_id = serde_json::from_str::<Value>(&session.fields)
-        .ok()
-        .and_then(|v| v["persona"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    // The persona's instructions (it may have moved since: the session kept its org).
-    let instructions = tx
-        .resource(
-            "persona",
-            &ReadFilter::Tenant {
-                tenant: session.tenant_id.clone(),
-            },
-            &persona_id,
-        )
-        .await
-        .ok()
-        .and_then(|p| serde_json::from_str::<Value>(&p.fields).ok())
-        .and_then(|f| f["instructions"].as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let instructions = session_instructions(&mut tx, &session).await?;
     tx.message_insert(
         &session.id,
         "user",

@@ -563,6 +563,7 @@ async fn upload(
                         let text = field.text().await.map_err(|e| {
                             ApiError::BadRequest(format!("the org part cannot be read: {e}"))
                         })?;
+                        crate::error::no_nul("org", &text)?;
                         org = Some(text.trim().to_owned()).filter(|t| !t.is_empty());
                     }
                     Some("file") if stored.is_none() => {

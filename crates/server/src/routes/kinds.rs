@@ -621,11 +621,8 @@ async fn rescope(
     Path(id): Path<String>,
     AppJson(body): AppJson<Value>,
 ) -> ApiResult<Response> {
-    if fixed_scope(kind) {
-        return Err(ApiError::Invalid(format!(
-            "org: a {} keeps the org it started in; start a new one instead",
-            kind.name
-        )));
+    if let Some(instead) = fixed_scope(kind) {
+        return Err(ApiError::Invalid(format!("org: {instead}")));
     }
     super::only_fields(&body, &["org", "preview"])?;
     if body.get("org").is_none() {

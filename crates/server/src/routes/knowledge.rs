@@ -64,7 +64,7 @@ pub fn snippet_html(raw: &str) -> String {
 
 fn render_entry(k: &KnowledgeRow) -> Value {
     json!({
-        "id": format!("ke_{}", k.seq), "kind": "knowledge_entry",
+        "id": k.id, "kind": "knowledge_entry",
         "file": {"id": k.file_id, "name": k.file_name},
         "org": org_ref(k.org_id.as_deref(), k.org_slug.as_deref()),
         "position": k.position, "text": k.text,
@@ -73,7 +73,7 @@ fn render_entry(k: &KnowledgeRow) -> Value {
 
 pub fn render_hit(h: &KnowledgeHit) -> Value {
     json!({
-        "id": format!("ke_{}", h.seq), "kind": "knowledge_entry",
+        "id": h.id, "kind": "knowledge_entry",
         "file": {"id": h.file_id, "name": h.file_name},
         "org": org_ref(h.org_id.as_deref(), h.org_slug.as_deref()),
         "position": h.position,
@@ -125,7 +125,7 @@ async fn list_knowledge(
             &page,
         )
         .await?;
-    Ok(axum::Json(listing(rows, &page, |k| k.seq.to_string(), render_entry)).into_response())
+    Ok(axum::Json(listing(rows, &page, |k| k.id.clone(), render_entry)).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

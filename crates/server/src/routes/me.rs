@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orgscope_core::policy::Actor;
-use orgscope_store::{StoreError, TokenRow};
+use orgscope_store::{StoreError, TokenRow, UserRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -84,22 +84,48 @@ async fn login(
         .limiter
         .check(&limit_key, &address)
         .map_err(ApiError::TooManyRequests)?;
-    // A tenant user first; a superuser (who has no tenant) when the tenant was
-    // left out and no tenant user has that name.
-    let mut user = match &tenant {
+    // Named tenant: only its users. No tenant: superusers (who have no
+    // tenant) and the users of the server's only tenant are both candidates,
+    // so a tenant user named like a superuser never shadows them; both are
+    // always verified (a dummy for a missing one), so the time taken does
+    // not tell which exist.
+    let tenant_user = match &tenant {
         Some(t) => tx.user(Some(&t.id), &username).await.ok(),
         None => None,
-    };
-    if user.is_none() && tenant_ref.is_none() {
-        user = tx.user(None, &username).await.ok();
     }
-    let user = user.filter(|u| u.username == username);
+    .filter(|u| u.username == username);
+    let superuser = match &tenant_ref {
+        None => Some(
+            tx.user(None, &username)
+                .await
+                .ok()
+                .filter(|u| u.username == username),
+        ),
+        Some(_) => None,
+    };
     drop(tx);
-    let ok = verify_password(&password, user.as_ref().map(|u| u.password_hash.as_str()));
-    let user = match user {
-        Some(u) if ok && u.disabled == 0 => u,
+    let hash = |u: &Option<UserRow>| u.as_ref().map(|u| u.password_hash.clone());
+    let super_ok = superuser
+        .as_ref()
+        .is_some_and(|s| verify_password(&password, hash(s).as_deref()));
+    let tenant_ok = verify_password(&password, hash(&tenant_user).as_deref());
+    let found = if super_ok {
+        superuser.flatten()
+    } else if tenant_ok {
+        tenant_user
+    } else {
+        None
+    };
+    let user = match found {
+        Some(u) if u.disabled == 0 => u,
         _ => {
             state.limiter.failed(&limit_key, &address);
+            if tenant.is_none() && tenant_ref.is_none() {
+                return Err(ApiError::Invalid(
+                    "tenant: this server has several tenants; name yours in `tenant` (its slug)"
+                        .into(),
+                ));
+            }
             return Err(ApiError::Unauthorized);
         }
     };
@@ -226,6 +252,12 @@ async fn create_token(
 ) -> ApiResult<Response> {
     only_fields(&body, &["name", "expires_at"])?;
     let user = token_user(&auth)?.to_owned();
+    // A token made by a token would outlive its parent's revocation.
+    if auth.credential == Credential::PersonalToken {
+        return Err(ApiError::Forbidden(
+            "personal tokens are made from a password session: log in and create it there".into(),
+        ));
+    }
     let name = text(&body, "name", 200)?.to_owned();
     let expires_at = match body.get("expires_at") {
         None | Some(Value::Null) => None,

@@ -130,8 +130,10 @@ fn optional_body(body: &[u8]) -> ApiResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+    let body = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    crate::error::refuse_nul(&body, "")?;
+    Ok(body)
 }
 
 fn opt_text(body: &Value, field: &str) -> ApiResult<Option<Option<String>>> {

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::{Change, ListQuery, audit, only_fields, text};
 use crate::AppState;
-use crate::auth::{Auth, hash_password};
+use crate::auth::{Auth, Credential, hash_password, verify_password};
 use crate::error::{ApiError, ApiResult, AppJson, AppQuery};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -44,7 +44,10 @@ pub struct UserPatch {
     default_org: Option<String>,
     /// Disabling revokes the user's sessions and tokens at once.
     disabled: Option<bool>,
+    /// A new password: ends the user's other sessions.
     password: Option<String>,
+    /// Your current password: required to change your own.
+    current_password: Option<String>,
 }
 
 pub fn render_user(u: &UserRow, default_org_slug: Option<&str>) -> Value {
@@ -240,7 +243,16 @@ async fn update_user(
     Path(user): Path<String>,
     AppJson(body): AppJson<Value>,
 ) -> ApiResult<Response> {
-    only_fields(&body, &["role", "default_org", "disabled", "password"])?;
+    only_fields(
+        &body,
+        &[
+            "role",
+            "default_org",
+            "disabled",
+            "password",
+            "current_password",
+        ],
+    )?;
     let mut tx = state.store.write().await?;
     let before = visible_user(&mut tx, &auth, &user).await?;
     let myself = auth.principal.user_id() == Some(before.id.as_str());
@@ -291,7 +303,28 @@ async fn update_user(
         let password = password
             .as_str()
             .ok_or_else(|| ApiError::Invalid("password: must be a string".into()))?;
+        // Whoever holds a session of yours must not lock you out: your own
+        // password changes only with the current one.
+        if myself {
+            let current = body
+                .get("current_password")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    ApiError::Invalid(
+                        "current_password: is required to change your own password".into(),
+                    )
+                })?;
+            if !verify_password(current, Some(&before.password_hash)) {
+                return Err(ApiError::Forbidden(
+                    "current_password: is not your password".into(),
+                ));
+            }
+        }
         after.password_hash = hash_password(password)?;
+    } else if body.get("current_password").is_some() {
+        return Err(ApiError::Invalid(
+            "current_password: goes with password, to change it".into(),
+        ));
     }
     if let Some(org) = body.get("default_org") {
         if !(myself || admin) {
@@ -334,6 +367,17 @@ async fn update_user(
             tx.resource_delete(key).await?;
         }
         (tx.tokens_revoke_all(&after.id).await?, keys)
+    } else if after.password_hash != before.password_hash {
+        // A new password ends the user's other sessions (the one that
+        // changed it goes on); personal tokens are revoked one by one.
+        let keep = match &auth.credential {
+            Credential::Session { hash } if myself => Some(hash.as_str()),
+            _ => None,
+        };
+        (
+            tx.sessions_revoke_others(&after.id, keep).await?,
+            Vec::new(),
+        )
     } else {
         (0, Vec::new())
     };

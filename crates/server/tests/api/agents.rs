@@ -490,8 +490,13 @@ async fn credentials_are_revealed_to_writers_and_their_orgs_agents_and_audited()
             )
             .await;
         assert_eq!(st, StatusCode::OK);
-        let (_, body) = s.post(&i.read_a, &path, json!({})).await;
+        let (_, body) = s.post(&i.rw_a, &path, json!({})).await;
         assert_eq!(body["secret"], "correct horse");
+        // A read key never reveals (DESIGN 3: keys never outdo their makers).
+        assert_eq!(
+            s.post(&i.read_a, &path, json!({})).await.0,
+            StatusCode::FORBIDDEN
+        );
         let (_, log) = s.get(&s.admin, "/api/v1/audit?limit=200").await;
         let reveals = log["items"]
             .as_array()

@@ -1132,7 +1132,8 @@ impl World {
                 // API checks them.
                 let want = if !m.alive(who) {
                     StatusCode::UNAUTHORIZED
-                } else if kind == SESSIONS {
+                } else if kind == SESSIONS || kind == API_KEYS {
+                    // Fixed for life (DESIGN 3: a key is bound to its org).
                     StatusCode::UNPROCESSABLE_ENTITY
                 } else if !m.sees(who, r.org) {
                     StatusCode::NOT_FOUND

@@ -314,7 +314,9 @@ async fn who_may_move_what_where() {
         )
         .await;
 
-        // Org-required kinds never go tenant-wide, whoever asks.
+        // An org access key is bound to its org for life (DESIGN 3): no
+        // re-scope, to another org or tenant-wide, previewed or not; its
+        // secret keeps reading its own org only.
         let key_res = s
             .create(
                 &s.admin,
@@ -326,6 +328,8 @@ async fn who_may_move_what_where() {
         for (token, body) in [
             (&s.admin, json!({"org": null})),
             (&s.admin, json!({"org": null, "preview": true})),
+            (&s.admin, json!({"org": "bravo"})),
+            (&s.admin, json!({"org": "bravo", "preview": true})),
             (&alice, json!({"org": null})),
         ] {
             let detail = s
@@ -338,43 +342,23 @@ async fn who_may_move_what_where() {
                 )
                 .await
                 .problem(StatusCode::UNPROCESSABLE_ENTITY);
-            assert!(detail.starts_with("org:"), "{backend:?}: {detail}");
+            assert!(
+                detail.starts_with("org:") && detail.contains("new key"),
+                "{backend:?}: {detail}"
+            );
         }
         let (_, k) = s.get(&s.admin, &key_path).await;
         assert_eq!(k["org"]["slug"], "alpha", "{backend:?}");
-        // ...but move between orgs, and the key follows its org.
         let secret = key_res["token"].as_str().unwrap();
-        s.expect(
-            secret,
-            Method::GET,
-            "/api/v1/orgs/alpha",
-            None,
-            StatusCode::OK,
-        )
-        .await;
-        s.expect(
-            &s.admin,
-            Method::POST,
-            &format!("{key_path}/rescope"),
-            Some(json!({"org": "bravo"})),
-            StatusCode::OK,
-        )
-        .await;
-        s.expect(
-            secret,
-            Method::GET,
-            "/api/v1/orgs/alpha",
-            None,
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        s.expect(
-            secret,
-            Method::GET,
-            "/api/v1/orgs/bravo",
-            None,
-            StatusCode::OK,
-        )
-        .await;
+        for (org, want) in [("alpha", StatusCode::OK), ("bravo", StatusCode::NOT_FOUND)] {
+            s.expect(
+                secret,
+                Method::GET,
+                &format!("/api/v1/orgs/{org}"),
+                None,
+                want,
+            )
+            .await;
+        }
     }
 }

@@ -1,0 +1,12 @@
+-- Public ids for knowledge entries, chat messages and audit entries: opaque,
+-- so that no tenant can watch a server-wide sequence grow with another's
+-- activity. `seq` stays internal (order).
+ALTER TABLE knowledge ADD COLUMN id TEXT;
+UPDATE knowledge SET id = 'ke_' || replace(gen_random_uuid()::text, '-', '') WHERE id IS NULL;
+CREATE UNIQUE INDEX knowledge_id ON knowledge (id);
+ALTER TABLE messages ADD COLUMN id TEXT;
+UPDATE messages SET id = 'msg_' || replace(gen_random_uuid()::text, '-', '') WHERE id IS NULL;
+CREATE UNIQUE INDEX messages_id ON messages (id);
+ALTER TABLE audit ADD COLUMN id TEXT;
+UPDATE audit SET id = 'aud_' || replace(gen_random_uuid()::text, '-', '') WHERE id IS NULL;
+CREATE UNIQUE INDEX audit_id ON audit (id);
