@@ -49,6 +49,14 @@ pub enum Command {
         /// The largest file upload accepted, in bytes (larger ones get 413).
         #[arg(long, env = "ORGSCOPE_MAX_UPLOAD_BYTES", default_value_t = orgscope_server::DEFAULT_MAX_UPLOAD)]
         max_upload_bytes: u64,
+        /// The proxy in front of the gateway check, which decides where it
+        /// reads the original request: nginx (X-Original-Method and
+        /// X-Original-URI, pass $request_uri), traefik (X-Forwarded-Method
+        /// and X-Forwarded-Uri) or envoy (the path after
+        /// /api/v1/gateway/check). Requests with another style's headers are
+        /// refused.
+        #[arg(long, env = "ORGSCOPE_GATEWAY_HEADERS", default_value = "nginx", value_parser = ["nginx", "traefik", "envoy"])]
+        gateway_headers: String,
     },
     /// Create the data dir, database and master key, and bootstrap the first
     /// tenant, its admin (password from ORGSCOPE_ADMIN_PASSWORD, or printed once) and default org.

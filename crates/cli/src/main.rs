@@ -47,7 +47,12 @@ async fn run(args: Args) -> Result<()> {
         Command::Serve {
             listen,
             max_upload_bytes,
-        } => serve(&args, listen, *max_upload_bytes).await,
+            gateway_headers,
+        } => {
+            let style = orgscope_core::gateway::ProxyStyle::parse(gateway_headers)
+                .context("--gateway-headers: use nginx, traefik or envoy")?;
+            serve(&args, listen, *max_upload_bytes, style).await
+        }
         Command::Init => init(&args).await,
         _ => admin(&args).await,
     }
@@ -90,8 +95,16 @@ async fn init(args: &Args) -> Result<()> {
     Ok(())
 }
 
-async fn serve(args: &Args, listen: &str, max_upload: u64) -> Result<()> {
-    let state = open(args, true).await?.with_max_upload(max_upload);
+async fn serve(
+    args: &Args,
+    listen: &str,
+    max_upload: u64,
+    proxy_style: orgscope_core::gateway::ProxyStyle,
+) -> Result<()> {
+    let state = open(args, true)
+        .await?
+        .with_max_upload(max_upload)
+        .with_proxy_style(proxy_style);
     if let Some(b) = orgscope_server::bootstrap(&state.store, admin_password())
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?

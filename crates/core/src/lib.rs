@@ -1,12 +1,14 @@
 //! orgscope's domain, with no I/O: the table of resource kinds and their scope
 //! policy ([`kind`]), principals and the rules of who may read and write what
-//! ([`policy`]), and blacklist patterns ([`pattern`]).
+//! ([`policy`]), blacklist patterns ([`pattern`]), and how the gateway check
+//! reads a proxied request ([`gateway`]).
 //!
 //! Decisions made here: the policy is a set of pure `#[must_use]` functions on a
 //! [`policy::Principal`] value; the store never decides visibility itself, it
 //! applies the [`policy::ReadFilter`] built here.
 #![forbid(unsafe_code)]
 
+pub mod gateway;
 pub mod kind;
 pub mod pattern;
 pub mod policy;

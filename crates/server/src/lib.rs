@@ -76,6 +76,8 @@ pub struct Shared {
     pub responses: routes::system::ResponseCounts,
     /// The resolver asked for domain proofs (`ORGSCOPE_DNS_SERVER`, else /etc/resolv.conf).
     pub dns_server: Option<std::net::SocketAddr>,
+    /// Where the gateway check reads the original request (`--gateway-headers`).
+    pub proxy_style: orgscope_core::gateway::ProxyStyle,
 }
 
 /// Uploads up to 4 GiB unless configured otherwise (`--max-upload-bytes`).
@@ -123,6 +125,15 @@ impl AppState {
         self
     }
 
+    /// Sets the header style of the proxy in front of the gateway check.
+    #[must_use]
+    pub fn with_proxy_style(mut self, style: orgscope_core::gateway::ProxyStyle) -> AppState {
+        Arc::get_mut(&mut self.shared)
+            .expect("the proxy style is set before the state is shared")
+            .proxy_style = style;
+        self
+    }
+
     pub fn new(store: Store, master_key: MasterKey, blobs: crate::blobs::Blobs) -> AppState {
         AppState {
             store,
@@ -136,6 +147,7 @@ impl AppState {
                 session_ttl: time::Duration::hours(12),
                 dns_server: dns::resolver_from_env(),
                 responses: routes::system::ResponseCounts::default(),
+                proxy_style: orgscope_core::gateway::ProxyStyle::Nginx,
             }),
         }
     }

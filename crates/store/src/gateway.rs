@@ -21,23 +21,57 @@ pub struct GatewayHit {
 
 impl crate::Store {
     /// The gateway check's one query: the consumer key with this token hash
-    /// and the API definition of its tenant whose listen path is the longest
-    /// prefix of `path`. Outside a transaction: it is a single statement, and
-    /// the check runs at the gateway's rate.
+    /// and the API definition of its tenant whose listen path serves `path`
+    /// on whole segments (core's `gateway::serves`), the longest first.
+    /// Outside a transaction: it is a single statement, and the check runs
+    /// at the gateway's rate.
     pub async fn gateway_lookup(&self, hash: &str, path: &str) -> Result<Option<GatewayHit>> {
         let mut sql = Sql::new(
-            "SELECT k.id AS key_id, k.org_id AS key_org, k.fields AS key_fields, a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields FROM resources k LEFT JOIN gateway_routes g ON g.tenant_id = k.tenant_id AND substr(",
+            "SELECT k.id AS key_id, k.org_id AS key_org, k.fields AS key_fields, a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields FROM resources k LEFT JOIN gateway_routes g ON g.tenant_id = k.tenant_id AND (rtrim(g.listen_path, '/') = ",
         );
         sql.arg(path)
-            .push(", 1, length(g.listen_path)) = g.listen_path LEFT JOIN resources a ON a.id = g.api_id LEFT JOIN orgs o ON o.id = a.org_id WHERE k.kind = 'consumer_key' AND k.secret = ")
+            .push(" OR substr(")
+            .arg(path)
+            .push(", 1, length(rtrim(g.listen_path, '/')) + 1) = rtrim(g.listen_path, '/') || '/') LEFT JOIN resources a ON a.id = g.api_id LEFT JOIN orgs o ON o.id = a.org_id WHERE k.kind = 'consumer_key' AND k.secret = ")
             .arg(hash)
-            .push(" ORDER BY length(g.listen_path) DESC LIMIT 1");
+            .push(" ORDER BY length(rtrim(g.listen_path, '/')) DESC LIMIT 1");
         let rows: Vec<GatewayHit> = sql.query_as().fetch_all(self.pool()).await.ctx()?;
         Ok(rows.into_iter().next())
     }
 }
 
 impl Tx {
+    /// The API definitions of a tenant (other than `except`) whose listen
+    /// paths overlap `path` on whole segments, with their orgs. It reads
+    /// across orgs on purpose: a listen path must not capture another
+    /// org's traffic. Callers name only those the principal can see.
+    pub async fn routes_overlapping_for_check(
+        &mut self,
+        tenant: &str,
+        path: &str,
+        except: Option<&str>,
+    ) -> Result<Vec<(String, Option<String>)>> {
+        let base = path.trim_end_matches('/');
+        let mut sql = Sql::new(
+            "SELECT g.api_id, r.org_id FROM gateway_routes g JOIN resources r ON r.id = g.api_id WHERE g.tenant_id = ",
+        );
+        sql.arg(tenant)
+            .push(" AND g.api_id <> ")
+            .arg(except.unwrap_or(""))
+            // Either serves the other: equal bases, or one base and a `/`
+            // begin the other (the root's base is empty: it serves all).
+            .push(" AND (rtrim(g.listen_path, '/') = ")
+            .arg(base)
+            .push(" OR substr(")
+            .arg(base)
+            .push(", 1, length(rtrim(g.listen_path, '/')) + 1) = rtrim(g.listen_path, '/') || '/' OR substr(rtrim(g.listen_path, '/'), 1, ")
+            .arg(base.chars().count() as i64 + 1)
+            .push(") = ")
+            .arg(format!("{base}/"))
+            .push(") ORDER BY g.api_id");
+        sql.query_as().fetch_all(self.conn()).await.ctx()
+    }
+
     /// Sets (or clears, with `None`) where an API definition listens.
     pub async fn route_set(
         &mut self,

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get};
+use orgscope_core::gateway;
 use orgscope_core::policy::{OrgSelector, ReadFilter};
 use orgscope_store::{Page, StoreError};
 use serde_json::{Value, json};
@@ -108,30 +109,6 @@ fn consumer_key(headers: &HeaderMap) -> Option<&str> {
     })
 }
 
-/// The request the proxy is asking about: nginx `auth_request`
-/// (`X-Original-Method`, `X-Original-URI`), Traefik ForwardAuth
-/// (`X-Forwarded-Method`, `X-Forwarded-Uri`), or Envoy ext_authz, which sends
-/// the original method and path after the check's own path.
-fn original(method: &Method, uri: &Uri, headers: &HeaderMap) -> (String, String) {
-    let method = header_str(headers, "x-original-method")
-        .or_else(|| header_str(headers, "x-forwarded-method"))
-        .map_or_else(|| method.as_str().to_owned(), str::to_ascii_uppercase);
-    let uri = header_str(headers, "x-original-uri")
-        .or_else(|| header_str(headers, "x-forwarded-uri"))
-        .map_or_else(
-            || {
-                uri.path()
-                    .strip_prefix("/api/v1/gateway/check")
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or("/")
-                    .to_owned()
-            },
-            str::to_owned,
-        );
-    let path = uri.split(['?', '#']).next().unwrap_or("/").to_owned();
-    (method, path)
-}
-
 fn denied(why: &str) -> ApiError {
     ApiError::Forbidden(why.to_owned())
 }
@@ -145,7 +122,19 @@ async fn check(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let secret = consumer_key(&headers).ok_or(ApiError::Unauthorized)?;
-    let (method, path) = original(&method, &uri, &headers);
+    // Envoy sends the original path after the check's own.
+    let envoy_path = uri
+        .path()
+        .strip_prefix("/api/v1/gateway/check")
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/");
+    let (method, path) = gateway::original_request(
+        state.proxy_style,
+        |name| header_str(&headers, name),
+        method.as_str(),
+        envoy_path,
+    )
+    .map_err(|gateway::Ambiguous(why)| ApiError::BadRequest(why))?;
     let hit = state
         .store
         .gateway_lookup(&hash_secret(secret), &path)
@@ -158,11 +147,12 @@ async fn check(
     {
         return Err(ApiError::Unauthorized);
     }
+    // No API there, another org's API and an API the key does not grant
+    // answer alike: the check tells a key nothing of other orgs' paths.
     let api_id = hit
         .api_id
         .as_deref()
-        .ok_or_else(|| denied("no API definition serves this path"))?;
-    // Both must belong to the same org, and the key must grant the API.
+        .ok_or_else(|| denied("this key does not grant this API"))?;
     if hit.api_org.is_none() || hit.api_org != hit.key_org {
         return Err(denied("this key does not grant this API"));
     }

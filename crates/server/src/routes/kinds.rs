@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
+use orgscope_core::gateway;
 use orgscope_core::kind::{KINDS, Kind, Secret, fixed_scope, has_own_create, has_own_read};
 use orgscope_core::policy::{self, Actor, Role, Scope};
 use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
@@ -195,7 +196,17 @@ async fn create(
     };
     policy::can_place(&auth.principal, kind.policy, &target)
         .map_err(|d| ApiError::denied(d, &format!("{} in this scope", kind.path)))?;
-    check_fields(&mut tx, kind, &tenant, target.org.as_deref(), None, &fields).await?;
+    let viewer = policy::read_filter(&auth.principal);
+    check_fields(
+        &mut tx,
+        &viewer,
+        kind,
+        &tenant,
+        target.org.as_deref(),
+        None,
+        &fields,
+    )
+    .await?;
     let refs = check_refs(&mut tx, &auth, kind, target.org.as_deref(), &fields).await?;
     let id = new_id(kind.prefix);
     let mut token = None;
@@ -233,6 +244,7 @@ async fn create(
     tx.refs_set(&id, &refs).await?;
     check_fields(
         &mut tx,
+        &viewer,
         kind,
         &tenant,
         target.org.as_deref(),
@@ -318,6 +330,7 @@ async fn update(
     if kind.name != "task" {
         check_fields(
             &mut tx,
+            &policy::read_filter(&auth.principal),
             kind,
             &row.tenant_id,
             row.org_id.as_deref(),
@@ -480,10 +493,70 @@ async fn blocking_refs(tx: &mut Tx, id: &str, to: Option<&str>) -> ApiResult<Vec
     Ok(out)
 }
 
+/// A listen path may not capture another org's traffic: it may not overlap
+/// (on whole segments) any listen path of another org in the tenant, nor
+/// repeat one of its own org's. Clashes the caller can see are named; one
+/// with an API hidden from the caller is refused without naming it (see
+/// DECISIONS: API management).
+async fn listen_path_free(
+    tx: &mut Tx,
+    viewer: &policy::ReadFilter,
+    tenant: &str,
+    org: Option<&str>,
+    id: Option<&str>,
+    path: &str,
+) -> ApiResult<()> {
+    let mut named = Vec::new();
+    let mut hidden = false;
+    for (other, other_org) in tx.routes_overlapping_for_check(tenant, path, id).await? {
+        let other_row = tx
+            .resource(
+                "api_definition",
+                &policy::ReadFilter::Tenant {
+                    tenant: tenant.to_owned(),
+                },
+                &other,
+            )
+            .await?;
+        let other_path = serde_json::from_str::<Value>(&other_row.fields)
+            .ok()
+            .and_then(|f| f["listen_path"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let same_org = other_org.as_deref() == org;
+        if same_org && other_path.trim_end_matches('/') != path.trim_end_matches('/') {
+            continue; // nesting inside one's own org's paths is the org's call
+        }
+        match tx.resource("api_definition", viewer, &other).await {
+            Ok(r) => named.push(
+                json!({"id": r.id, "name": r.name, "listen_path": other_path,
+                "org": org_ref(r.org_id.as_deref(), r.org_slug.as_deref())}),
+            ),
+            Err(orgscope_store::StoreError::NotFound) => hidden = true,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if hidden {
+        return Err(ApiError::conflict(format!(
+            "listen_path: '{path}' overlaps a path that another organization serves; choose a path outside it"
+        )));
+    }
+    if !named.is_empty() {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "listen_path: '{path}' overlaps these API definitions' paths (a path of another org, or the same path in this org); choose another"
+            ),
+            blocking: Value::Array(named),
+        });
+    }
+    Ok(())
+}
+
 /// What a kind checks of its fields beyond their types; with the resource's
 /// `id` (once it exists) it also records what the kind keeps beside them.
+/// `viewer` is the caller's read filter: what a refusal may name.
 async fn check_fields(
     tx: &mut Tx,
+    viewer: &policy::ReadFilter,
     kind: &Kind,
     tenant: &str,
     org: Option<&str>,
@@ -532,9 +605,12 @@ async fn check_fields(
                 .get("listen_path")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if !path.starts_with('/') || path.contains(char::is_whitespace) {
+            // A listen path is stored as the gateway check will compare it.
+            if gateway::normalize_path(path).as_deref() != Ok(path)
+                || path.contains(char::is_whitespace)
+            {
                 return Err(ApiError::Invalid(format!(
-                    "listen_path: '{path}' must start with / and have no spaces, e.g. /payments/"
+                    "listen_path: '{path}' must be a plain path: start with /, no spaces, no . or .. segments, no doubled slashes, no encoded slashes, e.g. /payments/"
                 )));
             }
             let upstream = fields
@@ -546,14 +622,9 @@ async fn check_fields(
                     "upstream_url: '{upstream}' must be an http:// or https:// URL"
                 )));
             }
-            // One gateway serves the tenant: a listen path names one API.
+            listen_path_free(tx, viewer, tenant, org, id, path).await?;
             if let Some(id) = id {
-                tx.route_set(id, tenant, Some(path)).await.map_err(|e| match e {
-                    orgscope_store::StoreError::Duplicate(_) => ApiError::conflict(format!(
-                        "listen_path: '{path}' is already served by another API definition in this tenant"
-                    )),
-                    e => e.into(),
-                })?;
+                tx.route_set(id, tenant, Some(path)).await?;
             }
         }
         "developer" => {
@@ -621,9 +692,6 @@ async fn rescope(
     Path(id): Path<String>,
     AppJson(body): AppJson<Value>,
 ) -> ApiResult<Response> {
-    if let Some(instead) = fixed_scope(kind) {
-        return Err(ApiError::Invalid(format!("org: {instead}")));
-    }
     super::only_fields(&body, &["org", "preview"])?;
     if body.get("org").is_none() {
         return Err(ApiError::Invalid(
@@ -637,6 +705,9 @@ async fn rescope(
     };
     let mut tx = state.store.write().await?;
     let row = visible(&mut tx, kind, &auth, &id).await?;
+    if let Some(instead) = fixed_scope(kind) {
+        return Err(ApiError::Invalid(format!("org: {instead}")));
+    }
     keys_only_by_users(kind, &auth)?;
     let target_org = org_field(&mut tx, &auth, &body).await?;
     let from = scope_of(&row);

@@ -9,7 +9,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestServer, backends};
+use orgscope_core::gateway::ProxyStyle;
+
+use crate::harness::{Backend, Options, TestServer, backends};
 
 struct Apis {
     s: TestServer,
@@ -25,7 +27,11 @@ struct Apis {
 }
 
 async fn setup(backend: Backend) -> Apis {
-    let s = TestServer::start(backend).await;
+    setup_with(backend, Options::default()).await
+}
+
+async fn setup_with(backend: Backend, options: Options) -> Apis {
+    let s = TestServer::start_with(backend, options).await;
     s.org("alpha").await;
     s.org("beta").await;
     let (_, alice) = s.fast_user("alice", "user", &[("alpha", false)]).await;
@@ -270,18 +276,23 @@ async fn the_gateway_check_allows_only_what_the_key_grants_in_its_org() {
                 .status(),
             StatusCode::UNAUTHORIZED
         );
-        // Traefik's headers, Bearer, and Envoy's path after /check.
-        let res = s
-            .http
-            .get(format!("{}/api/v1/gateway/check", s.base))
-            .bearer_auth(&a.key_a)
-            .header("x-forwarded-method", "POST")
-            .header("x-forwarded-uri", "/alpha/orders")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::NO_CONTENT);
-        assert_eq!(res.headers()["x-orgscope-org"], "alpha");
+        // Another style's headers, or none of ours: the check does not guess.
+        for extra in [
+            ("x-forwarded-uri", "/alpha/orders"),
+            ("x-forwarded-method", "GET"),
+        ] {
+            let res = s
+                .http
+                .get(format!("{}/api/v1/gateway/check", s.base))
+                .header("x-api-key", &a.key_a)
+                .header("x-original-method", "GET")
+                .header("x-original-uri", "/alpha/orders")
+                .header(extra.0, extra.1)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{extra:?}");
+        }
         let res = s
             .http
             .post(format!("{}/api/v1/gateway/check/alpha/orders", s.base))
@@ -289,7 +300,7 @@ async fn the_gateway_check_allows_only_what_the_key_grants_in_its_org() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "no X-Original-URI");
         // A key of B for B's API passes; an expired key and a revoked one do not.
         let key_b = s
             .create(&a.bob, "consumer-keys", json!({"name": "b", "org": "beta", "developer": a.dev_b, "apis": [a.api_b], "expires_at": "2000-01-01T00:00:00Z"}))
@@ -515,9 +526,13 @@ http {{
       proxy_set_header X-Original-URI $request_uri;
       proxy_set_header X-Original-Method $request_method;
     }}
-    location / {{
+    location /alpha/ {{
       auth_request /_orgscope_check;
-      proxy_pass http://127.0.0.1:{up};
+      proxy_pass http://127.0.0.1:{up}/alpha-upstream/;
+    }}
+    location /beta/ {{
+      auth_request /_orgscope_check;
+      proxy_pass http://127.0.0.1:{up}/beta-upstream/;
     }}
   }}
 }}
@@ -561,7 +576,10 @@ http {{
     };
     let ok = get("/alpha/users", Some(&a.key_a)).await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    assert_eq!(ok.text().await.unwrap(), "upstream saw /alpha/users");
+    assert_eq!(
+        ok.text().await.unwrap(),
+        "upstream saw /alpha-upstream/users"
+    );
     let other = get("/beta/users", Some(&a.key_a)).await.unwrap();
     assert_eq!(
         other.status(),
@@ -573,5 +591,241 @@ http {{
         get("/alpha/users", None).await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
+    // Hostile paths, sent raw (an HTTP client would resolve them first).
+    // nginx routes each to beta's location; alpha's key must not pass, and
+    // paths proxies disagree on never reach an upstream at all.
+    let (status, body) = raw_get(port, "/alpha/../alpha/users", &a.key_a).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "upstream saw /alpha-upstream/users")
+    );
+    for path in [
+        "/alpha/../beta/x",
+        "/alpha/%2e%2e/beta/x",
+        "/alpha/%2E%2e/beta/x",
+        "/alpha/./../beta/x",
+        "/alpha/..%2fbeta/x",
+        "/alpha/%2F../beta/x",
+        "/alpha//../beta/x",
+        "/alpha/../../beta/x",
+        "/%61lpha/../beta/x",
+    ] {
+        let (status, body) = raw_get(port, path, &a.key_a).await;
+        assert!(
+            status >= 400 && !body.contains("upstream saw"),
+            "{path}: {status} {body}"
+        );
+    }
     let _ = (&a.api_b, &a.alice);
+}
+
+/// A GET with the path exactly as given; answers (status, body).
+async fn raw_get(port: u16, path: &str, key: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    conn.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Each deployment names its proxy: the check reads that style's headers
+/// only, and a request with another style's (a client can add any header)
+/// is refused rather than judged by the wrong one.
+#[tokio::test]
+async fn the_check_reads_the_configured_proxys_headers_only() {
+    let traefik = setup_with(
+        Backend::Sqlite,
+        Options {
+            proxy_style: Some(ProxyStyle::Traefik),
+            ..Options::default()
+        },
+    )
+    .await;
+    let s = &traefik.s;
+    let ask = |headers: &[(&str, &str)]| {
+        let mut req = s
+            .http
+            .get(format!("{}/api/v1/gateway/check", s.base))
+            .bearer_auth(&traefik.key_a);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let res = ask(&[
+        ("x-forwarded-method", "POST"),
+        ("x-forwarded-uri", "/alpha/orders"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.headers()["x-orgscope-org"], "alpha");
+    // A client's X-Original-URI no longer wins over Traefik's header.
+    let res = ask(&[
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/beta/x"),
+        ("x-original-uri", "/alpha/x"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // Normalised as Traefik routes it: this is beta's path.
+    let res = ask(&[("x-forwarded-uri", "/alpha/%2e%2e/beta/x")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    let envoy = setup_with(
+        Backend::Sqlite,
+        Options {
+            proxy_style: Some(ProxyStyle::Envoy),
+            ..Options::default()
+        },
+    )
+    .await;
+    let s = &envoy.s;
+    let res = s
+        .http
+        .post(format!("{}/api/v1/gateway/check/alpha/orders", s.base))
+        .header("x-api-key", &envoy.key_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = s
+        .http
+        .post(format!("{}/api/v1/gateway/check/beta/orders", s.base))
+        .header("x-api-key", &envoy.key_a)
+        .header("x-original-uri", "/alpha/orders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Paths are judged as the proxy routes them (DESIGN 5, the gateway check):
+/// dot segments resolved, unreserved escapes decoded, ambiguous paths
+/// refused; listen paths match whole segments.
+#[tokio::test]
+async fn the_check_judges_the_path_the_proxy_routes() {
+    for backend in backends() {
+        let a = setup(backend).await;
+        let s = &a.s;
+        for (uri, want) in [
+            ("/alpha/x", StatusCode::NO_CONTENT),
+            ("/alpha", StatusCode::NO_CONTENT),
+            ("/%61lpha/x", StatusCode::NO_CONTENT),
+            ("/beta/../alpha/x", StatusCode::NO_CONTENT),
+            // Each of these reaches beta's API at the proxy: not alpha's key's.
+            ("/alpha/../beta/x", StatusCode::FORBIDDEN),
+            ("/alpha/%2e%2e/beta/x", StatusCode::FORBIDDEN),
+            ("/alpha/%2E./beta/x", StatusCode::FORBIDDEN),
+            ("/alpha/./../beta/x?/alpha/", StatusCode::FORBIDDEN),
+            // Whole segments: /alphax is not /alpha/.
+            ("/alphax/y", StatusCode::FORBIDDEN),
+            // What proxies disagree on is refused.
+            ("/alpha/..%2fbeta/x", StatusCode::BAD_REQUEST),
+            ("/alpha/%2F../beta/x", StatusCode::BAD_REQUEST),
+            ("/alpha//../beta/x", StatusCode::BAD_REQUEST),
+            ("/alpha/..\\beta/x", StatusCode::BAD_REQUEST),
+            ("/alpha/../../beta/x", StatusCode::BAD_REQUEST),
+            ("/alpha/%00", StatusCode::BAD_REQUEST),
+            ("alpha/x", StatusCode::BAD_REQUEST),
+        ] {
+            let res = check(s, Some(&a.key_a), "GET", uri).await;
+            assert_eq!(res.status(), want, "{backend:?} {uri}");
+        }
+    }
+}
+
+/// No org captures another's traffic (DESIGN 3 and DECISIONS: API
+/// management): a listen path overlapping another org's on whole segments
+/// is refused, without naming a path the caller cannot see; one's own org
+/// may nest its paths; prefixes inside a segment do not overlap.
+#[tokio::test]
+async fn listen_paths_never_shadow_another_orgs() {
+    for backend in backends() {
+        let a = setup(backend).await;
+        let s = &a.s;
+        let api = |org: &str, path: &str| json!({"name": format!("{org} {path}"), "org": org, "listen_path": path, "upstream_url": "http://127.0.0.1:9/"});
+        // beta serves /beta/ and /beta-internal/; alpha serves /alpha/.
+        for path in ["/beta/admin/", "/beta", "/beta/", "/", "/beta-internal/x"] {
+            let (st, body) = s
+                .post(&a.alice, "/api/v1/api-definitions", api("alpha", path))
+                .await;
+            assert_eq!(st, StatusCode::CONFLICT, "{backend:?} {path}: {body}");
+            // Nothing of beta's but what alice sent herself.
+            let text = body.to_string().replace(path, "<path>");
+            assert!(
+                !text.contains("beta"),
+                "{backend:?}: a hidden path is named: {text}"
+            );
+            assert!(body.get("blocking").is_none(), "{backend:?}: {body}");
+        }
+        // The admin sees the clash named.
+        let (st, body) = s
+            .post(
+                &s.admin,
+                "/api/v1/api-definitions",
+                api("alpha", "/beta/admin/"),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{backend:?}");
+        assert_eq!(
+            body["blocking"][0]["id"],
+            a.api_b.as_str(),
+            "{backend:?}: {body}"
+        );
+        // Inside one segment is no overlap; nesting in one's own org is.
+        for path in ["/betamax/", "/alpha/admin/", "/al/"] {
+            s.create(&a.alice, "api-definitions", api("alpha", path))
+                .await;
+        }
+        // The same path twice in one org is a clash, named (it is theirs).
+        let (st, body) = s
+            .post(&a.alice, "/api/v1/api-definitions", api("alpha", "/alpha"))
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{backend:?}");
+        assert_eq!(
+            body["blocking"][0]["id"],
+            a.api_a.as_str(),
+            "{backend:?}: {body}"
+        );
+        // Paths that are not plain are refused before anything is compared.
+        for path in ["/x/../beta/", "/x//y/", "/x/%2e%2e/", "/x/%2F/"] {
+            let (st, body) = s
+                .post(&a.alice, "/api/v1/api-definitions", api("alpha", path))
+                .await;
+            assert_eq!(
+                st,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{backend:?} {path}: {body}"
+            );
+        }
+        // Moving an API's path by update is held to the same rule.
+        let (st, _) = s
+            .patch(
+                &a.alice,
+                &format!("/api/v1/api-definitions/{}", a.api_a),
+                json!({"listen_path": "/beta/a/"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{backend:?}");
+    }
 }

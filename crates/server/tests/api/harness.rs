@@ -45,6 +45,8 @@ pub struct Options {
     pub llm: Option<orgscope_server::llm::Llm>,
     /// The DNS resolver asked for domain proofs (default: the machine's).
     pub dns: Option<std::net::SocketAddr>,
+    /// The proxy style of the gateway check (default: nginx).
+    pub proxy_style: Option<orgscope_core::gateway::ProxyStyle>,
 }
 
 pub struct TestServer {
@@ -109,6 +111,9 @@ impl TestServer {
             .with_llm(options.llm);
         if let Some(dns) = options.dns {
             state = state.with_dns_server(dns);
+        }
+        if let Some(style) = options.proxy_style {
+            state = state.with_proxy_style(style);
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

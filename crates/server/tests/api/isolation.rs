@@ -152,7 +152,7 @@ enum Op {
         agent: usize,
     },
     /// A user (None: the admin) assigns the n-th persona to a set of users
-    /// (bit u: USERS[u]).
+    /// (bit u: USERS[u]; 16: `null`, open to all who see it).
     Assign {
         by: Option<usize>,
         persona: usize,
@@ -162,6 +162,19 @@ enum Op {
     /// chat session with the n-th persona.
     StartSessions {
         persona: usize,
+    },
+    /// Every live user session, the admin and every org key try to post a
+    /// turn into the n-th chat session: only its owner may.
+    Post {
+        session: usize,
+    },
+    /// A user (None: the admin) sets the n-th agent's `credentials` to the
+    /// n-th credential (which may be in another org): what its org's keys
+    /// may reveal.
+    AgentUses {
+        by: Option<usize>,
+        agent: usize,
+        credential: usize,
     },
     /// A user (None: the admin) moves the n-th resource into an org or
     /// (None) tenant-wide.
@@ -220,9 +233,12 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(gateway, bad, own_secret)| Op::Hook { gateway, bad, own_secret }),
         1 => (0..2usize).prop_map(|job| Op::Fire { job }),
         2 => (0..MAX_KEYS, 0..3usize).prop_map(|(key, agent)| Op::Claim { key, agent }),
-        2 => (by.clone(), 0..2usize, 0..16u8)
+        2 => (by.clone(), 0..2usize, 0..17u8)
             .prop_map(|(by, persona, users)| Op::Assign { by, persona, users }),
         2 => (0..4usize).prop_map(|persona| Op::StartSessions { persona }),
+        2 => (0..4usize).prop_map(|session| Op::Post { session }),
+        2 => (by.clone(), 0..3usize, 0..3usize)
+            .prop_map(|(by, agent, credential)| Op::AgentUses { by, agent, credential }),
         3 => (proptest::option::of(0..USERS.len()), 0..40usize, proptest::option::of(org.clone()), any::<bool>())
             .prop_map(|(by, res, org, preview)| Op::Rescope { by, res, org, preview }),
         1 => (org.clone(), proptest::option::of(org.clone()))
@@ -253,6 +269,10 @@ struct Res {
     claimed: bool,
     /// A persona's assignments (users).
     assigned: BTreeSet<usize>,
+    /// A persona whose assignments restrict it (even to nobody, by pruning).
+    restricted: bool,
+    /// A chat session an org key started: that key (its owner).
+    by_key: Option<usize>,
 }
 
 impl Res {
@@ -405,8 +425,40 @@ impl Model {
         match who {
             Who::Admin | Who::Super => true,
             Who::User(u) | Who::Token(u) | Who::Cookie(u) => !self.disabled.contains(&u),
-            Who::Key(k) | Who::Header(k) => self.key_org(k).is_some(),
+            // A key is inert while its maker holds nothing in its org
+            // (DESIGN 3: keys never outdo their makers).
+            Who::Key(k) | Who::Header(k) => match self.key_org(k) {
+                Some(Some(o)) => self
+                    .key_maker(k)
+                    .is_none_or(|u| self.members.contains(&(u, o))),
+                _ => false,
+            },
         }
+    }
+
+    /// Who made the n-th key: a user, or None for the admin.
+    fn key_maker(&self, k: usize) -> Option<usize> {
+        self.resources
+            .iter()
+            .find(|r| r.key == Some(k))
+            .and_then(|r| r.by)
+    }
+
+    /// May the n-th key reveal credential `c`? A read_write key, for a
+    /// credential an agent of its org lists, that its maker may reveal.
+    fn key_reveals(&self, k: usize, c: usize) -> bool {
+        let Some(Some(o)) = self.key_org(k) else {
+            return false;
+        };
+        let cred = &self.resources[c];
+        let listed = self.refs.iter().any(|&(a, b)| {
+            b == c && self.resources[a].kind == AGENTS && self.resources[a].org == Some(o)
+        });
+        let maker = self.key_maker(k).map_or(Who::Admin, Who::User);
+        self.keys[k]
+            && self.sees(Who::Key(k), cred.org)
+            && listed
+            && self.writes(maker, CREDENTIALS, cred.org, cred.by)
     }
 
     /// DESIGN 3, Read.
@@ -1028,6 +1080,7 @@ impl World {
                     return Ok(());
                 };
                 let who = by.map_or(Who::Admin, Who::User);
+                let open = users == 16;
                 let chosen: BTreeSet<usize> =
                     (0..USERS.len()).filter(|u| users & (1 << u) != 0).collect();
                 let r = &m.resources[p];
@@ -1046,17 +1099,22 @@ impl World {
                     StatusCode::OK
                 };
                 let names: Vec<&str> = chosen.iter().map(|u| USERS[*u].0).collect();
+                let users = if open { json!(null) } else { json!(names) };
                 let (st, body, _) = s
                     .call(
                         Method::PUT,
                         &format!("/api/v1/personas/{}/assignments", self.ids[p]),
                         Some(&self.token(who)),
-                        Some(json!({ "users": names })),
+                        Some(json!({ "users": users })),
                     )
                     .await;
                 agree(op, st, want, &body)?;
                 if st == StatusCode::OK {
                     m.resources[p].assigned = chosen;
+                    m.resources[p].restricted = !open;
+                    if body["restricted"] != json!(!open) {
+                        return Err(format!("{op:?}: restricted is {body}"));
+                    }
                 }
             }
             Op::StartSessions { persona } => {
@@ -1080,9 +1138,9 @@ impl World {
                             Who::Admin => true,
                             Who::User(u) => {
                                 USERS[u].1 != "auditor"
-                                    && (r.assigned.is_empty() || r.assigned.contains(&u))
+                                    && (!r.restricted || r.assigned.contains(&u))
                             }
-                            Who::Key(k) => m.keys[k] && r.assigned.is_empty() && org.is_some(),
+                            Who::Key(k) => m.keys[k] && !r.restricted && org.is_some(),
                             _ => unreachable!("not asked"),
                         };
                         if may {
@@ -1106,10 +1164,97 @@ impl World {
                             Who::User(u) => Some(u),
                             _ => None,
                         };
-                        m.resources.push(Res::new(SESSIONS, org, by));
+                        let mut session = Res::new(SESSIONS, org, by);
+                        if let Who::Key(k) = who {
+                            session.by_key = Some(k);
+                        }
+                        m.resources.push(session);
                         self.ids
                             .push(body["id"].as_str().ok_or("an id")?.to_owned());
                     }
+                }
+            }
+            Op::Post { session } => {
+                let Some(x) = m.nth(SESSIONS, session) else {
+                    return Ok(());
+                };
+                let mut whos = vec![Who::Admin];
+                whos.extend((0..USERS.len()).map(Who::User));
+                whos.extend((0..m.keys.len()).map(Who::Key));
+                whos.retain(|w| m.alive(*w));
+                for who in whos {
+                    let r = &m.resources[x];
+                    // Only the session's owner posts, while it may write
+                    // there; others who see it read.
+                    let owner = match who {
+                        Who::Admin => r.by.is_none() && r.by_key.is_none(),
+                        Who::User(u) => r.by == Some(u) && r.by_key.is_none(),
+                        Who::Key(k) => r.by_key == Some(k),
+                        _ => unreachable!("not asked"),
+                    };
+                    let want = if !m.sees(who, r.org) {
+                        StatusCode::NOT_FOUND
+                    } else if owner && m.writes(who, SESSIONS, r.org, r.by) {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::FORBIDDEN
+                    };
+                    let (st, body) = s
+                        .post(
+                            &self.token(who),
+                            &format!("/api/v1/sessions/{}/messages", self.ids[x]),
+                            json!({"content": WORD}),
+                        )
+                        .await;
+                    if st != want {
+                        return Err(format!("{op:?} by {who:?}: {st}, oracle {want}: {body}"));
+                    }
+                }
+            }
+            Op::AgentUses {
+                by,
+                agent,
+                credential,
+            } => {
+                let (Some(a), Some(c)) = (m.nth(AGENTS, agent), m.nth(CREDENTIALS, credential))
+                else {
+                    return Ok(());
+                };
+                let who = by.map_or(Who::Admin, Who::User);
+                let (ra, rc) = (&m.resources[a], &m.resources[c]);
+                // Write on the agent, then its reference: a credential the
+                // caller cannot see reads as missing, one of another org
+                // is a conflict.
+                let want = if !m.alive(who) {
+                    StatusCode::UNAUTHORIZED
+                } else if !m.sees(who, ra.org) {
+                    StatusCode::NOT_FOUND
+                } else if !m.writes(who, AGENTS, ra.org, ra.by) {
+                    StatusCode::FORBIDDEN
+                } else if !m.sees(who, rc.org) {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else if rc.org.is_some() && rc.org != ra.org {
+                    StatusCode::CONFLICT
+                } else {
+                    StatusCode::OK
+                };
+                let (st, body) = s
+                    .patch(
+                        &self.token(who),
+                        &format!("/api/v1/agents/{}", self.ids[a]),
+                        json!({"credentials": [self.ids[c]]}),
+                    )
+                    .await;
+                agree(op, st, want, &body)?;
+                if st == StatusCode::OK {
+                    let creds: Vec<(usize, usize)> = m
+                        .refs
+                        .iter()
+                        .copied()
+                        .filter(|&(from, to)| from == a && m.resources[to].kind == CREDENTIALS)
+                        .collect();
+                    m.refs.retain(|r| !creds.contains(r));
+                    m.refs.push((a, c));
                 }
             }
             Op::Rescope {
@@ -1132,11 +1277,11 @@ impl World {
                 // API checks them.
                 let want = if !m.alive(who) {
                     StatusCode::UNAUTHORIZED
+                } else if !m.sees(who, r.org) {
+                    StatusCode::NOT_FOUND
                 } else if kind == SESSIONS || kind == API_KEYS {
                     // Fixed for life (DESIGN 3: a key is bound to its org).
                     StatusCode::UNPROCESSABLE_ENTITY
-                } else if !m.sees(who, r.org) {
-                    StatusCode::NOT_FOUND
                 } else if org.is_some_and(|o| !m.names_org(who, o))
                     || org.is_none() && !KINDS[kind].2
                 {
@@ -1455,7 +1600,7 @@ impl World {
                 // Writers of its scope, and org keys of its org (any org's
                 // for a tenant-wide one): the agents it is there for.
                 let reveals = match as_user(who) {
-                    Who::Key(_) => sees,
+                    Who::Key(k) => m.key_reveals(k, i),
                     _ => m.writes(who, r.kind, r.org, r.by),
                 };
                 let want = answer(sees, reveals);
@@ -1823,11 +1968,20 @@ fn prelude() -> Vec<Op> {
         own_secret: true,
     });
     ops.push(Op::Fire { job: 0 });
-    // A tenant-wide credential: every org's key may reveal it, no plain user.
-    ops.push(Op::Create {
+    // A tenant-wide credential and one of org-a: org-a's agent lists the
+    // first, so org-a's read_write key (the admin's) reveals it, its read
+    // key and plain users never; then the agent lists org-a's own.
+    for org in [None, Some(0)] {
+        ops.push(Op::Create {
+            by: None,
+            kind: CREDENTIALS,
+            org,
+        });
+    }
+    ops.push(Op::AgentUses {
         by: None,
-        kind: CREDENTIALS,
-        org: None,
+        agent: 0,
+        credential: 0,
     });
     // org-a's key claims a task: org-a's operational rule travels with it,
     // org-b's does not.
@@ -1842,6 +1996,36 @@ fn prelude() -> Vec<Op> {
     // u0 disabled and enabled again: logged in anew, it keeps its membership
     // and its assignment.
     ops.extend([Op::Disable { user: 0 }, Op::Enable { user: 0 }]);
+    // Only a session's owner posts into it (the admin's and u0's sessions).
+    ops.extend([Op::Post { session: 0 }, Op::Post { session: 1 }]);
+    // u2 makes a read_write key of org-a; the agent lists org-a's own
+    // credential, which u2 may reveal, so the key may too. When u2 leaves
+    // org-a the key is inert; back in, it works again.
+    ops.push(Op::CreateKey {
+        by: Some(2),
+        org: 0,
+        read_write: true,
+    });
+    ops.push(Op::AgentUses {
+        by: Some(2),
+        agent: 0,
+        credential: 1,
+    });
+    // u0 leaves org-a: the persona's list is pruned to nobody, and stays
+    // restricted (no one but admins may start a session with it).
+    ops.extend([
+        Op::Leave { user: 0, org: 0 },
+        Op::Leave { user: 2, org: 0 },
+        // u2's key is inert now: its claim is refused as unauthenticated.
+        Op::Claim { key: 2, agent: 0 },
+        Op::StartSessions { persona: 0 },
+        Op::Join {
+            user: 2,
+            org: 0,
+            manage: true,
+        },
+        Op::StartSessions { persona: 0 },
+    ]);
     ops
 }
 
