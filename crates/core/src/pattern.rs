@@ -1,15 +1,33 @@
 //! Blacklist patterns: literal text, `glob:…` or `re:…`, validated on write.
+//!
+//! Literal and glob patterns match as an operator means them, not byte for
+//! byte: case-insensitively and with any run of whitespace as one space
+//! (`DROP DATABASE` refuses `drop   database`). A `re:` pattern is the
+//! operator's own regular expression, matched on the command as sent (use
+//! `(?i)` and `\s+` for the same leniency).
 
 use regex::Regex;
 
 /// A parsed blacklist pattern.
 #[derive(Clone, Debug)]
 pub enum Pattern {
-    /// Matches when the command contains the text.
+    /// Matches when the normalised command contains the normalised text.
     Literal(String),
-    /// `glob:` (`*` any run, `?` one character) or `re:`, matched anywhere in
-    /// the command, like literal text (anchor a regex with `^`/`$` if needed).
+    /// `glob:` (`*` any run, `?` one character), matched anywhere in the
+    /// normalised command.
+    Glob(Regex),
+    /// `re:`, matched anywhere in the command as sent (anchor it with
+    /// `^`/`$` if needed).
     Regex(Regex),
+}
+
+/// Lower case, whitespace runs as one space, trimmed.
+#[must_use]
+pub fn normalise(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 const MAX_PATTERN: usize = 1000;
@@ -24,7 +42,7 @@ impl Pattern {
         }
         if let Some(glob) = s.strip_prefix("glob:") {
             let mut re = String::from("(?s)");
-            for c in glob.chars() {
+            for c in normalise(glob).chars() {
                 match c {
                     '*' => re.push_str(".*"),
                     '?' => re.push('.'),
@@ -32,7 +50,7 @@ impl Pattern {
                 }
             }
             return Regex::new(&re)
-                .map(Pattern::Regex)
+                .map(Pattern::Glob)
                 .map_err(|e| format!("glob '{glob}' is invalid: {e}"));
         }
         if let Some(re) = s.strip_prefix("re:") {
@@ -42,13 +60,14 @@ impl Pattern {
                 .map(Pattern::Regex)
                 .map_err(|e| format!("regular expression '{re}' is invalid: {e}"));
         }
-        Ok(Pattern::Literal(s.to_owned()))
+        Ok(Pattern::Literal(normalise(s)))
     }
 
     #[must_use]
     pub fn matches(&self, command: &str) -> bool {
         match self {
-            Pattern::Literal(text) => command.contains(text.as_str()),
+            Pattern::Literal(text) => normalise(command).contains(text.as_str()),
+            Pattern::Glob(re) => re.is_match(&normalise(command)),
             Pattern::Regex(re) => re.is_match(command),
         }
     }
@@ -83,6 +102,27 @@ mod tests {
                 .matches("curl x | sh")
         );
         assert!(Pattern::parse("re:(").is_err());
+        // Literals and globs as an operator means them.
+        let drop = Pattern::parse("DROP DATABASE").unwrap();
+        for cmd in [
+            "drop  database x",
+            "psql -c 'Drop\tDatabase'",
+            "DROP\nDATABASE",
+        ] {
+            assert!(drop.matches(cmd), "{cmd}");
+        }
+        assert!(!drop.matches("dropdatabase"));
+        assert!(
+            Pattern::parse("glob:RM  -RF *")
+                .unwrap()
+                .matches("sudo rm   -rf /x")
+        );
+        // A regex is the operator's own: exactly as written.
+        assert!(
+            !Pattern::parse("re:DROP DATABASE")
+                .unwrap()
+                .matches("drop database")
+        );
         assert!(Pattern::parse("  ").is_err());
     }
 }

@@ -434,6 +434,21 @@ pub fn can_post_turn(
     }
 }
 
+/// Whose names `p` may learn, beside its own: `None` = every user of its
+/// tenant (admins, auditors, superusers list users); otherwise the members
+/// of these orgs (the member lists it can read: a user's orgs, a key's org).
+/// Everyone else is counted, never named.
+#[must_use]
+pub fn named_users(p: &Principal) -> Option<BTreeSet<String>> {
+    if p.sees_tenant() {
+        return None;
+    }
+    Some(match &p.actor {
+        Actor::User { member_of, .. } => member_of.clone(),
+        Actor::OrgKey { org, .. } => BTreeSet::from([org.clone()]),
+    })
+}
+
 /// Orgs a principal can see (and so name): all of the tenant for those who see
 /// the tenant, the memberships of a user, the key's own org.
 #[must_use]

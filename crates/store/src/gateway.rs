@@ -30,9 +30,9 @@ impl crate::Store {
             "SELECT k.id AS key_id, k.org_id AS key_org, k.fields AS key_fields, a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields FROM resources k LEFT JOIN gateway_routes g ON g.tenant_id = k.tenant_id AND (rtrim(g.listen_path, '/') = ",
         );
         sql.arg(path)
-            .push(" OR substr(")
+            .push(" OR substr(CAST(")
             .arg(path)
-            .push(", 1, length(rtrim(g.listen_path, '/')) + 1) = rtrim(g.listen_path, '/') || '/') LEFT JOIN resources a ON a.id = g.api_id LEFT JOIN orgs o ON o.id = a.org_id WHERE k.kind = 'consumer_key' AND k.secret = ")
+            .push(" AS TEXT), 1, length(rtrim(g.listen_path, '/')) + 1) = rtrim(g.listen_path, '/') || '/') LEFT JOIN resources a ON a.id = g.api_id LEFT JOIN orgs o ON o.id = a.org_id WHERE k.kind = 'consumer_key' AND k.secret = ")
             .arg(hash)
             .push(" ORDER BY length(rtrim(g.listen_path, '/')) DESC LIMIT 1");
         let rows: Vec<GatewayHit> = sql.query_as().fetch_all(self.pool()).await.ctx()?;
@@ -62,11 +62,11 @@ impl Tx {
             // begin the other (the root's base is empty: it serves all).
             .push(" AND (rtrim(g.listen_path, '/') = ")
             .arg(base)
-            .push(" OR substr(")
+            .push(" OR substr(CAST(")
             .arg(base)
-            .push(", 1, length(rtrim(g.listen_path, '/')) + 1) = rtrim(g.listen_path, '/') || '/' OR substr(rtrim(g.listen_path, '/'), 1, ")
+            .push(" AS TEXT), 1, length(rtrim(g.listen_path, '/')) + 1) = rtrim(g.listen_path, '/') || '/' OR substr(rtrim(g.listen_path, '/'), 1, CAST(")
             .arg(base.chars().count() as i64 + 1)
-            .push(") = ")
+            .push(" AS INTEGER)) = ")
             .arg(format!("{base}/"))
             .push(") ORDER BY g.api_id");
         sql.query_as().fetch_all(self.conn()).await.ctx()

@@ -67,20 +67,51 @@ pub async fn blacklist_check(
     org: Option<&str>,
     command: &str,
 ) -> ApiResult<()> {
+    match blacklist_refusal(tx, tenant, org, command).await? {
+        Some(why) => Err(ApiError::Invalid(format!("command: {why}"))),
+        None => Ok(()),
+    }
+}
+
+/// Why the blacklists in force in `org` (its own and tenant-wide ones)
+/// refuse `command`, if they do. A stored pattern that no longer reads
+/// refuses everything until it is fixed: the check fails closed.
+pub async fn blacklist_refusal(
+    tx: &mut Tx,
+    tenant: &str,
+    org: Option<&str>,
+    command: &str,
+) -> ApiResult<Option<String>> {
     for bl in in_force(tx, tenant, org, "blacklist").await? {
         let fields: Value = serde_json::from_str(&bl.fields).unwrap_or_default();
-        for p in fields["patterns"].as_array().into_iter().flatten() {
-            let Some(text) = p.as_str() else { continue };
-            // Patterns were checked on write; one that no longer parses is skipped.
-            if Pattern::parse(text).is_ok_and(|pat| pat.matches(command)) {
-                return Err(ApiError::Invalid(format!(
-                    "command: refused by blacklist '{}' ({}), pattern '{text}'",
-                    bl.name, bl.id
-                )));
+        let Some(patterns) = fields["patterns"].as_array() else {
+            return Ok(Some(format!(
+                "blacklist '{}' ({}) cannot be read; an admin must fix its patterns",
+                bl.name, bl.id
+            )));
+        };
+        for p in patterns {
+            let pattern = p.as_str().map(Pattern::parse);
+            match pattern {
+                Some(Ok(pat)) if !pat.matches(command) => {}
+                Some(Ok(_)) => {
+                    return Ok(Some(format!(
+                        "refused by blacklist '{}' ({}), pattern '{}'",
+                        bl.name,
+                        bl.id,
+                        p.as_str().unwrap_or_default()
+                    )));
+                }
+                _ => {
+                    return Ok(Some(format!(
+                        "blacklist '{}' ({}) has a pattern that cannot be read ({p}); an admin must fix it",
+                        bl.name, bl.id
+                    )));
+                }
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The next firing of a job after `after`, in its time zone (`UTC`, a fixed
@@ -229,20 +260,46 @@ async fn claim(
     if agent.org_id.as_deref() != Some(org.as_str()) {
         return Err(ApiError::not_found("agent", &agent_id));
     }
-    let Some(task_id) = tx.task_claim(&agent.id, &key).await? else {
-        tx.commit().await?;
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    let task = tx
-        .resource(
-            "task",
-            &ReadFilter::Tenant {
-                tenant: agent.tenant_id.clone(),
+    // The blacklists in force now judge each task again as it is handed
+    // out: one queued before a blacklist was made is refused here, marked
+    // `refused` with the reason and audited, and the next one is taken.
+    let (task, fields) = loop {
+        let Some(task_id) = tx.task_claim(&agent.id, &key).await? else {
+            tx.commit().await?;
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        };
+        let task = tx
+            .resource(
+                "task",
+                &ReadFilter::Tenant {
+                    tenant: agent.tenant_id.clone(),
+                },
+                &task_id,
+            )
+            .await?;
+        let fields: Value = serde_json::from_str(&task.fields).unwrap_or_default();
+        let command = fields["command"].as_str().unwrap_or_default();
+        let Some(why) =
+            blacklist_refusal(&mut tx, &task.tenant_id, task.org_id.as_deref(), command).await?
+        else {
+            break (task, fields);
+        };
+        tx.task_finish(&task.id, "refused", &why, None).await?;
+        audit(
+            &mut tx,
+            &auth,
+            Some(&task.tenant_id),
+            Change {
+                action: "task.refused",
+                kind: "task",
+                target: &task.id,
+                org: task.org_id.as_deref(),
+                before: None,
+                after: Some(json!({"status": "refused", "reason": why})),
             },
-            &task_id,
         )
         .await?;
-    let fields: Value = serde_json::from_str(&task.fields).unwrap_or_default();
+    };
     let host_id = fields["host"].as_str().unwrap_or_default().to_owned();
     let host = tx
         .resource(

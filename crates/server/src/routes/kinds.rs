@@ -319,11 +319,19 @@ async fn update(
     let mut fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
     let touches_refs = changes.keys().any(|k| kind.ref_target(k).is_some());
     let touches_fields = !changes.is_empty();
+    let new_command = changes
+        .get("command")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     fields.extend(changes);
     if kind.name == "task" && touches_fields {
         return Err(ApiError::Invalid(
             "a task's agent, host and command are fixed once queued; create a new task".into(),
         ));
+    }
+    if let (true, Some(command)) = (kind.name == "job", &new_command) {
+        super::agents::blacklist_check(&mut tx, &row.tenant_id, row.org_id.as_deref(), command)
+            .await?;
     }
     // A task's fields are fixed (above): renaming one checks none of them, so
     // a blacklist made after it was queued does not stop a rename.
@@ -582,6 +590,16 @@ async fn check_fields(
             }
         }
         "job" => {
+            // A command is refused when it is written (created here, changed
+            // in `update`) rather than at every firing; a rename does not
+            // re-judge it (the firing does, with the blacklists then in force).
+            if id.is_none() {
+                let command = fields
+                    .get("command")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                super::agents::blacklist_check(tx, tenant, org, command).await?;
+            }
             let next = super::agents::next_firing(
                 fields
                     .get("schedule")
@@ -643,8 +661,13 @@ async fn check_fields(
     Ok(())
 }
 
-/// Usernames of the enabled users of a tenant who can see `a` but not `b`.
-async fn who_loses(tx: &mut Tx, tenant: &str, a: &Scope, b: &Scope) -> ApiResult<Vec<String>> {
+/// The enabled users of a tenant who can see `a` but not `b`: (id, username).
+async fn who_loses(
+    tx: &mut Tx,
+    tenant: &str,
+    a: &Scope,
+    b: &Scope,
+) -> ApiResult<Vec<(String, String)>> {
     let mut users = Vec::new();
     let mut after = None;
     loop {
@@ -679,10 +702,35 @@ async fn who_loses(tx: &mut Tx, tenant: &str, a: &Scope, b: &Scope) -> ApiResult
             continue;
         }
         if policy::visible(&p, a) && !policy::visible(&p, b) {
-            out.push(user.username.clone());
+            out.push((user.id.clone(), user.username.clone()));
         }
     }
     Ok(out)
+}
+
+/// An impact's users as `p` may learn them: the names it may read (core's
+/// `named_users`), and how many there are in all.
+async fn impact_users(
+    tx: &mut Tx,
+    p: &policy::Principal,
+    users: &[(String, String)],
+) -> ApiResult<(Vec<String>, usize)> {
+    let names = match policy::named_users(p) {
+        None => users.iter().map(|(_, name)| name.clone()).collect(),
+        Some(orgs) => {
+            let mut known: std::collections::BTreeSet<String> =
+                p.user_id().map(str::to_owned).into_iter().collect();
+            for org in &orgs {
+                known.extend(tx.memberships_in(org).await?.into_iter().map(|(u, _)| u));
+            }
+            users
+                .iter()
+                .filter(|(id, _)| known.contains(id))
+                .map(|(_, name)| name.clone())
+                .collect()
+        }
+    };
+    Ok((names, users.len()))
 }
 
 async fn rescope(
@@ -726,6 +774,8 @@ async fn rescope(
     let blocking = blocking_refs(&mut tx, &id, to.org.as_deref()).await?;
     let lose = who_loses(&mut tx, &row.tenant_id, &from, &to).await?;
     let gain = who_loses(&mut tx, &row.tenant_id, &to, &from).await?;
+    let (lose, lose_count) = impact_users(&mut tx, &auth.principal, &lose).await?;
+    let (gain, gain_count) = impact_users(&mut tx, &auth.principal, &gain).await?;
     // A persona moved into an org loses the assignments of non-members.
     let mut pruned = Vec::new();
     if let (true, Some(org)) = (kind.name == "persona", &to.org) {
@@ -739,7 +789,9 @@ async fn rescope(
         "from": org_ref(row.org_id.as_deref(), row.org_slug.as_deref()),
         "to": org_ref(to.org.as_deref(), target_org.as_ref().map(|o| o.slug.as_str())),
         "users_losing_access": lose,
+        "users_losing_access_count": lose_count,
         "users_gaining_access": gain,
+        "users_gaining_access_count": gain_count,
         "derived": derived(&mut tx, kind, &row).await?,
         "assignments_pruned": pruned,
         "blocking_references": blocking,

@@ -69,6 +69,19 @@ pub struct OrgDeleteBody {
     preview: Option<bool>,
 }
 
+/// An org as `p` sees it: a parent `p` cannot see is not named.
+pub fn render_org_for(p: &policy::Principal, o: &OrgRow) -> Value {
+    let mut out = render_org(o);
+    if o.parent_id
+        .as_deref()
+        .is_some_and(|parent| !policy::org_visible(p, &o.tenant_id, parent))
+    {
+        out["parent"] = Value::Null;
+    }
+    out
+}
+
+/// An org in full (the audit log, and callers who see the whole tenant).
 pub fn render_org(o: &OrgRow) -> Value {
     json!({
         "id": o.id, "kind": "org", "slug": o.slug, "name": o.name,
@@ -191,7 +204,8 @@ async fn list_orgs(
     let rows = tx
         .orgs(&policy::read_filter(&auth.principal), &page)
         .await?;
-    Ok(axum::Json(listing(rows, &page, |o| o.id.clone(), render_org)).into_response())
+    let render = |o: &OrgRow| render_org_for(&auth.principal, o);
+    Ok(axum::Json(listing(rows, &page, |o| o.id.clone(), render)).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs", tag = "orgs", request_body = OrgBody,
@@ -263,7 +277,7 @@ async fn get_org(
 ) -> ApiResult<Response> {
     let mut tx = state.store.read().await?;
     let row = visible_org(&mut tx, &auth, &org).await?;
-    Ok(axum::Json(render_org(&row)).into_response())
+    Ok(axum::Json(render_org_for(&auth.principal, &row)).into_response())
 }
 
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}", tag = "orgs",
@@ -352,7 +366,7 @@ async fn org_changed(
     )
     .await?;
     tx.commit().await?;
-    Ok(axum::Json(render_org(&after)).into_response())
+    Ok(axum::Json(render_org_for(&auth.principal, &after)).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}", tag = "orgs",
@@ -547,10 +561,12 @@ async fn org_for_members(tx: &mut Tx, auth: &Auth, org: &str) -> ApiResult<(OrgR
     Ok((row, manage))
 }
 
+/// A user of the tenant named in a membership path. A missing user answers
+/// as a user who is not a member does: the path asks about a membership.
 async fn tenant_user(tx: &mut Tx, tenant: &str, user: &str) -> ApiResult<UserRow> {
     match tx.user(Some(tenant), user).await {
         Ok(u) => Ok(u),
-        Err(StoreError::NotFound) => Err(ApiError::not_found("user", user)),
+        Err(StoreError::NotFound) => Err(ApiError::not_found("member", user)),
         Err(e) => Err(e.into()),
     }
 }
@@ -775,7 +791,7 @@ async fn verify_domain(
         )));
     };
     if claimed.domain_verified_at.is_some() {
-        return Ok(axum::Json(render_org(&claimed)).into_response());
+        return Ok(axum::Json(render_org_for(&auth.principal, &claimed)).into_response());
     }
     if skip_dns {
         if !auth.is_superuser() {

@@ -338,8 +338,15 @@ async fn update_user(
                 let tenant = before.tenant_id.clone().ok_or_else(|| {
                     ApiError::Invalid("default_org: superusers have no default org".into())
                 })?;
+                // Looked up as the caller sees orgs: one hidden from them
+                // answers as one that does not exist.
+                let filter = if auth.principal.sees_tenant() {
+                    policy::ReadFilter::Tenant { tenant }
+                } else {
+                    policy::read_filter(&auth.principal)
+                };
                 let row = tx
-                    .org(&policy::ReadFilter::Tenant { tenant }, o)
+                    .org(&filter, o)
                     .await
                     .map_err(|_| ApiError::Invalid(format!("default_org: no org '{o}'")))?;
                 if tx.member(&row.id, &before.id).await.is_err() {

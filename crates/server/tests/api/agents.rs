@@ -288,10 +288,21 @@ async fn blacklists_refuse_tasks_by_hand_by_gateway_and_by_job() {
             2,
             "{backend:?}: uptime and df -h only"
         );
-        // Job: due now, its command blacklisted: the firing makes no task and is logged.
-        let job = s
-            .create(&i.alice, "jobs", json!({"name": "nightly", "org": "alpha", "agent": i.agent, "host": i.host, "command": "reboot", "schedule": "0 3 * * *"}))
+        // Job: a refused command is refused when written, not only at firings.
+        let (st, body) = s
+            .post(&i.alice, "/api/v1/jobs", json!({"name": "nightly", "org": "alpha", "agent": i.agent, "host": i.host, "command": "REBOOT", "schedule": "0 3 * * *"}))
             .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{backend:?}: {body}");
+        // Due now, its command blacklisted since: the firing makes no task and is logged.
+        let job = s
+            .create(&i.alice, "jobs", json!({"name": "nightly", "org": "alpha", "agent": i.agent, "host": i.host, "command": "backup --all", "schedule": "0 3 * * *"}))
+            .await;
+        s.create(
+            &i.alice,
+            "blacklists",
+            json!({"name": "no backups", "org": "alpha", "patterns": ["Backup"]}),
+        )
+        .await;
         let good = s
             .create(&i.alice, "jobs", json!({"name": "hourly", "org": "alpha", "agent": i.agent, "host": i.host, "command": "uptime", "schedule": "0 * * * *", "timezone": "+02:00"}))
             .await;

@@ -604,3 +604,18 @@ impl Drop for TestServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The knowledge entries a search for `word` finds, once extraction has
+/// made some (it runs in the background after an upload).
+pub async fn wait_for_knowledge(s: &TestServer, token: &str, word: &str) -> Vec<Value> {
+    for _ in 0..500 {
+        let (_, hits) = s
+            .get(token, &format!("/api/v1/knowledge/search?q={}", enc(word)))
+            .await;
+        if let Some(items) = hits["items"].as_array().filter(|i| !i.is_empty()) {
+            return items.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no knowledge entry says '{word}'");
+}

@@ -81,8 +81,11 @@ const LINKED: [(usize, usize, usize); 4] = [
 ];
 /// Every file says this word: search finds exactly the files one may see.
 const WORD: &str = "isolationword";
-/// What every blacklist of the model refuses; a `bad` command is this.
+/// What every blacklist of the model refuses.
 const REFUSED: &str = "rm -rf /";
+/// A `bad` command: the refused one as someone would dodge a byte-for-byte
+/// match (case and spacing), which a blacklist must still refuse.
+const BAD: &str = "sudo RM  -Rf\t/";
 /// At most this many org keys in a case: each one is checked every step.
 const MAX_KEYS: usize = 5;
 /// At most this many tenants made by steps (one more exists from the start).
@@ -687,10 +690,12 @@ impl World {
 
     /// Records a task the server made (from a webhook or a job) for the
     /// agent and host that `source` refers to.
-    fn made_task(&mut self, m: &mut Model, source: usize, id: &str) {
+    /// `bad`: its command is one the blacklists refuse (claims judge again).
+    fn made_task(&mut self, m: &mut Model, source: usize, id: &str, bad: bool) {
         let t = m.resources.len();
-        m.resources
-            .push(Res::new(TASKS, m.resources[source].org, None));
+        let mut task = Res::new(TASKS, m.resources[source].org, None);
+        task.bad = bad;
+        m.resources.push(task);
         m.refs
             .extend(m.targets(source).into_iter().map(|to| (t, to)));
         self.ids.push(id.to_owned());
@@ -900,7 +905,7 @@ impl World {
                 let want = if !m.alive(who) {
                     StatusCode::UNAUTHORIZED
                 } else if by.is_some_and(|u| org.is_some_and(|o| !m.members.contains(&(u, o))))
-                    || kind == TASKS && bad && m.blacklisted(org)
+                    || (kind == TASKS || kind == JOBS) && bad && m.blacklisted(org)
                 {
                     StatusCode::UNPROCESSABLE_ENTITY
                 } else if other != org {
@@ -913,7 +918,7 @@ impl World {
                     StatusCode::CREATED
                 };
                 let (first_id, second_id) = (&self.ids[a], &self.ids[b]);
-                let command = if bad { REFUSED } else { "echo model" };
+                let command = if bad { BAD } else { "echo model" };
                 let mut body = json!({"name": "l", "org": org.map(|o| ORGS[o])});
                 match kind {
                     CONSUMER_KEYS => {
@@ -974,7 +979,7 @@ impl World {
                         .map(|(_, secret)| secret.clone())
                         .unwrap_or_else(|| orgscope_server::auth::new_secret("osg_"))
                 };
-                let command = if bad { REFUSED } else { "echo ticket" };
+                let command = if bad { BAD } else { "echo ticket" };
                 let res = s
                     .http
                     .post(format!("{}/hooks/gateways/{id}", s.base))
@@ -995,7 +1000,7 @@ impl World {
                 agree(op, st, want, &body)?;
                 if st == StatusCode::CREATED {
                     let task = body["task"].as_str().ok_or("the task's id")?.to_owned();
-                    self.made_task(m, g, &task);
+                    self.made_task(m, g, &task, bad);
                 }
             }
             Op::Fire { job } => {
@@ -1018,7 +1023,8 @@ impl World {
                     ));
                 }
                 if let Some(task) = made.first() {
-                    self.made_task(m, j, task);
+                    let bad = m.resources[j].bad;
+                    self.made_task(m, j, task, bad);
                 }
             }
             Op::Claim { key, agent } => {
@@ -1034,6 +1040,18 @@ impl World {
                         r.kind == TASKS && !r.claimed && m.refs.contains(&(*t, a))
                     })
                     .collect();
+                // Oldest first, each judged again by the blacklists in force
+                // now: the refused ones are set aside until one passes.
+                let refused_now = |t: &usize| {
+                    let r = &m.resources[*t];
+                    r.bad && m.blacklisted(r.org)
+                };
+                let next = queued.iter().copied().find(|t| !refused_now(t));
+                let set_aside: Vec<usize> = queued
+                    .iter()
+                    .copied()
+                    .take_while(|t| Some(*t) != next)
+                    .collect();
                 // Only a read_write key of the agent's org claims; the agent
                 // of another org does not exist for the key.
                 let want = if !m.alive(who) {
@@ -1042,7 +1060,7 @@ impl World {
                     StatusCode::NOT_FOUND
                 } else if !m.keys[k] {
                     StatusCode::FORBIDDEN
-                } else if queued.is_empty() {
+                } else if next.is_none() {
                     StatusCode::NO_CONTENT
                 } else {
                     StatusCode::OK
@@ -1055,14 +1073,16 @@ impl World {
                     )
                     .await;
                 agree(op, st, want, &body)?;
-                if st == StatusCode::OK {
+                if matches!(st, StatusCode::OK | StatusCode::NO_CONTENT) {
+                    for t in &set_aside {
+                        m.resources[*t].claimed = true;
+                    }
+                }
+                if let (StatusCode::OK, Some(t)) = (st, next) {
                     let task = body["task"]["id"].as_str().unwrap_or_default();
-                    let t = *queued
-                        .iter()
-                        .find(|t| self.ids[**t] == task)
-                        .ok_or_else(|| {
-                            format!("{op:?}: claimed {task}, oracle one of {queued:?}")
-                        })?;
+                    if self.ids[t] != task {
+                        return Err(format!("{op:?}: claimed {task}, oracle {}", self.ids[t]));
+                    }
                     m.resources[t].claimed = true;
                     // The operational rules in force travel with it: its
                     // org's and tenant-wide ones, never another org's.
@@ -1319,18 +1339,38 @@ impl World {
                             .flatten()
                             .filter_map(|u| u.as_str().map(str::to_owned))
                             .collect();
-                        let want: BTreeSet<String> = (0..USERS.len())
+                        let all: BTreeSet<usize> = (0..USERS.len())
                             .filter(|u| !m.disabled.contains(u))
                             .filter(|u| m.sees(Who::User(*u), a) && !m.sees(Who::User(*u), b))
-                            .map(|u| USERS[u].0.to_owned())
                             .collect();
-                        if got != want {
-                            return Err(format!("{op:?}: {field} {got:?}, oracle {want:?}"));
+                        // Named only as the caller may list users (admins
+                        // and auditors all; a user itself and its orgs'
+                        // members); the rest are counted (DESIGN 3, Hiding).
+                        let want: BTreeSet<String> = all
+                            .iter()
+                            .filter(|v| match by {
+                                None => true,
+                                Some(u) => {
+                                    USERS[u].1 == "auditor"
+                                        || **v == u
+                                        || (0..ORGS.len()).any(|o| {
+                                            m.members.contains(&(u, o))
+                                                && m.members.contains(&(**v, o))
+                                        })
+                                }
+                            })
+                            .map(|u| USERS[*u].0.to_owned())
+                            .collect();
+                        let count = body["impact"][format!("{field}_count")].as_u64();
+                        if got != want || count != Some(all.len() as u64) {
+                            return Err(format!(
+                                "{op:?}: {field} {got:?} ({count:?} in all), oracle {want:?} ({} in all)",
+                                all.len()
+                            ));
                         }
                     }
                 }
                 if st == StatusCode::OK && !preview {
-                    // A moved key acts in its new org from the next request.
                     m.resources[res].org = org;
                     m.prune_assignments();
                 }
@@ -1993,6 +2033,27 @@ fn prelude() -> Vec<Op> {
         });
     }
     ops.push(Op::Claim { key: 0, agent: 0 });
+    // A bad ticket queued while no blacklist is in force in org-a; then
+    // org-a gets one: the claim refuses the queued task (blacklists judge
+    // again at claim time), and a job with the bad command is refused now.
+    ops.push(Op::Hook {
+        gateway: 0,
+        bad: true,
+        own_secret: true,
+    });
+    ops.push(Op::Create {
+        by: None,
+        kind: BLACKLISTS,
+        org: Some(0),
+    });
+    ops.push(Op::Claim { key: 0, agent: 0 });
+    ops.push(Op::CreateLinked {
+        by: None,
+        link: 1,
+        first: 0,
+        second: 0,
+        bad: true,
+    });
     // u0 disabled and enabled again: logged in anew, it keeps its membership
     // and its assignment.
     ops.extend([Op::Disable { user: 0 }, Op::Enable { user: 0 }]);

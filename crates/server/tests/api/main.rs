@@ -20,6 +20,7 @@ mod openapi;
 mod org_filter;
 mod pagination;
 mod references;
+mod regression;
 mod rescope;
 mod revocation;
 mod s3;
