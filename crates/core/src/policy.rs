@@ -104,14 +104,28 @@ pub struct Scope {
 }
 
 /// The rows a principal may read, as the store must apply it to every query of
-/// scoped data. Built only by [`read_filter`] and [`audit_filter`].
+/// scoped data. Only this module builds one: from a principal
+/// ([`read_filter`], [`audit_filter`]) or, for work that runs before or
+/// without one, [`system_filter`] with its reason. Its rule is readable
+/// (the store turns it into SQL) but a `ReadFilter` cannot be made from it
+/// elsewhere:
+///
+/// ```compile_fail
+/// use orgscope_core::policy::{ReadFilter, Rule};
+/// let everything = ReadFilter(Rule::Tenant { tenant: "t".into() });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReadFilter {
+pub struct ReadFilter(Rule);
+
+/// What a [`ReadFilter`] admits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
     /// Everything in the tenant (admins, auditors, superusers).
     Tenant { tenant: String },
     /// Tenant-wide rows and rows of orgs the user is a member of *now*.
     Member { tenant: String, user: String },
-    /// Tenant-wide rows and rows of the key's org.
+    /// Tenant-wide rows and rows of one org (an org key's, or a system read
+    /// bounded to an org).
     OrgKey { tenant: String, org: String },
     /// Only rows of orgs the user manages (the audit log for org managers).
     Manager { tenant: String, user: String },
@@ -119,14 +133,54 @@ pub enum ReadFilter {
 
 impl ReadFilter {
     #[must_use]
+    pub fn rule(&self) -> &Rule {
+        &self.0
+    }
+
+    #[must_use]
     pub fn tenant(&self) -> &str {
-        match self {
-            ReadFilter::Tenant { tenant }
-            | ReadFilter::Member { tenant, .. }
-            | ReadFilter::OrgKey { tenant, .. }
-            | ReadFilter::Manager { tenant, .. } => tenant,
+        match &self.0 {
+            Rule::Tenant { tenant }
+            | Rule::Member { tenant, .. }
+            | Rule::OrgKey { tenant, .. }
+            | Rule::Manager { tenant, .. } => tenant,
         }
     }
+}
+
+/// Why a read runs under [`system_filter`] rather than a principal's
+/// filter. Every use names one, with a comment saying why it is safe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemRead {
+    /// Reading back, or presenting, a row the caller's own filter already
+    /// admitted (or that it was just allowed to write) in this transaction.
+    AlreadyAdmitted,
+    /// The rules in force in an org (blacklists, operational rules) apply
+    /// to whoever acts there.
+    InForce,
+    /// A gateway webhook, authorized by the gateway's own secret.
+    Webhook,
+    /// The scheduler firing due jobs.
+    Scheduler,
+    /// An org's public portal, by its proved domain.
+    Portal,
+    /// Account bookkeeping the handler already authorized (a user's default
+    /// org, an org tree walk).
+    Accounts,
+}
+
+/// A filter for reads that run before or without a principal: the whole
+/// tenant, or with `org` that org's rows and tenant-wide ones.
+#[must_use]
+pub fn system_filter(tenant: &str, org: Option<&str>, _why: SystemRead) -> ReadFilter {
+    let tenant = tenant.to_owned();
+    ReadFilter(match org {
+        Some(org) => Rule::OrgKey {
+            tenant,
+            org: org.to_owned(),
+        },
+        None => Rule::Tenant { tenant },
+    })
 }
 
 /// The `org=` value of a listing or search: narrows, never widens, the filter.
@@ -226,17 +280,17 @@ pub fn visible(p: &Principal, r: &Scope) -> bool {
 #[must_use]
 pub fn read_filter(p: &Principal) -> ReadFilter {
     let tenant = p.tenant.clone();
-    match &p.actor {
-        _ if p.sees_tenant() => ReadFilter::Tenant { tenant },
-        Actor::User { id, .. } => ReadFilter::Member {
+    ReadFilter(match &p.actor {
+        _ if p.sees_tenant() => Rule::Tenant { tenant },
+        Actor::User { id, .. } => Rule::Member {
             tenant,
             user: id.clone(),
         },
-        Actor::OrgKey { org, .. } => ReadFilter::OrgKey {
+        Actor::OrgKey { org, .. } => Rule::OrgKey {
             tenant,
             org: org.clone(),
         },
-    }
+    })
 }
 
 /// Which audit entries `p` may read: all of the tenant for admins and auditors,
@@ -245,11 +299,11 @@ pub fn read_filter(p: &Principal) -> ReadFilter {
 pub fn audit_filter(p: &Principal) -> Option<ReadFilter> {
     let tenant = p.tenant.clone();
     match &p.actor {
-        _ if p.sees_tenant() => Some(ReadFilter::Tenant { tenant }),
-        Actor::User { id, .. } => Some(ReadFilter::Manager {
+        _ if p.sees_tenant() => Some(ReadFilter(Rule::Tenant { tenant })),
+        Actor::User { id, .. } => Some(ReadFilter(Rule::Manager {
             tenant,
             user: id.clone(),
-        }),
+        })),
         Actor::OrgKey { .. } => None,
     }
 }

@@ -42,7 +42,7 @@ impl crate::Store {
 
 impl Tx {
     /// The API definitions of a tenant (other than `except`) whose listen
-    /// paths overlap `path` on whole segments, with their orgs. It reads
+    /// paths overlap `path` on whole segments: (id, org, listen path). It reads
     /// across orgs on purpose: a listen path must not capture another
     /// org's traffic. Callers name only those the principal can see.
     pub async fn routes_overlapping_for_check(
@@ -50,10 +50,10 @@ impl Tx {
         tenant: &str,
         path: &str,
         except: Option<&str>,
-    ) -> Result<Vec<(String, Option<String>)>> {
+    ) -> Result<Vec<(String, Option<String>, String)>> {
         let base = path.trim_end_matches('/');
         let mut sql = Sql::new(
-            "SELECT g.api_id, r.org_id FROM gateway_routes g JOIN resources r ON r.id = g.api_id WHERE g.tenant_id = ",
+            "SELECT g.api_id, r.org_id, g.listen_path FROM gateway_routes g JOIN resources r ON r.id = g.api_id WHERE g.tenant_id = ",
         );
         sql.arg(tenant)
             .push(" AND g.api_id <> ")

@@ -1,7 +1,7 @@
 //! A small SQL text builder with `$n` placeholders (which both SQLite and
 //! PostgreSQL accept), and [`push_scope`]: the one place a read filter becomes SQL.
 
-use orgscope_core::policy::{OrgSelector, ReadFilter};
+use orgscope_core::policy::{OrgSelector, ReadFilter, Rule};
 use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::{Query, QueryAs};
@@ -142,9 +142,9 @@ pub(crate) fn push_scope(
 ) {
     sql.push(&format!(" AND {tenant_col} = "))
         .arg(filter.tenant());
-    match filter {
-        ReadFilter::Tenant { .. } => {}
-        ReadFilter::Member { user, .. } => {
+    match filter.rule() {
+        Rule::Tenant { .. } => {}
+        Rule::Member { user, .. } => {
             // A correlated probe, not `IN (SELECT …)`: SQLite builds an IN
             // list only once a row is found, so a hidden id's 404 took
             // measurably longer than an unused one's (examples/hidden_timing.rs).
@@ -154,12 +154,12 @@ pub(crate) fn push_scope(
             .arg(user)
             .push("))");
         }
-        ReadFilter::OrgKey { org, .. } => {
+        Rule::OrgKey { org, .. } => {
             sql.push(&format!(" AND ({org_col} IS NULL OR {org_col} = "))
                 .arg(org)
                 .push(")");
         }
-        ReadFilter::Manager { user, .. } => {
+        Rule::Manager { user, .. } => {
             let managed =
                 "SELECT m.org_id FROM memberships m WHERE m.can_manage = 1 AND m.user_id = ";
             sql.push(&format!(" AND ({org_col} IN ({managed}"))

@@ -2,7 +2,38 @@
 //! `ORGSCOPE_TEST_DATABASE_URL` is set: the read filter applied to every kind
 //! of read, uniqueness and references.
 
-use orgscope_core::policy::{OrgSelector, ReadFilter};
+use std::collections::BTreeSet;
+
+use orgscope_core::policy::{self, Access, Actor, OrgSelector, Principal, ReadFilter, Role};
+
+/// Filters are made by core from principals only: these are the ones the
+/// story asks with.
+fn admin_filter(tenant: &str) -> ReadFilter {
+    user_filter(tenant, "an-admin", Role::Admin)
+}
+
+fn user_filter(tenant: &str, user: &str, role: Role) -> ReadFilter {
+    policy::read_filter(&Principal {
+        tenant: tenant.to_owned(),
+        actor: Actor::User {
+            id: user.to_owned(),
+            role,
+            member_of: BTreeSet::new(),
+            managing: BTreeSet::new(),
+        },
+    })
+}
+
+fn key_filter(tenant: &str, org: &str) -> ReadFilter {
+    policy::read_filter(&Principal {
+        tenant: tenant.to_owned(),
+        actor: Actor::OrgKey {
+            id: "a-key".into(),
+            org: org.to_owned(),
+            access: Access::Read,
+        },
+    })
+}
 use orgscope_store::{Disposition, DomainClaim, NewResource, Page, Store, StoreError, new_id};
 use sqlx::Connection;
 
@@ -94,17 +125,9 @@ async fn the_read_filter_decides_every_read() {
                 n
             }
         };
-        let admin = ReadFilter::Tenant {
-            tenant: t1.id.clone(),
-        };
-        let member = ReadFilter::Member {
-            tenant: t1.id.clone(),
-            user: alice.id.clone(),
-        };
-        let key_b = ReadFilter::OrgKey {
-            tenant: t1.id.clone(),
-            org: b.id.clone(),
-        };
+        let admin = admin_filter(&t1.id);
+        let member = user_filter(&t1.id, &alice.id, Role::User);
+        let key_b = key_filter(&t1.id, &b.id);
         assert_eq!(
             names(admin.clone(), OrgSelector::All).await,
             ["in-a", "in-b", "wide"],
@@ -236,9 +259,7 @@ async fn the_read_filter_decides_every_read() {
                 .id,
             e.id
         );
-        let t1_filter = ReadFilter::Tenant {
-            tenant: t1.id.clone(),
-        };
+        let t1_filter = admin_filter(&t1.id);
         let d_now = tx.org(&t1_filter, &d.id).await.unwrap();
         assert_eq!(
             d_now.domain.as_deref(),
@@ -284,7 +305,7 @@ async fn pages_follow_each_other_without_gaps() {
                 .unwrap();
         }
         tx.commit().await.unwrap();
-        let filter = ReadFilter::Tenant { tenant: t.id };
+        let filter = admin_filter(&t.id);
         let mut seen = Vec::new();
         let mut after = None;
         loop {

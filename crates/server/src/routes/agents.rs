@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use orgscope_core::kind::by_name;
 use orgscope_core::pattern::Pattern;
-use orgscope_core::policy::{self, Access, Actor, Denied, OrgSelector, ReadFilter, Scope};
+use orgscope_core::policy::{self, Access, Actor, Denied, OrgSelector, Scope, SystemRead};
 use orgscope_store::{NewAudit, NewResource, Page, StoreError, Tx};
 use serde_json::{Map, Value, json};
 
@@ -37,9 +37,8 @@ async fn in_force(
     org: Option<&str>,
     kind: &str,
 ) -> ApiResult<Vec<orgscope_store::ResourceRow>> {
-    let filter = ReadFilter::Tenant {
-        tenant: tenant.to_owned(),
-    };
+    // What is in force applies to whoever acts in the org.
+    let filter = policy::system_filter(tenant, None, SystemRead::InForce);
     let selector = match org {
         Some(o) => OrgSelector::Context(o.to_owned()),
         None => OrgSelector::TenantWide,
@@ -260,6 +259,10 @@ async fn claim(
     if agent.org_id.as_deref() != Some(org.as_str()) {
         return Err(ApiError::not_found("agent", &agent_id));
     }
+    // The agent was admitted by the key's filter: its tasks, their hosts and
+    // its specialty are read within its org (and tenant-wide).
+    let in_agents_org =
+        policy::system_filter(&agent.tenant_id, Some(&org), SystemRead::AlreadyAdmitted);
     // The blacklists in force now judge each task again as it is handed
     // out: one queued before a blacklist was made is refused here, marked
     // `refused` with the reason and audited, and the next one is taken.
@@ -268,15 +271,7 @@ async fn claim(
             tx.commit().await?;
             return Ok(StatusCode::NO_CONTENT.into_response());
         };
-        let task = tx
-            .resource(
-                "task",
-                &ReadFilter::Tenant {
-                    tenant: agent.tenant_id.clone(),
-                },
-                &task_id,
-            )
-            .await?;
+        let task = tx.resource("task", &in_agents_org, &task_id).await?;
         let fields: Value = serde_json::from_str(&task.fields).unwrap_or_default();
         let command = fields["command"].as_str().unwrap_or_default();
         let Some(why) =
@@ -301,20 +296,11 @@ async fn claim(
         .await?;
     };
     let host_id = fields["host"].as_str().unwrap_or_default().to_owned();
-    let host = tx
-        .resource(
-            "host",
-            &ReadFilter::Tenant {
-                tenant: agent.tenant_id.clone(),
-            },
-            &host_id,
-        )
-        .await
-        .ok();
+    let host = tx.resource("host", &in_agents_org, &host_id).await.ok();
     let agent_fields: Value = serde_json::from_str(&agent.fields).unwrap_or_default();
     let specialty = match agent_fields["specialty"].as_str() {
         Some(id) => tx
-            .resource("specialty", &ReadFilter::Tenant { tenant: agent.tenant_id.clone() }, id)
+            .resource("specialty", &in_agents_org, id)
             .await
             .ok()
             .map(|s| json!({"id": s.id, "name": s.name, "fields": serde_json::from_str::<Value>(&s.fields).unwrap_or_default()})),
@@ -525,10 +511,8 @@ async fn hook(
         }
     };
     // A host named by the ticket must be the gateway's org's.
-    let filter = ReadFilter::OrgKey {
-        tenant: gateway.tenant_id.clone(),
-        org: org.clone(),
-    };
+    // The gateway's secret authorized this: its own org and tenant-wide.
+    let filter = policy::system_filter(&gateway.tenant_id, Some(&org), SystemRead::Webhook);
     let host_row = tx
         .resource("host", &filter, &host)
         .await

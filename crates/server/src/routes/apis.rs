@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get};
 use orgscope_core::gateway;
-use orgscope_core::policy::{OrgSelector, ReadFilter};
+use orgscope_core::policy::{self, OrgSelector, SystemRead};
 use orgscope_store::{Page, StoreError};
 use serde_json::{Value, json};
 
@@ -224,9 +224,9 @@ async fn portal(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
         }
         Err(e) => return Err(e.into()),
     };
-    let filter = ReadFilter::Tenant {
-        tenant: org.tenant_id.clone(),
-    };
+    // Public by design: the org whose proved domain this is, and below only
+    // its published API definitions.
+    let filter = policy::system_filter(&org.tenant_id, None, SystemRead::Portal);
     let mut apis = Vec::new();
     let mut after = None;
     loop {

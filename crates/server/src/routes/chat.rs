@@ -7,7 +7,7 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use orgscope_core::kind::{self, Kind};
-use orgscope_core::policy::{self, Audience, Denied, OrgSelector, ReadFilter, Scope};
+use orgscope_core::policy::{self, Audience, Denied, OrgSelector, ReadFilter, Scope, SystemRead};
 use orgscope_store::{KnowledgeHit, MessageRow, NewResource, ResourceRow, StoreError, Tx};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -263,9 +263,7 @@ async fn start_session(
     let row = tx
         .resource(
             "session",
-            &ReadFilter::Tenant {
-                tenant: persona.tenant_id.clone(),
-            },
+            &policy::system_filter(&persona.tenant_id, None, SystemRead::AlreadyAdmitted),
             &id,
         )
         .await?;
@@ -413,10 +411,9 @@ async fn session_instructions(tx: &mut Tx, session: &ResourceRow) -> ApiResult<S
         return Ok(kept.to_owned());
     }
     let persona_id = fields["persona"].as_str().unwrap_or_default();
-    // The session's own scope bounds the read: its org and tenant-wide.
-    let filter = ReadFilter::Tenant {
-        tenant: session.tenant_id.clone(),
-    };
+    // The session was admitted by the caller's filter; its persona is read
+    // to find where it is now (used only if still in the session's scope).
+    let filter = policy::system_filter(&session.tenant_id, None, SystemRead::AlreadyAdmitted);
     Ok(match tx.resource("persona", &filter, persona_id).await {
         Ok(p) if p.org_id.is_none() || p.org_id == session.org_id => {
             serde_json::from_str::<Value>(&p.fields)

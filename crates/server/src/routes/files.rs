@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use object_store::path::Path as BlobPath;
 use object_store::{GetOptions, GetRange};
 use orgscope_core::kind::Kind;
-use orgscope_core::policy::{self, ReadFilter, Scope};
+use orgscope_core::policy::{self, Scope, SystemRead};
 use orgscope_store::{FileRow, FileSort, NewFile, NewResource, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -458,9 +458,7 @@ async fn commit_file(
         .await?;
         let row = tx
             .file(
-                &ReadFilter::Tenant {
-                    tenant: target.tenant.clone(),
-                },
+                &policy::system_filter(&target.tenant, None, SystemRead::AlreadyAdmitted),
                 &blob.id,
             )
             .await?;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use orgscope_core::gateway;
 use orgscope_core::kind::{KINDS, Kind, Secret, fixed_scope, has_own_create, has_own_read};
-use orgscope_core::policy::{self, Actor, Role, Scope};
+use orgscope_core::policy::{self, Actor, Role, Scope, SystemRead};
 use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
 use serde_json::{Map, Value, json};
 
@@ -77,9 +77,8 @@ pub fn render(kind: &Kind, r: &ResourceRow) -> Value {
 /// A resource with what its kind adds (a file's size, hash and extraction).
 async fn present(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> ApiResult<Value> {
     if kind.name == "file" {
-        let filter = policy::ReadFilter::Tenant {
-            tenant: r.tenant_id.clone(),
-        };
+        // `r` was read through the caller's filter.
+        let filter = policy::system_filter(&r.tenant_id, None, SystemRead::AlreadyAdmitted);
         let f = tx.file(&filter, &r.id).await?;
         return Ok(super::files::render(&f));
     }
@@ -99,6 +98,12 @@ async fn derived(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> ApiResult<Value> 
         return Ok(json!({"knowledge_entries": tx.knowledge_count(&r.id).await?}));
     }
     Ok(json!({}))
+}
+
+/// The filter to read back a row this transaction was just allowed to
+/// write (the write's own check admitted it).
+fn written(tenant: &str) -> policy::ReadFilter {
+    policy::system_filter(tenant, None, SystemRead::AlreadyAdmitted)
 }
 
 fn scope_of(r: &ResourceRow) -> Scope {
@@ -252,15 +257,7 @@ async fn create(
         &fields,
     )
     .await?;
-    let row = tx
-        .resource(
-            kind.name,
-            &policy::ReadFilter::Tenant {
-                tenant: tenant.clone(),
-            },
-            &id,
-        )
-        .await?;
+    let row = tx.resource(kind.name, &written(&tenant), &id).await?;
     let mut out = render(kind, &row);
     audit(
         &mut tx,
@@ -361,9 +358,7 @@ async fn update(
     )
     .await?;
     let tenant = row.tenant_id.clone();
-    let row = tx
-        .resource(kind.name, &policy::ReadFilter::Tenant { tenant }, &id)
-        .await?;
+    let row = tx.resource(kind.name, &written(&tenant), &id).await?;
     let after = present(&mut tx, kind, &row).await?;
     let mut after_audit = after.clone();
     if secret.is_some() {
@@ -398,9 +393,8 @@ async fn remove(
     let before = present(&mut tx, kind, &row).await?;
     // A file's blob goes once the row is gone for good (after the commit).
     let blob = if kind.name == "file" {
-        let filter = policy::ReadFilter::Tenant {
-            tenant: row.tenant_id.clone(),
-        };
+        // `row` was admitted by `writable` in this transaction.
+        let filter = policy::system_filter(&row.tenant_id, None, SystemRead::AlreadyAdmitted);
         Some(tx.file(&filter, &id).await?.blob_key)
     } else {
         None
@@ -516,20 +510,7 @@ async fn listen_path_free(
 ) -> ApiResult<()> {
     let mut named = Vec::new();
     let mut hidden = false;
-    for (other, other_org) in tx.routes_overlapping_for_check(tenant, path, id).await? {
-        let other_row = tx
-            .resource(
-                "api_definition",
-                &policy::ReadFilter::Tenant {
-                    tenant: tenant.to_owned(),
-                },
-                &other,
-            )
-            .await?;
-        let other_path = serde_json::from_str::<Value>(&other_row.fields)
-            .ok()
-            .and_then(|f| f["listen_path"].as_str().map(str::to_owned))
-            .unwrap_or_default();
+    for (other, other_org, other_path) in tx.routes_overlapping_for_check(tenant, path, id).await? {
         let same_org = other_org.as_deref() == org;
         if same_org && other_path.trim_end_matches('/') != path.trim_end_matches('/') {
             continue; // nesting inside one's own org's paths is the org's call
@@ -815,13 +796,7 @@ async fn rescope(
     tx.resource_update(&id, &row.name, to.org.as_deref(), &row.fields, None)
         .await?;
     let after_row = tx
-        .resource(
-            kind.name,
-            &policy::ReadFilter::Tenant {
-                tenant: row.tenant_id.clone(),
-            },
-            &id,
-        )
+        .resource(kind.name, &written(&row.tenant_id), &id)
         .await?;
     let after = present(&mut tx, kind, &after_row).await?;
     super::audit_move(

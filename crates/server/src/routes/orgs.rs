@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orgscope_core::kind;
-use orgscope_core::policy::{self, ReadFilter};
+use orgscope_core::policy::{self, ReadFilter, SystemRead};
 use orgscope_store::{MemberRow, OrgRow, StoreError, Tx, UserRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -112,10 +112,10 @@ fn render_member(m: &MemberRow) -> Value {
     })
 }
 
+/// Org bookkeeping the handler has already authorized (an org it admitted,
+/// a parent an admin names, the tree walk for cycles).
 fn tenant_filter(tenant: &str) -> ReadFilter {
-    ReadFilter::Tenant {
-        tenant: tenant.to_owned(),
-    }
+    policy::system_filter(tenant, None, SystemRead::Accounts)
 }
 
 fn check_domain(d: &str) -> ApiResult<String> {

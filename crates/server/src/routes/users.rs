@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use orgscope_core::policy::{self, Role};
+use orgscope_core::policy::{self, Role, SystemRead};
 use orgscope_store::{StoreError, Tx, UserRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -64,9 +64,9 @@ pub async fn render_user_in(tx: &mut Tx, u: &UserRow) -> ApiResult<Value> {
     let slug = match (&u.default_org_id, &u.tenant_id) {
         (Some(org), Some(tenant)) => tx
             .org(
-                &policy::ReadFilter::Tenant {
-                    tenant: tenant.clone(),
-                },
+                // The user was read through the caller's rules; their
+                // default org is one they belong to.
+                &policy::system_filter(tenant, None, SystemRead::Accounts),
                 org,
             )
             .await
@@ -341,7 +341,8 @@ async fn update_user(
                 // Looked up as the caller sees orgs: one hidden from them
                 // answers as one that does not exist.
                 let filter = if auth.principal.sees_tenant() {
-                    policy::ReadFilter::Tenant { tenant }
+                    // Admins and auditors see every org of the user's tenant.
+                    policy::system_filter(&tenant, None, SystemRead::Accounts)
                 } else {
                     policy::read_filter(&auth.principal)
                 };

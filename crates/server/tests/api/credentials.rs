@@ -1,7 +1,7 @@
 //! Credential secrets are write-only (DESIGN section 2): never in a response,
 //! a listing, the audit log or its export, and not stored in plain text.
 
-use orgscope_core::policy::ReadFilter;
+use orgscope_core::policy::{SystemRead, system_filter};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -22,7 +22,11 @@ async fn stored(s: &TestServer, id: &str) -> (Option<String>, String) {
     let tenant = s.tenant_id().await;
     let mut tx = s.store.read().await.unwrap();
     let row = tx
-        .resource("credential", &ReadFilter::Tenant { tenant }, id)
+        .resource(
+            "credential",
+            &system_filter(&tenant, None, SystemRead::AlreadyAdmitted),
+            id,
+        )
         .await
         .unwrap();
     (row.secret, row.fields)

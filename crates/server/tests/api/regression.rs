@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, FAST_PASSWORD, Options, TestServer, backends, enc};
+use crate::harness::{FAST_PASSWORD, Options, TestServer, backends, enc};
 
 /// A plain user's `read` key revealed a tenant-wide credential its maker may
 /// not reveal; a key now never has a right its maker lacks.
@@ -106,112 +106,114 @@ async fn a_key_never_reveals_what_its_maker_may_not() {
 /// sessions with its new instructions.
 #[tokio::test]
 async fn personas_stay_restricted_sessions_are_their_owners_and_keep_their_instructions() {
-    let (url, received) = crate::chat::model_server().await;
-    let llm = orgscope_server::llm::Llm::new(&url, "m", None);
-    let s = TestServer::start_with(
-        Backend::Sqlite,
-        Options {
-            llm: Some(llm),
-            ..Options::default()
-        },
-    )
-    .await;
-    s.org("eng").await;
-    s.org("ops").await;
-    let (_, alice) = s.fast_user("alice", "user", &[("eng", false)]).await;
-    let (_, bob) = s.fast_user("bob", "user", &[("eng", false)]).await;
-    let persona = s
-        .create(
-            &s.admin,
-            "personas",
-            json!({"name": "p", "org": "eng", "instructions": "Be brief."}),
+    for backend in backends() {
+        let (url, received) = crate::chat::model_server().await;
+        let llm = orgscope_server::llm::Llm::new(&url, "m", None);
+        let s = TestServer::start_with(
+            backend,
+            Options {
+                llm: Some(llm),
+                ..Options::default()
+            },
         )
         .await;
-    let pid = persona["id"].as_str().unwrap().to_owned();
-    let assign = format!("/api/v1/personas/{pid}/assignments");
-    let (st, body, _) = s
-        .call(
+        s.org("eng").await;
+        s.org("ops").await;
+        let (_, alice) = s.fast_user("alice", "user", &[("eng", false)]).await;
+        let (_, bob) = s.fast_user("bob", "user", &[("eng", false)]).await;
+        let persona = s
+            .create(
+                &s.admin,
+                "personas",
+                json!({"name": "p", "org": "eng", "instructions": "Be brief."}),
+            )
+            .await;
+        let pid = persona["id"].as_str().unwrap().to_owned();
+        let assign = format!("/api/v1/personas/{pid}/assignments");
+        let (st, body, _) = s
+            .call(
+                Method::PUT,
+                &assign,
+                Some(&s.admin),
+                Some(json!({"users": ["alice"]})),
+            )
+            .await;
+        assert_eq!(
+            (st, body["restricted"].as_bool()),
+            (StatusCode::OK, Some(true))
+        );
+        let (_, session) = s
+            .post(&alice, "/api/v1/sessions", json!({"persona": pid}))
+            .await;
+        let sid = session["id"].as_str().unwrap().to_owned();
+        let turn = format!("/api/v1/sessions/{sid}/messages");
+        // bob sees alice's session (same org) but may not post into it; nor may the admin.
+        assert_eq!(
+            s.get(&bob, &format!("/api/v1/sessions/{sid}")).await.0,
+            StatusCode::OK
+        );
+        for who in [&bob, &s.admin] {
+            assert_eq!(
+                s.post(who, &turn, json!({"content": "hi"})).await.0,
+                StatusCode::FORBIDDEN
+            );
+        }
+        // alice leaves eng: the list is pruned to nobody and stays restricted.
+        s.delete(&s.admin, "/api/v1/orgs/eng/members/alice").await;
+        let (_, now) = s.get(&s.admin, &assign).await;
+        assert_eq!(
+            (
+                now["users"].as_array().unwrap().len(),
+                now["restricted"].as_bool()
+            ),
+            (0, Some(true))
+        );
+        assert_eq!(
+            s.post(&bob, "/api/v1/sessions", json!({"persona": pid}))
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
+        // Opened again with null, bob may select it.
+        s.call(
             Method::PUT,
             &assign,
             Some(&s.admin),
-            Some(json!({"users": ["alice"]})),
+            Some(json!({"users": null})),
         )
         .await;
-    assert_eq!(
-        (st, body["restricted"].as_bool()),
-        (StatusCode::OK, Some(true))
-    );
-    let (_, session) = s
-        .post(&alice, "/api/v1/sessions", json!({"persona": pid}))
-        .await;
-    let sid = session["id"].as_str().unwrap().to_owned();
-    let turn = format!("/api/v1/sessions/{sid}/messages");
-    // bob sees alice's session (same org) but may not post into it; nor may the admin.
-    assert_eq!(
-        s.get(&bob, &format!("/api/v1/sessions/{sid}")).await.0,
-        StatusCode::OK
-    );
-    for who in [&bob, &s.admin] {
         assert_eq!(
-            s.post(who, &turn, json!({"content": "hi"})).await.0,
-            StatusCode::FORBIDDEN
+            s.post(&bob, "/api/v1/sessions", json!({"persona": pid}))
+                .await
+                .0,
+            StatusCode::CREATED
+        );
+        // The persona is edited and moved to ops: bob's earlier session keeps
+        // what it started with.
+        let (_, bobs) = s
+            .post(&bob, "/api/v1/sessions", json!({"persona": pid}))
+            .await;
+        let bob_turn = format!("/api/v1/sessions/{}/messages", bobs["id"].as_str().unwrap());
+        s.patch(
+            &s.admin,
+            &format!("/api/v1/personas/{pid}"),
+            json!({"instructions": "Tell ops secrets."}),
+        )
+        .await;
+        s.post(
+            &s.admin,
+            &format!("/api/v1/personas/{pid}/rescope"),
+            json!({"org": "ops"}),
+        )
+        .await;
+        let (st, _) = s.post(&bob, &bob_turn, json!({"content": "hello"})).await;
+        assert_eq!(st, StatusCode::OK);
+        let prompt = received.lock().unwrap().last().unwrap().to_string();
+        assert!(
+            prompt.contains("Be brief.") && !prompt.contains("ops secrets"),
+            "{prompt}"
         );
     }
-    // alice leaves eng: the list is pruned to nobody and stays restricted.
-    s.delete(&s.admin, "/api/v1/orgs/eng/members/alice").await;
-    let (_, now) = s.get(&s.admin, &assign).await;
-    assert_eq!(
-        (
-            now["users"].as_array().unwrap().len(),
-            now["restricted"].as_bool()
-        ),
-        (0, Some(true))
-    );
-    assert_eq!(
-        s.post(&bob, "/api/v1/sessions", json!({"persona": pid}))
-            .await
-            .0,
-        StatusCode::FORBIDDEN
-    );
-    // Opened again with null, bob may select it.
-    s.call(
-        Method::PUT,
-        &assign,
-        Some(&s.admin),
-        Some(json!({"users": null})),
-    )
-    .await;
-    assert_eq!(
-        s.post(&bob, "/api/v1/sessions", json!({"persona": pid}))
-            .await
-            .0,
-        StatusCode::CREATED
-    );
-    // The persona is edited and moved to ops: bob's earlier session keeps
-    // what it started with.
-    let (_, bobs) = s
-        .post(&bob, "/api/v1/sessions", json!({"persona": pid}))
-        .await;
-    let bob_turn = format!("/api/v1/sessions/{}/messages", bobs["id"].as_str().unwrap());
-    s.patch(
-        &s.admin,
-        &format!("/api/v1/personas/{pid}"),
-        json!({"instructions": "Tell ops secrets."}),
-    )
-    .await;
-    s.post(
-        &s.admin,
-        &format!("/api/v1/personas/{pid}/rescope"),
-        json!({"org": "ops"}),
-    )
-    .await;
-    let (st, _) = s.post(&bob, &bob_turn, json!({"content": "hello"})).await;
-    assert_eq!(st, StatusCode::OK);
-    let prompt = received.lock().unwrap().last().unwrap().to_string();
-    assert!(
-        prompt.contains("Be brief.") && !prompt.contains("ops secrets"),
-        "{prompt}"
-    );
 }
 
 /// Hidden things were named in answers: a hidden parent org, a hidden
@@ -359,101 +361,105 @@ async fn public_ids_are_opaque() {
 /// tenant; with several tenants such a login must ask for the tenant.
 #[tokio::test]
 async fn superusers_are_never_shadowed_at_login() {
-    let s = TestServer::start(Backend::Sqlite).await;
-    let root = s.superuser().await;
-    // A tenant admin makes a user named root, with another password.
-    let (st, _) = s
-        .post(
-            &s.admin,
-            "/api/v1/users",
-            json!({"username": "root", "password": "tenant-root-pw", "role": "user"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED);
-    let (st, login, _) = s.login_in(None, "root", FAST_PASSWORD).await;
-    assert_eq!(st, StatusCode::OK, "the superuser still signs in: {login}");
-    let (_, me) = s.get(login["token"].as_str().unwrap(), "/api/v1/me").await;
-    assert_eq!(me["role"], "superuser");
-    let (st, login, _) = s.login_in(None, "root", "tenant-root-pw").await;
-    assert_eq!(st, StatusCode::OK, "the tenant's root too: {login}");
-    let (_, me) = s.get(login["token"].as_str().unwrap(), "/api/v1/me").await;
-    assert_eq!(me["role"], "user");
-    // Two tenants: a tenant user must name theirs.
-    s.other_tenant(&root, "second").await;
-    let (st, body, _) = s
-        .login_in(None, "admin", crate::harness::ADMIN_PASSWORD)
-        .await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(
-        body["detail"].as_str().unwrap().contains("tenant"),
-        "{body}"
-    );
-    let (st, _, _) = s.login_in(None, "root", FAST_PASSWORD).await;
-    assert_eq!(st, StatusCode::OK, "superusers need no tenant");
-    let (st, _, _) = s
-        .login_in(Some("default"), "admin", crate::harness::ADMIN_PASSWORD)
-        .await;
-    assert_eq!(st, StatusCode::OK);
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let root = s.superuser().await;
+        // A tenant admin makes a user named root, with another password.
+        let (st, _) = s
+            .post(
+                &s.admin,
+                "/api/v1/users",
+                json!({"username": "root", "password": "tenant-root-pw", "role": "user"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        let (st, login, _) = s.login_in(None, "root", FAST_PASSWORD).await;
+        assert_eq!(st, StatusCode::OK, "the superuser still signs in: {login}");
+        let (_, me) = s.get(login["token"].as_str().unwrap(), "/api/v1/me").await;
+        assert_eq!(me["role"], "superuser");
+        let (st, login, _) = s.login_in(None, "root", "tenant-root-pw").await;
+        assert_eq!(st, StatusCode::OK, "the tenant's root too: {login}");
+        let (_, me) = s.get(login["token"].as_str().unwrap(), "/api/v1/me").await;
+        assert_eq!(me["role"], "user");
+        // Two tenants: a tenant user must name theirs.
+        s.other_tenant(&root, "second").await;
+        let (st, body, _) = s
+            .login_in(None, "admin", crate::harness::ADMIN_PASSWORD)
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("tenant"),
+            "{body}"
+        );
+        let (st, _, _) = s.login_in(None, "root", FAST_PASSWORD).await;
+        assert_eq!(st, StatusCode::OK, "superusers need no tenant");
+        let (st, _, _) = s
+            .login_in(Some("default"), "admin", crate::harness::ADMIN_PASSWORD)
+            .await;
+        assert_eq!(st, StatusCode::OK);
+    }
 }
 
 /// A personal token minted personal tokens that outlived its revocation; a
 /// password changed without the current one, leaving other sessions alive.
 #[tokio::test]
 async fn tokens_come_from_password_sessions_and_passwords_need_the_current_one() {
-    let s = TestServer::start(Backend::Sqlite).await;
-    s.post(
-        &s.admin,
-        "/api/v1/users",
-        json!({"username": "alice", "password": "alice-password-1", "role": "user"}),
-    )
-    .await;
-    let first = s.login("alice", "alice-password-1").await;
-    let second = s.login("alice", "alice-password-1").await;
-    let (st, token) = s
-        .post(&first, "/api/v1/me/tokens", json!({"name": "ci"}))
-        .await;
-    assert_eq!(st, StatusCode::CREATED);
-    let token = token["token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        s.post(&token, "/api/v1/me/tokens", json!({"name": "child"}))
-            .await
-            .0,
-        StatusCode::FORBIDDEN
-    );
-    let change = |current: Option<&str>| {
-        let mut body = json!({"password": "alice-password-2"});
-        if let Some(c) = current {
-            body["current_password"] = json!(c);
-        }
-        body
-    };
-    assert_eq!(
-        s.patch(&first, "/api/v1/users/alice", change(None)).await.0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
-    assert_eq!(
-        s.patch(&first, "/api/v1/users/alice", change(Some("wrong-guess")))
-            .await
-            .0,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        s.patch(
-            &first,
-            "/api/v1/users/alice",
-            change(Some("alice-password-1"))
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        s.post(
+            &s.admin,
+            "/api/v1/users",
+            json!({"username": "alice", "password": "alice-password-1", "role": "user"}),
         )
-        .await
-        .0,
-        StatusCode::OK
-    );
-    // The session that changed it goes on; the other ends at once.
-    assert_eq!(s.get(&first, "/api/v1/me").await.0, StatusCode::OK);
-    assert_eq!(
-        s.get(&second, "/api/v1/me").await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    s.login("alice", "alice-password-2").await;
+        .await;
+        let first = s.login("alice", "alice-password-1").await;
+        let second = s.login("alice", "alice-password-1").await;
+        let (st, token) = s
+            .post(&first, "/api/v1/me/tokens", json!({"name": "ci"}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        let token = token["token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            s.post(&token, "/api/v1/me/tokens", json!({"name": "child"}))
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
+        let change = |current: Option<&str>| {
+            let mut body = json!({"password": "alice-password-2"});
+            if let Some(c) = current {
+                body["current_password"] = json!(c);
+            }
+            body
+        };
+        assert_eq!(
+            s.patch(&first, "/api/v1/users/alice", change(None)).await.0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            s.patch(&first, "/api/v1/users/alice", change(Some("wrong-guess")))
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            s.patch(
+                &first,
+                "/api/v1/users/alice",
+                change(Some("alice-password-1"))
+            )
+            .await
+            .0,
+            StatusCode::OK
+        );
+        // The session that changed it goes on; the other ends at once.
+        assert_eq!(s.get(&first, "/api/v1/me").await.0, StatusCode::OK);
+        assert_eq!(
+            s.get(&second, "/api/v1/me").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        s.login("alice", "alice-password-2").await;
+    }
 }
 
 /// NUL bytes gave 500s on PostgreSQL (the unauthenticated webhook too) and
