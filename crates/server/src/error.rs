@@ -100,11 +100,14 @@ struct Problem<'a> {
     blocking: &'a Value,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem+json body: what the client may hear of this error (a 5xx
+    /// logs its detail and says only that). Streams send it as their error
+    /// event.
+    pub fn problem(&self) -> Value {
         let status = self.status();
         let null = Value::Null;
-        let (detail, blocking) = match &self {
+        let (detail, blocking) = match self {
             ApiError::Unauthorized => (
                 "missing, invalid, expired or revoked credentials: log in (POST /api/v1/auth/login) and send `Authorization: Bearer <token>`".to_owned(),
                 &null,
@@ -135,14 +138,21 @@ impl IntoResponse for ApiError {
             | ApiError::BadGateway(d) => (d.clone(), &null),
         };
         let title = status.canonical_reason().unwrap_or("Error");
-        let body = serde_json::to_vec(&Problem {
+        serde_json::to_value(Problem {
             kind: "about:blank",
             title,
             status: status.as_u16(),
             detail: &detail,
             blocking,
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (status, body).into_response();
         res.headers_mut().insert(
             header::CONTENT_TYPE,

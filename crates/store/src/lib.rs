@@ -1095,6 +1095,30 @@ impl Tx {
         self.all(&sql).await
     }
 
+    /// Every resource of `kind` that `filter` and `selector` allow, page by
+    /// page (for work over all of an org's resources: no silent cap).
+    pub async fn resources_all(
+        &mut self,
+        kind: &str,
+        filter: &ReadFilter,
+        selector: &OrgSelector,
+    ) -> Result<Vec<ResourceRow>> {
+        const PAGE: i64 = 500;
+        let mut out: Vec<ResourceRow> = Vec::new();
+        loop {
+            let page = Page {
+                limit: PAGE,
+                after: out.last().map(|r| r.id.clone()),
+            };
+            let rows = self.resources(kind, filter, selector, &page).await?;
+            let done = (rows.len() as i64) < PAGE;
+            out.extend(rows);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
     /// One resource, if `filter` allows it; `NotFound` otherwise, exactly as
     /// for an id that was never used.
     pub async fn resource(

@@ -611,7 +611,12 @@ where
                             Ok(message) => {
                                 Event::default().event("message").data(message.to_string())
                             }
-                            Err(e) => Event::default().event("error").data(format!("{e:?}")),
+                            // The client hears what the error type lets
+                            // it hear (a 5xx says only that it is logged).
+                            Err(e) => {
+                                let problem = e.problem();
+                                Event::default().event("error").data(problem.to_string())
+                            }
                         };
                         Some((Ok(event), Step::Done))
                     }

@@ -437,6 +437,15 @@ async fn commit_file(
 ) -> ApiResult<Value> {
     let result = async {
         let mut tx = state.store.write().await?;
+        // Placement was checked before the first byte was stored; the upload
+        // took time, so it is checked again in the transaction that inserts.
+        let now = crate::auth::principal_now(&mut tx, auth).await?;
+        let scope = Scope {
+            tenant: target.tenant.clone(),
+            org: target.org.clone(),
+        };
+        policy::can_place(&now, kind().policy, &scope)
+            .map_err(|d| ApiError::denied(d, "files in this scope"))?;
         tx.resource_insert(&NewResource {
             id: blob.id.clone(),
             tenant_id: target.tenant.clone(),

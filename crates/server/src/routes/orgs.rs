@@ -466,16 +466,11 @@ async fn delete_org(
     let mut pruned = Vec::new();
     if let Some(Some(target)) = &move_to {
         let filter = policy::read_filter(&auth.principal);
-        let page = orgscope_store::Page {
-            limit: 10_000,
-            after: None,
-        };
         let personas = tx
-            .resources(
+            .resources_all(
                 "persona",
                 &filter,
                 &orgscope_core::policy::OrgSelector::Org(row.id.clone()),
-                &page,
             )
             .await?;
         for p in personas {
@@ -491,16 +486,11 @@ async fn delete_org(
     }
     // The org's access keys end with it, whatever the disposition: a key
     // moved to another org would gain that org's rights.
-    let page = orgscope_store::Page {
-        limit: 10_000,
-        after: None,
-    };
     let keys: Vec<String> = tx
-        .resources(
+        .resources_all(
             "api_key",
             &policy::read_filter(&auth.principal),
             &orgscope_core::policy::OrgSelector::Org(row.id.clone()),
-            &page,
         )
         .await?
         .into_iter()

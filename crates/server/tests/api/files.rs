@@ -574,3 +574,42 @@ fn search_input_never_breaks_the_query() {
         }
     });
 }
+
+/// Placement is checked before the first byte is stored and again in the
+/// transaction that makes the file: a member removed while their upload
+/// streams gets no file (and leaves no blob).
+#[tokio::test]
+async fn a_member_removed_during_an_upload_gets_no_file() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        s.org("eng").await;
+        let (_, alice) = s.fast_user("alice", "user", &[("eng", false)]).await;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+        let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        }));
+        let upload = s
+            .http
+            .post(format!("{}/api/v1/files?name=slow.txt&org=eng", s.base))
+            .bearer_auth(&alice)
+            .header("content-type", "text/plain")
+            .body(body)
+            .send();
+        let upload = tokio::spawn(upload);
+        tx.send(Ok(b"first part ".to_vec())).await.unwrap();
+        // The first bytes are in: the placement check has passed.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (st, _) = s.delete(&s.admin, "/api/v1/orgs/eng/members/alice").await;
+        assert_eq!(st, StatusCode::OK);
+        tx.send(Ok(b"last part".to_vec())).await.unwrap();
+        drop(tx);
+        let res = upload.await.unwrap().unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{backend:?}");
+        let files = s.list_all(&s.admin, "/api/v1/files").await;
+        assert!(files.is_empty(), "{backend:?}: {files:?}");
+        let blobs = std::fs::read_dir(s.dir.join("blobs").join("files"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(blobs, 0, "{backend:?}: the partial blob is gone");
+    }
+}
