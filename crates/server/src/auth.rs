@@ -14,8 +14,6 @@ use axum::http::Method;
 use axum::http::request::Parts;
 use orgscope_core::policy::{self, Access, Actor, Principal, Role, Scope};
 use orgscope_store::{StoreError, Tx, UserRow};
-use rand::Rng;
-use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -70,50 +68,7 @@ pub struct LocalOperator;
 /// The actor id and name of the local operator in resources and the audit log.
 pub const LOCAL_OPERATOR: &str = "local-cli";
 
-const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// A new random secret: `prefix` and 43 base62 characters (256 bits).
-pub fn new_secret(prefix: &str) -> String {
-    let mut bytes = [0u8; 43];
-    rand::rng().fill_bytes(&mut bytes);
-    let mut s = String::with_capacity(prefix.len() + 43);
-    s.push_str(prefix);
-    // 248 is the largest multiple of 62 below 256: reject above it, no bias.
-    let mut rng = rand::rng();
-    for b in bytes {
-        let mut b = b;
-        while b >= 248 {
-            let mut one = [0u8; 1];
-            rng.fill_bytes(&mut one);
-            b = one[0];
-        }
-        s.push(ALPHABET[usize::from(b % 62)] as char);
-    }
-    s
-}
-
-/// Secrets are stored as the hex SHA-256 of their text.
-pub fn hash_secret(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use orgscope_app::secrets::{ct_eq, hash_secret, hex, new_secret};
 
 pub fn hash_password(password: &str) -> ApiResult<String> {
     if password.chars().count() < 8 {
@@ -235,52 +190,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     }
 }
 
-/// How the principal authenticated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Credential {
-    Session { hash: String },
-    PersonalToken,
-    OrgKey,
-    Local,
-}
-
-/// The authenticated principal of a request, with what handlers need
-/// besides the policy's view of it.
-#[derive(Clone, Debug)]
-pub struct Auth {
-    pub principal: Principal,
-    /// For the audit log: a username, `key:<id>` or `local-cli`.
-    pub actor_name: String,
-    pub user: Option<UserRow>,
-    pub credential: Credential,
-    /// For an org key: its maker as a principal, loaded at this use (a key
-    /// never outdoes its maker; reveal asks about the maker too).
-    pub maker: Option<Principal>,
-}
-
-impl Auth {
-    /// The tenant this request acts in. Superusers name one with the
-    /// `X-Orgscope-Tenant` header unless the server has only one.
-    pub fn tenant(&self) -> ApiResult<&str> {
-        if self.principal.tenant.is_empty() {
-            return Err(ApiError::Invalid(
-                "no tenant: as a superuser, name the tenant with the X-Orgscope-Tenant header (slug or id)".into(),
-            ));
-        }
-        Ok(&self.principal.tenant)
-    }
-
-    /// Who to record as a resource's creator: the user, or the org key.
-    pub fn actor_id(&self) -> String {
-        match &self.principal.actor {
-            Actor::User { id, .. } | Actor::OrgKey { id, .. } => id.clone(),
-        }
-    }
-
-    pub fn is_superuser(&self) -> bool {
-        self.principal.role() == Some(Role::Superuser)
-    }
-}
+pub use orgscope_app::caller::{Caller as Auth, Credential};
 
 fn bearer(parts: &Parts) -> Option<String> {
     let header = parts.headers.get(axum::http::header::AUTHORIZATION);

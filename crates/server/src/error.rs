@@ -174,17 +174,25 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        orgscope_app::Error::from(e).into()
+    }
+}
+
+/// The one place the domain error becomes an HTTP one.
+impl From<orgscope_app::Error> for ApiError {
+    fn from(e: orgscope_app::Error) -> ApiError {
+        use orgscope_app::Error as E;
         match e {
-            // Callers that can name the missing thing map NotFound themselves.
-            StoreError::NotFound => ApiError::NotFound("not found".into()),
-            StoreError::Duplicate(what) => {
-                ApiError::conflict(format!("that {what} is already taken: choose another"))
-            }
-            StoreError::Referenced => ApiError::conflict(
-                "other records still refer to this one: move or delete them first",
-            ),
-            StoreError::Unavailable(e) => ApiError::Unavailable(e),
-            StoreError::Other(e) => ApiError::Internal(e.to_string()),
+            E::BadRequest(d) => ApiError::BadRequest(d),
+            E::Unauthorized => ApiError::Unauthorized,
+            E::Forbidden(d) => ApiError::Forbidden(d),
+            E::NotFound(d) => ApiError::NotFound(d),
+            E::Conflict { detail, blocking } => ApiError::Conflict { detail, blocking },
+            E::Invalid(d) => ApiError::Invalid(d),
+            E::TooManyRequests(s) => ApiError::TooManyRequests(s),
+            E::BadGateway(d) => ApiError::BadGateway(d),
+            E::Internal(d) => ApiError::Internal(d),
+            E::Unavailable(d) => ApiError::Unavailable(d),
         }
     }
 }

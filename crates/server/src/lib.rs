@@ -9,8 +9,8 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod blobs;
-pub mod crypto;
+pub use orgscope_app::blobs;
+pub use orgscope_app::crypto;
 pub mod dns;
 pub mod error;
 pub mod extract;

@@ -15,7 +15,7 @@ pub mod tenants;
 pub mod users;
 
 use orgscope_core::policy::{self, OrgSelector};
-use orgscope_store::{NewAudit, OrgRow, Page, StoreError, Tx};
+use orgscope_store::{OrgRow, Page, StoreError, Tx};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
@@ -155,45 +155,7 @@ pub fn org_ref(id: Option<&str>, slug: Option<&str>) -> Value {
     }
 }
 
-/// What an audit entry records, beside who and when.
-pub struct Change<'a> {
-    pub action: &'a str,
-    pub kind: &'a str,
-    pub target: &'a str,
-    pub org: Option<&'a str>,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-}
-
-/// Appends an audit entry in the transaction of the change.
-pub async fn audit(tx: &mut Tx, auth: &Auth, tenant: Option<&str>, c: Change<'_>) -> ApiResult<()> {
-    audit_move(tx, auth, tenant, c, None).await
-}
-
-/// Appends the audit entry of a move: it is in the log of the org it left
-/// (`from`) as well as of the one it entered (`c.org`).
-pub async fn audit_move(
-    tx: &mut Tx,
-    auth: &Auth,
-    tenant: Option<&str>,
-    c: Change<'_>,
-    from: Option<&str>,
-) -> ApiResult<()> {
-    tx.audit_append(&NewAudit {
-        tenant_id: tenant.map(str::to_owned),
-        actor: auth.actor_name.clone(),
-        actor_id: Some(auth.actor_id()),
-        action: c.action.to_owned(),
-        kind: c.kind.to_owned(),
-        target: c.target.to_owned(),
-        org_id: c.org.map(str::to_owned),
-        other_org_id: from.filter(|f| Some(*f) != c.org).map(str::to_owned),
-        before: c.before.map(|v| v.to_string()),
-        after: c.after.map(|v| v.to_string()),
-    })
-    .await?;
-    Ok(())
-}
+pub use orgscope_app::audit::{Change, audit, audit_move};
 
 /// A JSON object body, or a 422 saying so.
 pub fn object(body: &Value) -> ApiResult<&serde_json::Map<String, Value>> {

@@ -7,7 +7,7 @@ use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
-use crate::auth::hex;
+use crate::secrets::hex;
 
 pub const MASTER_KEY_ENV: &str = "ORGSCOPE_MASTER_KEY";
 

@@ -1,0 +1,50 @@
+//! Secrets: random tokens with a recognisable prefix, stored as their
+//! SHA-256, compared in constant time.
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A new random secret: `prefix` and 43 base62 characters (256 bits).
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 43];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut s = String::with_capacity(prefix.len() + 43);
+    s.push_str(prefix);
+    // 248 is the largest multiple of 62 below 256: reject above it, no bias.
+    let mut rng = rand::rng();
+    for b in bytes {
+        let mut b = b;
+        while b >= 248 {
+            let mut one = [0u8; 1];
+            rng.fill_bytes(&mut one);
+            b = one[0];
+        }
+        s.push(ALPHABET[usize::from(b % 62)] as char);
+    }
+    s
+}
+
+/// Secrets are stored as the hex SHA-256 of their text.
+pub fn hash_secret(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
