@@ -3,8 +3,10 @@
 //! authenticated, an org key's maker). The edges build it (the server from
 //! a token, the CLI as the local operator); operations only read it.
 
+use std::collections::BTreeSet;
+
 use orgscope_core::policy::{Actor, Principal, Role};
-use orgscope_store::UserRow;
+use orgscope_store::{Tx, UserRow};
 
 use crate::error::{Error, Result};
 
@@ -53,4 +55,38 @@ impl Caller {
     pub fn is_superuser(&self) -> bool {
         self.principal.role() == Some(Role::Superuser)
     }
+}
+
+/// Loads the role and memberships of a user as a principal acting in `tenant`.
+pub async fn user_principal(tx: &mut Tx, user: &UserRow, tenant: String) -> Result<Principal> {
+    let memberships = tx.memberships_of(&user.id).await?;
+    principal_of(user, tenant, memberships)
+}
+
+/// A user with these memberships `(org, can_manage)` as a principal acting
+/// in `tenant`.
+pub fn principal_of(
+    user: &UserRow,
+    tenant: String,
+    memberships: impl IntoIterator<Item = (String, i64)>,
+) -> Result<Principal> {
+    let role = Role::parse(&user.role)
+        .ok_or_else(|| Error::Internal(format!("user {} has role {}", user.id, user.role)))?;
+    let mut member_of = BTreeSet::new();
+    let mut managing = BTreeSet::new();
+    for (org, can_manage) in memberships {
+        if can_manage != 0 {
+            managing.insert(org.clone());
+        }
+        member_of.insert(org);
+    }
+    Ok(Principal {
+        tenant,
+        actor: Actor::User {
+            id: user.id.clone(),
+            role,
+            member_of,
+            managing,
+        },
+    })
 }

@@ -6,16 +6,31 @@
 //!
 //! This crate is being grown out of the server's handlers one family at a
 //! time (docs/ARCHITECTURE.md says how far it is): today it holds the
-//! caller, the domain error, secrets, the blob store, secrets at rest and
-//! the audit append.
+//! caller, the domain error, secrets, the blob store, secrets at rest, the
+//! audit append, orgs as callers name them, the rules in force, and the
+//! generic operations on every kind ([`resources`]).
 #![forbid(unsafe_code)]
 
+pub mod agents;
 pub mod audit;
 pub mod blobs;
 pub mod caller;
 pub mod crypto;
 pub mod error;
+pub mod files;
+pub mod input;
+pub mod orgs;
+pub mod resources;
 pub mod secrets;
 
 pub use caller::{Caller, Credential};
 pub use error::{Error, OrNotFound, Result};
+
+/// What operations run against: the metadata store, the blob store and the
+/// master key that seals secrets at rest. The edges lend it from their state.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub store: &'a orgscope_store::Store,
+    pub master_key: &'a crypto::MasterKey,
+    pub blobs: &'a blobs::Blobs,
+}

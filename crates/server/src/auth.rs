@@ -13,7 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
 use orgscope_core::policy::{self, Access, Actor, Principal, Role, Scope};
-use orgscope_store::{StoreError, Tx, UserRow};
+use orgscope_store::{StoreError, Tx};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -190,7 +190,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     }
 }
 
-pub use orgscope_app::caller::{Caller as Auth, Credential};
+pub use orgscope_app::caller::{Caller as Auth, Credential, principal_of, user_principal};
 
 fn bearer(parts: &Parts) -> Option<String> {
     let header = parts.headers.get(axum::http::header::AUTHORIZATION);
@@ -209,40 +209,6 @@ fn bearer(parts: &Parts) -> Option<String> {
 
 fn expired(expires_at: Option<&str>) -> bool {
     expires_at.is_some_and(|t| t <= orgscope_store::now().as_str())
-}
-
-/// Loads the role and memberships of a user as a principal acting in `tenant`.
-pub async fn user_principal(tx: &mut Tx, user: &UserRow, tenant: String) -> ApiResult<Principal> {
-    let memberships = tx.memberships_of(&user.id).await?;
-    principal_of(user, tenant, memberships)
-}
-
-/// A user with these memberships `(org, can_manage)` as a principal acting
-/// in `tenant`.
-pub fn principal_of(
-    user: &UserRow,
-    tenant: String,
-    memberships: impl IntoIterator<Item = (String, i64)>,
-) -> ApiResult<Principal> {
-    let role = Role::parse(&user.role)
-        .ok_or_else(|| ApiError::Internal(format!("user {} has role {}", user.id, user.role)))?;
-    let mut member_of = BTreeSet::new();
-    let mut managing = BTreeSet::new();
-    for (org, can_manage) in memberships {
-        if can_manage != 0 {
-            managing.insert(org.clone());
-        }
-        member_of.insert(org);
-    }
-    Ok(Principal {
-        tenant,
-        actor: Actor::User {
-            id: user.id.clone(),
-            role,
-            member_of,
-            managing,
-        },
-    })
 }
 
 /// The tenant a superuser acts in: the header, else the sole tenant, else none.
@@ -396,7 +362,7 @@ pub async fn principal_now(tx: &mut Tx, auth: &Auth) -> ApiResult<Principal> {
                 Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
                 Err(e) => return Err(e.into()),
             };
-            user_principal(tx, &user, auth.principal.tenant.clone()).await
+            Ok(user_principal(tx, &user, auth.principal.tenant.clone()).await?)
         }
         (Actor::OrgKey { id, org, access }, _) => {
             // The key still exists (not revoked, its org not deleted)...
@@ -445,7 +411,7 @@ async fn key_maker(tx: &mut Tx, key: &orgscope_store::ResourceRow) -> ApiResult<
             },
         }),
         Some(maker) => match tx.user_by_id_for_auth(maker).await {
-            Ok(user) if user.disabled == 0 => user_principal(tx, &user, tenant).await,
+            Ok(user) if user.disabled == 0 => Ok(user_principal(tx, &user, tenant).await?),
             Ok(_) | Err(StoreError::NotFound) => Err(ApiError::Unauthorized),
             Err(e) => Err(e.into()),
         },

@@ -125,6 +125,16 @@ impl AppState {
         self
     }
 
+    /// What the operations of the app layer run against.
+    #[must_use]
+    pub fn env(&self) -> orgscope_app::Env<'_> {
+        orgscope_app::Env {
+            store: &self.store,
+            master_key: &self.master_key,
+            blobs: &self.blobs,
+        }
+    }
+
     /// Sets the header style of the proxy in front of the gateway check.
     #[must_use]
     pub fn with_proxy_style(mut self, style: orgscope_core::gateway::ProxyStyle) -> AppState {

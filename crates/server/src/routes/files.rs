@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use object_store::path::Path as BlobPath;
 use object_store::{GetOptions, GetRange};
-use orgscope_core::kind::Kind;
 use orgscope_core::policy::{self, Scope, SystemRead};
 use orgscope_store::{FileRow, FileSort, NewFile, NewResource, StoreError};
 use serde::Deserialize;
@@ -18,6 +17,8 @@ use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+pub use orgscope_app::files::{add_meta, kind, render};
 
 use super::{Change, audit, selector};
 use crate::AppState;
@@ -32,26 +33,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(download))
         // Uploads stream and enforce their own limit (`max_upload`).
         .layer(axum::extract::DefaultBodyLimit::disable())
-}
-
-pub fn kind() -> &'static Kind {
-    orgscope_core::kind::by_path("files").expect("files are in the kinds table")
-}
-
-/// The file fields beside the resource's.
-pub fn add_meta(out: &mut Value, f: &FileRow) {
-    out["size"] = json!(f.size);
-    out["sha256"] = json!(f.sha256);
-    out["content_type"] = json!(f.content_type);
-    out["extraction"] = json!({
-        "state": f.extraction, "error": f.extraction_error, "entries": f.entries,
-    });
-}
-
-pub fn render(f: &FileRow) -> Value {
-    let mut out = super::kinds::render(kind(), &f.resource);
-    add_meta(&mut out, f);
-    out
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

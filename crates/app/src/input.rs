@@ -1,0 +1,58 @@
+//! Reading what a caller sends: JSON bodies and pages, with errors that name
+//! the field and say what to send instead.
+
+use orgscope_store::Page;
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// Drops the extra row fetched by [`ListQuery::page`] and returns the cursor of
+/// the next page, if there is one.
+pub fn next_cursor<T>(
+    rows: &mut Vec<T>,
+    page: &Page,
+    cursor_of: impl Fn(&T) -> String,
+) -> Option<String> {
+    let asked = usize::try_from(page.limit - 1).unwrap_or(0);
+    if rows.len() > asked {
+        rows.truncate(asked);
+        rows.last().map(cursor_of)
+    } else {
+        None
+    }
+}
+
+/// A JSON object body, or a 422 saying so.
+pub fn object(body: &Value) -> Result<&serde_json::Map<String, Value>> {
+    body.as_object()
+        .ok_or_else(|| Error::Invalid("the body must be a JSON object".into()))
+}
+
+/// A required string field of a body.
+pub fn text<'a>(body: &'a Value, field: &str, max: usize) -> Result<&'a str> {
+    match body.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= max => Ok(s),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err(Error::Invalid(format!("{field}: must not be empty")))
+        }
+        Some(Value::String(_)) => Err(Error::Invalid(format!(
+            "{field}: must be at most {max} characters"
+        ))),
+        None => Err(Error::Invalid(format!("{field}: is required"))),
+        Some(_) => Err(Error::Invalid(format!("{field}: must be a string"))),
+    }
+}
+
+/// Refuses fields a body does not take.
+pub fn only_fields(body: &Value, allowed: &[&str]) -> Result<()> {
+    if let Some(k) = body
+        .as_object()
+        .and_then(|map| map.keys().find(|k| !allowed.contains(&k.as_str())))
+    {
+        return Err(Error::Invalid(format!(
+            "{k}: unknown field; this body takes {}",
+            allowed.join(", ")
+        )));
+    }
+    Ok(())
+}
