@@ -19,6 +19,7 @@ pub mod crypto;
 pub mod error;
 pub mod files;
 pub mod input;
+pub mod kinds;
 pub mod orgs;
 pub mod resources;
 pub mod secrets;

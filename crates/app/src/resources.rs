@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use orgscope_core::gateway;
 use orgscope_core::kind::{Kind, Secret, fixed_scope};
 use orgscope_core::policy::{self, Actor, Role, Scope, SystemRead};
 use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
@@ -14,7 +13,7 @@ use crate::audit::{Change, audit, audit_move};
 use crate::input::{next_cursor, object, only_fields, text};
 use crate::orgs::{org_field, org_ref, selector};
 use crate::secrets::{hash_secret, new_secret};
-use crate::{Caller, Env, Error, OrNotFound, Result};
+use crate::{Caller, Env, Error, OrNotFound, Result, kinds};
 
 pub const MAX_NAME: usize = 200;
 
@@ -42,32 +41,6 @@ pub fn render(kind: &Kind, r: &ResourceRow) -> Value {
     out.insert("created_at".into(), json!(r.created_at));
     out.insert("updated_at".into(), json!(r.updated_at));
     Value::Object(out)
-}
-
-/// A resource with what its kind adds (a file's size, hash and extraction).
-async fn present(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> Result<Value> {
-    if kind.name == "file" {
-        // `r` was read through the caller's filter.
-        let filter = policy::system_filter(&r.tenant_id, None, SystemRead::AlreadyAdmitted);
-        let f = tx.file(&filter, &r.id).await?;
-        return Ok(crate::files::render(&f));
-    }
-    let mut out = render(kind, r);
-    if kind.name == "task" {
-        crate::agents::add_state(&mut out, &tx.task_state(&r.id).await?);
-    }
-    if kind.name == "consumer_key" {
-        out["last_used_at"] = json!(tx.key_last_used(&r.id).await?);
-    }
-    Ok(out)
-}
-
-/// What a re-scope carries along besides the resource itself.
-async fn derived(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> Result<Value> {
-    if kind.name == "file" {
-        return Ok(json!({"knowledge_entries": tx.knowledge_count(&r.id).await?}));
-    }
-    Ok(json!({}))
 }
 
 /// The filter to read back a row this transaction was just allowed to
@@ -184,153 +157,6 @@ async fn blocking_refs(tx: &mut Tx, id: &str, to: Option<&str>) -> Result<Vec<Va
     Ok(out)
 }
 
-/// A listen path may not capture another org's traffic: it may not overlap
-/// (on whole segments) any listen path of another org in the tenant, nor
-/// repeat one of its own org's. Clashes the caller can see are named; one
-/// with an API hidden from the caller is refused without naming it (see
-/// DECISIONS: API management).
-async fn listen_path_free(
-    tx: &mut Tx,
-    viewer: &policy::ReadFilter,
-    tenant: &str,
-    org: Option<&str>,
-    id: Option<&str>,
-    path: &str,
-) -> Result<()> {
-    let mut named = Vec::new();
-    let mut hidden = false;
-    for (other, other_org, other_path) in tx.routes_overlapping_for_check(tenant, path, id).await? {
-        let same_org = other_org.as_deref() == org;
-        if same_org && other_path.trim_end_matches('/') != path.trim_end_matches('/') {
-            continue; // nesting inside one's own org's paths is the org's call
-        }
-        match tx.resource("api_definition", viewer, &other).await {
-            Ok(r) => named.push(
-                json!({"id": r.id, "name": r.name, "listen_path": other_path,
-                "org": org_ref(r.org_id.as_deref(), r.org_slug.as_deref())}),
-            ),
-            Err(orgscope_store::StoreError::NotFound) => hidden = true,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if hidden {
-        return Err(Error::conflict(format!(
-            "listen_path: '{path}' overlaps a path that another organization serves; choose a path outside it"
-        )));
-    }
-    if !named.is_empty() {
-        return Err(Error::Conflict {
-            detail: format!(
-                "listen_path: '{path}' overlaps these API definitions' paths (a path of another org, or the same path in this org); choose another"
-            ),
-            blocking: Value::Array(named),
-        });
-    }
-    Ok(())
-}
-
-/// What a kind checks of its fields beyond their types; with the resource's
-/// `id` (once it exists) it also records what the kind keeps beside them.
-/// `viewer` is the caller's read filter: what a refusal may name.
-async fn check_fields(
-    tx: &mut Tx,
-    viewer: &policy::ReadFilter,
-    kind: &Kind,
-    tenant: &str,
-    org: Option<&str>,
-    id: Option<&str>,
-    fields: &Map<String, Value>,
-) -> Result<()> {
-    match kind.name {
-        "task" => {
-            let command = fields
-                .get("command")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            crate::agents::blacklist_check(tx, tenant, org, command).await?;
-            if let Some(id) = id {
-                tx.task_enqueue(
-                    id,
-                    fields
-                        .get("agent")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                )
-                .await?;
-            }
-        }
-        "job" => {
-            // A command is refused when it is written (created here, changed
-            // in `update`) rather than at every firing; a rename does not
-            // re-judge it (the firing does, with the blacklists then in force).
-            if id.is_none() {
-                let command = fields
-                    .get("command")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                crate::agents::blacklist_check(tx, tenant, org, command).await?;
-            }
-            let next = crate::agents::next_firing(
-                fields
-                    .get("schedule")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                fields.get("timezone").and_then(Value::as_str),
-                chrono::Utc::now(),
-            )
-            .map_err(Error::Invalid)?;
-            if let Some(id) = id {
-                let enabled = fields
-                    .get("enabled")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true);
-                tx.job_schedule_set(id, enabled.then_some(next.as_str()))
-                    .await?;
-            }
-        }
-        "api_definition" => {
-            let path = fields
-                .get("listen_path")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            // A listen path is stored as the gateway check will compare it.
-            if gateway::normalize_path(path).as_deref() != Ok(path)
-                || path.contains(char::is_whitespace)
-            {
-                return Err(Error::Invalid(format!(
-                    "listen_path: '{path}' must be a plain path: start with /, no spaces, no . or .. segments, no doubled slashes, no encoded slashes, e.g. /payments/"
-                )));
-            }
-            let upstream = fields
-                .get("upstream_url")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
-                return Err(Error::Invalid(format!(
-                    "upstream_url: '{upstream}' must be an http:// or https:// URL"
-                )));
-            }
-            listen_path_free(tx, viewer, tenant, org, id, path).await?;
-            if let Some(id) = id {
-                tx.route_set(id, tenant, Some(path)).await?;
-            }
-        }
-        "developer" => {
-            let email = fields
-                .get("email")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-                return Err(Error::Invalid(format!(
-                    "email: '{email}' is not an email address"
-                )));
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 /// The enabled users of a tenant who can see `a` but not `b`: (id, username).
 async fn who_loses(
     tx: &mut Tx,
@@ -420,7 +246,7 @@ pub async fn list(
     let next = next_cursor(&mut rows, &page, |r| r.id.clone());
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
-        items.push(present(&mut tx, kind, r).await?);
+        items.push(kinds::present(&mut tx, kind, r).await?);
     }
     Ok((items, next))
 }
@@ -430,7 +256,7 @@ pub async fn list(
 pub async fn read(env: &Env<'_>, auth: &Caller, kind: &'static Kind, id: &str) -> Result<Value> {
     let mut tx = env.store.read().await?;
     let row = visible(&mut tx, kind, auth, id).await?;
-    present(&mut tx, kind, &row).await
+    kinds::present(&mut tx, kind, &row).await
 }
 
 /// Creates a resource of `kind` from a body `{name, org?, …kind fields}`;
@@ -457,16 +283,12 @@ pub async fn create(
     policy::can_place(&auth.principal, kind.policy, &target)
         .map_err(|d| Error::denied(d, &format!("{} in this scope", kind.path)))?;
     let viewer = policy::read_filter(&auth.principal);
-    check_fields(
-        &mut tx,
-        &viewer,
-        kind,
-        &tenant,
-        target.org.as_deref(),
-        None,
-        &fields,
-    )
-    .await?;
+    let at = kinds::Place {
+        viewer: &viewer,
+        tenant: &tenant,
+        org: target.org.as_deref(),
+    };
+    kinds::check(&mut tx, kind, &at, &fields, &kinds::Write::Create).await?;
     let refs = check_refs(&mut tx, auth, kind, target.org.as_deref(), &fields).await?;
     let id = new_id(kind.prefix);
     let mut token = None;
@@ -497,16 +319,7 @@ pub async fn create(
     })
     .await?;
     tx.refs_set(&id, &refs).await?;
-    check_fields(
-        &mut tx,
-        &viewer,
-        kind,
-        &tenant,
-        target.org.as_deref(),
-        Some(&id),
-        &fields,
-    )
-    .await?;
+    kinds::after_write(&mut tx, kind, &at, &id, &fields, &kinds::Write::Create).await?;
     let row = tx.resource(kind.name, &written(&tenant), &id).await?;
     let mut out = render(kind, &row);
     audit(
@@ -560,38 +373,21 @@ pub async fn update(
         }
         _ => None,
     };
-    let before = present(&mut tx, kind, &row).await?;
+    let before = kinds::present(&mut tx, kind, &row).await?;
     let mut fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
     let touches_refs = changes.keys().any(|k| kind.ref_target(k).is_some());
-    let touches_fields = !changes.is_empty();
-    let new_command = changes
-        .get("command")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    fields.extend(changes);
-    if kind.name == "task" && touches_fields {
-        return Err(Error::Invalid(
-            "a task's agent, host and command are fixed once queued; create a new task".into(),
-        ));
-    }
-    if let (true, Some(command)) = (kind.name == "job", &new_command) {
-        crate::agents::blacklist_check(&mut tx, &row.tenant_id, row.org_id.as_deref(), command)
-            .await?;
-    }
-    // A task's fields are fixed (above): renaming one checks none of them, so
-    // a blacklist made after it was queued does not stop a rename.
-    if kind.name != "task" {
-        check_fields(
-            &mut tx,
-            &policy::read_filter(&auth.principal),
-            kind,
-            &row.tenant_id,
-            row.org_id.as_deref(),
-            Some(id),
-            &fields,
-        )
-        .await?;
-    }
+    fields.extend(changes.clone());
+    let viewer = policy::read_filter(&auth.principal);
+    let at = kinds::Place {
+        viewer: &viewer,
+        tenant: &row.tenant_id,
+        org: row.org_id.as_deref(),
+    };
+    let write = kinds::Write::Update {
+        id,
+        changes: &changes,
+    };
+    kinds::check(&mut tx, kind, &at, &fields, &write).await?;
     if touches_refs {
         let refs = check_refs(&mut tx, auth, kind, row.org_id.as_deref(), &fields).await?;
         tx.refs_set(id, &refs).await?;
@@ -601,13 +397,14 @@ pub async fn update(
         id,
         &name,
         row.org_id.as_deref(),
-        &Value::Object(fields).to_string(),
+        &Value::Object(fields.clone()).to_string(),
         secret.as_deref(),
     )
     .await?;
+    kinds::after_write(&mut tx, kind, &at, id, &fields, &write).await?;
     let tenant = row.tenant_id.clone();
     let row = tx.resource(kind.name, &written(&tenant), id).await?;
-    let after = present(&mut tx, kind, &row).await?;
+    let after = kinds::present(&mut tx, kind, &row).await?;
     let mut after_audit = after.clone();
     if secret.is_some() {
         after_audit["secret_changed"] = json!(true);
@@ -634,15 +431,9 @@ pub async fn update(
 pub async fn remove(env: &Env<'_>, auth: &Caller, kind: &'static Kind, id: &str) -> Result<()> {
     let mut tx = env.store.write().await?;
     let row = writable(&mut tx, kind, auth, id).await?;
-    let before = present(&mut tx, kind, &row).await?;
+    let before = kinds::present(&mut tx, kind, &row).await?;
     // A file's blob goes once the row is gone for good (after the commit).
-    let blob = if kind.name == "file" {
-        // `row` was admitted by `writable` in this transaction.
-        let filter = policy::system_filter(&row.tenant_id, None, SystemRead::AlreadyAdmitted);
-        Some(tx.file(&filter, id).await?.blob_key)
-    } else {
-        None
-    };
+    let blob = kinds::blob_of(&mut tx, kind, &row).await?;
     let referrers = tx.refs_to(id).await?;
     if !referrers.is_empty() {
         return Err(Error::Conflict {
@@ -721,14 +512,7 @@ pub async fn rescope(
     let (lose, lose_count) = impact_users(&mut tx, &auth.principal, &lose).await?;
     let (gain, gain_count) = impact_users(&mut tx, &auth.principal, &gain).await?;
     // A persona moved into an org loses the assignments of non-members.
-    let mut pruned = Vec::new();
-    if let (true, Some(org)) = (kind.name == "persona", &to.org) {
-        for (user, name) in tx.assignments(id).await? {
-            if tx.member(org, &user).await.is_err() {
-                pruned.push(name);
-            }
-        }
-    }
+    let pruned = kinds::rescope_prunes(&mut tx, kind, id, &to).await?;
     let impact = json!({
         "from": org_ref(row.org_id.as_deref(), row.org_slug.as_deref()),
         "to": org_ref(to.org.as_deref(), target_org.as_ref().map(|o| o.slug.as_str())),
@@ -736,7 +520,7 @@ pub async fn rescope(
         "users_losing_access_count": lose_count,
         "users_gaining_access": gain,
         "users_gaining_access_count": gain_count,
-        "derived": derived(&mut tx, kind, &row).await?,
+        "derived": kinds::derived(&mut tx, kind, &row).await?,
         "assignments_pruned": pruned,
         "blocking_references": blocking,
     });
@@ -752,14 +536,12 @@ pub async fn rescope(
             blocking: Value::Array(blocking),
         });
     }
-    let before = present(&mut tx, kind, &row).await?;
-    if let (true, Some(org)) = (kind.name == "persona", &to.org) {
-        tx.assignments_prune(id, org).await?;
-    }
+    let before = kinds::present(&mut tx, kind, &row).await?;
+    kinds::rescope_apply(&mut tx, kind, id, &to).await?;
     tx.resource_update(id, &row.name, to.org.as_deref(), &row.fields, None)
         .await?;
     let after_row = tx.resource(kind.name, &written(&row.tenant_id), id).await?;
-    let after = present(&mut tx, kind, &after_row).await?;
+    let after = kinds::present(&mut tx, kind, &after_row).await?;
     audit_move(
         &mut tx,
         auth,

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use orgscope_app::blobs::Blobs;
 use orgscope_app::crypto::MasterKey;
 use orgscope_app::{Caller, Credential, Env, Error, resources};
-use orgscope_core::kind::{Field, FieldType, Kind, ScopePolicy, Secret};
+use orgscope_core::kind::{Behaviour, Field, FieldType, Kind, ScopePolicy, Secret};
 use orgscope_core::policy::{Actor, Principal, Role};
 use orgscope_store::{Page, Store, UserRow, new_id};
 use serde_json::json;
@@ -123,6 +123,7 @@ static WIDGET: Kind = Kind {
         doc: "The widget's colour.",
     }],
     secret: Secret::None,
+    behaviour: Behaviour::Plain,
     doc: "Widgets: a kind that exists only in this test.",
 };
 

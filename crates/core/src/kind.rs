@@ -70,6 +70,34 @@ pub enum Secret {
     Encrypted,
 }
 
+/// What a kind does beyond the generic operations: each tag but `Plain` has
+/// one module in the app layer (`crates/app/src/kinds/`). Generic code asks
+/// the tag, never a kind's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Fields and references only.
+    Plain,
+    /// Queued for its agent once made; its command is judged by the
+    /// blacklists in force, and fixed.
+    Task,
+    /// A cron schedule that makes tasks.
+    Job,
+    /// A listen path the gateway check routes by.
+    ApiDefinition,
+    /// A developer of the API-management portal (an e-mail address).
+    Developer,
+    /// Gateway credentials whose last use is shown.
+    ConsumerKey,
+    /// An uploaded blob with its knowledge (own create and read routes).
+    File,
+    /// Assigned to users; a re-scope prunes assignments.
+    Persona,
+    /// A chat session: started from a persona (own create), its org fixed.
+    Session,
+    /// An org access key: bound to its org for life.
+    OrgKey,
+}
+
 #[derive(Debug)]
 pub struct Kind {
     /// The path segment: `/api/v1/{path}`.
@@ -81,6 +109,7 @@ pub struct Kind {
     pub policy: ScopePolicy,
     pub fields: &'static [Field],
     pub secret: Secret,
+    pub behaviour: Behaviour,
     pub doc: &'static str,
 }
 
@@ -122,6 +151,7 @@ pub static KINDS: &[Kind] = &[
             ),
         ],
         secret: Secret::IssuedToken("osk_"),
+        behaviour: Behaviour::OrgKey,
         doc: "Org access keys: bound to one org, shown once, stored hashed. DELETE revokes.",
     },
     Kind {
@@ -131,6 +161,7 @@ pub static KINDS: &[Kind] = &[
         policy: ScopePolicy::AdminTenantWide,
         fields: &[DESCRIPTION],
         secret: Secret::None,
+        behaviour: Behaviour::Plain,
         doc: "Agent domain configurations.",
     },
     Kind {
@@ -148,6 +179,7 @@ pub static KINDS: &[Kind] = &[
             DESCRIPTION,
         ],
         secret: Secret::None,
+        behaviour: Behaviour::Plain,
         doc: "Mandatory procedures that travel with tasks.",
     },
     Kind {
@@ -165,6 +197,7 @@ pub static KINDS: &[Kind] = &[
             DESCRIPTION,
         ],
         secret: Secret::None,
+        behaviour: Behaviour::Plain,
         doc: "MCP integrations and tools.",
     },
     Kind {
@@ -182,6 +215,7 @@ pub static KINDS: &[Kind] = &[
             DESCRIPTION,
         ],
         secret: Secret::None,
+        behaviour: Behaviour::Plain,
         doc: "Prohibited commands.",
     },
     Kind {
@@ -199,6 +233,7 @@ pub static KINDS: &[Kind] = &[
             DESCRIPTION,
         ],
         secret: Secret::Encrypted,
+        behaviour: Behaviour::Plain,
         doc: "Authentication secrets.",
     },
     Kind {
@@ -228,6 +263,7 @@ pub static KINDS: &[Kind] = &[
             DESCRIPTION,
         ],
         secret: Secret::None,
+        behaviour: Behaviour::Plain,
         doc: "AI agents that work on an org's hosts.",
     },
     Kind {
@@ -251,6 +287,7 @@ pub static KINDS: &[Kind] = &[
             DESCRIPTION,
         ],
         secret: Secret::None,
+        behaviour: Behaviour::Plain,
         doc: "Target systems registered in an org.",
     },
     Kind {
@@ -291,6 +328,7 @@ pub static KINDS: &[Kind] = &[
             ),
         ],
         secret: Secret::None,
+        behaviour: Behaviour::Task,
         doc: "Work for an agent on a host: queued, claimed by the agent's org key, reported.",
     },
     Kind {
@@ -337,6 +375,7 @@ pub static KINDS: &[Kind] = &[
             ),
         ],
         secret: Secret::None,
+        behaviour: Behaviour::Job,
         doc: "Scheduled work: one task per firing, across replicas.",
     },
     Kind {
@@ -365,6 +404,7 @@ pub static KINDS: &[Kind] = &[
             ),
         ],
         secret: Secret::IssuedToken("osg_"),
+        behaviour: Behaviour::Plain,
         doc: "Ticket routing: POST /hooks/gateways/{id} with its secret makes a task.",
     },
     Kind {
@@ -400,6 +440,7 @@ pub static KINDS: &[Kind] = &[
             DESCRIPTION,
         ],
         secret: Secret::None,
+        behaviour: Behaviour::ApiDefinition,
         doc: "API definitions served through a gateway.",
     },
     Kind {
@@ -414,6 +455,7 @@ pub static KINDS: &[Kind] = &[
             "How to reach the developer.",
         )],
         secret: Secret::None,
+        behaviour: Behaviour::Developer,
         doc: "Developers who consume an org's APIs.",
     },
     Kind {
@@ -448,6 +490,7 @@ pub static KINDS: &[Kind] = &[
             ),
         ],
         secret: Secret::IssuedToken("ock_"),
+        behaviour: Behaviour::ConsumerKey,
         doc: "Consumer keys: issued to a developer for API definitions, shown once, stored hashed. DELETE revokes.",
     },
     Kind {
@@ -457,6 +500,7 @@ pub static KINDS: &[Kind] = &[
         policy: ScopePolicy::CreatorTenantWide,
         fields: &[],
         secret: Secret::None,
+        behaviour: Behaviour::File,
         doc: "Uploaded files; their text becomes knowledge entries. Created by upload.",
     },
     Kind {
@@ -474,6 +518,7 @@ pub static KINDS: &[Kind] = &[
             DESCRIPTION,
         ],
         secret: Secret::None,
+        behaviour: Behaviour::Persona,
         doc: "Chat personas; assigned to users with PUT …/assignments.",
     },
     Kind {
@@ -483,6 +528,7 @@ pub static KINDS: &[Kind] = &[
         policy: ScopePolicy::CreatorTenantWide,
         fields: &[],
         secret: Secret::None,
+        behaviour: Behaviour::Session,
         doc: "Chat sessions: their org is their persona's when they start, and never changes.",
     },
 ];
@@ -491,13 +537,13 @@ pub static KINDS: &[Kind] = &[
 /// sessions from a persona.
 #[must_use]
 pub fn has_own_create(kind: &Kind) -> bool {
-    matches!(kind.name, "file" | "session")
+    matches!(kind.behaviour, Behaviour::File | Behaviour::Session)
 }
 
 /// Kinds whose list and get are their own (they add more than fields).
 #[must_use]
 pub fn has_own_read(kind: &Kind) -> bool {
-    kind.name == "file"
+    kind.behaviour == Behaviour::File
 }
 
 /// Kinds whose scope is fixed for life, and what to do instead: a session's

@@ -1,0 +1,125 @@
+//! Kinds with behaviour: one module per [`Behaviour`] tag of core's kinds
+//! table, and the few questions the generic operations ask of them. Generic
+//! code asks these functions; only this dispatch names the tags.
+
+mod api_definition;
+mod consumer_key;
+mod developer;
+mod file;
+mod job;
+mod persona;
+mod task;
+
+use orgscope_core::kind::{Behaviour, Kind};
+use orgscope_core::policy::{ReadFilter, Scope};
+use orgscope_store::{ResourceRow, Tx};
+use serde_json::{Map, Value, json};
+
+use crate::Result;
+
+/// Where a write happens and who may hear about a refusal.
+pub struct Place<'a> {
+    /// The caller's read filter: a refusal names only what it admits.
+    pub viewer: &'a ReadFilter,
+    pub tenant: &'a str,
+    pub org: Option<&'a str>,
+}
+
+/// Which write is being checked.
+pub enum Write<'a> {
+    Create,
+    /// An update of resource `id` with these changed fields (empty: a rename).
+    Update {
+        id: &'a str,
+        changes: &'a Map<String, Value>,
+    },
+}
+
+/// What the kind checks of the fields beyond their types, before the write.
+pub async fn check(
+    tx: &mut Tx,
+    kind: &Kind,
+    at: &Place<'_>,
+    fields: &Map<String, Value>,
+    write: &Write<'_>,
+) -> Result<()> {
+    match kind.behaviour {
+        Behaviour::Task => task::check(tx, at, fields, write).await,
+        Behaviour::Job => job::check(tx, at, fields, write).await,
+        Behaviour::ApiDefinition => {
+            let own = match write {
+                Write::Create => None,
+                Write::Update { id, .. } => Some(*id),
+            };
+            api_definition::check(tx, at, own, fields).await
+        }
+        Behaviour::Developer => developer::check(fields),
+        _ => Ok(()),
+    }
+}
+
+/// What the kind keeps beside its row, after the row is written (`id`
+/// exists now): a task's queue entry, a job's next firing, an API's route.
+pub async fn after_write(
+    tx: &mut Tx,
+    kind: &Kind,
+    at: &Place<'_>,
+    id: &str,
+    fields: &Map<String, Value>,
+    write: &Write<'_>,
+) -> Result<()> {
+    match kind.behaviour {
+        Behaviour::Task => task::after_write(tx, id, fields, write).await,
+        Behaviour::Job => job::after_write(tx, id, fields).await,
+        Behaviour::ApiDefinition => api_definition::after_write(tx, at, id, fields).await,
+        _ => Ok(()),
+    }
+}
+
+/// A resource as callers see it, with what its kind adds.
+pub async fn present(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> Result<Value> {
+    match kind.behaviour {
+        Behaviour::File => file::present(tx, r).await,
+        Behaviour::Task => task::present(tx, kind, r).await,
+        Behaviour::ConsumerKey => consumer_key::present(tx, kind, r).await,
+        _ => Ok(crate::resources::render(kind, r)),
+    }
+}
+
+/// What a re-scope carries along besides the resource itself.
+pub async fn derived(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> Result<Value> {
+    match kind.behaviour {
+        Behaviour::File => file::derived(tx, r).await,
+        _ => Ok(json!({})),
+    }
+}
+
+/// The blob to remove once a delete has committed, if the kind has one.
+pub async fn blob_of(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> Result<Option<String>> {
+    match kind.behaviour {
+        Behaviour::File => file::blob_of(tx, r).await.map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Who a re-scope to `to` would take something from (usernames): a
+/// persona's assignments of users who are not members there.
+pub async fn rescope_prunes(tx: &mut Tx, kind: &Kind, id: &str, to: &Scope) -> Result<Vec<String>> {
+    match kind.behaviour {
+        Behaviour::Persona => persona::prunes(tx, id, to).await,
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Does what [`rescope_prunes`] reported, in the re-scope's transaction.
+pub async fn rescope_apply(tx: &mut Tx, kind: &Kind, id: &str, to: &Scope) -> Result<()> {
+    match kind.behaviour {
+        Behaviour::Persona => persona::prune(tx, id, to).await,
+        _ => Ok(()),
+    }
+}
+
+/// A string field, or empty.
+fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> &'a str {
+    fields.get(name).and_then(Value::as_str).unwrap_or_default()
+}
