@@ -198,6 +198,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::files::router())
         .merge(routes::knowledge::router())
         .merge(routes::chat::router())
+        .merge(routes::agents::router())
         .split_for_parts()
 }
 
@@ -258,7 +259,6 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(openapi());
     api.merge(routes::kinds::router())
         .merge(routes::apis::router())
-        .merge(routes::agents::router())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {

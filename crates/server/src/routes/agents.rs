@@ -5,15 +5,15 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use orgscope_core::kind::by_name;
 use orgscope_core::policy::{self, Access, Actor, Denied, Scope, SystemRead};
 use orgscope_store::{NewAudit, NewResource, StoreError, Tx};
 use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use orgscope_app::agents::{
     add_state, blacklist_check, blacklist_refusal, in_force, next_firing,
@@ -24,12 +24,42 @@ use crate::AppState;
 use crate::auth::{Auth, ct_eq, hash_secret};
 use crate::error::{ApiError, ApiResult, AppJson, OrNotFound};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/tasks/claim", post(claim))
-        .route("/api/v1/tasks/{id}/result", post(result))
-        .route("/api/v1/credentials/{id}/reveal", post(reveal))
-        .route("/hooks/gateways/{id}", post(hook))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(claim))
+        .routes(routes!(result))
+        .routes(routes!(reveal))
+        .routes(routes!(hook))
+}
+
+/// `POST /api/v1/tasks/claim`.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ClaimBody {
+    /// The agent (id) of the key's org whose oldest queued task to take.
+    agent: String,
+}
+
+/// `POST /api/v1/tasks/{id}/result`.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ResultBody {
+    /// `succeeded` or `failed`.
+    status: String,
+    /// What the task printed (at most 1 MiB).
+    output: Option<String>,
+    exit_code: Option<i64>,
+}
+
+/// A gateway webhook's ticket.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TicketBody {
+    /// What to run (judged by the blacklists in force in the gateway's org).
+    command: String,
+    title: Option<String>,
+    /// A host (id) of the gateway's org; else the gateway's default host.
+    host: Option<String>,
 }
 
 /// A new task, by hand (through the generic route), by a job or by a
@@ -99,6 +129,10 @@ fn agent_key(auth: &Auth) -> ApiResult<(String, String)> {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/tasks/claim", tag = "tasks", request_body = ClaimBody,
+    responses((status = 200, description = "{task, host, specialty, operational_rules}: the oldest queued task of the agent, judged again by the blacklists in force"),
+        (status = 204, description = "no queued task"), (status = 403, description = "not a read_write org key"),
+        (status = 404, description = "no such agent for this key")))]
 async fn claim(
     State(state): State<AppState>,
     auth: Auth,
@@ -180,6 +214,10 @@ async fn claim(
     .into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/result", tag = "tasks", params(("id" = String, Path)),
+    request_body = ResultBody,
+    responses((status = 200, description = "the task with its outcome"), (status = 403, description = "not a read_write org key"),
+        (status = 404, description = "no such task for this key"), (status = 409, description = "not claimed and running by this key")))]
 async fn result(
     State(state): State<AppState>,
     auth: Auth,
@@ -247,6 +285,9 @@ async fn result(
     Ok(axum::Json(out).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/credentials/{id}/reveal", tag = "credentials", params(("id" = String, Path)),
+    responses((status = 200, description = "{id, name, secret}; audited"), (status = 403, description = "not a writer of its scope, a read key, or a key whose org's agents do not list it"),
+        (status = 404, description = "no such credential for you")))]
 async fn reveal(
     State(state): State<AppState>,
     auth: Auth,
@@ -313,6 +354,11 @@ async fn reveal(
 
 /// A ticket from outside: with the gateway's own secret it becomes a task
 /// for the gateway's agent, in the gateway's org.
+#[utoipa::path(post, path = "/hooks/gateways/{id}", tag = "gateways", params(("id" = String, Path),
+        ("X-Gateway-Secret" = String, Header, description = "the gateway's secret (or Authorization: Bearer)")),
+    request_body = TicketBody,
+    responses((status = 201, description = "the task made"), (status = 401, description = "unknown gateway or wrong secret (alike)"),
+        (status = 422, description = "no command, or refused by a blacklist")))]
 async fn hook(
     State(state): State<AppState>,
     Path(id): Path<String>,
