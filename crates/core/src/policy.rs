@@ -536,6 +536,120 @@ pub fn can_manage_org(p: &Principal, org_tenant: &str, org: &str) -> bool {
     }
 }
 
+/// Why an account change is refused: `Forbidden` (403, the caller may not)
+/// or `Invalid` (422, nobody may: the request itself is wrong).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountRefusal {
+    Forbidden(&'static str),
+    Invalid(&'static str),
+}
+
+/// A change to a user account, as core judges it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountChange {
+    Create { role: Role },
+    SetRole { to: Role },
+    Disable,
+    Enable,
+    SetPassword,
+    SetDefaultOrg,
+    Delete,
+}
+
+/// May `p` see user accounts beyond its own? Admins, auditors, superusers.
+#[must_use]
+pub fn can_list_users(p: &Principal) -> bool {
+    p.sees_tenant()
+}
+
+/// May `p` make `change` to the account `target` (its id and role; none
+/// for a new one) of `tenant`? Admins of that tenant manage its users,
+/// only superusers touch superusers, nobody raises, disables or deletes
+/// themselves; everyone may set their own password and default org.
+pub fn can_change_account(
+    p: &Principal,
+    tenant: &str,
+    target: Option<(&str, Role)>,
+    change: AccountChange,
+) -> Result<(), AccountRefusal> {
+    use AccountRefusal::{Forbidden, Invalid};
+    let superuser = p.role() == Some(Role::Superuser);
+    if !superuser && p.tenant != tenant {
+        return Err(Forbidden("accounts are managed in their own tenant"));
+    }
+    let myself = target.is_some_and(|(id, _)| p.user_id() == Some(id));
+    let target_is_super = target.is_some_and(|(_, r)| r == Role::Superuser);
+    match change {
+        AccountChange::Create { role } => {
+            if can_grant_role(p, role) {
+                Ok(())
+            } else if p.is_admin() {
+                Err(Forbidden("only superusers create superusers"))
+            } else {
+                Err(Forbidden("only admins create users"))
+            }
+        }
+        AccountChange::SetRole { to } => {
+            if myself && target.is_some_and(|(_, r)| r != to) {
+                return Err(Forbidden("you cannot change your own role"));
+            }
+            if (to == Role::Superuser) != target_is_super {
+                return Err(Invalid(
+                    "role: a tenant user cannot become a superuser, nor a superuser a tenant user; create a new user",
+                ));
+            }
+            if !can_grant_role(p, to) || (target_is_super && !superuser) {
+                return Err(Forbidden(
+                    "only admins change roles, and only superusers touch superusers",
+                ));
+            }
+            Ok(())
+        }
+        AccountChange::Disable | AccountChange::Enable => {
+            if !p.is_admin() || (target_is_super && !superuser) {
+                return Err(Forbidden("only admins disable users"));
+            }
+            if myself && change == AccountChange::Disable {
+                return Err(Invalid("disabled: you cannot disable yourself"));
+            }
+            Ok(())
+        }
+        AccountChange::SetPassword
+            if myself || (p.is_admin() && (!target_is_super || superuser)) =>
+        {
+            Ok(())
+        }
+        AccountChange::SetPassword => Err(Forbidden("you cannot change this user's password")),
+        AccountChange::SetDefaultOrg if myself || p.is_admin() => Ok(()),
+        AccountChange::SetDefaultOrg => Err(Forbidden("you cannot change this user's default org")),
+        AccountChange::Delete => {
+            if !p.is_admin() || (target_is_super && !superuser) {
+                return Err(Forbidden(
+                    "only admins delete users, and only superusers delete superusers",
+                ));
+            }
+            if myself {
+                return Err(Invalid("user: you cannot delete yourself"));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// May `p` create or delete orgs, or change an org's slug or parent (its
+/// place in the tree)? Admins and superusers; managers change names,
+/// domains and members only.
+#[must_use]
+pub fn can_restructure_orgs(p: &Principal) -> bool {
+    p.is_admin()
+}
+
+/// Tenants, `/metrics` and anything else that spans tenants: superusers.
+#[must_use]
+pub fn spans_tenants(p: &Principal) -> bool {
+    p.role() == Some(Role::Superuser)
+}
+
 /// May `p` give a user `role`? Admins grant user, admin and auditor in their
 /// tenant; only superusers make superusers. Nobody else changes roles.
 #[must_use]

@@ -809,3 +809,126 @@ fn chat_personas_and_turns() {
     // 32 principals x 2 scopes x (3 audiences + 2 owners).
     table.finish(32 * 2 * 5);
 }
+
+#[test]
+fn account_changes() {
+    use policy::{AccountChange, AccountRefusal};
+    #[derive(Debug, PartialEq)]
+    enum Says {
+        Yes,
+        Forbidden,
+        Invalid,
+    }
+    let mut table = Table::default();
+    for s in setups() {
+        let p = s.principal();
+        let superuser = s.is_superuser();
+        // Admins of the account's tenant, and superusers.
+        let admin = superuser || (s.is_admin() && s.tenant() == HOME);
+        let my_role = match s.who {
+            Who::User(role) => Some(role),
+            Who::Key(_) => None,
+        };
+        let mut targets: Vec<(&str, Role)> = vec![
+            (SOMEONE_ELSE, Role::User),
+            (SOMEONE_ELSE, Role::Admin),
+            (SOMEONE_ELSE, Role::Superuser),
+        ];
+        // Accounts live in HOME: one's own only when one is there too.
+        let foreign = !superuser && s.tenant() != HOME;
+        if let (Some(role), false) = (my_role, foreign) {
+            targets.push((ME_USER, role));
+        }
+        for role in ROLES {
+            let grant = superuser || (admin && role != Role::Superuser);
+            let want = if grant && !foreign {
+                Says::Yes
+            } else {
+                Says::Forbidden
+            };
+            let got = policy::can_change_account(&p, HOME, None, AccountChange::Create { role });
+            table.check(format!("create {role:?} by {s:?}"), says(got), want);
+        }
+        for (id, role) in targets {
+            let myself = id == ME_USER;
+            let touches_super = role == Role::Superuser && !superuser;
+            for to in ROLES {
+                let want = if foreign || myself && to != role {
+                    Says::Forbidden
+                } else if (to == Role::Superuser) != (role == Role::Superuser) {
+                    Says::Invalid
+                } else if !(superuser || (admin && to != Role::Superuser)) || touches_super {
+                    Says::Forbidden
+                } else {
+                    Says::Yes
+                };
+                let got = policy::can_change_account(
+                    &p,
+                    HOME,
+                    Some((id, role)),
+                    AccountChange::SetRole { to },
+                );
+                table.check(
+                    format!("role {role:?}->{to:?} of {id} by {s:?}"),
+                    says(got),
+                    want,
+                );
+            }
+            for change in [
+                AccountChange::Disable,
+                AccountChange::Enable,
+                AccountChange::Delete,
+            ] {
+                let want = if foreign || !admin || touches_super {
+                    Says::Forbidden
+                } else if myself && change != AccountChange::Enable {
+                    Says::Invalid
+                } else {
+                    Says::Yes
+                };
+                let got = policy::can_change_account(&p, HOME, Some((id, role)), change);
+                table.check(format!("{change:?} {id} by {s:?}"), says(got), want);
+            }
+            for change in [AccountChange::SetPassword, AccountChange::SetDefaultOrg] {
+                let want = if foreign {
+                    Says::Forbidden
+                } else if myself
+                    || (admin && !(change == AccountChange::SetPassword && touches_super))
+                {
+                    Says::Yes
+                } else {
+                    Says::Forbidden
+                };
+                let got = policy::can_change_account(&p, HOME, Some((id, role)), change);
+                table.check(format!("{change:?} {id} by {s:?}"), says(got), want);
+            }
+        }
+        // Each lists the users of the tenant it acts in.
+        let lists = superuser || s.is_admin() || s.is_auditor();
+        table.check(
+            format!("list users {s:?}"),
+            policy::can_list_users(&p),
+            lists,
+        );
+        table.check(
+            format!("restructure {s:?}"),
+            policy::can_restructure_orgs(&p),
+            admin || (s.is_admin()),
+        );
+        table.check(
+            format!("spans tenants {s:?}"),
+            policy::spans_tenants(&p),
+            superuser,
+        );
+    }
+    fn says(r: Result<(), AccountRefusal>) -> Says {
+        match r {
+            Ok(()) => Says::Yes,
+            Err(AccountRefusal::Forbidden(_)) => Says::Forbidden,
+            Err(AccountRefusal::Invalid(_)) => Says::Invalid,
+        }
+    }
+    // 32 principals x (4 creations + 3 questions) and (32 x 3 others + 15
+    // principals at home asking about themselves) x (4 roles + 5 changes).
+    table.finish(32 * 4 + (32 * 3 + 15) * 9 + 32 * 3);
+}

@@ -226,7 +226,7 @@ async fn create_org(
         .flatten()
         .map(|d| check_domain(&d))
         .transpose()?;
-    if !auth.principal.is_admin() {
+    if !policy::can_restructure_orgs(&auth.principal) {
         return Err(ApiError::Forbidden("only admins create orgs".into()));
     }
     let mut tx = state.store.write().await?;
@@ -314,7 +314,7 @@ async fn update_org(
         }
     }
     let structural = body.get("slug").is_some() || body.get("parent").is_some();
-    if structural && !auth.principal.is_admin() {
+    if structural && !policy::can_restructure_orgs(&auth.principal) {
         return Err(ApiError::Forbidden(
             "only admins change an org's slug or parent".into(),
         ));
@@ -386,7 +386,7 @@ async fn delete_org(
     only_fields(&body, &["move_to", "delete_resources", "preview"])?;
     let mut tx = state.store.write().await?;
     let row = visible_org(&mut tx, &auth, &org).await?;
-    if !auth.principal.is_admin() {
+    if !policy::can_restructure_orgs(&auth.principal) {
         return Err(ApiError::Forbidden("only admins delete orgs".into()));
     }
     let holdings = tx

@@ -34,7 +34,7 @@ impl ResponseCounts {
     responses((status = 200, description = "Prometheus text format"),
         (status = 403, description = "superusers only: the counts cover every tenant")))]
 async fn metrics(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
-    if !auth.is_superuser() {
+    if !orgscope_core::policy::spans_tenants(&auth.principal) {
         return Err(ApiError::Forbidden(
             "only superusers read /metrics: it counts every tenant's requests (scrape with a superuser's personal token)".into(),
         ));

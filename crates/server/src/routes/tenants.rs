@@ -32,7 +32,7 @@ fn render_tenant(t: &TenantRow) -> Value {
 }
 
 fn superuser(auth: &Auth) -> ApiResult<()> {
-    if auth.is_superuser() {
+    if orgscope_core::policy::spans_tenants(&auth.principal) {
         Ok(())
     } else {
         Err(ApiError::Forbidden("only superusers manage tenants".into()))

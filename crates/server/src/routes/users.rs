@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use orgscope_core::policy::{self, Role, SystemRead};
+use orgscope_core::policy::{self, AccountChange, AccountRefusal, Role, SystemRead};
 use orgscope_store::{StoreError, Tx, UserRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -97,6 +97,14 @@ fn check_username(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Core's refusal of an account change, as an answer.
+fn refused(r: AccountRefusal) -> ApiError {
+    match r {
+        AccountRefusal::Forbidden(why) => ApiError::Forbidden(why.into()),
+        AccountRefusal::Invalid(why) => ApiError::Invalid(why.into()),
+    }
+}
+
 /// A user the caller can see: admins, auditors and superusers see the
 /// tenant's users, everyone else only themselves.
 async fn visible_user(tx: &mut Tx, auth: &Auth, reference: &str) -> ApiResult<UserRow> {
@@ -105,7 +113,12 @@ async fn visible_user(tx: &mut Tx, auth: &Auth, reference: &str) -> ApiResult<Us
         other => other,
     };
     match found {
-        Ok(u) if auth.principal.sees_tenant() || auth.principal.user_id() == Some(&u.id) => Ok(u),
+        Ok(u)
+            if policy::can_list_users(&auth.principal)
+                || auth.principal.user_id() == Some(&u.id) =>
+        {
+            Ok(u)
+        }
         Ok(_) | Err(StoreError::NotFound) => Err(ApiError::not_found("user", reference)),
         Err(e) => Err(e.into()),
     }
@@ -118,7 +131,7 @@ async fn list_users(
     auth: Auth,
     AppQuery(q): AppQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    if !auth.principal.sees_tenant() {
+    if !policy::can_list_users(&auth.principal) {
         return Err(ApiError::Forbidden(
             "only admins and auditors list users; GET /api/v1/me shows yourself".into(),
         ));
@@ -156,13 +169,13 @@ async fn create_user(
         })?,
         Some(_) => return Err(ApiError::Invalid("role: must be a string".into())),
     };
-    if !policy::can_grant_role(&auth.principal, role) {
-        return Err(ApiError::Forbidden(if auth.principal.is_admin() {
-            "only superusers create superusers".into()
-        } else {
-            "only admins create users".into()
-        }));
-    }
+    policy::can_change_account(
+        &auth.principal,
+        &auth.principal.tenant,
+        None,
+        AccountChange::Create { role },
+    )
+    .map_err(refused)?;
     let hash = hash_password(&password)?;
     let tenant = if role == Role::Superuser {
         None
@@ -256,50 +269,42 @@ async fn update_user(
     let mut tx = state.store.write().await?;
     let before = visible_user(&mut tx, &auth, &user).await?;
     let myself = auth.principal.user_id() == Some(before.id.as_str());
-    let admin = auth.principal.is_admin();
+    let target_role = Role::parse(&before.role).ok_or_else(|| {
+        ApiError::Internal(format!("user {} has role {}", before.id, before.role))
+    })?;
+    let may = |change| {
+        policy::can_change_account(
+            &auth.principal,
+            before
+                .tenant_id
+                .as_deref()
+                .unwrap_or(&auth.principal.tenant),
+            Some((before.id.as_str(), target_role)),
+            change,
+        )
+        .map_err(refused)
+    };
     let mut after = before.clone();
     if let Some(role) = body.get("role") {
         let role = role.as_str().and_then(Role::parse).ok_or_else(|| {
             ApiError::Invalid("role: use user, admin, auditor or superuser".into())
         })?;
-        if myself && role.as_str() != before.role {
-            return Err(ApiError::Forbidden(
-                "you cannot change your own role".into(),
-            ));
-        }
-        let was_super = before.role == Role::Superuser.as_str();
-        if (role == Role::Superuser) != was_super {
-            return Err(ApiError::Invalid(
-                "role: a tenant user cannot become a superuser, nor a superuser a tenant user; create a new user".into(),
-            ));
-        }
-        if !policy::can_grant_role(&auth.principal, role) || (was_super && !auth.is_superuser()) {
-            return Err(ApiError::Forbidden(
-                "only admins change roles, and only superusers touch superusers".into(),
-            ));
-        }
+        may(AccountChange::SetRole { to: role })?;
         after.role = role.as_str().to_owned();
     }
     if let Some(disabled) = body.get("disabled") {
         let disabled = disabled
             .as_bool()
             .ok_or_else(|| ApiError::Invalid("disabled: must be true or false".into()))?;
-        if !admin {
-            return Err(ApiError::Forbidden("only admins disable users".into()));
-        }
-        if myself && disabled {
-            return Err(ApiError::Invalid(
-                "disabled: you cannot disable yourself".into(),
-            ));
-        }
+        may(if disabled {
+            AccountChange::Disable
+        } else {
+            AccountChange::Enable
+        })?;
         after.disabled = i64::from(disabled);
     }
     if let Some(password) = body.get("password") {
-        if !(myself || admin) {
-            return Err(ApiError::Forbidden(
-                "you cannot change this user's password".into(),
-            ));
-        }
+        may(AccountChange::SetPassword)?;
         let password = password
             .as_str()
             .ok_or_else(|| ApiError::Invalid("password: must be a string".into()))?;
@@ -327,11 +332,7 @@ async fn update_user(
         ));
     }
     if let Some(org) = body.get("default_org") {
-        if !(myself || admin) {
-            return Err(ApiError::Forbidden(
-                "you cannot change this user's default org".into(),
-            ));
-        }
+        may(AccountChange::SetDefaultOrg)?;
         after.default_org_id = match org {
             Value::Null => None,
             Value::String(o) => {
@@ -436,15 +437,15 @@ async fn delete_user(
 ) -> ApiResult<Response> {
     let mut tx = state.store.write().await?;
     let u = visible_user(&mut tx, &auth, &user).await?;
-    let is_super = u.role == Role::Superuser.as_str();
-    if !auth.principal.is_admin() || (is_super && !auth.is_superuser()) {
-        return Err(ApiError::Forbidden(
-            "only admins delete users, and only superusers delete superusers".into(),
-        ));
-    }
-    if auth.principal.user_id() == Some(u.id.as_str()) {
-        return Err(ApiError::Invalid("user: you cannot delete yourself".into()));
-    }
+    let role = Role::parse(&u.role)
+        .ok_or_else(|| ApiError::Internal(format!("user {} has role {}", u.id, u.role)))?;
+    policy::can_change_account(
+        &auth.principal,
+        u.tenant_id.as_deref().unwrap_or(&auth.principal.tenant),
+        Some((u.id.as_str(), role)),
+        AccountChange::Delete,
+    )
+    .map_err(refused)?;
     let before = render_user_in(&mut tx, &u).await?;
     let keys = tx.keys_made_by(&u.id).await?;
     for key in &keys {
