@@ -62,21 +62,9 @@ impl StoreError {
             _ => {}
         }
         if let Some(db) = e.as_database_error() {
-            let text = format!("{} {}", db.message(), db.constraint().unwrap_or(""));
             match db.kind() {
                 sqlx::error::ErrorKind::UniqueViolation => {
-                    let what = [
-                        "domain",
-                        "slug",
-                        "username",
-                        "hash",
-                        "secret",
-                        "listen_path",
-                    ]
-                    .into_iter()
-                    .find(|w| text.contains(w))
-                    .unwrap_or("value");
-                    return StoreError::Duplicate(what);
+                    return StoreError::Duplicate(unique_meaning(db.constraint(), db.message()));
                 }
                 sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::Referenced,
                 _ => {}
@@ -84,6 +72,46 @@ impl StoreError {
         }
         StoreError::Other(e)
     }
+}
+
+/// Every unique constraint of the schema and what a duplicate of it means:
+/// (PostgreSQL's constraint or index name, SQLite's "constraint failed"
+/// detail, the field a caller would change).
+const UNIQUE: &[(&str, &str, &str)] = &[
+    ("tenants_slug_key", "tenants.slug", "slug"),
+    (
+        "orgs_tenant_id_slug_key",
+        "orgs.tenant_id, orgs.slug",
+        "slug",
+    ),
+    ("orgs_domain_key", "orgs.domain", "domain"),
+    (
+        "orgs_domain_claim",
+        "orgs.tenant_id, orgs.domain_claim",
+        "domain",
+    ),
+    ("users_username", "index 'users_username'", "username"),
+    ("tokens_hash_key", "tokens.hash", "hash"),
+    ("resources_token", "resources.secret", "secret"),
+    ("resources_consumer_token", "resources.secret", "secret"),
+    (
+        "gateway_routes_tenant_id_listen_path_key",
+        "gateway_routes.tenant_id, gateway_routes.listen_path",
+        "listen_path",
+    ),
+    ("knowledge_id", "knowledge.id", "id"),
+    ("messages_id", "messages.id", "id"),
+    ("audit_id", "audit.id", "id"),
+];
+
+/// What a unique violation is about, by the constraint's name (PostgreSQL)
+/// or the columns SQLite names; `value` for one the table does not know.
+fn unique_meaning(constraint: Option<&str>, message: &str) -> &'static str {
+    let detail = message.strip_prefix("UNIQUE constraint failed: ");
+    UNIQUE
+        .iter()
+        .find(|(name, columns, _)| constraint == Some(*name) || detail == Some(*columns))
+        .map_or("value", |(_, _, what)| what)
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -126,6 +154,31 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = migrations!("postgres":
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unique_violations_are_named_by_constraint_not_by_words() {
+        use super::unique_meaning;
+        assert_eq!(
+            unique_meaning(Some("orgs_tenant_id_slug_key"), "duplicate key value"),
+            "slug"
+        );
+        assert_eq!(
+            unique_meaning(
+                None,
+                "UNIQUE constraint failed: gateway_routes.tenant_id, gateway_routes.listen_path"
+            ),
+            "listen_path"
+        );
+        assert_eq!(
+            unique_meaning(None, "UNIQUE constraint failed: index 'users_username'"),
+            "username"
+        );
+        // A message that merely contains a word is not a match.
+        assert_eq!(
+            unique_meaning(Some("other"), "slug domain username"),
+            "value"
+        );
+    }
+
     /// A migration added for one backend only would leave the other behind.
     #[test]
     fn both_backends_have_every_migration() {
