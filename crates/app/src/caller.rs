@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use orgscope_core::policy::{Actor, Principal, Role};
-use orgscope_store::{Tx, UserRow};
+use orgscope_core::policy::{self, Actor, Principal, Role, Scope};
+use orgscope_store::{ResourceRow, StoreError, Tx, UserRow};
 
 use crate::error::{Error, Result};
 
@@ -89,4 +89,75 @@ pub fn principal_of(
             managing,
         },
     })
+}
+
+/// The actor id and name of the local operator in resources and the audit log.
+pub const LOCAL_OPERATOR: &str = "local-cli";
+
+/// The request's principal as the database says it is now, read in `tx`:
+/// a write checked at the start of a long request (an upload) is checked
+/// again in the transaction that writes, so a membership removed, a user
+/// disabled or a key revoked meanwhile is seen.
+pub async fn principal_now(tx: &mut Tx, auth: &Caller) -> Result<Principal> {
+    match (&auth.principal.actor, &auth.user) {
+        (Actor::User { .. }, Some(user)) => {
+            let user = match tx.user_by_id_for_auth(&user.id).await {
+                Ok(u) if u.disabled == 0 => u,
+                Ok(_) | Err(StoreError::NotFound) => return Err(Error::Unauthorized),
+                Err(e) => return Err(e.into()),
+            };
+            Ok(user_principal(tx, &user, auth.principal.tenant.clone()).await?)
+        }
+        (Actor::OrgKey { id, org, access }, _) => {
+            // The key still exists (not revoked, its org not deleted)...
+            let scope = Scope {
+                tenant: auth.principal.tenant.clone(),
+                org: Some(org.clone()),
+            };
+            let filter =
+                policy::system_filter(&scope.tenant, None, policy::SystemRead::AlreadyAdmitted);
+            let key = match tx.resource("api_key", &filter, id).await {
+                Ok(k) => k,
+                Err(StoreError::NotFound) => return Err(Error::Unauthorized),
+                Err(e) => return Err(e.into()),
+            };
+            // ...and its maker still holds the org.
+            let maker = key_maker(tx, &key).await?;
+            let access = policy::key_access(*access, &maker, &scope).ok_or(Error::Unauthorized)?;
+            Ok(Principal {
+                tenant: scope.tenant,
+                actor: Actor::OrgKey {
+                    id: id.clone(),
+                    org: org.clone(),
+                    access,
+                },
+            })
+        }
+        // The local operator is the operator for as long as the process runs.
+        _ => Ok(auth.principal.clone()),
+    }
+}
+
+/// The maker of an org key as a principal in the key's tenant, as they are
+/// now. Keys made by the local operator (`orgscope key create` on the
+/// database) have the operator's rights: a superuser's.
+pub async fn key_maker(tx: &mut Tx, key: &ResourceRow) -> Result<Principal> {
+    let tenant = key.tenant_id.clone();
+    match key.created_by.as_deref() {
+        Some(LOCAL_OPERATOR) => Ok(Principal {
+            tenant,
+            actor: Actor::User {
+                id: LOCAL_OPERATOR.into(),
+                role: Role::Superuser,
+                member_of: BTreeSet::new(),
+                managing: BTreeSet::new(),
+            },
+        }),
+        Some(maker) => match tx.user_by_id_for_auth(maker).await {
+            Ok(user) if user.disabled == 0 => Ok(user_principal(tx, &user, tenant).await?),
+            Ok(_) | Err(StoreError::NotFound) => Err(Error::Unauthorized),
+            Err(e) => Err(e.into()),
+        },
+        None => Err(Error::Unauthorized),
+    }
 }

@@ -20,6 +20,8 @@ pub enum Error {
     NotFound(String),
     /// The change conflicts with existing data; `blocking` lists what. 409.
     Conflict { detail: String, blocking: Value },
+    /// Over a size the server accepts (an upload). 413.
+    TooLarge(String),
     /// A value is well-formed but not acceptable; the detail names it. 422.
     Invalid(String),
     /// Too many attempts; retry after this many seconds. 429.

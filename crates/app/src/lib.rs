@@ -17,6 +17,7 @@ pub mod blobs;
 pub mod caller;
 pub mod crypto;
 pub mod error;
+pub mod extract;
 pub mod files;
 pub mod input;
 pub mod kinds;

@@ -65,9 +65,6 @@ fn cookie_session(parts: &Parts) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct LocalOperator;
 
-/// The actor id and name of the local operator in resources and the audit log.
-pub const LOCAL_OPERATOR: &str = "local-cli";
-
 pub use orgscope_app::secrets::{ct_eq, hash_secret, hex, new_secret};
 
 pub fn hash_password(password: &str) -> ApiResult<String> {
@@ -190,7 +187,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     }
 }
 
-pub use orgscope_app::caller::{Caller as Auth, Credential, principal_of, user_principal};
+pub use orgscope_app::caller::{
+    Caller as Auth, Credential, LOCAL_OPERATOR, key_maker, principal_now, principal_of,
+    user_principal,
+};
 
 fn bearer(parts: &Parts) -> Option<String> {
     let header = parts.headers.get(axum::http::header::AUTHORIZATION);
@@ -347,74 +347,5 @@ impl FromRequestParts<AppState> for Auth {
             credential,
             maker: None,
         })
-    }
-}
-
-/// The request's principal as the database says it is now, read in `tx`:
-/// a write checked at the start of a long request (an upload) is checked
-/// again in the transaction that writes, so a membership removed, a user
-/// disabled or a key revoked meanwhile is seen.
-pub async fn principal_now(tx: &mut Tx, auth: &Auth) -> ApiResult<Principal> {
-    match (&auth.principal.actor, &auth.user) {
-        (Actor::User { .. }, Some(user)) => {
-            let user = match tx.user_by_id_for_auth(&user.id).await {
-                Ok(u) if u.disabled == 0 => u,
-                Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
-                Err(e) => return Err(e.into()),
-            };
-            Ok(user_principal(tx, &user, auth.principal.tenant.clone()).await?)
-        }
-        (Actor::OrgKey { id, org, access }, _) => {
-            // The key still exists (not revoked, its org not deleted)...
-            let scope = Scope {
-                tenant: auth.principal.tenant.clone(),
-                org: Some(org.clone()),
-            };
-            let filter =
-                policy::system_filter(&scope.tenant, None, policy::SystemRead::AlreadyAdmitted);
-            let key = match tx.resource("api_key", &filter, id).await {
-                Ok(k) => k,
-                Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
-                Err(e) => return Err(e.into()),
-            };
-            // ...and its maker still holds the org.
-            let maker = key_maker(tx, &key).await?;
-            let access =
-                policy::key_access(*access, &maker, &scope).ok_or(ApiError::Unauthorized)?;
-            Ok(Principal {
-                tenant: scope.tenant,
-                actor: Actor::OrgKey {
-                    id: id.clone(),
-                    org: org.clone(),
-                    access,
-                },
-            })
-        }
-        // The local operator is the operator for as long as the process runs.
-        _ => Ok(auth.principal.clone()),
-    }
-}
-
-/// The maker of an org key as a principal in the key's tenant, as they are
-/// now. Keys made by the local operator (`orgscope key create` on the
-/// database) have the operator's rights: a superuser's.
-async fn key_maker(tx: &mut Tx, key: &orgscope_store::ResourceRow) -> ApiResult<Principal> {
-    let tenant = key.tenant_id.clone();
-    match key.created_by.as_deref() {
-        Some(LOCAL_OPERATOR) => Ok(Principal {
-            tenant,
-            actor: Actor::User {
-                id: LOCAL_OPERATOR.into(),
-                role: Role::Superuser,
-                member_of: BTreeSet::new(),
-                managing: BTreeSet::new(),
-            },
-        }),
-        Some(maker) => match tx.user_by_id_for_auth(maker).await {
-            Ok(user) if user.disabled == 0 => Ok(user_principal(tx, &user, tenant).await?),
-            Ok(_) | Err(StoreError::NotFound) => Err(ApiError::Unauthorized),
-            Err(e) => Err(e.into()),
-        },
-        None => Err(ApiError::Unauthorized),
     }
 }

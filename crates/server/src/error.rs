@@ -189,6 +189,7 @@ impl From<orgscope_app::Error> for ApiError {
             E::NotFound(d) => ApiError::NotFound(d),
             E::Conflict { detail, blocking } => ApiError::Conflict { detail, blocking },
             E::Invalid(d) => ApiError::Invalid(d),
+            E::TooLarge(d) => ApiError::TooLarge(d),
             E::TooManyRequests(s) => ApiError::TooManyRequests(s),
             E::BadGateway(d) => ApiError::BadGateway(d),
             E::Internal(d) => ApiError::Internal(d),

@@ -13,7 +13,7 @@ pub use orgscope_app::blobs;
 pub use orgscope_app::crypto;
 pub mod dns;
 pub mod error;
-pub mod extract;
+pub use orgscope_app::extract;
 pub mod llm;
 pub mod routes;
 
@@ -373,7 +373,7 @@ pub async fn recover(state: &AppState) -> Result<(), String> {
     if removed > 0 {
         tracing::info!(removed, "removed partial or orphaned blobs");
     }
-    tokio::spawn(extract::resume(state.clone()));
+    tokio::spawn(extract::resume(state.store.clone(), state.blobs.clone()));
     tokio::spawn(routes::apis::flush_usage(state.clone()));
     tokio::spawn(routes::agents::run_scheduler(state.clone()));
     Ok(())

@@ -9,22 +9,19 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use object_store::path::Path as BlobPath;
 use object_store::{GetOptions, GetRange};
-use orgscope_core::policy::{self, Scope, SystemRead};
-use orgscope_store::{FileRow, FileSort, NewFile, NewResource, StoreError};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use orgscope_app::files::{self, Stored, check_name, commit_file, guess_type, store_blob, target};
 pub use orgscope_app::files::{add_meta, kind, render};
 
-use super::{Change, audit, selector};
 use crate::AppState;
-use crate::auth::{Auth, hex};
+use crate::auth::Auth;
 use crate::blobs::Blobs;
-use crate::error::{ApiError, ApiResult, AppQuery, OrNotFound};
+use crate::error::{ApiError, ApiResult, AppQuery};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -48,30 +45,6 @@ pub struct FileListQuery {
     cursor: Option<String>,
 }
 
-/// Cursors of sorted listings carry the sort value and the id, hex-encoded
-/// so they stay opaque and URL-safe.
-fn encode_cursor(value: &str, id: &str) -> String {
-    hex(format!("{value}\u{0}{id}").as_bytes())
-}
-
-fn decode_cursor(c: &str) -> ApiResult<(String, String)> {
-    let bad = || {
-        ApiError::BadRequest(format!(
-            "cursor: '{c}' is not a cursor this server gave; use the next_cursor of the previous page"
-        ))
-    };
-    if c.len() > 2048 || !c.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    let bytes: Option<Vec<u8>> = (0..c.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok())
-        .collect();
-    let text = String::from_utf8(bytes.ok_or_else(bad)?).map_err(|_| bad())?;
-    let (value, id) = text.split_once('\u{0}').ok_or_else(bad)?;
-    Ok((value.to_owned(), id.to_owned()))
-}
-
 #[utoipa::path(get, path = "/api/v1/files", tag = "files", params(FileListQuery),
     responses((status = 200, description = "{items, next_cursor}"), (status = 400, description = "bad sort, limit or cursor"),
         (status = 404, description = "no such org for you")))]
@@ -80,19 +53,6 @@ async fn list_files(
     auth: Auth,
     AppQuery(q): AppQuery<FileListQuery>,
 ) -> ApiResult<Response> {
-    let (sort, descending) = match q.sort.as_deref().unwrap_or("time") {
-        "name" => (FileSort::Name, false),
-        "-name" => (FileSort::Name, true),
-        "time" => (FileSort::Time, false),
-        "-time" => (FileSort::Time, true),
-        "size" => (FileSort::Size, false),
-        "-size" => (FileSort::Size, true),
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "sort: '{other}' is not a sort; use name, time or size, with '-' before for descending"
-            )));
-        }
-    };
     let limit = q.limit.unwrap_or(super::DEFAULT_LIMIT);
     if !(1..=super::MAX_LIMIT).contains(&limit) {
         return Err(ApiError::BadRequest(format!(
@@ -100,43 +60,17 @@ async fn list_files(
             super::MAX_LIMIT
         )));
     }
-    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut tx = state.store.read().await?;
-    let sel = selector(&mut tx, &auth, q.org.as_deref()).await?;
-    let filter = policy::read_filter(&auth.principal);
-    let mut rows = match tx
-        .files(&filter, &sel, sort, descending, after, limit + 1)
-        .await
-    {
-        Err(StoreError::NotFound) => {
-            return Err(ApiError::BadRequest(
-                "cursor: it does not fit this sort; start again without a cursor".into(),
-            ));
-        }
-        other => other?,
-    };
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|f| {
-            let value = match sort {
-                FileSort::Name => f.resource.name.clone(),
-                FileSort::Time => f.resource.created_at.clone(),
-                FileSort::Size => f.size.to_string(),
-            };
-            encode_cursor(&value, &f.resource.id)
-        })
-    } else {
-        None
-    };
-    let items: Vec<Value> = rows.iter().map(render).collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
-}
+    let (items, next) = files::list(
+        &state.env(),
+        &auth,
+        q.org.as_deref(),
+        q.sort.as_deref(),
+        q.cursor.as_deref(),
+        limit,
+    )
+    .await?;
 
-async fn visible_file(state: &AppState, auth: &Auth, id: &str) -> ApiResult<FileRow> {
-    let mut tx = state.store.read().await?;
-    tx.file(&policy::read_filter(&auth.principal), id)
-        .await
-        .or_not_found("file", id)
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/files/{id}", tag = "files", params(("id" = String, Path)),
@@ -146,7 +80,7 @@ async fn get_file(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let f = visible_file(&state, &auth, &id).await?;
+    let f = files::visible_file(&state.env(), &auth, &id).await?;
     Ok(axum::Json(render(&f)).into_response())
 }
 
@@ -212,7 +146,7 @@ async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let f = visible_file(&state, &auth, &id).await?;
+    let f = files::visible_file(&state.env(), &auth, &id).await?;
     let etag = format!("\"{}\"", f.sha256);
     let size = u64::try_from(f.size).unwrap_or(0);
     let if_none_match = headers
@@ -299,209 +233,6 @@ pub struct UploadQuery {
     org: Option<String>,
 }
 
-/// The `org` of an upload as a JSON value for [`super::org_field`].
-fn org_value(org: Option<&str>) -> Value {
-    match org {
-        None => json!({}),
-        Some("tenant" | "none" | "null") => json!({"org": null}),
-        Some(o) => json!({"org": o}),
-    }
-}
-
-fn check_name(name: &str) -> ApiResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
-        return Err(ApiError::Invalid(
-            "name: give the file a name of 1-255 characters without control characters".into(),
-        ));
-    }
-    Ok(name.to_owned())
-}
-
-/// Where the upload goes, decided before a byte of it is stored.
-struct Target {
-    tenant: String,
-    org: Option<String>,
-}
-
-async fn target(state: &AppState, auth: &Auth, org: Option<&str>) -> ApiResult<Target> {
-    let tenant = auth.tenant()?.to_owned();
-    let mut tx = state.store.read().await?;
-    let org = super::org_field(&mut tx, auth, &org_value(org)).await?;
-    let scope = Scope {
-        tenant: tenant.clone(),
-        org: org.map(|o| o.id),
-    };
-    policy::can_place(&auth.principal, kind().policy, &scope)
-        .map_err(|d| ApiError::denied(d, "files in this scope"))?;
-    Ok(Target {
-        tenant,
-        org: scope.org,
-    })
-}
-
-/// Streams chunks into a new blob, hashing and counting; on any failure the
-/// partial blob is removed.
-async fn store_blob<S, E>(
-    blobs: &Blobs,
-    key: &str,
-    mut chunks: S,
-    max: u64,
-) -> ApiResult<(u64, String)>
-where
-    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    let mut writer = blobs
-        .writer(key)
-        .await
-        .map_err(|e| ApiError::Internal(format!("blob {key}: {e}")))?;
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let failure = loop {
-        match chunks.next().await {
-            None => break None,
-            Some(Err(e)) => {
-                break Some(ApiError::BadRequest(format!(
-                    "the upload was interrupted: {e}"
-                )));
-            }
-            Some(Ok(chunk)) => {
-                size += chunk.len() as u64;
-                if size > max {
-                    break Some(ApiError::TooLarge(format!(
-                        "the file is larger than this server accepts ({max} bytes)"
-                    )));
-                }
-                hasher.update(&chunk);
-                // Back-pressure: at most two parts in flight keeps memory flat.
-                if let Err(e) = writer.wait_for_capacity(2).await {
-                    break Some(ApiError::Internal(format!("blob {key}: {e}")));
-                }
-                writer.put(chunk);
-            }
-        }
-    };
-    match failure {
-        Some(e) => {
-            let _ = writer.abort().await;
-            blobs.delete(key).await;
-            Err(e)
-        }
-        None => {
-            writer
-                .finish()
-                .await
-                .map_err(|e| ApiError::Internal(format!("blob {key}: {e}")))?;
-            Ok((size, hex(&hasher.finalize())))
-        }
-    }
-}
-
-/// A blob that has been written, and what the file will say of it.
-struct Stored {
-    id: String,
-    key: String,
-    name: String,
-    content_type: String,
-    size: u64,
-    sha256: String,
-}
-
-/// Records a stored blob as a file, in one transaction with its audit entry;
-/// the file becomes visible only now. Then extraction starts, off this request.
-async fn commit_file(
-    state: &AppState,
-    auth: &Auth,
-    target: &Target,
-    blob: Stored,
-) -> ApiResult<Value> {
-    let result = async {
-        let mut tx = state.store.write().await?;
-        // Placement was checked before the first byte was stored; the upload
-        // took time, so it is checked again in the transaction that inserts.
-        let now = crate::auth::principal_now(&mut tx, auth).await?;
-        let scope = Scope {
-            tenant: target.tenant.clone(),
-            org: target.org.clone(),
-        };
-        policy::can_place(&now, kind().policy, &scope)
-            .map_err(|d| ApiError::denied(d, "files in this scope"))?;
-        tx.resource_insert(&NewResource {
-            id: blob.id.clone(),
-            tenant_id: target.tenant.clone(),
-            kind: "file".into(),
-            org_id: target.org.clone(),
-            name: blob.name.clone(),
-            fields: "{}".into(),
-            secret: None,
-            created_by: Some(auth.actor_id()),
-        })
-        .await?;
-        tx.file_insert(&NewFile {
-            id: blob.id.clone(),
-            blob_key: blob.key.clone(),
-            size: i64::try_from(blob.size).unwrap_or(i64::MAX),
-            sha256: blob.sha256.clone(),
-            content_type: blob.content_type.clone(),
-        })
-        .await?;
-        let row = tx
-            .file(
-                &policy::system_filter(&target.tenant, None, SystemRead::AlreadyAdmitted),
-                &blob.id,
-            )
-            .await?;
-        let out = render(&row);
-        audit(
-            &mut tx,
-            auth,
-            Some(&target.tenant),
-            Change {
-                action: "file.create",
-                kind: "file",
-                target: &blob.id,
-                org: target.org.as_deref(),
-                before: None,
-                after: Some(out.clone()),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<_, ApiError>(out)
-    }
-    .await;
-    match result {
-        Ok(out) => {
-            let state = state.clone();
-            tokio::spawn(async move { crate::extract::extract(&state, &blob.id).await });
-            Ok(out)
-        }
-        Err(e) => {
-            state.blobs.delete(&blob.key).await;
-            Err(e)
-        }
-    }
-}
-
-fn guess_type(name: &str) -> &'static str {
-    match name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("txt" | "log") => "text/plain; charset=utf-8",
-        Some("md" | "markdown") => "text/markdown; charset=utf-8",
-        Some("csv") => "text/csv; charset=utf-8",
-        Some("json") => "application/json",
-        Some("html" | "htm") => "text/html; charset=utf-8",
-        Some("pdf") => "application/pdf",
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        _ => "application/octet-stream",
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/files", tag = "files", params(UploadQuery),
     request_body(content_type = "application/octet-stream", description = "the raw file, or multipart/form-data with `org` then `file` parts"),
     responses((status = 201, description = "the file; extraction follows"), (status = 403, description = "not allowed in that scope"),
@@ -566,7 +297,7 @@ async fn upload(
                             .content_type()
                             .filter(|t| *t != "application/octet-stream")
                             .map_or_else(|| guess_type(&name).to_owned(), str::to_owned);
-                        let target = target(&state, &auth, org.as_deref()).await?;
+                        let target = target(&state.env(), &auth, org.as_deref()).await?;
                         let (size, sha256) = store_blob(&state.blobs, &key, field, max).await?;
                         let blob = Stored {
                             id: id.clone(),
@@ -589,12 +320,12 @@ async fn upload(
                     "file: the multipart body has no `file` part".into(),
                 ));
             };
-            commit_file(&state, &auth, &target, blob).await?
+            commit_file(&state.env(), &auth, &target, blob).await?
         } else {
             let name = check_name(q.name.as_deref().ok_or_else(|| {
                 ApiError::Invalid("name: give the file's name as ?name=".into())
             })?)?;
-            let target = target(&state, &auth, q.org.as_deref()).await?;
+            let target = target(&state.env(), &auth, q.org.as_deref()).await?;
             // curl's --data-binary says form-urlencoded: that is no type of the file.
             let ct = if content_type.is_empty()
                 || content_type == "application/octet-stream"
@@ -614,7 +345,7 @@ async fn upload(
                 size,
                 sha256,
             };
-            commit_file(&state, &auth, &target, blob).await?
+            commit_file(&state.env(), &auth, &target, blob).await?
         };
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
 }

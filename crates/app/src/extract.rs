@@ -6,7 +6,9 @@
 use object_store::ObjectStoreExt;
 use object_store::path::Path as BlobPath;
 
-use crate::AppState;
+use orgscope_store::Store;
+
+use crate::blobs::Blobs;
 
 /// Files larger than this are stored but not extracted.
 pub const MAX_EXTRACT_BYTES: i64 = 64 * 1024 * 1024;
@@ -200,14 +202,14 @@ fn text_of(format: Format, bytes: &[u8]) -> Result<String, String> {
 }
 
 /// Extracts one file if this replica can claim it.
-pub async fn extract(state: &AppState, id: &str) {
-    if let Err(e) = extract_inner(state, id).await {
+pub async fn extract(store: &Store, blobs: &Blobs, id: &str) {
+    if let Err(e) = extract_inner(store, blobs, id).await {
         tracing::error!(file = id, error = %e, "extraction failed");
     }
 }
 
-async fn extract_inner(state: &AppState, id: &str) -> Result<(), String> {
-    let mut tx = state.store.write().await.map_err(|e| e.to_string())?;
+async fn extract_inner(store: &Store, blobs: &Blobs, id: &str) -> Result<(), String> {
+    let mut tx = store.write().await.map_err(|e| e.to_string())?;
     if !tx
         .extraction_claim(id, &stale_before())
         .await
@@ -231,8 +233,7 @@ async fn extract_inner(state: &AppState, id: &str) -> Result<(), String> {
             format!("files over {MAX_EXTRACT_BYTES} bytes are stored but not extracted"),
         )),
         Some(format) => {
-            let bytes = state
-                .blobs
+            let bytes = blobs
                 .store
                 .get(&BlobPath::from(blob.as_str()))
                 .await
@@ -249,7 +250,6 @@ async fn extract_inner(state: &AppState, id: &str) -> Result<(), String> {
             .map_err(|e| ("failed", e))
         }
     };
-    let store = &state.store;
     let finish = async |state: &str, error: Option<&str>, chunks: &[String]| {
         let mut tx = store.write().await?;
         tx.extraction_finish(id, state, error, chunks).await?;
@@ -272,9 +272,9 @@ async fn extract_inner(state: &AppState, id: &str) -> Result<(), String> {
 
 /// Picks up files whose extraction never finished (a restart, another
 /// replica that stopped), a batch at a time.
-pub async fn resume(state: AppState) {
+pub async fn resume(store: Store, blobs: Blobs) {
     loop {
-        let backlog = match state.store.read().await {
+        let backlog = match store.read().await {
             Ok(mut tx) => tx.extraction_backlog(&stale_before(), 100).await,
             Err(e) => Err(e),
         };
@@ -282,7 +282,7 @@ pub async fn resume(state: AppState) {
             Ok(ids) if ids.is_empty() => return,
             Ok(ids) => {
                 for id in ids {
-                    extract(&state, &id).await;
+                    extract(&store, &blobs, &id).await;
                 }
             }
             Err(e) => {
