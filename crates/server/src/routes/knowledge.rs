@@ -100,10 +100,7 @@ async fn list_knowledge(
     auth: Auth,
     AppQuery(q): AppQuery<KnowledgeQuery>,
 ) -> ApiResult<Response> {
-    if q.cursor
-        .as_deref()
-        .is_some_and(|c| c.parse::<i64>().is_err())
-    {
+    if q.cursor.as_deref().is_some_and(|c| !c.starts_with("ke_")) {
         return Err(ApiError::BadRequest(
             "cursor: not a cursor this server gave; use the next_cursor of the previous page"
                 .into(),

@@ -325,6 +325,18 @@ async fn public_ids_are_opaque() {
         .await;
         let entries = crate::harness::wait_for_knowledge(&s, &s.admin, "opaque").await;
         assert!(opaque(&entries[0]["id"], "ke_"), "{backend:?}: {entries:?}");
+        // Their cursors are the opaque ids too: every page follows.
+        s.raw(
+            Method::POST,
+            "/api/v1/files?name=b.txt&org=default",
+            Some(&s.admin),
+            &[],
+            Some(("text/plain", b"second opaque file".to_vec())),
+        )
+        .await;
+        crate::harness::wait_for_knowledge(&s, &s.admin, "second").await;
+        let all = s.list_all(&s.admin, "/api/v1/knowledge?limit=1").await;
+        assert_eq!(all.len(), 2, "{backend:?}: {all:?}");
         let persona = s
             .create(
                 &s.admin,
