@@ -362,6 +362,16 @@ async fn public_ids_are_opaque() {
             )
             .await;
         assert!(opaque(&answer["id"], "msg_"), "{backend:?}: {answer}");
+        let history = s
+            .list_all(
+                &s.admin,
+                &format!(
+                    "/api/v1/sessions/{}/messages?limit=1",
+                    session["id"].as_str().unwrap()
+                ),
+            )
+            .await;
+        assert_eq!(history.len(), 2, "{backend:?}: the question and its answer");
         assert!(opaque(&answer["citations"][0]["entry"], "ke_"), "{answer}");
         let (_, log) = s.get(&s.admin, "/api/v1/audit?limit=1").await;
         assert!(opaque(&log["items"][0]["id"], "aud_"), "{log}");
