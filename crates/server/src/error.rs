@@ -11,6 +11,8 @@ use orgscope_store::StoreError;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use orgscope_app::input::{no_nul, refuse_nul};
+
 #[derive(Debug)]
 pub enum ApiError {
     /// 400: the request cannot be read (bad query, bad cursor).
@@ -247,45 +249,6 @@ where
             }),
         }
     }
-}
-
-/// NUL is no text: PostgreSQL cannot store it and no name or command needs
-/// it. Refused in every string (and key) of a body, naming where it is.
-pub fn refuse_nul(v: &Value, at: &str) -> ApiResult<()> {
-    let here = || {
-        if at.is_empty() {
-            "the body".to_owned()
-        } else {
-            at.to_owned()
-        }
-    };
-    match v {
-        Value::String(s) => no_nul(&here(), s),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, item)| refuse_nul(item, &format!("{}[{i}]", here()))),
-        Value::Object(map) => map.iter().try_for_each(|(k, item)| {
-            let path = if at.is_empty() {
-                k.clone()
-            } else {
-                format!("{at}.{k}")
-            };
-            no_nul(&path, k)?;
-            refuse_nul(item, &path)
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// Refuses a text with a NUL character, naming the field.
-pub fn no_nul(field: &str, text: &str) -> ApiResult<()> {
-    if text.contains('\0') {
-        return Err(ApiError::Invalid(format!(
-            "{field}: contains a NUL character (\\u0000); remove it"
-        )));
-    }
-    Ok(())
 }
 
 impl<T: Serialize> IntoResponse for AppJson<T> {

@@ -375,7 +375,7 @@ pub async fn recover(state: &AppState) -> Result<(), String> {
     }
     tokio::spawn(extract::resume(state.store.clone(), state.blobs.clone()));
     tokio::spawn(routes::apis::flush_usage(state.clone()));
-    tokio::spawn(routes::agents::run_scheduler(state.clone()));
+    tokio::spawn(routes::agents::run_scheduler(state.store.clone()));
     Ok(())
 }
 
