@@ -2,7 +2,7 @@
 //! the field and say what to send instead.
 
 use orgscope_store::Page;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{Error, Result};
 
@@ -94,4 +94,15 @@ pub fn no_nul(field: &str, text: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `{items, next_cursor}` from rows fetched with [`ListQuery::page`].
+pub fn listing<T>(
+    mut rows: Vec<T>,
+    page: &Page,
+    cursor_of: impl Fn(&T) -> String,
+    render: impl Fn(&T) -> Value,
+) -> Value {
+    let next = next_cursor(&mut rows, page, cursor_of);
+    json!({ "items": rows.iter().map(render).collect::<Vec<_>>(), "next_cursor": next })
 }

@@ -17,6 +17,7 @@ pub mod blobs;
 pub mod caller;
 pub mod chat;
 pub mod crypto;
+pub mod dns;
 pub mod error;
 pub mod extract;
 pub mod files;
@@ -37,4 +38,6 @@ pub struct Env<'a> {
     pub store: &'a orgscope_store::Store,
     pub master_key: &'a crypto::MasterKey,
     pub blobs: &'a blobs::Blobs,
+    /// The resolver asked for org domain proofs (none: proofs fail, saying so).
+    pub dns_server: Option<std::net::SocketAddr>,
 }

@@ -1,11 +1,16 @@
-//! Orgs as a caller names them: in `org=` selectors and `org` body fields,
-//! by slug or id, answered as missing when hidden.
+//! Orgs and their memberships: as a caller names them (in `org=` selectors
+//! and `org` body fields, by slug or id, answered as missing when hidden),
+//! and the operations on them (create, change, verify a domain, delete
+//! with a disposition, members with `can_manage`).
 
-use orgscope_core::policy::{self, OrgSelector};
-use orgscope_store::{OrgRow, StoreError, Tx};
+use orgscope_core::kind;
+use orgscope_core::policy::{self, OrgSelector, ReadFilter, SystemRead};
+use orgscope_store::{MemberRow, OrgRow, Page, StoreError, Tx, UserRow};
 use serde_json::{Value, json};
 
-use crate::{Caller, Error, Result};
+use crate::audit::{Change, audit};
+use crate::input::{listing, object, only_fields, text};
+use crate::{Caller, Env, Error, Result};
 
 /// The `org=` query value as a selector. An org the caller cannot see is a
 /// 404, exactly as one that does not exist.
@@ -69,5 +74,693 @@ pub fn org_ref(id: Option<&str>, slug: Option<&str>) -> Value {
     match id {
         Some(id) => json!({ "id": id, "slug": slug }),
         None => Value::Null,
+    }
+}
+
+/// An org as `p` sees it: a parent `p` cannot see is not named.
+pub fn render_org_for(p: &policy::Principal, o: &OrgRow) -> Value {
+    let mut out = render_org(o);
+    if o.parent_id
+        .as_deref()
+        .is_some_and(|parent| !policy::org_visible(p, &o.tenant_id, parent))
+    {
+        out["parent"] = Value::Null;
+    }
+    out
+}
+
+/// An org in full (the audit log, and callers who see the whole tenant).
+pub fn render_org(o: &OrgRow) -> Value {
+    json!({
+        "id": o.id, "kind": "org", "slug": o.slug, "name": o.name,
+        "parent": o.parent_id, "domain": o.domain,
+        "domain_verification": o.domain.as_ref().map(|d| json!({
+            "status": if o.domain_verified_at.is_some() { "verified" } else { "pending" },
+            "txt_name": txt_name(d),
+            "txt_value": o.domain_token,
+            "verified_at": o.domain_verified_at,
+        })),
+        "created_at": o.created_at, "updated_at": o.updated_at,
+    })
+}
+
+/// Where the DNS TXT record proving a domain claim lives.
+fn txt_name(domain: &str) -> String {
+    format!("_orgscope.{domain}")
+}
+
+fn new_domain_token() -> String {
+    crate::secrets::new_secret("orgscope-verify=")
+}
+
+fn render_member(m: &MemberRow) -> Value {
+    json!({
+        "org": m.org_id, "user": {"id": m.user_id, "username": m.username},
+        "can_manage": m.can_manage != 0, "created_at": m.created_at,
+    })
+}
+
+/// Org bookkeeping the handler has already authorized (an org it admitted,
+/// a parent an admin names, the tree walk for cycles).
+fn tenant_filter(tenant: &str) -> ReadFilter {
+    policy::system_filter(tenant, None, SystemRead::Accounts)
+}
+
+fn check_domain(d: &str) -> Result<String> {
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if ok {
+        Ok(d)
+    } else {
+        Err(Error::Invalid(format!(
+            "domain: '{d}' is not a host name like portal.example.com"
+        )))
+    }
+}
+
+/// A JSON body that may be left out (then `{}`).
+fn optional_body(body: &[u8]) -> Result<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    let body = serde_json::from_slice(body)
+        .map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    crate::input::refuse_nul(&body, "")?;
+    Ok(body)
+}
+
+fn opt_text(body: &Value, field: &str) -> Result<Option<Option<String>>> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
+        Some(_) => Err(Error::Invalid(format!("{field}: must be a string or null"))),
+    }
+}
+
+/// Refuses a parent that is the org itself or one of its descendants.
+async fn check_parent(tx: &mut Tx, tenant: &str, org: &str, parent: &str) -> Result<()> {
+    let filter = tenant_filter(tenant);
+    let mut cursor = Some(parent.to_owned());
+    let mut steps = 0;
+    while let Some(id) = cursor {
+        if id == org {
+            return Err(Error::Invalid(
+                "parent: that would make a cycle (the parent is this org or one of its descendants)".into(),
+            ));
+        }
+        steps += 1;
+        if steps > 1000 {
+            return Err(Error::Invalid("parent: the org tree is too deep".into()));
+        }
+        cursor = tx.org_parent(&filter, &id).await?;
+    }
+    Ok(())
+}
+
+fn duplicate(e: StoreError) -> Error {
+    match e {
+        StoreError::Duplicate("domain") => {
+            Error::conflict("domain: another org of this tenant claims that domain; choose another")
+        }
+        StoreError::Duplicate(_) => {
+            Error::conflict("slug: an org with that slug already exists; choose another")
+        }
+        e => e.into(),
+    }
+}
+
+pub async fn list_orgs(env: &Env<'_>, auth: &Caller, page: &Page) -> Result<Value> {
+    let mut tx = env.store.read().await?;
+    let rows = tx.orgs(&policy::read_filter(&auth.principal), page).await?;
+    let render = |o: &OrgRow| render_org_for(&auth.principal, o);
+    Ok(listing(rows, page, |o| o.id.clone(), render))
+}
+
+pub async fn create_org(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Value> {
+    let tenant = auth.tenant()?.to_owned();
+    only_fields(body, &["slug", "name", "parent", "domain"])?;
+    object(body)?;
+    let slug = text(body, "slug", 63)?.to_owned();
+    orgscope_core::check_slug(&slug).map_err(Error::Invalid)?;
+    let name = text(body, "name", 200)?.to_owned();
+    let domain = opt_text(body, "domain")?
+        .flatten()
+        .map(|d| check_domain(&d))
+        .transpose()?;
+    if !policy::can_restructure_orgs(&auth.principal) {
+        return Err(Error::Forbidden("only admins create orgs".into()));
+    }
+    let mut tx = env.store.write().await?;
+    let parent = match opt_text(body, "parent")?.flatten() {
+        Some(p) => Some(
+            tx.org(&tenant_filter(&tenant), &p)
+                .await
+                .map_err(|_| Error::Invalid(format!("parent: no org '{p}'")))?
+                .id,
+        ),
+        None => None,
+    };
+    let token = new_domain_token();
+    let claim = domain.as_deref().map(|domain| orgscope_store::DomainClaim {
+        domain,
+        token: &token,
+    });
+    let org = tx
+        .org_create(&tenant, &slug, &name, parent.as_deref(), claim)
+        .await
+        .map_err(duplicate)?;
+    let out = render_org(&org);
+    audit(
+        &mut tx,
+        auth,
+        Some(&tenant),
+        Change {
+            action: "org.create",
+            kind: "org",
+            target: &org.id,
+            org: Some(&org.id),
+            before: None,
+            after: Some(out.clone()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+pub async fn get_org(env: &Env<'_>, auth: &Caller, org: &str) -> Result<Value> {
+    let mut tx = env.store.read().await?;
+    let row = visible_org(&mut tx, auth, org).await?;
+    Ok(render_org_for(&auth.principal, &row))
+}
+
+pub async fn update_org(env: &Env<'_>, auth: &Caller, org: &str, body: &Value) -> Result<Value> {
+    only_fields(body, &["slug", "name", "parent", "domain"])?;
+    object(body)?;
+    let mut tx = env.store.write().await?;
+    let before = visible_org(&mut tx, auth, org).await?;
+    if !policy::can_manage_org(&auth.principal, &before.tenant_id, &before.id) {
+        return Err(Error::Forbidden(format!(
+            "you cannot manage org '{}': admins and members with can_manage can",
+            before.slug
+        )));
+    }
+    let mut after = before.clone();
+    if body.get("name").is_some() {
+        after.name = text(body, "name", 200)?.to_owned();
+    }
+    if let Some(domain) = opt_text(body, "domain")? {
+        after.domain = domain.map(|d| check_domain(&d)).transpose()?;
+        if after.domain != before.domain {
+            // A new claim is unproved until DNS says otherwise.
+            after.domain_token = after.domain.as_ref().map(|_| new_domain_token());
+            after.domain_verified_at = None;
+        }
+    }
+    let structural = body.get("slug").is_some() || body.get("parent").is_some();
+    if structural && !policy::can_restructure_orgs(&auth.principal) {
+        return Err(Error::Forbidden(
+            "only admins change an org's slug or parent".into(),
+        ));
+    }
+    if body.get("slug").is_some() {
+        let slug = text(body, "slug", 63)?.to_owned();
+        orgscope_core::check_slug(&slug).map_err(Error::Invalid)?;
+        after.slug = slug;
+    }
+    if let Some(parent) = opt_text(body, "parent")? {
+        after.parent_id = match parent {
+            None => None,
+            Some(p) => {
+                let row = tx
+                    .org(&tenant_filter(&before.tenant_id), &p)
+                    .await
+                    .map_err(|_| Error::Invalid(format!("parent: no org '{p}'")))?;
+                check_parent(&mut tx, &before.tenant_id, &before.id, &row.id).await?;
+                Some(row.id)
+            }
+        };
+    }
+    tx.org_update(&after).await.map_err(duplicate)?;
+    org_changed(tx, auth, &before, "org.update").await
+}
+
+/// Ends a change to an org: audits it (as it was and is now) and answers it.
+async fn org_changed(mut tx: Tx, auth: &Caller, before: &OrgRow, action: &str) -> Result<Value> {
+    let after = tx
+        .org(&tenant_filter(&before.tenant_id), &before.id)
+        .await?;
+    audit(
+        &mut tx,
+        auth,
+        Some(&before.tenant_id),
+        Change {
+            action,
+            kind: "org",
+            target: &before.id,
+            org: Some(&before.id),
+            before: Some(render_org(before)),
+            after: Some(render_org(&after)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(render_org_for(&auth.principal, &after))
+}
+
+pub async fn delete_org(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) -> Result<Value> {
+    // The disposition body is optional: an empty org needs none.
+    let body = optional_body(body)?;
+    only_fields(&body, &["move_to", "delete_resources", "preview"])?;
+    let mut tx = env.store.write().await?;
+    let row = visible_org(&mut tx, auth, org).await?;
+    if !policy::can_restructure_orgs(&auth.principal) {
+        return Err(Error::Forbidden("only admins delete orgs".into()));
+    }
+    let holdings = tx
+        .org_holdings(&policy::read_filter(&auth.principal), &row.id)
+        .await?;
+    let children = tx.org_children(&row.id).await?;
+    let counts: serde_json::Map<String, Value> = holdings
+        .iter()
+        .map(|(k, n)| (k.clone(), json!(n)))
+        .collect();
+    let preview = body
+        .get("preview")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let delete_resources = body
+        .get("delete_resources")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let move_to = match body.get("move_to") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(target)) => {
+            let t = tx
+                .org(&tenant_filter(&row.tenant_id), target)
+                .await
+                .map_err(|_| Error::Invalid(format!("move_to: no org '{target}'")))?;
+            if t.id == row.id {
+                return Err(Error::Invalid(
+                    "move_to: must be another org than the one being deleted".into(),
+                ));
+            }
+            Some(Some(t))
+        }
+        Some(_) => {
+            return Err(Error::Invalid(
+                "move_to: must be an org slug or id, or null for tenant-wide".into(),
+            ));
+        }
+    };
+    if move_to.is_some() && delete_resources {
+        return Err(Error::Invalid(
+            "give either move_to or delete_resources, not both".into(),
+        ));
+    }
+    let resources: i64 = holdings
+        .iter()
+        .filter(|(k, _)| k != "org")
+        .map(|(_, n)| n)
+        .sum();
+    // Org-required kinds cannot follow to tenant-wide.
+    if let Some(None) = move_to {
+        let stuck: Vec<&String> = holdings
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| {
+                k.as_str() != "api_key"
+                    && orgscope_core::kind::KINDS.iter().any(|kd| {
+                        kd.name == k.as_str() && kd.policy == kind::ScopePolicy::OrgRequired
+                    })
+            })
+            .collect();
+        if !stuck.is_empty() {
+            return Err(Error::Conflict {
+                detail: format!(
+                    "move_to null: these kinds must belong to an org and cannot become tenant-wide: {}; move them to another org or delete them",
+                    stuck
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                blocking: Value::Object(counts),
+            });
+        }
+    }
+    // Personas that follow to another org keep only that org's members.
+    let mut pruned = Vec::new();
+    if let Some(Some(target)) = &move_to {
+        let filter = policy::read_filter(&auth.principal);
+        let personas = tx
+            .resources_all(
+                "persona",
+                &filter,
+                &orgscope_core::policy::OrgSelector::Org(row.id.clone()),
+            )
+            .await?;
+        for p in personas {
+            for (user, name) in tx.assignments(&p.id).await? {
+                if tx.member(&target.id, &user).await.is_err() {
+                    pruned.push(json!({"persona": p.id, "user": name}));
+                }
+            }
+            if !preview {
+                tx.assignments_prune(&p.id, &target.id).await?;
+            }
+        }
+    }
+    // The org's access keys end with it, whatever the disposition: a key
+    // moved to another org would gain that org's rights.
+    let keys: Vec<String> = tx
+        .resources_all(
+            "api_key",
+            &policy::read_filter(&auth.principal),
+            &orgscope_core::policy::OrgSelector::Org(row.id.clone()),
+        )
+        .await?
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    let impact = json!({ "org": render_org(&row), "owns": counts, "children_losing_their_parent": children,
+        "persona_assignments_pruned": pruned,
+        "keys_revoked": keys,
+        "disposition": if delete_resources { json!("delete") } else { match &move_to { Some(Some(t)) => json!({"move_to": t.slug}), Some(None) => json!({"move_to": null}), None => Value::Null } } });
+    if preview {
+        return Ok(json!({"preview": true, "impact": impact}));
+    }
+    if resources > 0 && move_to.is_none() && !delete_resources {
+        return Err(Error::Conflict {
+            detail: format!(
+                "org '{}' still owns resources: give move_to (an org, or null for tenant-wide) or delete_resources: true",
+                row.slug
+            ),
+            blocking: Value::Object(counts),
+        });
+    }
+    for key in &keys {
+        tx.resource_delete(key).await?;
+    }
+    tx.org_dispose(
+        &row.id,
+        match &move_to {
+            Some(target) => {
+                orgscope_store::Disposition::Move(target.as_ref().map(|t| t.id.as_str()))
+            }
+            None => orgscope_store::Disposition::Delete,
+        },
+    )
+    .await?;
+    tx.org_delete(&row.id).await?;
+    audit(
+        &mut tx,
+        auth,
+        Some(&row.tenant_id),
+        Change {
+            action: "org.delete",
+            kind: "org",
+            target: &row.id,
+            org: Some(&row.id),
+            before: Some(render_org(&row)),
+            after: Some(impact),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Value::Null)
+}
+
+/// The org (visible) and whether the caller may manage it.
+async fn org_for_members(tx: &mut Tx, auth: &Caller, org: &str) -> Result<(OrgRow, bool)> {
+    let row = visible_org(tx, auth, org).await?;
+    let manage = policy::can_manage_org(&auth.principal, &row.tenant_id, &row.id);
+    Ok((row, manage))
+}
+
+/// A user of the tenant named in a membership path. A missing user answers
+/// as a user who is not a member does: the path asks about a membership.
+async fn tenant_user(tx: &mut Tx, tenant: &str, user: &str) -> Result<UserRow> {
+    match tx.user(Some(tenant), user).await {
+        Ok(u) => Ok(u),
+        Err(StoreError::NotFound) => Err(Error::not_found("member", user)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn list_members(env: &Env<'_>, auth: &Caller, org: &str, page: &Page) -> Result<Value> {
+    let mut tx = env.store.read().await?;
+    let (row, _) = org_for_members(&mut tx, auth, org).await?;
+    let rows = tx.members(&row.id, page).await?;
+    Ok(listing(rows, page, |m| m.user_id.clone(), render_member))
+}
+
+pub async fn add_member(
+    env: &Env<'_>,
+    auth: &Caller,
+    org: &str,
+    body: &Value,
+) -> Result<(bool, Value)> {
+    only_fields(body, &["user", "can_manage"])?;
+    let user = text(body, "user", 200)?.to_owned();
+    let can_manage = match body.get("can_manage") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(Error::Invalid("can_manage: must be true or false".into()));
+        }
+    };
+    put_member(env, auth, org, &user, can_manage, true).await
+}
+
+pub async fn get_member(env: &Env<'_>, auth: &Caller, org: &str, user: &str) -> Result<Value> {
+    let mut tx = env.store.read().await?;
+    let (row, _) = org_for_members(&mut tx, auth, org).await?;
+    let u = tenant_user(&mut tx, &row.tenant_id, user).await?;
+    let m = tx
+        .member(&row.id, &u.id)
+        .await
+        .map_err(|_| Error::not_found("member", user))?;
+    Ok(render_member(&m))
+}
+
+pub async fn update_member(
+    env: &Env<'_>,
+    auth: &Caller,
+    org: &str,
+    user: &str,
+    body: &Value,
+) -> Result<Value> {
+    only_fields(body, &["can_manage"])?;
+    let can_manage = body
+        .get("can_manage")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| Error::Invalid("can_manage: is required, true or false".into()))?;
+    put_member(env, auth, org, user, can_manage, false)
+        .await
+        .map(|(_, after)| after)
+}
+
+/// Adds (`create`) or changes a membership; answers whether it is new.
+async fn put_member(
+    env: &Env<'_>,
+    auth: &Caller,
+    org: &str,
+    user: &str,
+    can_manage: bool,
+    create: bool,
+) -> Result<(bool, Value)> {
+    let mut tx = env.store.write().await?;
+    let (row, manage) = org_for_members(&mut tx, auth, org).await?;
+    if !manage {
+        return Err(Error::Forbidden(format!(
+            "you cannot manage the members of '{}': admins and members with can_manage can",
+            row.slug
+        )));
+    }
+    let u = match tenant_user(&mut tx, &row.tenant_id, user).await {
+        Err(Error::NotFound(_)) if create => {
+            return Err(Error::Invalid(format!(
+                "user: no user '{user}' in this tenant"
+            )));
+        }
+        other => other?,
+    };
+    let before = tx.member(&row.id, &u.id).await.ok();
+    if !create && before.is_none() {
+        return Err(Error::not_found("member", user));
+    }
+    tx.member_put(&row.id, &u.id, can_manage).await?;
+    let after = render_member(&tx.member(&row.id, &u.id).await?);
+    audit(
+        &mut tx,
+        auth,
+        Some(&row.tenant_id),
+        Change {
+            action: if before.is_some() {
+                "member.update"
+            } else {
+                "member.add"
+            },
+            kind: "membership",
+            target: &u.id,
+            org: Some(&row.id),
+            before: before.as_ref().map(render_member),
+            after: Some(after.clone()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((before.is_none(), after))
+}
+
+pub async fn remove_member(env: &Env<'_>, auth: &Caller, org: &str, user: &str) -> Result<Value> {
+    let mut tx = env.store.write().await?;
+    let (row, manage) = org_for_members(&mut tx, auth, org).await?;
+    if !manage {
+        return Err(Error::Forbidden(format!(
+            "you cannot manage the members of '{}': admins and members with can_manage can",
+            row.slug
+        )));
+    }
+    let u = tenant_user(&mut tx, &row.tenant_id, user).await?;
+    let before = tx
+        .member(&row.id, &u.id)
+        .await
+        .map_err(|_| Error::not_found("member", user))?;
+    let cleared = tx.member_remove(&row.id, &u.id).await?;
+    let unassigned = tx.assignments_prune_member(&row.id, &u.id).await?;
+    let out = json!({
+        "removed": render_member(&before),
+        "default_org_cleared": cleared,
+        "persona_assignments_pruned": unassigned,
+    });
+    audit(
+        &mut tx,
+        auth,
+        Some(&row.tenant_id),
+        Change {
+            action: "member.remove",
+            kind: "membership",
+            target: &u.id,
+            org: Some(&row.id),
+            before: Some(render_member(&before)),
+            after: Some(out.clone()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+pub async fn verify_domain(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) -> Result<Value> {
+    let body = optional_body(body)?;
+    only_fields(&body, &["skip_dns"])?;
+    let skip_dns = match body.get("skip_dns") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(Error::Invalid("skip_dns: must be true or false".into())),
+    };
+    let claimed = {
+        let mut tx = env.store.read().await?;
+        visible_org(&mut tx, auth, org).await?
+    };
+    if !policy::can_manage_org(&auth.principal, &claimed.tenant_id, &claimed.id) {
+        return Err(Error::Forbidden(format!(
+            "you cannot manage org '{}': admins and members with can_manage can",
+            claimed.slug
+        )));
+    }
+    let (Some(domain), Some(token)) = (&claimed.domain, &claimed.domain_token) else {
+        return Err(Error::conflict(format!(
+            "org '{}' claims no domain: set one first (PATCH /api/v1/orgs/{{org}} with {{\"domain\": …}})",
+            claimed.slug
+        )));
+    };
+    if claimed.domain_verified_at.is_some() {
+        return Ok(render_org_for(&auth.principal, &claimed));
+    }
+    if skip_dns {
+        if !auth.is_superuser() {
+            return Err(Error::Forbidden(
+                "skip_dns: only superusers vouch for a domain without DNS".into(),
+            ));
+        }
+    } else {
+        // Asked with no transaction open: DNS may take seconds.
+        prove_by_dns(env.dns_server, domain, token).await?;
+    }
+    let mut tx = env.store.write().await?;
+    let now = tx
+        .org(&tenant_filter(&claimed.tenant_id), &claimed.id)
+        .await?;
+    if now.domain != claimed.domain || now.domain_token != claimed.domain_token {
+        return Err(Error::conflict(
+            "domain: the org's domain changed while it was being verified; verify again",
+        ));
+    }
+    // Two proofs of one domain at the same moment: one wins, the other retries.
+    let lost = tx.org_domain_proved(&now).await.map_err(|e| match e {
+        StoreError::Duplicate(_) => Error::conflict(
+            "domain: it was being verified elsewhere at the same moment; verify again",
+        ),
+        e => e.into(),
+    })?;
+    for other in &lost {
+        // The org that held the domain hears only that DNS now proves
+        // someone else's claim: not who, nor which tenant.
+        tx.audit_append(&orgscope_store::NewAudit {
+            tenant_id: Some(other.tenant_id.clone()),
+            actor: "orgscope".into(),
+            actor_id: None,
+            action: "org.domain_lost".into(),
+            kind: "org".into(),
+            target: other.id.clone(),
+            org_id: Some(other.id.clone()),
+            other_org_id: None,
+            before: Some(render_org(other).to_string()),
+            after: None,
+        })
+        .await?;
+    }
+    org_changed(tx, auth, &claimed, "org.domain_verify").await
+}
+
+/// Succeeds when a TXT record at `_orgscope.<domain>` holds `token`. The
+/// answer never depends on other tenants: DNS is asked, not the database.
+async fn prove_by_dns(
+    server: Option<std::net::SocketAddr>,
+    domain: &str,
+    token: &str,
+) -> Result<()> {
+    let name = txt_name(domain);
+    let Some(server) = server else {
+        return Err(Error::BadGateway(
+            "no DNS resolver is configured: the operator sets ORGSCOPE_DNS_SERVER".into(),
+        ));
+    };
+    let records = crate::dns::txt_records(server, &name)
+        .await
+        .map_err(|e| {
+            Error::BadGateway(format!(
+                "the DNS resolver {server} could not be asked for {name}: {e}; try again, or ask the operator to check ORGSCOPE_DNS_SERVER"
+            ))
+        })?;
+    if records.iter().any(|r| r.trim() == token) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "domain: no TXT record at {name} holds {token}; add it at your DNS provider and verify again (new records can take minutes to appear)"
+        )))
     }
 }

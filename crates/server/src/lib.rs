@@ -11,7 +11,7 @@
 pub mod auth;
 pub use orgscope_app::blobs;
 pub use orgscope_app::crypto;
-pub mod dns;
+pub use orgscope_app::dns;
 pub mod error;
 pub use orgscope_app::extract;
 pub mod llm;
@@ -132,6 +132,7 @@ impl AppState {
             store: &self.store,
             master_key: &self.master_key,
             blobs: &self.blobs,
+            dns_server: self.dns_server,
         }
     }
 

@@ -16,7 +16,6 @@ pub mod users;
 
 use orgscope_store::Page;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult};
@@ -61,17 +60,6 @@ impl ListQuery {
     }
 }
 
-/// `{items, next_cursor}` from rows fetched with [`ListQuery::page`].
-pub fn listing<T>(
-    mut rows: Vec<T>,
-    page: &Page,
-    cursor_of: impl Fn(&T) -> String,
-    render: impl Fn(&T) -> Value,
-) -> Value {
-    let next = next_cursor(&mut rows, page, cursor_of);
-    json!({ "items": rows.iter().map(render).collect::<Vec<_>>(), "next_cursor": next })
-}
-
 pub use orgscope_app::audit::{Change, audit, audit_move};
-pub use orgscope_app::input::{next_cursor, object, only_fields, text};
+pub use orgscope_app::input::{listing, next_cursor, object, only_fields, text};
 pub use orgscope_app::orgs::{org_field, org_ref, selector, visible_org};
