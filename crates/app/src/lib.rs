@@ -27,6 +27,7 @@ pub mod knowledge;
 pub mod orgs;
 pub mod resources;
 pub mod secrets;
+pub mod users;
 
 pub use caller::{Caller, Credential};
 pub use error::{Error, OrNotFound, Result};

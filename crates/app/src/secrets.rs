@@ -1,8 +1,13 @@
 //! Secrets: random tokens with a recognisable prefix, stored as their
 //! SHA-256, compared in constant time.
 
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use rand::Rng;
 use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
 
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -47,4 +52,47 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    if password.chars().count() < 8 {
+        return Err(Error::Invalid(
+            "password: must be at least 8 characters".into(),
+        ));
+    }
+    if password.len() > 1024 {
+        return Err(Error::Invalid(
+            "password: must be at most 1024 bytes".into(),
+        ));
+    }
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("argon2: {e}")))
+}
+
+/// A hash of a random password, verified against when the username is
+/// unknown so that a miss takes as long as a wrong password.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    Argon2::default()
+        .hash_password(new_secret("").as_bytes())
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    let check = |hash: &str| {
+        PasswordHash::new(hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    };
+    match hash {
+        Some(hash) => check(hash),
+        None => {
+            check(&DUMMY_HASH);
+            false
+        }
+    }
 }

@@ -6,9 +6,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
@@ -65,50 +62,9 @@ fn cookie_session(parts: &Parts) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct LocalOperator;
 
-pub use orgscope_app::secrets::{ct_eq, hash_secret, hex, new_secret};
-
-pub fn hash_password(password: &str) -> ApiResult<String> {
-    if password.chars().count() < 8 {
-        return Err(ApiError::Invalid(
-            "password: must be at least 8 characters".into(),
-        ));
-    }
-    if password.len() > 1024 {
-        return Err(ApiError::Invalid(
-            "password: must be at most 1024 bytes".into(),
-        ));
-    }
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
-}
-
-/// A hash of a random password, verified against when the username is
-/// unknown so that a miss takes as long as a wrong password.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    Argon2::default()
-        .hash_password(new_secret("").as_bytes())
-        .map(|h| h.to_string())
-        .unwrap_or_default()
-});
-
-pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    let check = |hash: &str| {
-        PasswordHash::new(hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-    };
-    match hash {
-        Some(hash) => check(hash),
-        None => {
-            check(&DUMMY_HASH);
-            false
-        }
-    }
-}
+pub use orgscope_app::secrets::{
+    ct_eq, hash_password, hash_secret, hex, new_secret, verify_password,
+};
 
 /// Failed-login counting per key (a username, an address), in memory.
 /// Each replica counts on its own: behind a load balancer with N replicas an

@@ -377,11 +377,13 @@ impl Model {
     }
 
     /// Would moving resource `r` to `org` leave a reference across orgs?
+    /// What it refers to must be in `org` or tenant-wide; what refers to it
+    /// must be in `org`, unless it becomes tenant-wide (then any org's may).
     fn breaks_refs(&self, r: usize, org: Option<usize>) -> bool {
         self.refs.iter().any(|&(a, b)| {
             let other = if a == r {
                 b
-            } else if b == r {
+            } else if b == r && org.is_some() {
                 a
             } else {
                 return false;
