@@ -24,6 +24,8 @@ pub mod files;
 pub mod input;
 pub mod kinds;
 pub mod knowledge;
+pub mod limits;
+pub mod me;
 pub mod orgs;
 pub mod resources;
 pub mod secrets;

@@ -9,6 +9,11 @@ use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
+/// Prefixes make a leaked secret recognisable (and scannable) at a glance.
+pub const SESSION_PREFIX: &str = "oss_";
+pub const PERSONAL_TOKEN_PREFIX: &str = "ost_";
+pub const ORG_KEY_PREFIX: &str = "osk_";
+
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// A new random secret: `prefix` and 43 base62 characters (256 bits).

@@ -2,9 +2,7 @@
 //! a bearer token (session, personal token or org key) into a principal,
 //! loaded fresh from the database on every request.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
 
 use axum::extract::FromRequestParts;
 use axum::http::Method;
@@ -14,11 +12,6 @@ use orgscope_store::{StoreError, Tx};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-
-/// Prefixes make a leaked secret recognisable (and scannable) at a glance.
-pub const SESSION_PREFIX: &str = "oss_";
-pub const PERSONAL_TOKEN_PREFIX: &str = "ost_";
-pub const ORG_KEY_PREFIX: &str = "osk_";
 
 /// The header a superuser (or the local CLI) uses to name the tenant it acts in.
 pub const TENANT_HEADER: &str = "x-orgscope-tenant";
@@ -62,70 +55,11 @@ fn cookie_session(parts: &Parts) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct LocalOperator;
 
+pub use orgscope_app::limits::LoginLimiter;
 pub use orgscope_app::secrets::{
-    ct_eq, hash_password, hash_secret, hex, new_secret, verify_password,
+    ORG_KEY_PREFIX, PERSONAL_TOKEN_PREFIX, SESSION_PREFIX, ct_eq, hash_password, hash_secret, hex,
+    new_secret, verify_password,
 };
-
-/// Failed-login counting per key (a username, an address), in memory.
-/// Each replica counts on its own: behind a load balancer with N replicas an
-/// attacker gets at most N times the budget, which stays small.
-pub struct LoginLimiter {
-    window: Duration,
-    per_user: u32,
-    per_address: u32,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter {
-            window: Duration::from_secs(300),
-            per_user: 10,
-            per_address: 50,
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl LoginLimiter {
-    /// `Err(seconds)` while `user` or `address` is over its budget.
-    pub fn check(&self, user: &str, address: &str) -> Result<(), u64> {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        for (key, budget) in [
-            (format!("u:{user}"), self.per_user),
-            (format!("a:{address}"), self.per_address),
-        ] {
-            if let Some((n, since)) = map.get(&key) {
-                let age = now.duration_since(*since);
-                if age < self.window && *n >= budget {
-                    return Err((self.window - age).as_secs().max(1));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub fn failed(&self, user: &str, address: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if map.len() > 100_000 {
-            map.retain(|_, (_, since)| now.duration_since(*since) < self.window);
-        }
-        for key in [format!("u:{user}"), format!("a:{address}")] {
-            let entry = map.entry(key).or_insert((0, now));
-            if now.duration_since(entry.1) >= self.window {
-                *entry = (0, now);
-            }
-            entry.0 += 1;
-        }
-    }
-
-    pub fn succeeded(&self, user: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&format!("u:{user}"));
-    }
-}
 
 /// The client's address, when the server knows it (not in-process calls).
 pub struct PeerAddr(pub Option<std::net::SocketAddr>);

@@ -1,0 +1,66 @@
+//! Limits that guard sign-in. In memory (see DECISIONS: keys and tokens).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Failed-login counting per key (a username, an address), in memory.
+/// Each replica counts on its own: behind a load balancer with N replicas an
+/// attacker gets at most N times the budget, which stays small.
+pub struct LoginLimiter {
+    window: Duration,
+    per_user: u32,
+    per_address: u32,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter {
+            window: Duration::from_secs(300),
+            per_user: 10,
+            per_address: 50,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl LoginLimiter {
+    /// `Err(seconds)` while `user` or `address` is over its budget.
+    pub fn check(&self, user: &str, address: &str) -> Result<(), u64> {
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        for (key, budget) in [
+            (format!("u:{user}"), self.per_user),
+            (format!("a:{address}"), self.per_address),
+        ] {
+            if let Some((n, since)) = map.get(&key) {
+                let age = now.duration_since(*since);
+                if age < self.window && *n >= budget {
+                    return Err((self.window - age).as_secs().max(1));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn failed(&self, user: &str, address: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if map.len() > 100_000 {
+            map.retain(|_, (_, since)| now.duration_since(*since) < self.window);
+        }
+        for key in [format!("u:{user}"), format!("a:{address}")] {
+            let entry = map.entry(key).or_insert((0, now));
+            if now.duration_since(entry.1) >= self.window {
+                *entry = (0, now);
+            }
+            entry.0 += 1;
+        }
+    }
+
+    pub fn succeeded(&self, user: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&format!("u:{user}"));
+    }
+}
