@@ -1,9 +1,12 @@
-//! The audit log: every change is appended in the transaction that makes it.
+//! The audit log: every change is appended in the transaction that makes
+//! it; admins and auditors read the tenant's, org managers their orgs'.
 
-use orgscope_store::{NewAudit, Tx};
-use serde_json::Value;
+use orgscope_core::policy::{self, ReadFilter};
+use orgscope_store::{AuditRow, NewAudit, Page, Tx};
+use serde_json::{Value, json};
 
-use crate::{Caller, Result};
+use crate::input::listing;
+use crate::{Caller, Env, Error, Result};
 
 /// What an audit entry records, beside who and when.
 pub struct Change<'a> {
@@ -48,4 +51,125 @@ pub async fn audit_move(
     })
     .await?;
     Ok(())
+}
+
+/// What a reader of the log asks for (beside what its rights allow).
+#[derive(Debug, Default)]
+pub struct AuditFilters {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// An org slug or id the reader can see.
+    pub org: Option<String>,
+    pub actor: Option<String>,
+    pub kind: Option<String>,
+    pub action: Option<String>,
+}
+
+fn parse_json(text: Option<&str>) -> Value {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+pub fn render(a: &AuditRow) -> Value {
+    json!({
+        "id": a.id, "at": a.at, "actor": a.actor, "actor_id": a.actor_id,
+        "action": a.action, "kind": a.kind, "target": a.target, "org": a.org_id,
+        "from_org": a.other_org_id,
+        "before": parse_json(a.before.as_deref()), "after": parse_json(a.after.as_deref()),
+    })
+}
+
+/// The filter the caller's rights allow, and what the query asks.
+pub async fn filter_and_query(
+    env: &Env<'_>,
+    auth: &Caller,
+    q: &AuditFilters,
+) -> Result<(ReadFilter, orgscope_store::AuditQuery)> {
+    auth.tenant()?;
+    let filter = policy::audit_filter(&auth.principal)
+        .ok_or_else(|| Error::Forbidden("org access keys cannot read the audit log".into()))?;
+    let time = |field: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| {
+                orgscope_core::parse_time(s).map_err(|e| Error::BadRequest(format!("{field}: {e}")))
+            })
+            .transpose()
+    };
+    let org = match &q.org {
+        Some(o) => {
+            let mut tx = env.store.read().await?;
+            Some(crate::orgs::visible_org(&mut tx, auth, o).await?.id)
+        }
+        None => None,
+    };
+    Ok((
+        filter,
+        orgscope_store::AuditQuery {
+            since: time("since", &q.since)?,
+            until: time("until", &q.until)?,
+            org,
+            actor: q.actor.clone(),
+            kind: q.kind.clone(),
+            action: q.action.clone(),
+        },
+    ))
+}
+
+pub fn check_cursor(cursor: Option<&str>) -> Result<()> {
+    match cursor {
+        Some(c)
+            if !(c.starts_with("aud_")
+                && c.len() <= 64
+                && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')) =>
+        {
+            Err(Error::BadRequest(format!(
+                "cursor: '{c}' is not a cursor this server gave; use the next_cursor of the previous page"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn export_stream(
+    store: orgscope_store::Store,
+    filter: ReadFilter,
+    query: orgscope_store::AuditQuery,
+    start: Option<String>,
+) -> impl futures_util::Stream<Item = std::result::Result<Vec<u8>, std::io::Error>> {
+    const CHUNK: i64 = 500;
+    let failed = |e: orgscope_store::StoreError| {
+        tracing::error!(error = %e, "audit export failed");
+        std::io::Error::other("audit export failed")
+    };
+    futures_util::stream::try_unfold(Some(start), move |after| {
+        let (store, filter, query) = (store.clone(), filter.clone(), query.clone());
+        async move {
+            let Some(after) = after else {
+                return Ok(None);
+            };
+            let page = Page {
+                limit: CHUNK,
+                after: after.clone(),
+            };
+            let mut tx = store.read().await.map_err(failed)?;
+            let rows = tx.audit(&filter, &query, &page).await.map_err(failed)?;
+            drop(tx);
+            let mut chunk = Vec::new();
+            for row in &rows {
+                chunk.extend_from_slice(render(row).to_string().as_bytes());
+                chunk.push(b'\n');
+            }
+            let next = (rows.len() as i64 == CHUNK).then(|| rows.last().map(|r| r.id.clone()));
+            Ok(Some((chunk, next)))
+        }
+    })
+}
+
+/// A page of the entries the caller may read and asks for, oldest first.
+pub async fn list(env: &Env<'_>, auth: &Caller, q: &AuditFilters, page: &Page) -> Result<Value> {
+    let (filter, query) = filter_and_query(env, auth, q).await?;
+    check_cursor(page.after.as_deref())?;
+    let mut tx = env.store.read().await?;
+    let rows = tx.audit(&filter, &query, page).await?;
+    Ok(listing(rows, page, |a| a.id.clone(), render))
 }
