@@ -29,6 +29,7 @@ pub mod me;
 pub mod orgs;
 pub mod resources;
 pub mod secrets;
+pub mod tenants;
 pub mod users;
 
 pub use caller::{Caller, Credential};
