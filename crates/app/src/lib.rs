@@ -21,6 +21,7 @@ pub mod dns;
 pub mod error;
 pub mod extract;
 pub mod files;
+pub mod gateway_check;
 pub mod input;
 pub mod kinds;
 pub mod knowledge;

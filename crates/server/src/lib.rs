@@ -69,7 +69,7 @@ pub struct Shared {
     /// The model that answers chat turns; none: retrieval-only answers.
     pub llm: Option<crate::llm::Llm>,
     /// Rate-limit windows and last uses of consumer keys.
-    pub gateway: routes::apis::GatewayState,
+    pub gateway: std::sync::Arc<orgscope_app::gateway_check::GatewayState>,
     pub limiter: LoginLimiter,
     pub session_ttl: time::Duration,
     /// Responses sent, for /metrics.
@@ -153,7 +153,7 @@ impl AppState {
                 blobs,
                 max_upload: DEFAULT_MAX_UPLOAD,
                 llm: None,
-                gateway: routes::apis::GatewayState::default(),
+                gateway: std::sync::Arc::default(),
                 limiter: LoginLimiter::default(),
                 session_ttl: time::Duration::hours(12),
                 dns_server: dns::resolver_from_env(),
@@ -375,7 +375,10 @@ pub async fn recover(state: &AppState) -> Result<(), String> {
         tracing::info!(removed, "removed partial or orphaned blobs");
     }
     tokio::spawn(extract::resume(state.store.clone(), state.blobs.clone()));
-    tokio::spawn(routes::apis::flush_usage(state.clone()));
+    tokio::spawn(orgscope_app::gateway_check::flush_usage(
+        state.store.clone(),
+        state.gateway.clone(),
+    ));
     tokio::spawn(routes::agents::run_scheduler(state.store.clone()));
     Ok(())
 }

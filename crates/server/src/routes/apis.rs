@@ -1,10 +1,6 @@
 //! API management at the edge: the forward-auth check a proxy calls before
 //! passing a request upstream, and each org's portal on its own domain.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
@@ -16,80 +12,14 @@ use orgscope_store::{Page, StoreError};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::hash_secret;
 use crate::error::{ApiError, ApiResult};
+use orgscope_app::gateway_check;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/gateway/check", any(check))
         .route("/api/v1/gateway/check/{*path}", any(check))
         .route("/portal", get(portal))
-}
-
-/// Per-key request counts in fixed one-minute windows, and last uses waiting
-/// to be written. In memory: each replica limits on its own (a key gets at
-/// most its limit per replica), and last-use times reach the database every
-/// few seconds instead of on every request.
-#[derive(Default)]
-pub struct GatewayState {
-    windows: Mutex<HashMap<String, (u64, Instant)>>,
-    used: Mutex<HashMap<String, String>>,
-}
-
-impl GatewayState {
-    /// `Err(seconds)` when the key is over `per_minute`.
-    fn admit(&self, key: &str, per_minute: Option<u64>) -> Result<(), u64> {
-        let Some(limit) = per_minute else {
-            return Ok(());
-        };
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let entry = windows.entry(key.to_owned()).or_insert((0, now));
-        if now.duration_since(entry.1) >= Duration::from_secs(60) {
-            *entry = (0, now);
-        }
-        if entry.0 >= limit {
-            return Err(60u64
-                .saturating_sub(now.duration_since(entry.1).as_secs())
-                .max(1));
-        }
-        entry.0 += 1;
-        Ok(())
-    }
-
-    fn used(&self, key: &str) {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        used.insert(key.to_owned(), orgscope_store::now());
-    }
-
-    /// Writes the last uses gathered since the previous flush.
-    pub async fn flush(&self, store: &orgscope_store::Store) {
-        let uses: Vec<(String, String)> = {
-            let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-            used.drain().collect()
-        };
-        if uses.is_empty() {
-            return;
-        }
-        let result = async {
-            let mut tx = store.write().await?;
-            tx.keys_used(&uses).await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not record consumer key use");
-        }
-    }
-}
-
-/// Writes last uses every five seconds, for as long as the server runs.
-pub async fn flush_usage(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tick.tick().await;
-        state.gateway.flush(&state.store).await;
-    }
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -109,10 +39,6 @@ fn consumer_key(headers: &HeaderMap) -> Option<&str> {
     })
 }
 
-fn denied(why: &str) -> ApiError {
-    ApiError::Forbidden(why.to_owned())
-}
-
 /// Forward auth: 2xx lets the request through, 401 for a missing or unknown
 /// key, 403 for a key that may not make it, 429 over the key's rate limit.
 async fn check(
@@ -121,7 +47,7 @@ async fn check(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let secret = consumer_key(&headers).ok_or(ApiError::Unauthorized)?;
+    let secret = consumer_key(&headers);
     // Envoy sends the original path after the check's own.
     let envoy_path = uri
         .path()
@@ -135,61 +61,15 @@ async fn check(
         envoy_path,
     )
     .map_err(|gateway::Ambiguous(why)| ApiError::BadRequest(why))?;
-    let hit = state
-        .store
-        .gateway_lookup(&hash_secret(secret), &path)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    let fields: Value = serde_json::from_str(&hit.key_fields).unwrap_or_default();
-    if fields["expires_at"]
-        .as_str()
-        .is_some_and(|t| t <= orgscope_store::now().as_str())
-    {
-        return Err(ApiError::Unauthorized);
-    }
-    // No API there, another org's API and an API the key does not grant
-    // answer alike: the check tells a key nothing of other orgs' paths.
-    let api_id = hit
-        .api_id
-        .as_deref()
-        .ok_or_else(|| denied("this key does not grant this API"))?;
-    if hit.api_org.is_none() || hit.api_org != hit.key_org {
-        return Err(denied("this key does not grant this API"));
-    }
-    let grants = fields["apis"]
-        .as_array()
-        .is_some_and(|apis| apis.iter().any(|a| a.as_str() == Some(api_id)));
-    if !grants {
-        return Err(denied("this key does not grant this API"));
-    }
-    let api_fields: Value =
-        serde_json::from_str(hit.api_fields.as_deref().unwrap_or("{}")).unwrap_or_default();
-    let methods = api_fields["methods"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if !methods.is_empty() && !methods.iter().any(|m| m.as_str() == Some(method.as_str())) {
-        return Err(denied("this API does not take that method"));
-    }
-    let limit = fields["rate_limit"].as_u64();
-    state
-        .gateway
-        .admit(&hit.key_id, limit)
-        .map_err(ApiError::TooManyRequests)?;
-    state.gateway.used(&hit.key_id);
+    let allowed =
+        gateway_check::check(&state.store, &state.gateway, secret, &method, &path).await?;
     let mut res = axum::http::StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
     for (name, value) in [
-        (
-            "x-orgscope-org",
-            hit.api_org_slug.as_deref().unwrap_or_default(),
-        ),
-        ("x-orgscope-api", api_id),
-        ("x-orgscope-consumer-key", hit.key_id.as_str()),
-        (
-            "x-orgscope-upstream",
-            api_fields["upstream_url"].as_str().unwrap_or_default(),
-        ),
+        ("x-orgscope-org", allowed.org.as_str()),
+        ("x-orgscope-api", allowed.api.as_str()),
+        ("x-orgscope-consumer-key", allowed.key.as_str()),
+        ("x-orgscope-upstream", allowed.upstream.as_str()),
     ] {
         if let Ok(v) = HeaderValue::from_str(value) {
             h.insert(name, v);
