@@ -7,9 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get};
 use orgscope_core::gateway;
-use orgscope_core::policy::{self, OrgSelector, SystemRead};
-use orgscope_store::{Page, StoreError};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -96,44 +94,7 @@ async fn portal(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
         })
         .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
         .unwrap_or_default();
-    let mut tx = state.store.read().await?;
-    let org = match tx.org_by_domain_for_portal(&host).await {
-        Ok(o) => o,
-        Err(StoreError::NotFound) => {
-            return Err(ApiError::NotFound(format!("no portal at '{host}'")));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // Public by design: the org whose proved domain this is, and below only
-    // its published API definitions.
-    let filter = policy::system_filter(&org.tenant_id, None, SystemRead::Portal);
-    let mut apis = Vec::new();
-    let mut after = None;
-    loop {
-        let page = Page { limit: 200, after };
-        let rows = tx
-            .resources(
-                "api_definition",
-                &filter,
-                &OrgSelector::Org(org.id.clone()),
-                &page,
-            )
-            .await?;
-        after = rows.last().map(|r| r.id.clone());
-        let done = rows.len() < 200;
-        for r in rows {
-            let f: Value = serde_json::from_str(&r.fields).unwrap_or_default();
-            if f["published"] == Value::Bool(true) {
-                apis.push(json!({
-                    "id": r.id, "name": r.name, "listen_path": f["listen_path"],
-                    "methods": f["methods"], "description": f["description"],
-                }));
-            }
-        }
-        if done {
-            break;
-        }
-    }
+    let (org, apis) = gateway_check::portal(&state.store, &host).await?;
     let wants_json = header_str(&headers, "accept").is_some_and(|a| a.contains("application/json"));
     if wants_json {
         return Ok(
