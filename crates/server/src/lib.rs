@@ -14,6 +14,7 @@ pub use orgscope_app::crypto;
 pub use orgscope_app::dns;
 pub mod error;
 pub use orgscope_app::extract;
+pub use orgscope_app::tenants::{Bootstrapped, bootstrap};
 pub mod llm;
 pub mod routes;
 
@@ -381,72 +382,6 @@ pub async fn recover(state: &AppState) -> Result<(), String> {
     ));
     tokio::spawn(routes::agents::run_scheduler(state.store.clone()));
     Ok(())
-}
-
-/// What a first start made.
-pub struct Bootstrapped {
-    pub tenant: String,
-    pub org: String,
-    /// The admin's password when it was generated (printed once).
-    pub generated_password: Option<String>,
-}
-
-/// Makes the first tenant, its admin (`admin`) and its default org, once.
-/// Returns `None` when the database already has a tenant.
-pub async fn bootstrap(
-    store: &Store,
-    admin_password: Option<String>,
-) -> Result<Option<Bootstrapped>, ApiError> {
-    let mut tx = store.write().await?;
-    if !tx
-        .tenants(&orgscope_store::Page {
-            limit: 1,
-            after: None,
-        })
-        .await?
-        .is_empty()
-    {
-        return Ok(None);
-    }
-    let (password, generated) = match admin_password.filter(|p| !p.is_empty()) {
-        Some(p) => (p, false),
-        None => {
-            let p = auth::new_secret("");
-            (p[..24].to_owned(), true)
-        }
-    };
-    let hash = auth::hash_password(&password).map_err(|_| {
-        ApiError::Invalid("ORGSCOPE_ADMIN_PASSWORD must be at least 8 characters".into())
-    })?;
-    let tenant = tx.tenant_create("default", "Default").await?;
-    let org = tx
-        .org_create(&tenant.id, "default", "Default", None, None)
-        .await?;
-    let admin = tx
-        .user_create(Some(&tenant.id), "admin", &hash, "admin", Some(&org.id))
-        .await?;
-    tx.member_put(&org.id, &admin.id, true).await?;
-    tx.audit_append(&orgscope_store::NewAudit {
-        tenant_id: Some(tenant.id.clone()),
-        actor: "bootstrap".into(),
-        actor_id: None,
-        action: "tenant.bootstrap".into(),
-        kind: "tenant".into(),
-        target: tenant.id.clone(),
-        org_id: None,
-        other_org_id: None,
-        before: None,
-        after: Some(
-            json!({"tenant": tenant.slug, "org": org.slug, "admin": admin.username}).to_string(),
-        ),
-    })
-    .await?;
-    tx.commit().await?;
-    Ok(Some(Bootstrapped {
-        tenant: tenant.slug,
-        org: org.slug,
-        generated_password: generated.then_some(password),
-    }))
 }
 
 /// Opens the store, master key and blobs for a data dir (and optional database URL),
