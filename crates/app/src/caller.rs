@@ -5,10 +5,11 @@
 
 use std::collections::BTreeSet;
 
-use orgscope_core::policy::{self, Actor, Principal, Role, Scope};
-use orgscope_store::{ResourceRow, StoreError, Tx, UserRow};
+use orgscope_core::policy::{self, Access, Actor, Principal, Role, Scope};
+use orgscope_store::{ResourceRow, Store, StoreError, Tx, UserRow};
 
 use crate::error::{Error, Result};
+use crate::secrets::{ORG_KEY_PREFIX, PERSONAL_TOKEN_PREFIX, SESSION_PREFIX, ct_eq, hash_secret};
 
 /// How the principal authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,4 +161,125 @@ pub async fn key_maker(tx: &mut Tx, key: &ResourceRow) -> Result<Principal> {
         },
         None => Err(Error::Unauthorized),
     }
+}
+
+fn expired(expires_at: Option<&str>) -> bool {
+    expires_at.is_some_and(|t| t <= orgscope_store::now().as_str())
+}
+
+/// The tenant a superuser acts in: the one it names (slug or id), else the
+/// server's only tenant, else none.
+async fn superuser_tenant(tx: &mut Tx, named: Option<&str>) -> Result<String> {
+    if let Some(reference) = named {
+        return match tx.tenant(reference).await {
+            Ok(t) => Ok(t.id),
+            Err(StoreError::NotFound) => Err(Error::not_found("tenant", reference)),
+            Err(e) => Err(e.into()),
+        };
+    }
+    Ok(tx.sole_tenant().await?.map(|t| t.id).unwrap_or_default())
+}
+
+/// The operator working on the database directly (the CLI's local mode): a
+/// superuser acting in the tenant it names, or the only one.
+pub async fn local_operator(store: &Store, tenant: Option<&str>) -> Result<Caller> {
+    let mut tx = store.read().await?;
+    let tenant = superuser_tenant(&mut tx, tenant).await?;
+    Ok(Caller {
+        principal: Principal {
+            tenant,
+            actor: Actor::User {
+                id: LOCAL_OPERATOR.into(),
+                role: Role::Superuser,
+                member_of: BTreeSet::new(),
+                managing: BTreeSet::new(),
+            },
+        },
+        actor_name: LOCAL_OPERATOR.into(),
+        user: None,
+        credential: Credential::Local,
+        maker: None,
+    })
+}
+
+/// The caller a secret stands for (a password session, a personal token or
+/// an org key), as the database says now: memberships read fresh, a key
+/// capped by its maker's rights in its org. `tenant` is the tenant a
+/// superuser names. Anything that does not work is `Unauthorized`, alike.
+pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> Result<Caller> {
+    let mut tx = store.read().await?;
+    let hash = hash_secret(secret);
+    if secret.starts_with(ORG_KEY_PREFIX) {
+        let (key, creator_disabled) = match tx.key_by_hash_for_auth(&hash).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound) => return Err(Error::Unauthorized),
+            Err(e) => return Err(e.into()),
+        };
+        let fields: serde_json::Value = serde_json::from_str(&key.fields).unwrap_or_default();
+        let access = fields["access"]
+            .as_str()
+            .and_then(Access::parse)
+            .ok_or_else(|| Error::Internal(format!("key {} has no access", key.id)))?;
+        let stored = key.secret.as_deref().unwrap_or("");
+        if !ct_eq(stored.as_bytes(), hash.as_bytes())
+            || creator_disabled != 0
+            || expired(fields["expires_at"].as_str())
+        {
+            return Err(Error::Unauthorized);
+        }
+        let org = key.org_id.clone().ok_or(Error::Unauthorized)?;
+        let maker = key_maker(&mut tx, &key).await?;
+        let scope = Scope {
+            tenant: key.tenant_id.clone(),
+            org: Some(org.clone()),
+        };
+        // A maker who no longer holds the org leaves the key inert.
+        let access = policy::key_access(access, &maker, &scope).ok_or(Error::Unauthorized)?;
+        return Ok(Caller {
+            principal: Principal {
+                tenant: key.tenant_id.clone(),
+                actor: Actor::OrgKey {
+                    id: key.id.clone(),
+                    org,
+                    access,
+                },
+            },
+            actor_name: format!("key:{}", key.id),
+            user: None,
+            credential: Credential::OrgKey,
+            maker: Some(maker),
+        });
+    }
+    if !(secret.starts_with(SESSION_PREFIX) || secret.starts_with(PERSONAL_TOKEN_PREFIX)) {
+        return Err(Error::Unauthorized);
+    }
+    let (token, stored) = match tx.token_by_hash_for_auth(&hash).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound) => return Err(Error::Unauthorized),
+        Err(e) => return Err(e.into()),
+    };
+    if !ct_eq(stored.as_bytes(), hash.as_bytes()) || expired(token.expires_at.as_deref()) {
+        return Err(Error::Unauthorized);
+    }
+    let user = tx.user_by_id_for_auth(&token.user_id).await?;
+    if user.disabled != 0 {
+        return Err(Error::Unauthorized);
+    }
+    let tenant = match &user.tenant_id {
+        Some(t) => t.clone(),
+        None => superuser_tenant(&mut tx, tenant).await?,
+    };
+    let principal = user_principal(&mut tx, &user, tenant).await?;
+    let credential = if token.kind == "session" {
+        Credential::Session { hash }
+    } else {
+        Credential::PersonalToken
+    };
+    Ok(Caller {
+        principal,
+        actor_name: user.username.clone(),
+        user: Some(user),
+        credential,
+        maker: None,
+    })
 }

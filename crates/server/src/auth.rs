@@ -2,16 +2,13 @@
 //! a bearer token (session, personal token or org key) into a principal,
 //! loaded fresh from the database on every request.
 
-use std::collections::BTreeSet;
-
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
-use orgscope_core::policy::{self, Access, Actor, Principal, Role, Scope};
-use orgscope_store::{StoreError, Tx};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use orgscope_app::caller;
 
 /// The header a superuser (or the local CLI) uses to name the tenant it acts in.
 pub const TENANT_HEADER: &str = "x-orgscope-tenant";
@@ -97,49 +94,17 @@ fn bearer(parts: &Parts) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
-fn expired(expires_at: Option<&str>) -> bool {
-    expires_at.is_some_and(|t| t <= orgscope_store::now().as_str())
-}
-
-/// The tenant a superuser acts in: the header, else the sole tenant, else none.
-async fn superuser_tenant(tx: &mut Tx, parts: &Parts) -> ApiResult<String> {
-    if let Some(reference) = parts
-        .headers
-        .get(TENANT_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        return match tx.tenant(reference).await {
-            Ok(t) => Ok(t.id),
-            Err(StoreError::NotFound) => Err(ApiError::not_found("tenant", reference)),
-            Err(e) => Err(e.into()),
-        };
-    }
-    Ok(tx.sole_tenant().await?.map(|t| t.id).unwrap_or_default())
-}
-
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     #[tracing::instrument(skip_all)]
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Auth> {
-        let mut tx = state.store.read().await?;
+        let tenant = parts
+            .headers
+            .get(TENANT_HEADER)
+            .and_then(|v| v.to_str().ok());
         if parts.extensions.get::<LocalOperator>().is_some() {
-            let tenant = superuser_tenant(&mut tx, parts).await?;
-            return Ok(Auth {
-                principal: Principal {
-                    tenant,
-                    actor: Actor::User {
-                        id: LOCAL_OPERATOR.into(),
-                        role: Role::Superuser,
-                        member_of: BTreeSet::new(),
-                        managing: BTreeSet::new(),
-                    },
-                },
-                actor_name: LOCAL_OPERATOR.into(),
-                user: None,
-                credential: Credential::Local,
-                maker: None,
-            });
+            return Ok(caller::local_operator(&state.store, tenant).await?);
         }
         // A browser's cookie carries sessions only.
         let (secret, from_cookie) = match bearer(parts) {
@@ -151,68 +116,7 @@ impl FromRequestParts<AppState> for Auth {
                 true,
             ),
         };
-        let hash = hash_secret(&secret);
-        if secret.starts_with(ORG_KEY_PREFIX) {
-            let (key, creator_disabled) = match tx.key_by_hash_for_auth(&hash).await {
-                Ok(found) => found,
-                Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
-                Err(e) => return Err(e.into()),
-            };
-            let fields: serde_json::Value = serde_json::from_str(&key.fields).unwrap_or_default();
-            let access = fields["access"]
-                .as_str()
-                .and_then(Access::parse)
-                .ok_or_else(|| ApiError::Internal(format!("key {} has no access", key.id)))?;
-            let stored = key.secret.as_deref().unwrap_or("");
-            if !ct_eq(stored.as_bytes(), hash.as_bytes())
-                || creator_disabled != 0
-                || expired(fields["expires_at"].as_str())
-            {
-                return Err(ApiError::Unauthorized);
-            }
-            let org = key.org_id.clone().ok_or(ApiError::Unauthorized)?;
-            let maker = key_maker(&mut tx, &key).await?;
-            let scope = Scope {
-                tenant: key.tenant_id.clone(),
-                org: Some(org.clone()),
-            };
-            // A maker who no longer holds the org leaves the key inert.
-            let access =
-                policy::key_access(access, &maker, &scope).ok_or(ApiError::Unauthorized)?;
-            return Ok(Auth {
-                principal: Principal {
-                    tenant: key.tenant_id.clone(),
-                    actor: Actor::OrgKey {
-                        id: key.id.clone(),
-                        org,
-                        access,
-                    },
-                },
-                actor_name: format!("key:{}", key.id),
-                user: None,
-                credential: Credential::OrgKey,
-                maker: Some(maker),
-            });
-        }
-        if !(secret.starts_with(SESSION_PREFIX) || secret.starts_with(PERSONAL_TOKEN_PREFIX)) {
-            return Err(ApiError::Unauthorized);
-        }
-        let (token, stored) = match tx.token_by_hash_for_auth(&hash).await {
-            Ok(found) => found,
-            Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
-            Err(e) => return Err(e.into()),
-        };
-        if !ct_eq(stored.as_bytes(), hash.as_bytes()) || expired(token.expires_at.as_deref()) {
-            return Err(ApiError::Unauthorized);
-        }
-        let user = tx.user_by_id_for_auth(&token.user_id).await?;
-        if user.disabled != 0 {
-            return Err(ApiError::Unauthorized);
-        }
-        let tenant = match &user.tenant_id {
-            Some(t) => t.clone(),
-            None => superuser_tenant(&mut tx, parts).await?,
-        };
+        let auth = caller::authenticate(&state.store, &secret, tenant).await?;
         if from_cookie {
             // A change must prove it comes from our own pages (as
             // SameSite=Strict does in browsers that honour it).
@@ -224,18 +128,6 @@ impl FromRequestParts<AppState> for Auth {
                 )));
             }
         }
-        let principal = user_principal(&mut tx, &user, tenant).await?;
-        let credential = if token.kind == "session" {
-            Credential::Session { hash }
-        } else {
-            Credential::PersonalToken
-        };
-        Ok(Auth {
-            principal,
-            actor_name: user.username.clone(),
-            user: Some(user),
-            credential,
-            maker: None,
-        })
+        Ok(auth)
     }
 }
