@@ -145,21 +145,26 @@ pub async fn principal_now(tx: &mut Tx, auth: &Caller) -> Result<Principal> {
 pub async fn key_maker(tx: &mut Tx, key: &ResourceRow) -> Result<Principal> {
     let tenant = key.tenant_id.clone();
     match key.created_by.as_deref() {
-        Some(LOCAL_OPERATOR) => Ok(Principal {
-            tenant,
-            actor: Actor::User {
-                id: LOCAL_OPERATOR.into(),
-                role: Role::Superuser,
-                member_of: BTreeSet::new(),
-                managing: BTreeSet::new(),
-            },
-        }),
+        Some(LOCAL_OPERATOR) => Ok(operator(tenant)),
         Some(maker) => match tx.user_by_id_for_auth(maker).await {
             Ok(user) if user.disabled == 0 => Ok(user_principal(tx, &user, tenant).await?),
             Ok(_) | Err(StoreError::NotFound) => Err(Error::Unauthorized),
             Err(e) => Err(e.into()),
         },
         None => Err(Error::Unauthorized),
+    }
+}
+
+/// The local operator as a principal: a superuser acting in `tenant`.
+fn operator(tenant: String) -> Principal {
+    Principal {
+        tenant,
+        actor: Actor::User {
+            id: LOCAL_OPERATOR.into(),
+            role: Role::Superuser,
+            member_of: BTreeSet::new(),
+            managing: BTreeSet::new(),
+        },
     }
 }
 
@@ -186,15 +191,7 @@ pub async fn local_operator(store: &Store, tenant: Option<&str>) -> Result<Calle
     let mut tx = store.read().await?;
     let tenant = superuser_tenant(&mut tx, tenant).await?;
     Ok(Caller {
-        principal: Principal {
-            tenant,
-            actor: Actor::User {
-                id: LOCAL_OPERATOR.into(),
-                role: Role::Superuser,
-                member_of: BTreeSet::new(),
-                managing: BTreeSet::new(),
-            },
-        },
+        principal: operator(tenant),
         actor_name: LOCAL_OPERATOR.into(),
         user: None,
         credential: Credential::Local,
