@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use crate::{Error, Result};
 
-/// Drops the extra row fetched by [`ListQuery::page`] and returns the cursor of
+/// Drops the extra row a page fetches (one more than it shows, to know
+/// whether another follows) and returns the cursor of
 /// the next page, if there is one.
 pub fn next_cursor<T>(
     rows: &mut Vec<T>,
@@ -96,7 +97,7 @@ pub fn no_nul(field: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// `{items, next_cursor}` from rows fetched with [`ListQuery::page`].
+/// `{items, next_cursor}` from the rows of a page (one more than shown).
 pub fn listing<T>(
     mut rows: Vec<T>,
     page: &Page,

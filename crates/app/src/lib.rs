@@ -4,11 +4,13 @@
 //! audit entry and runs the side effects. The edges (the JSON API, the CLI)
 //! translate to and from these; nothing here knows HTTP.
 //!
-//! This crate is being grown out of the server's handlers one family at a
-//! time (docs/ARCHITECTURE.md says how far it is): today it holds the
-//! caller, the domain error, secrets, the blob store, secrets at rest, the
-//! audit append, orgs as callers name them, the rules in force, and the
-//! generic operations on every kind ([`resources`]).
+//! One module per family of operations: the generic ones of every kind
+//! ([`resources`], with kinds that have behaviour in [`kinds`]), [`files`],
+//! [`knowledge`], [`chat`], [`orgs`], [`users`], [`me`], [`tenants`],
+//! [`audit`], [`agents`] (claims, reveal, webhooks, the scheduler) and
+//! [`gateway_check`]; beside them who is calling ([`caller`]), the domain
+//! [`error`], and what the operations run on (secrets, blobs, extraction).
+//! docs/ARCHITECTURE.md walks one request through the layers.
 #![forbid(unsafe_code)]
 
 pub mod agents;
