@@ -441,6 +441,16 @@ impl Model {
         }
     }
 
+    /// The admin, every user and every org key that can still ask: who a
+    /// step has try an action in turn.
+    fn live_askers(&self) -> Vec<Who> {
+        let mut whos = vec![Who::Admin];
+        whos.extend((0..USERS.len()).map(Who::User));
+        whos.extend((0..self.keys.len()).map(Who::Key));
+        whos.retain(|w| self.alive(*w));
+        whos
+    }
+
     /// Who made the n-th key: a user, or None for the admin.
     fn key_maker(&self, k: usize) -> Option<usize> {
         self.resources
@@ -1143,11 +1153,7 @@ impl World {
                 let Some(p) = m.nth(PERSONAS, persona) else {
                     return Ok(());
                 };
-                let mut whos = vec![Who::Admin];
-                whos.extend((0..USERS.len()).map(Who::User));
-                whos.extend((0..m.keys.len()).map(Who::Key));
-                whos.retain(|w| m.alive(*w));
-                for who in whos {
+                for who in m.live_askers() {
                     let r = &m.resources[p];
                     let org = r.org;
                     // An assignment list narrows who may select the persona
@@ -1200,11 +1206,7 @@ impl World {
                 let Some(x) = m.nth(SESSIONS, session) else {
                     return Ok(());
                 };
-                let mut whos = vec![Who::Admin];
-                whos.extend((0..USERS.len()).map(Who::User));
-                whos.extend((0..m.keys.len()).map(Who::Key));
-                whos.retain(|w| m.alive(*w));
-                for who in whos {
+                for who in m.live_askers() {
                     let r = &m.resources[x];
                     // Only the session's owner posts, while it may write
                     // there; others who see it read.
