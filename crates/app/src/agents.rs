@@ -10,12 +10,95 @@ use std::time::Duration;
 use orgscope_core::kind::by_name;
 use orgscope_core::policy::{Access, Actor, Denied, Scope};
 use orgscope_store::{NewAudit, NewResource, Page, Store, StoreError, Tx};
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::audit::{Change, audit};
-use crate::input::{only_fields, text};
+use crate::input::required;
 use crate::secrets::{ct_eq, hash_secret};
 use crate::{Caller, Env, Error, OrNotFound, Result};
+
+/// `POST /api/v1/tasks/claim`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The agent (id) of the key's org whose oldest queued task to take.
+    pub agent: String,
+}
+
+/// What an agent gets with the task it claimed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Claimed {
+    pub task: ClaimedTask,
+    /// The host to run on (`{id, name, fields}`), if it still exists.
+    #[schema(value_type = Option<Object>)]
+    pub host: Option<Value>,
+    /// The agent's specialty (`{id, name, fields}`), if any.
+    #[schema(value_type = Option<Object>)]
+    pub specialty: Option<Value>,
+    /// The operational rules in force in the agent's org.
+    pub operational_rules: Vec<RuleInForce>,
+}
+
+/// The task an agent claimed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimedTask {
+    pub id: String,
+    pub name: String,
+    pub command: String,
+    pub agent: String,
+}
+
+/// An operational rule in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleInForce {
+    pub id: String,
+    pub name: String,
+    pub content: Option<String>,
+    pub tenant_wide: bool,
+}
+
+/// `POST /api/v1/tasks/{id}/result`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskResult {
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// What the task printed (at most 1 MiB).
+    #[serde(default)]
+    pub output: Option<String>,
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+}
+
+/// A credential's secret, revealed (and audited).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revealed {
+    pub id: String,
+    pub name: String,
+    pub secret: String,
+}
+
+/// A gateway webhook's ticket. Other fields a ticket system sends are
+/// ignored: the gateway's secret, not the shape, is the authority.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Ticket {
+    /// What to run (judged by the blacklists in force in the gateway's org).
+    pub command: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// A host (id) of the gateway's org; else the gateway's default host.
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+/// The task a ticket became.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketTask {
+    /// The task's id.
+    pub task: String,
+}
 
 /// Every resource of a kind in force in an org: the org's and tenant-wide ones.
 pub async fn in_force(
@@ -319,9 +402,8 @@ pub async fn fire_due(store: &Store) -> Result<Vec<String>> {
 /// (`{agent}`), judged again by the blacklists in force; `None` when no task
 /// is queued. The task travels with its host, the agent's specialty and the
 /// operational rules in force.
-pub async fn claim(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Option<Value>> {
-    only_fields(body, &["agent"])?;
-    let agent_id = text(body, "agent", 100)?.to_owned();
+pub async fn claim(env: &Env<'_>, auth: &Caller, input: &Claim) -> Result<Option<Claimed>> {
+    let agent_id = required("agent", &input.agent, 100)?.to_owned();
     let mut tx = env.store.write().await?;
     let agent = tx
         .resource("agent", &policy::read_filter(&auth.principal), &agent_id)
@@ -378,46 +460,49 @@ pub async fn claim(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Option<
             .map(|s| json!({"id": s.id, "name": s.name, "fields": serde_json::from_str::<Value>(&s.fields).unwrap_or_default()})),
         None => None,
     };
-    let rules: Vec<Value> = in_force(&mut tx, &agent.tenant_id, Some(&org), "operational_rule")
+    let rules = in_force(&mut tx, &agent.tenant_id, Some(&org), "operational_rule")
         .await?
         .iter()
         .map(|r| {
             let f: Value = serde_json::from_str(&r.fields).unwrap_or_default();
-            json!({"id": r.id, "name": r.name, "content": f["content"], "tenant_wide": r.org_id.is_none()})
+            RuleInForce {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                content: f["content"].as_str().map(str::to_owned),
+                tenant_wide: r.org_id.is_none(),
+            }
         })
         .collect();
     tx.commit().await?;
-    Ok(Some(json!({
-        "task": {"id": task.id, "name": task.name, "command": fields["command"], "agent": agent.id},
-        "host": host.map(|h| json!({"id": h.id, "name": h.name, "fields": serde_json::from_str::<Value>(&h.fields).unwrap_or_default()})),
-        "specialty": specialty,
-        "operational_rules": rules,
-    })))
+    Ok(Some(Claimed {
+        task: ClaimedTask {
+            id: task.id,
+            name: task.name,
+            command: fields["command"].as_str().unwrap_or_default().to_owned(),
+            agent: agent.id,
+        },
+        host: host.map(|h| json!({"id": h.id, "name": h.name, "fields": serde_json::from_str::<Value>(&h.fields).unwrap_or_default()})),
+        specialty,
+        operational_rules: rules,
+    }))
 }
 
-/// The key that claimed a task reports its outcome (`{status, output?, exit_code?}`), once.
-pub async fn report(env: &Env<'_>, auth: &Caller, id: &str, body: &Value) -> Result<Value> {
-    only_fields(body, &["status", "output", "exit_code"])?;
-    let status = match body.get("status").and_then(Value::as_str) {
-        Some(s @ ("succeeded" | "failed")) => s.to_owned(),
+/// The key that claimed a task reports its outcome, once.
+pub async fn report(env: &Env<'_>, auth: &Caller, id: &str, input: &TaskResult) -> Result<Value> {
+    let status = match input.status.as_str() {
+        s @ ("succeeded" | "failed") => s.to_owned(),
         _ => {
             return Err(Error::Invalid("status: must be succeeded or failed".into()));
         }
     };
-    let output = match body.get("output") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) if s.len() <= 1024 * 1024 => s.clone(),
+    let output = match &input.output {
+        None => String::new(),
+        Some(s) if s.len() <= 1024 * 1024 => s.clone(),
         Some(_) => {
             return Err(Error::Invalid("output: a string of at most 1 MiB".into()));
         }
     };
-    let exit_code = match body.get("exit_code") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_i64()
-                .ok_or_else(|| Error::Invalid("exit_code: a whole number".into()))?,
-        ),
-    };
+    let exit_code = input.exit_code;
     let mut tx = env.store.write().await?;
     let task = tx
         .resource("task", &policy::read_filter(&auth.principal), id)
@@ -456,7 +541,7 @@ pub async fn report(env: &Env<'_>, auth: &Caller, id: &str, body: &Value) -> Res
 
 /// A credential's secret, to those who may change it and to read_write keys
 /// of an org whose agents list it (and whose maker could); audited.
-pub async fn reveal(env: &Env<'_>, auth: &Caller, id: &str) -> Result<Value> {
+pub async fn reveal(env: &Env<'_>, auth: &Caller, id: &str) -> Result<Revealed> {
     let mut tx = env.store.write().await?;
     let cred = tx
         .resource("credential", &policy::read_filter(&auth.principal), id)
@@ -510,14 +595,23 @@ pub async fn reveal(env: &Env<'_>, auth: &Caller, id: &str) -> Result<Value> {
     )
     .await?;
     tx.commit().await?;
-    Ok(json!({"id": cred.id, "name": cred.name, "secret": secret.as_str()}))
+    Ok(Revealed {
+        id: cred.id,
+        name: cred.name,
+        secret: secret.as_str().to_owned(),
+    })
 }
 
 /// A gateway's webhook: with the gateway's own `secret`, a JSON ticket
 /// `{command, title?, host?}` becomes a task for its agent in its org.
 /// Runs before any principal: the secret is the authority (an unknown
 /// gateway and a wrong secret answer alike).
-pub async fn hook(env: &Env<'_>, id: &str, secret: Option<&str>, body: &[u8]) -> Result<Value> {
+pub async fn hook(
+    env: &Env<'_>,
+    id: &str,
+    secret: Option<&str>,
+    body: &[u8],
+) -> Result<TicketTask> {
     let secret = secret.ok_or(Error::Unauthorized)?;
     let mut tx = env.store.write().await?;
     // The gateway is found by id, then its secret decides: a wrong secret and
@@ -531,28 +625,23 @@ pub async fn hook(env: &Env<'_>, id: &str, secret: Option<&str>, body: &[u8]) ->
     if !ct_eq(stored.as_bytes(), hash_secret(secret).as_bytes()) {
         return Err(Error::Unauthorized);
     }
-    let ticket: Map<String, Value> = serde_json::from_slice(body)
+    // Read only once the secret has admitted the caller.
+    let raw: Value = serde_json::from_slice(body)
         .map_err(|e| Error::BadRequest(format!("the ticket is not a JSON object: {e}")))?;
-    crate::input::refuse_nul(&Value::Object(ticket.clone()), "")?;
-    let command = ticket
-        .get("command")
-        .and_then(Value::as_str)
-        .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| Error::Invalid("command: the ticket must say what to run".into()))?
-        .to_owned();
-    let title = ticket
-        .get("title")
-        .and_then(Value::as_str)
-        .unwrap_or("ticket")
-        .to_owned();
+    crate::input::refuse_nul(&raw, "")?;
+    let ticket: Ticket = serde_json::from_value(raw)
+        .map_err(|e| Error::Invalid(format!("the ticket does not fit: {e}")))?;
+    let command = ticket.command.trim().to_owned();
+    if command.is_empty() {
+        return Err(Error::Invalid(
+            "command: the ticket must say what to run".into(),
+        ));
+    }
+    let title = ticket.title.clone().unwrap_or_else(|| "ticket".into());
     let fields: Value = serde_json::from_str(&gateway.fields).unwrap_or_default();
     let org = gateway.org_id.clone().ok_or(Error::Unauthorized)?;
     let agent = fields["agent"].as_str().unwrap_or_default().to_owned();
-    let host = match ticket
-        .get("host")
-        .and_then(Value::as_str)
-        .or(fields["host"].as_str())
-    {
+    let host = match ticket.host.as_deref().or(fields["host"].as_str()) {
         Some(h) => h.to_owned(),
         None => {
             return Err(Error::Invalid(
@@ -582,7 +671,7 @@ pub async fn hook(env: &Env<'_>, id: &str, secret: Option<&str>, body: &[u8]) ->
     )
     .await?;
     tx.commit().await?;
-    Ok(json!({"task": task}))
+    Ok(TicketTask { task })
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 
 use orgscope_core::policy::{self, ReadFilter};
 use orgscope_store::{AuditRow, NewAudit, Page, Tx};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::input::listing;
+use crate::input::{Listing, listing};
 use crate::{Caller, Env, Error, Result};
 
 /// What an audit entry records, beside who and when.
@@ -16,6 +18,11 @@ pub struct Change<'a> {
     pub org: Option<&'a str>,
     pub before: Option<Value>,
     pub after: Option<Value>,
+}
+
+/// A view as the audit log keeps it.
+pub fn snapshot<T: serde::Serialize>(view: &T) -> Value {
+    serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
 /// Appends an audit entry in the transaction of the change.
@@ -70,13 +77,45 @@ fn parse_json(text: Option<&str>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub fn render(a: &AuditRow) -> Value {
-    json!({
-        "id": a.id, "at": a.at, "actor": a.actor, "actor_id": a.actor_id,
-        "action": a.action, "kind": a.kind, "target": a.target, "org": a.org_id,
-        "from_org": a.other_org_id,
-        "before": parse_json(a.before.as_deref()), "after": parse_json(a.after.as_deref()),
-    })
+/// An entry of the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: String,
+    /// Who: a username, an org key's name, or `orgscope` for the server itself.
+    pub actor: String,
+    pub actor_id: Option<String>,
+    /// What, as `<thing>.<verb>`: `file.create`, `org.delete`, `task.claim`...
+    pub action: String,
+    pub kind: String,
+    /// The id of what changed.
+    pub target: String,
+    /// The org the change happened in (the org entered, for a move).
+    pub org: Option<String>,
+    /// For a move: the org left.
+    pub from_org: Option<String>,
+    /// The thing as it was (null when created).
+    #[schema(value_type = Object)]
+    pub before: Value,
+    /// The thing as it is (null when deleted).
+    #[schema(value_type = Object)]
+    pub after: Value,
+}
+
+pub fn render(a: &AuditRow) -> AuditEntry {
+    AuditEntry {
+        id: a.id.clone(),
+        at: a.at.clone(),
+        actor: a.actor.clone(),
+        actor_id: a.actor_id.clone(),
+        action: a.action.clone(),
+        kind: a.kind.clone(),
+        target: a.target.clone(),
+        org: a.org_id.clone(),
+        from_org: a.other_org_id.clone(),
+        before: parse_json(a.before.as_deref()),
+        after: parse_json(a.after.as_deref()),
+    }
 }
 
 /// The filter the caller's rights allow, and what the query asks.
@@ -156,7 +195,7 @@ pub fn export_stream(
             drop(tx);
             let mut chunk = Vec::new();
             for row in &rows {
-                chunk.extend_from_slice(render(row).to_string().as_bytes());
+                chunk.extend_from_slice(snapshot(&render(row)).to_string().as_bytes());
                 chunk.push(b'\n');
             }
             let next = (rows.len() as i64 == CHUNK).then(|| rows.last().map(|r| r.id.clone()));
@@ -166,7 +205,12 @@ pub fn export_stream(
 }
 
 /// A page of the entries the caller may read and asks for, oldest first.
-pub async fn list(env: &Env<'_>, auth: &Caller, q: &AuditFilters, page: &Page) -> Result<Value> {
+pub async fn list(
+    env: &Env<'_>,
+    auth: &Caller,
+    q: &AuditFilters,
+    page: &Page,
+) -> Result<Listing<AuditEntry>> {
     let (filter, query) = filter_and_query(env, auth, q).await?;
     check_cursor(page.after.as_deref())?;
     let mut tx = env.store.read().await?;

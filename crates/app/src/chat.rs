@@ -6,13 +6,73 @@ use orgscope_core::policy::{self, Audience, Denied, OrgSelector, ReadFilter, Sco
 use orgscope_store::{
     KnowledgeHit, MessageRow, NewResource, Page, ResourceRow, Store, StoreError, Tx,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
-use crate::audit::{Change, audit};
-use crate::input::{next_cursor, only_fields, text};
+use crate::audit::{Change, audit, snapshot};
+use crate::input::{Listing, next_cursor, required};
 use crate::knowledge::{snippet_html, terms};
-use crate::orgs::org_ref;
+use crate::orgs::{MemberUser, org_ref};
 use crate::{Caller, Env, Error, OrNotFound, Result};
+
+/// `PUT /api/v1/personas/{id}/assignments`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetAssignments {
+    /// Usernames or ids: only they (and admins) may select the persona, even
+    /// when the list is or becomes empty. `null` opens it to everyone who
+    /// can see it. An org's persona may be assigned only to its members.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub users: Option<Vec<String>>,
+}
+
+/// Who may select a persona.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Assignments {
+    pub persona: String,
+    /// Only `users` (and admins) may select it; false: everyone who sees it.
+    pub restricted: bool,
+    pub users: Vec<MemberUser>,
+}
+
+/// `POST /api/v1/sessions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    /// The persona (id); the session takes its org now, for good.
+    pub persona: String,
+    /// Default: the persona's name and the time.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /api/v1/sessions/{id}/messages`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    pub content: String,
+    /// Only search these files (ids), which must be in the session's context.
+    #[serde(default)]
+    pub files: Option<Vec<String>>,
+}
+
+/// A message of a session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Message {
+    pub id: String,
+    /// `user` or `assistant`.
+    pub role: String,
+    /// An answer's origin: `model` or `retrieval_only`.
+    pub mode: Option<String>,
+    pub content: String,
+    /// The passages an answer used that you may still see: `{n, entry,
+    /// file, file_name, org, snippet, position}`.
+    #[schema(value_type = Vec<Object>)]
+    pub citations: Vec<Value>,
+    pub author: Option<String>,
+    pub created_at: String,
+}
 
 fn persona_kind() -> &'static Kind {
     kind::by_path("personas").expect("personas are in the kinds table")
@@ -50,12 +110,18 @@ async fn audience(tx: &mut Tx, persona: &ResourceRow) -> Result<Audience> {
     ))
 }
 
-fn render_assignments(persona: &ResourceRow, users: &[(String, String)]) -> Value {
-    json!({
-        "persona": persona.id,
-        "restricted": restricted(persona),
-        "users": users.iter().map(|(id, name)| json!({"id": id, "username": name})).collect::<Vec<_>>(),
-    })
+fn render_assignments(persona: &ResourceRow, users: &[(String, String)]) -> Assignments {
+    Assignments {
+        persona: persona.id.clone(),
+        restricted: restricted(persona),
+        users: users
+            .iter()
+            .map(|(id, name)| MemberUser {
+                id: id.clone(),
+                username: name.clone(),
+            })
+            .collect(),
+    }
 }
 
 /// A passage an answer used, as stored with the message.
@@ -93,7 +159,7 @@ const RETRIEVAL_LABEL: &str =
     "Retrieval only: no model is configured, so here are the passages that match.";
 
 /// A message as a reader sees it, citations filtered for them.
-async fn render_message(tx: &mut Tx, filter: &ReadFilter, m: &MessageRow) -> Result<Value> {
+async fn render_message(tx: &mut Tx, filter: &ReadFilter, m: &MessageRow) -> Result<Message> {
     let citations = visible_citations(tx, filter, &m.citations).await?;
     // A retrieval-only answer *is* its passages: built from the visible ones.
     let content = if m.mode.as_deref() == Some("retrieval_only") {
@@ -118,10 +184,15 @@ async fn render_message(tx: &mut Tx, filter: &ReadFilter, m: &MessageRow) -> Res
     } else {
         m.content.clone()
     };
-    Ok(json!({
-        "id": m.id, "role": m.role, "mode": m.mode, "content": content,
-        "citations": citations, "author": m.author, "created_at": m.created_at,
-    }))
+    Ok(Message {
+        id: m.id.clone(),
+        role: m.role.clone(),
+        mode: m.mode.clone(),
+        content,
+        citations,
+        author: m.author.clone(),
+        created_at: m.created_at.clone(),
+    })
 }
 
 /// A chat session the caller can see, or the 404 of one that does not exist.
@@ -163,7 +234,7 @@ pub fn context(session: &ResourceRow) -> OrgSelector {
 }
 
 /// Who may select a persona: open, or restricted to its assigned users.
-pub async fn assignments(env: &Env<'_>, auth: &Caller, id: &str) -> Result<Value> {
+pub async fn assignments(env: &Env<'_>, auth: &Caller, id: &str) -> Result<Assignments> {
     let mut tx = env.store.read().await?;
     let persona = visible(&mut tx, auth, persona_kind(), id).await?;
     let users = tx.assignments(&persona.id).await?;
@@ -176,25 +247,9 @@ pub async fn set_assignments(
     env: &Env<'_>,
     auth: &Caller,
     id: &str,
-    body: &Value,
-) -> Result<Value> {
-    only_fields(body, &["users"])?;
-    let wanted: Option<Vec<String>> = match body.get("users") {
-        Some(Value::Null) => None,
-        Some(Value::Array(list)) => Some(
-            list.iter()
-                .map(|u| u.as_str().map(str::to_owned))
-                .collect::<Option<_>>()
-                .ok_or_else(|| {
-                    Error::Invalid("users: every item must be a username or id".into())
-                })?,
-        ),
-        _ => {
-            return Err(Error::Invalid(
-                "users: give a list of usernames or ids (only they may select the persona), or null to open it to everyone who can see it".into(),
-            ));
-        }
-    };
+    input: &SetAssignments,
+) -> Result<Assignments> {
+    let wanted = &input.users;
     let mut tx = env.store.write().await?;
     let persona = visible(&mut tx, auth, persona_kind(), id).await?;
     policy::can_write(
@@ -266,8 +321,8 @@ pub async fn set_assignments(
             kind: "persona",
             target: &persona.id,
             org: persona.org_id.as_deref(),
-            before: Some(before),
-            after: Some(out.clone()),
+            before: Some(snapshot(&before)),
+            after: Some(snapshot(&out)),
         },
     )
     .await?;
@@ -275,11 +330,10 @@ pub async fn set_assignments(
     Ok(out)
 }
 
-/// Starts a chat session with a persona (`{persona, name?}`): the session
-/// takes the persona's org and instructions now, for good.
-pub async fn start_session(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Value> {
-    only_fields(body, &["persona", "name"])?;
-    let persona_id = text(body, "persona", 200)?.to_owned();
+/// Starts a chat session with a persona: the session takes the persona's
+/// org and instructions now, for good.
+pub async fn start_session(env: &Env<'_>, auth: &Caller, input: &NewSession) -> Result<Value> {
+    let persona_id = required("persona", &input.persona, 200)?.to_owned();
     let mut tx = env.store.write().await?;
     let persona = visible(&mut tx, auth, persona_kind(), &persona_id).await?;
     let scope = Scope {
@@ -302,8 +356,8 @@ pub async fn start_session(env: &Env<'_>, auth: &Caller, body: &Value) -> Result
         .ok()
         .and_then(|f| f["instructions"].as_str().map(str::to_owned))
         .unwrap_or_default();
-    let name = match body.get("name") {
-        Some(Value::String(n)) if !n.trim().is_empty() => n.chars().take(200).collect(),
+    let name = match &input.name {
+        Some(n) if !n.trim().is_empty() => n.chars().take(200).collect(),
         _ => format!("{} {}", persona.name, orgscope_store::now()),
     };
     let id = orgscope_store::new_id(session_kind().prefix);
@@ -351,7 +405,7 @@ pub async fn messages(
     auth: &Caller,
     id: &str,
     page: &Page,
-) -> Result<(Vec<Value>, Option<String>)> {
+) -> Result<Listing<Message>> {
     let mut tx = env.store.read().await?;
     let session = visible(&mut tx, auth, session_kind(), id).await?;
     let filter = policy::read_filter(&auth.principal);
@@ -361,7 +415,10 @@ pub async fn messages(
     for m in &rows {
         items.push(render_message(&mut tx, &filter, m).await?);
     }
-    Ok((items, next))
+    Ok(Listing {
+        items,
+        next_cursor: next,
+    })
 }
 
 /// A turn under way: the question is saved, the passages retrieved in the
@@ -377,21 +434,15 @@ pub struct Turn {
     filter: ReadFilter,
 }
 
-/// Starts a turn (`{content, files?}`) in a session only its owner posts in.
-pub async fn begin_turn(env: &Env<'_>, auth: &Caller, id: &str, body: &Value) -> Result<Turn> {
-    only_fields(body, &["content", "files"])?;
-    let content = text(body, "content", 20_000)?.to_owned();
-    let files: Vec<String> = match body.get("files") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|f| f.as_str().map(str::to_owned))
-            .collect::<Option<_>>()
-            .ok_or_else(|| Error::Invalid("files: every item must be a file id".into()))?,
-        Some(_) => {
-            return Err(Error::Invalid("files: must be a list of file ids".into()));
-        }
-    };
+/// Starts a turn in a session only its owner posts in.
+pub async fn begin_turn(
+    env: &Env<'_>,
+    auth: &Caller,
+    id: &str,
+    input: &NewMessage,
+) -> Result<Turn> {
+    let content = required("content", &input.content, 20_000)?.to_owned();
+    let files = input.files.clone().unwrap_or_default();
     let filter = policy::read_filter(&auth.principal);
     let mut tx = env.store.write().await?;
     let session = visible(&mut tx, auth, session_kind(), id).await?;
@@ -473,16 +524,16 @@ pub async fn begin_turn(env: &Env<'_>, auth: &Caller, id: &str, body: &Value) ->
 }
 
 /// With no model: the answer is the passages themselves, labelled so.
-pub async fn answer_from_passages(env: &Env<'_>, turn: Turn) -> Result<Value> {
+pub async fn answer_from_passages(env: &Env<'_>, turn: Turn) -> Result<Message> {
     finish(env.store, turn, "", "retrieval_only").await
 }
 
 /// Saves a model's answer to the turn.
-pub async fn finish_turn(store: &Store, turn: Turn, answer: &str) -> Result<Value> {
+pub async fn finish_turn(store: &Store, turn: Turn, answer: &str) -> Result<Message> {
     finish(store, turn, answer, "model").await
 }
 
-async fn finish(store: &Store, turn: Turn, answer: &str, mode: &str) -> Result<Value> {
+async fn finish(store: &Store, turn: Turn, answer: &str, mode: &str) -> Result<Message> {
     let mut tx = store.write().await?;
     let m = tx
         .message_insert(

@@ -2,7 +2,9 @@
 //! the field and say what to send instead.
 
 use orgscope_store::Page;
-use serde_json::{Value, json};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::{Error, Result};
 
@@ -29,6 +31,38 @@ pub fn object(body: &Value) -> Result<&serde_json::Map<String, Value>> {
         .ok_or_else(|| Error::Invalid("the body must be a JSON object".into()))
 }
 
+/// One page of a listing; `next_cursor` is the `cursor` of the next page,
+/// null on the last.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// For `#[serde(default, deserialize_with = "nullable")]` on an
+/// `Option<Option<T>>`: absent is `None`, `null` is `Some(None)` (for `org`:
+/// your default org vs tenant-wide; in a change: keep vs clear).
+pub fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A required text of a typed body: not blank, at most `max` characters.
+pub fn required<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str> {
+    if value.trim().is_empty() {
+        return Err(Error::Invalid(format!("{field}: must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(Error::Invalid(format!(
+            "{field}: must be at most {max} characters"
+        )));
+    }
+    Ok(value)
+}
+
 /// A required string field of a body.
 pub fn text<'a>(body: &'a Value, field: &str, max: usize) -> Result<&'a str> {
     match body.get(field) {
@@ -42,20 +76,6 @@ pub fn text<'a>(body: &'a Value, field: &str, max: usize) -> Result<&'a str> {
         None => Err(Error::Invalid(format!("{field}: is required"))),
         Some(_) => Err(Error::Invalid(format!("{field}: must be a string"))),
     }
-}
-
-/// Refuses fields a body does not take.
-pub fn only_fields(body: &Value, allowed: &[&str]) -> Result<()> {
-    if let Some(k) = body
-        .as_object()
-        .and_then(|map| map.keys().find(|k| !allowed.contains(&k.as_str())))
-    {
-        return Err(Error::Invalid(format!(
-            "{k}: unknown field; this body takes {}",
-            allowed.join(", ")
-        )));
-    }
-    Ok(())
 }
 
 /// NUL is no text: PostgreSQL cannot store it and no name or command needs
@@ -98,12 +118,15 @@ pub fn no_nul(field: &str, text: &str) -> Result<()> {
 }
 
 /// `{items, next_cursor}` from the rows of a page (one more than shown).
-pub fn listing<T>(
+pub fn listing<T, V>(
     mut rows: Vec<T>,
     page: &Page,
     cursor_of: impl Fn(&T) -> String,
-    render: impl Fn(&T) -> Value,
-) -> Value {
-    let next = next_cursor(&mut rows, page, cursor_of);
-    json!({ "items": rows.iter().map(render).collect::<Vec<_>>(), "next_cursor": next })
+    render: impl Fn(&T) -> V,
+) -> Listing<V> {
+    let next_cursor = next_cursor(&mut rows, page, cursor_of);
+    Listing {
+        items: rows.iter().map(render).collect(),
+        next_cursor,
+    }
 }

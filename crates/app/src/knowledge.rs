@@ -3,11 +3,55 @@
 
 use orgscope_core::policy::{self, OrgSelector};
 use orgscope_store::{KnowledgeHit, KnowledgeRow, Page};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::input::next_cursor;
-use crate::orgs::{org_ref, selector, visible_org};
+use crate::input::{Listing, next_cursor};
+use crate::orgs::{OrgRef, selector, visible_org};
 use crate::{Caller, Env, Error, Result};
+
+/// `{id, name}` of the file an entry comes from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// A passage extracted from a file; its scope is its file's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KnowledgeEntry {
+    pub id: String,
+    /// Always `knowledge_entry`.
+    pub kind: String,
+    pub file: FileRef,
+    pub org: Option<OrgRef>,
+    /// Its place in the file, from 0.
+    pub position: i64,
+    pub text: String,
+}
+
+/// A ranked search result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchHit {
+    pub id: String,
+    /// Always `knowledge_entry`.
+    pub kind: String,
+    pub file: FileRef,
+    pub org: Option<OrgRef>,
+    pub position: i64,
+    /// HTML: the text escaped, the matched words in `<mark>`.
+    pub snippet: String,
+    /// Higher is better.
+    pub score: f64,
+}
+
+/// Search results and the words that were searched for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResults {
+    pub items: Vec<SearchHit>,
+    /// The words used (lowercased, operators and punctuation dropped).
+    pub terms: Vec<String>,
+}
 
 /// At most this many words of a query are used.
 pub const MAX_TERMS: usize = 32;
@@ -50,24 +94,33 @@ pub fn snippet_html(raw: &str) -> String {
         .replace('\u{2}', "</mark>")
 }
 
-fn render_entry(k: &KnowledgeRow) -> Value {
-    json!({
-        "id": k.id, "kind": "knowledge_entry",
-        "file": {"id": k.file_id, "name": k.file_name},
-        "org": org_ref(k.org_id.as_deref(), k.org_slug.as_deref()),
-        "position": k.position, "text": k.text,
-    })
+fn render_entry(k: &KnowledgeRow) -> KnowledgeEntry {
+    KnowledgeEntry {
+        id: k.id.clone(),
+        kind: "knowledge_entry".into(),
+        file: FileRef {
+            id: k.file_id.clone(),
+            name: k.file_name.clone(),
+        },
+        org: OrgRef::of(k.org_id.as_deref(), k.org_slug.as_deref()),
+        position: k.position,
+        text: k.text.clone(),
+    }
 }
 
-pub fn render_hit(h: &KnowledgeHit) -> Value {
-    json!({
-        "id": h.id, "kind": "knowledge_entry",
-        "file": {"id": h.file_id, "name": h.file_name},
-        "org": org_ref(h.org_id.as_deref(), h.org_slug.as_deref()),
-        "position": h.position,
-        "snippet": snippet_html(&h.snippet),
-        "score": h.score,
-    })
+pub fn render_hit(h: &KnowledgeHit) -> SearchHit {
+    SearchHit {
+        id: h.id.clone(),
+        kind: "knowledge_entry".into(),
+        file: FileRef {
+            id: h.file_id.clone(),
+            name: h.file_name.clone(),
+        },
+        org: OrgRef::of(h.org_id.as_deref(), h.org_slug.as_deref()),
+        position: h.position,
+        snippet: snippet_html(&h.snippet),
+        score: h.score,
+    }
 }
 
 /// A page of the knowledge entries the caller can see (of files it can
@@ -78,14 +131,17 @@ pub async fn list(
     org: Option<&str>,
     file: Option<&str>,
     page: &Page,
-) -> Result<(Vec<Value>, Option<String>)> {
+) -> Result<Listing<KnowledgeEntry>> {
     let mut tx = env.store.read().await?;
     let sel = selector(&mut tx, auth, org).await?;
     let mut rows = tx
         .knowledge(&policy::read_filter(&auth.principal), &sel, file, page)
         .await?;
     let next = next_cursor(&mut rows, page, |k| k.id.clone());
-    Ok((rows.iter().map(render_entry).collect(), next))
+    Ok(Listing {
+        items: rows.iter().map(render_entry).collect(),
+        next_cursor: next,
+    })
 }
 
 /// Ranked entries for the words of `q`, in a context: an org's (its entries
@@ -98,7 +154,7 @@ pub async fn search(
     org: Option<&str>,
     session: Option<&str>,
     limit: i64,
-) -> Result<(Vec<Value>, Vec<String>)> {
+) -> Result<SearchResults> {
     let terms = terms(q).map_err(Error::BadRequest)?;
     if !(1..=100).contains(&limit) {
         return Err(Error::BadRequest(format!(
@@ -130,7 +186,10 @@ pub async fn search(
             limit,
         )
         .await?;
-    Ok((hits.iter().map(render_hit).collect(), terms))
+    Ok(SearchResults {
+        items: hits.iter().map(render_hit).collect(),
+        terms,
+    })
 }
 
 #[cfg(test)]

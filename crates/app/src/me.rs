@@ -3,18 +3,138 @@
 
 use orgscope_core::policy::Actor;
 use orgscope_store::{StoreError, TokenRow, UserRow};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::audit::{Change, audit};
-use crate::input::{only_fields, text};
+use crate::audit::{Change, audit, snapshot};
+use crate::input::required;
 use crate::limits::LoginLimiter;
+use crate::orgs::OrgRef;
 use crate::secrets::{
     PERSONAL_TOKEN_PREFIX, SESSION_PREFIX, hash_secret, new_secret, verify_password,
 };
 use crate::{Caller, Credential, Env, Error, Result};
 
-fn render_token(t: &TokenRow) -> Value {
-    json!({"id": t.id, "kind": "personal_token", "name": t.name, "created_at": t.created_at, "expires_at": t.expires_at})
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// Tenant slug or id; may be left out when the server has one tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub username: String,
+    pub password: String,
+}
+
+/// `POST /api/v1/me/tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub name: String,
+    /// RFC 3339; absent = never.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// A personal token (its secret only once, when made).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Token {
+    pub id: String,
+    /// Always `personal_token`.
+    pub kind: String,
+    pub name: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    /// The secret: in the answer that made the token, never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// `{id, slug, name}` of a tenant or an org.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Named {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+}
+
+/// One of the caller's memberships.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Membership {
+    pub org: Named,
+    pub can_manage: bool,
+}
+
+/// Who the caller is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// `user`, `api_key` or `local_operator`.
+    pub kind: String,
+    /// The user's or key's id (none for the local operator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Null for a superuser outside any tenant.
+    pub tenant: Option<Named>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// user, admin, auditor or superuser.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_org: Option<OrgRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// A user's orgs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memberships: Option<Vec<Membership>>,
+    /// An org key's org.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<Named>,
+    /// An org key's access: `read` or `read_write`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
+}
+
+impl Me {
+    fn bare(kind: &str, tenant: Option<Named>) -> Me {
+        Me {
+            kind: kind.into(),
+            id: None,
+            tenant,
+            username: None,
+            role: None,
+            default_org: None,
+            disabled: None,
+            created_at: None,
+            updated_at: None,
+            memberships: None,
+            org: None,
+            access: None,
+        }
+    }
+}
+
+fn named(id: &str, slug: &str, name: &str) -> Named {
+    Named {
+        id: id.into(),
+        slug: slug.into(),
+        name: name.into(),
+    }
+}
+
+fn render_token(t: &TokenRow) -> Token {
+    Token {
+        id: t.id.clone(),
+        kind: "personal_token".into(),
+        name: t.name.clone(),
+        created_at: t.created_at.clone(),
+        expires_at: t.expires_at.clone(),
+        token: None,
+    }
 }
 
 fn token_user(auth: &Caller) -> Result<&str> {
@@ -26,7 +146,7 @@ fn token_user(auth: &Caller) -> Result<&str> {
     }
 }
 
-/// Signs in with a password (`{tenant?, username, password}`): a new
+/// Signs in with a password: a new
 /// session token and when it expires. Failed attempts count against the
 /// (tenant, username) and the address (`limiter`); the password is checked
 /// with no transaction open.
@@ -34,17 +154,12 @@ pub async fn login(
     env: &Env<'_>,
     limiter: &LoginLimiter,
     ttl: time::Duration,
-    body: &Value,
+    input: &Login,
     address: &str,
 ) -> Result<(String, String)> {
-    only_fields(body, &["tenant", "username", "password"])?;
-    let username = text(body, "username", 200)?.to_owned();
-    let password = text(body, "password", 1024)?.to_owned();
-    let tenant_ref = match body.get("tenant") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(t)) => Some(t.clone()),
-        Some(_) => return Err(Error::Invalid("tenant: must be a slug or id".into())),
-    };
+    let username = required("username", &input.username, 200)?.to_owned();
+    let password = required("password", &input.password, 1024)?.to_owned();
+    let tenant_ref = input.tenant.clone();
     // Read, then verify (slow on purpose) with no transaction open, then write.
     let mut tx = env.store.read().await?;
     let tenant = match &tenant_ref {
@@ -122,13 +237,13 @@ pub async fn login(
 
 /// Who the caller is: role, memberships (with `can_manage`), default org;
 /// for an org key its org and access.
-pub async fn whoami(env: &Env<'_>, auth: &Caller) -> Result<Value> {
+pub async fn whoami(env: &Env<'_>, auth: &Caller) -> Result<Me> {
     let mut tx = env.store.read().await?;
     let tenant = match auth.principal.tenant.as_str() {
-        "" => Value::Null,
+        "" => None,
         t => {
             let row = tx.tenant(t).await?;
-            json!({"id": row.id, "slug": row.slug, "name": row.name})
+            Some(named(&row.id, &row.slug, &row.name))
         }
     };
     let filter = orgscope_core::policy::read_filter(&auth.principal);
@@ -144,39 +259,53 @@ pub async fn whoami(env: &Env<'_>, auth: &Caller) -> Result<Value> {
             let mut memberships = Vec::new();
             for org in member_of {
                 if let Ok(o) = tx.org(&filter, org).await {
-                    memberships.push(json!({"org": {"id": o.id, "slug": o.slug, "name": o.name}, "can_manage": managing.contains(org)}));
+                    memberships.push(Membership {
+                        org: named(&o.id, &o.slug, &o.name),
+                        can_manage: managing.contains(org),
+                    });
                 }
             }
-            let mut out = crate::users::render_user_in(&mut tx, user).await?;
-            out["tenant"] = tenant;
-            out["memberships"] = json!(memberships);
-            out
+            let u = crate::users::render_user_in(&mut tx, user).await?;
+            Me {
+                id: Some(u.id),
+                username: Some(u.username),
+                role: Some(u.role),
+                default_org: u.default_org,
+                disabled: Some(u.disabled),
+                created_at: Some(u.created_at),
+                updated_at: Some(u.updated_at),
+                memberships: Some(memberships),
+                ..Me::bare("user", tenant)
+            }
         }
         (Actor::OrgKey { id, org, access }, _) => {
             let o = tx.org(&filter, org).await?;
-            json!({"kind": "api_key", "id": id, "tenant": tenant, "access": access.as_str(),
-                "org": {"id": o.id, "slug": o.slug, "name": o.name}})
+            Me {
+                id: Some(id.clone()),
+                access: Some(access.as_str().into()),
+                org: Some(named(&o.id, &o.slug, &o.name)),
+                ..Me::bare("api_key", tenant)
+            }
         }
-        (Actor::User { .. }, None) => {
-            json!({"kind": "local_operator", "role": "superuser", "tenant": tenant})
-        }
+        (Actor::User { .. }, None) => Me {
+            role: Some("superuser".into()),
+            ..Me::bare("local_operator", tenant)
+        },
     };
     Ok(out)
 }
 
 /// The caller's personal tokens (never their secrets).
-pub async fn tokens(env: &Env<'_>, auth: &Caller) -> Result<Vec<Value>> {
+pub async fn tokens(env: &Env<'_>, auth: &Caller) -> Result<Vec<Token>> {
     let user = token_user(auth)?;
     let mut tx = env.store.read().await?;
     let rows = tx.tokens_of(user, "personal").await?;
-    let items: Vec<Value> = rows.iter().map(render_token).collect();
-    Ok(items)
+    Ok(rows.iter().map(render_token).collect())
 }
 
-/// A new personal token (`{name, expires_at?}`), made from a password
-/// session only; its secret is answered once, as `token`.
-pub async fn create_token(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Value> {
-    only_fields(body, &["name", "expires_at"])?;
+/// A new personal token, made from a password session only; its secret is
+/// answered once, as `token`.
+pub async fn create_token(env: &Env<'_>, auth: &Caller, input: &NewToken) -> Result<Token> {
     let user = token_user(auth)?.to_owned();
     // A token made by a token would outlive its parent's revocation.
     if auth.credential == Credential::PersonalToken {
@@ -184,18 +313,14 @@ pub async fn create_token(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<
             "personal tokens are made from a password session: log in and create it there".into(),
         ));
     }
-    let name = text(body, "name", 200)?.to_owned();
-    let expires_at = match body.get("expires_at") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(t)) => Some(
-            orgscope_core::parse_time(t).map_err(|e| Error::Invalid(format!("expires_at: {e}")))?,
-        ),
-        Some(_) => {
-            return Err(Error::Invalid(
-                "expires_at: must be an RFC 3339 timestamp string".into(),
-            ));
-        }
-    };
+    let name = required("name", &input.name, 200)?.to_owned();
+    let expires_at = input
+        .expires_at
+        .as_deref()
+        .map(|t| {
+            orgscope_core::parse_time(t).map_err(|e| Error::Invalid(format!("expires_at: {e}")))
+        })
+        .transpose()?;
     let token = new_secret(PERSONAL_TOKEN_PREFIX);
     let mut tx = env.store.write().await?;
     let row = tx
@@ -218,12 +343,12 @@ pub async fn create_token(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<
             target: &row.id,
             org: None,
             before: None,
-            after: Some(out.clone()),
+            after: Some(snapshot(&out)),
         },
     )
     .await?;
     tx.commit().await?;
-    out["token"] = json!(token);
+    out.token = Some(token);
     Ok(out)
 }
 

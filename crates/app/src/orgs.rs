@@ -6,11 +6,200 @@
 use orgscope_core::kind;
 use orgscope_core::policy::{self, OrgSelector, ReadFilter, SystemRead};
 use orgscope_store::{MemberRow, OrgRow, Page, StoreError, Tx, UserRow};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use crate::audit::{Change, audit};
-use crate::input::{listing, object, only_fields, text};
+use crate::audit::{Change, audit, snapshot};
+use crate::input::{Listing, listing, nullable, required};
 use crate::{Caller, Env, Error, Result};
+
+/// `{id, slug}`: how a resource or user names its org.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OrgRef {
+    pub id: String,
+    pub slug: Option<String>,
+}
+
+impl OrgRef {
+    pub fn of(id: Option<&str>, slug: Option<&str>) -> Option<OrgRef> {
+        id.map(|id| OrgRef {
+            id: id.to_owned(),
+            slug: slug.map(str::to_owned),
+        })
+    }
+}
+
+/// An org.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Org {
+    pub id: String,
+    /// Always `org`.
+    pub kind: String,
+    pub slug: String,
+    pub name: String,
+    /// The parent org's id; null for a top-level org or one you cannot see.
+    pub parent: Option<String>,
+    /// The host name the org claims for its portal.
+    pub domain: Option<String>,
+    pub domain_verification: Option<DomainVerification>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Where a domain claim stands, and the DNS record that proves it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DomainVerification {
+    /// `pending` or `verified`.
+    pub status: String,
+    /// The name of the TXT record to publish.
+    pub txt_name: String,
+    /// The value it must hold.
+    pub txt_value: Option<String>,
+    pub verified_at: Option<String>,
+}
+
+/// An org as `POST /api/v1/orgs` takes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrg {
+    /// Unique in the tenant: 2-63 of a-z, 0-9 and '-'; not all, tenant or none.
+    pub slug: String,
+    pub name: String,
+    /// Parent org slug or id (same tenant, no cycles).
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// A host name for the org's portal, unique in the tenant. It serves the
+    /// portal once proved: `POST /api/v1/orgs/{org}/domain/verify`.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// What `PATCH /api/v1/orgs/{org}` changes; absent fields stay, `null`
+/// clears the parent or the domain.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgChanges {
+    /// Admins only.
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Admins only: an org slug or id, or null for top level.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub parent: Option<Option<String>>,
+    /// A new claim starts unproved; null drops the claim.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub domain: Option<Option<String>>,
+}
+
+/// How `DELETE /api/v1/orgs/{org}` disposes of what the org owns (the body
+/// may be left out when it owns nothing).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgDisposal {
+    /// Another org (slug or id) to move the resources to, or null for tenant-wide.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub move_to: Option<Option<String>>,
+    /// Delete what the org owns instead of moving it.
+    #[serde(default)]
+    pub delete_resources: bool,
+    /// Answer the impact and change nothing.
+    #[serde(default)]
+    pub preview: bool,
+}
+
+/// What deleting an org does (answered by a preview, and audited).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgImpact {
+    pub org: Org,
+    /// Resources the org owns, by kind.
+    pub owns: std::collections::BTreeMap<String, i64>,
+    /// Slugs of child orgs that become top level.
+    pub children_losing_their_parent: Vec<String>,
+    /// Assignments dropped because the user is not a member of `move_to`.
+    pub persona_assignments_pruned: Vec<PrunedAssignment>,
+    /// The org's access keys: they end with it.
+    pub keys_revoked: Vec<String>,
+    /// `"delete"`, `{"move_to": slug or null}`, or null when none was given.
+    #[schema(value_type = Object)]
+    pub disposition: Value,
+}
+
+/// A persona assignment that a move drops.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrunedAssignment {
+    pub persona: String,
+    pub user: String,
+}
+
+/// The answer of an org-deletion preview.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgDeletionPreview {
+    /// Always true.
+    pub preview: bool,
+    pub impact: OrgImpact,
+}
+
+/// A membership.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Member {
+    /// The org's id.
+    pub org: String,
+    pub user: MemberUser,
+    /// May manage the org (members, name, domain); never widens what they see.
+    pub can_manage: bool,
+    pub created_at: String,
+}
+
+/// The user of a membership.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MemberUser {
+    pub id: String,
+    pub username: String,
+}
+
+/// A membership as `POST /api/v1/orgs/{org}/members` takes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    /// Username or id of a user of the same tenant.
+    pub user: String,
+    /// Lets the member manage the org (members, name, domain); never widens what they see.
+    #[serde(default)]
+    pub can_manage: bool,
+}
+
+/// What `PATCH /api/v1/orgs/{org}/members/{user}` changes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberChanges {
+    pub can_manage: bool,
+}
+
+/// What removing a member did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberRemoved {
+    pub removed: Member,
+    /// Whether this org was the user's default org (now none).
+    pub default_org_cleared: bool,
+    /// The personas of this org whose assignment of the user ended.
+    pub persona_assignments_pruned: Vec<String>,
+}
+
+/// How `POST /api/v1/orgs/{org}/domain/verify` proves a domain claim (the
+/// body may be left out).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainProof {
+    /// Superusers only: vouch for the domain without asking DNS (the
+    /// operator runs the DNS and the proxy in front of the server).
+    #[serde(default)]
+    pub skip_dns: bool,
+}
 
 /// The `org=` query value as a selector. An org the caller cannot see is a
 /// 404, exactly as one that does not exist.
@@ -40,6 +229,23 @@ pub async fn visible_org(tx: &mut Tx, auth: &Caller, reference: &str) -> Result<
 /// can see. Never falls back to anything else.
 pub async fn org_field(tx: &mut Tx, auth: &Caller, body: &Value) -> Result<Option<OrgRow>> {
     match body.get("org") {
+        None => org_choice(tx, auth, None).await,
+        Some(Value::Null) => org_choice(tx, auth, Some(None)).await,
+        Some(Value::String(reference)) => org_choice(tx, auth, Some(Some(reference))).await,
+        Some(_) => Err(Error::Invalid(
+            "org: must be an org slug or id, or null for tenant-wide".into(),
+        )),
+    }
+}
+
+/// The org a typed body names: `None` (absent) = the caller's default org,
+/// `Some(None)` (`null`) = tenant-wide, else a slug or id the caller can see.
+pub async fn org_choice(
+    tx: &mut Tx,
+    auth: &Caller,
+    org: Option<Option<&str>>,
+) -> Result<Option<OrgRow>> {
+    match org {
         None => {
             let default = match &auth.principal.actor {
                 policy::Actor::OrgKey { org, .. } => Some(org.clone()),
@@ -55,53 +261,57 @@ pub async fn org_field(tx: &mut Tx, auth: &Caller, body: &Value) -> Result<Optio
                 )),
             }
         }
-        Some(Value::Null) => Ok(None),
-        Some(Value::String(reference)) => match visible_org(tx, auth, reference).await {
+        Some(None) => Ok(None),
+        Some(Some(reference)) => match visible_org(tx, auth, reference).await {
             Ok(org) => Ok(Some(org)),
             Err(Error::NotFound(_)) => Err(Error::Invalid(format!(
                 "org: no org '{reference}'; give the slug or id of an org you belong to, or null for tenant-wide"
             ))),
             Err(e) => Err(e),
         },
-        Some(_) => Err(Error::Invalid(
-            "org: must be an org slug or id, or null for tenant-wide".into(),
-        )),
     }
 }
 
-/// `{id, slug}` of an org, or null.
+/// `{id, slug}` of an org, or null (in a resource's JSON).
 pub fn org_ref(id: Option<&str>, slug: Option<&str>) -> Value {
-    match id {
-        Some(id) => json!({ "id": id, "slug": slug }),
-        None => Value::Null,
-    }
+    snapshot(&OrgRef::of(id, slug))
 }
 
 /// An org as `p` sees it: a parent `p` cannot see is not named.
-pub fn render_org_for(p: &policy::Principal, o: &OrgRow) -> Value {
+pub fn render_org_for(p: &policy::Principal, o: &OrgRow) -> Org {
     let mut out = render_org(o);
     if o.parent_id
         .as_deref()
         .is_some_and(|parent| !policy::org_visible(p, &o.tenant_id, parent))
     {
-        out["parent"] = Value::Null;
+        out.parent = None;
     }
     out
 }
 
 /// An org in full (the audit log, and callers who see the whole tenant).
-pub fn render_org(o: &OrgRow) -> Value {
-    json!({
-        "id": o.id, "kind": "org", "slug": o.slug, "name": o.name,
-        "parent": o.parent_id, "domain": o.domain,
-        "domain_verification": o.domain.as_ref().map(|d| json!({
-            "status": if o.domain_verified_at.is_some() { "verified" } else { "pending" },
-            "txt_name": txt_name(d),
-            "txt_value": o.domain_token,
-            "verified_at": o.domain_verified_at,
-        })),
-        "created_at": o.created_at, "updated_at": o.updated_at,
-    })
+pub fn render_org(o: &OrgRow) -> Org {
+    Org {
+        id: o.id.clone(),
+        kind: "org".into(),
+        slug: o.slug.clone(),
+        name: o.name.clone(),
+        parent: o.parent_id.clone(),
+        domain: o.domain.clone(),
+        domain_verification: o.domain.as_ref().map(|d| DomainVerification {
+            status: if o.domain_verified_at.is_some() {
+                "verified"
+            } else {
+                "pending"
+            }
+            .into(),
+            txt_name: txt_name(d),
+            txt_value: o.domain_token.clone(),
+            verified_at: o.domain_verified_at.clone(),
+        }),
+        created_at: o.created_at.clone(),
+        updated_at: o.updated_at.clone(),
+    }
 }
 
 /// Where the DNS TXT record proving a domain claim lives.
@@ -113,11 +323,16 @@ fn new_domain_token() -> String {
     crate::secrets::new_secret("orgscope-verify=")
 }
 
-fn render_member(m: &MemberRow) -> Value {
-    json!({
-        "org": m.org_id, "user": {"id": m.user_id, "username": m.username},
-        "can_manage": m.can_manage != 0, "created_at": m.created_at,
-    })
+fn render_member(m: &MemberRow) -> Member {
+    Member {
+        org: m.org_id.clone(),
+        user: MemberUser {
+            id: m.user_id.clone(),
+            username: m.username.clone(),
+        },
+        can_manage: m.can_manage != 0,
+        created_at: m.created_at.clone(),
+    }
 }
 
 /// Org bookkeeping the handler has already authorized (an org it admitted,
@@ -143,26 +358,6 @@ fn check_domain(d: &str) -> Result<String> {
         Err(Error::Invalid(format!(
             "domain: '{d}' is not a host name like portal.example.com"
         )))
-    }
-}
-
-/// A JSON body that may be left out (then `{}`).
-fn optional_body(body: &[u8]) -> Result<Value> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    let body = serde_json::from_slice(body)
-        .map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?;
-    crate::input::refuse_nul(&body, "")?;
-    Ok(body)
-}
-
-fn opt_text(body: &Value, field: &str) -> Result<Option<Option<String>>> {
-    match body.get(field) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
-        Some(_) => Err(Error::Invalid(format!("{field}: must be a string or null"))),
     }
 }
 
@@ -198,31 +393,26 @@ fn duplicate(e: StoreError) -> Error {
     }
 }
 
-pub async fn list_orgs(env: &Env<'_>, auth: &Caller, page: &Page) -> Result<Value> {
+pub async fn list_orgs(env: &Env<'_>, auth: &Caller, page: &Page) -> Result<Listing<Org>> {
     let mut tx = env.store.read().await?;
     let rows = tx.orgs(&policy::read_filter(&auth.principal), page).await?;
     let render = |o: &OrgRow| render_org_for(&auth.principal, o);
     Ok(listing(rows, page, |o| o.id.clone(), render))
 }
 
-pub async fn create_org(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Value> {
+pub async fn create_org(env: &Env<'_>, auth: &Caller, input: &NewOrg) -> Result<Org> {
     let tenant = auth.tenant()?.to_owned();
-    only_fields(body, &["slug", "name", "parent", "domain"])?;
-    object(body)?;
-    let slug = text(body, "slug", 63)?.to_owned();
+    let slug = required("slug", &input.slug, 63)?.to_owned();
     orgscope_core::check_slug(&slug).map_err(Error::Invalid)?;
-    let name = text(body, "name", 200)?.to_owned();
-    let domain = opt_text(body, "domain")?
-        .flatten()
-        .map(|d| check_domain(&d))
-        .transpose()?;
+    let name = required("name", &input.name, 200)?.to_owned();
+    let domain = input.domain.as_deref().map(check_domain).transpose()?;
     if !policy::can_restructure_orgs(&auth.principal) {
         return Err(Error::Forbidden("only admins create orgs".into()));
     }
     let mut tx = env.store.write().await?;
-    let parent = match opt_text(body, "parent")?.flatten() {
+    let parent = match &input.parent {
         Some(p) => Some(
-            tx.org(&tenant_filter(&tenant), &p)
+            tx.org(&tenant_filter(&tenant), p)
                 .await
                 .map_err(|_| Error::Invalid(format!("parent: no org '{p}'")))?
                 .id,
@@ -249,7 +439,7 @@ pub async fn create_org(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Va
             target: &org.id,
             org: Some(&org.id),
             before: None,
-            after: Some(out.clone()),
+            after: Some(snapshot(&out)),
         },
     )
     .await?;
@@ -257,15 +447,18 @@ pub async fn create_org(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Va
     Ok(out)
 }
 
-pub async fn get_org(env: &Env<'_>, auth: &Caller, org: &str) -> Result<Value> {
+pub async fn get_org(env: &Env<'_>, auth: &Caller, org: &str) -> Result<Org> {
     let mut tx = env.store.read().await?;
     let row = visible_org(&mut tx, auth, org).await?;
     Ok(render_org_for(&auth.principal, &row))
 }
 
-pub async fn update_org(env: &Env<'_>, auth: &Caller, org: &str, body: &Value) -> Result<Value> {
-    only_fields(body, &["slug", "name", "parent", "domain"])?;
-    object(body)?;
+pub async fn update_org(
+    env: &Env<'_>,
+    auth: &Caller,
+    org: &str,
+    input: &OrgChanges,
+) -> Result<Org> {
     let mut tx = env.store.write().await?;
     let before = visible_org(&mut tx, auth, org).await?;
     if !policy::can_manage_org(&auth.principal, &before.tenant_id, &before.id) {
@@ -275,34 +468,34 @@ pub async fn update_org(env: &Env<'_>, auth: &Caller, org: &str, body: &Value) -
         )));
     }
     let mut after = before.clone();
-    if body.get("name").is_some() {
-        after.name = text(body, "name", 200)?.to_owned();
+    if let Some(name) = &input.name {
+        after.name = required("name", name, 200)?.to_owned();
     }
-    if let Some(domain) = opt_text(body, "domain")? {
-        after.domain = domain.map(|d| check_domain(&d)).transpose()?;
+    if let Some(domain) = &input.domain {
+        after.domain = domain.as_deref().map(check_domain).transpose()?;
         if after.domain != before.domain {
             // A new claim is unproved until DNS says otherwise.
             after.domain_token = after.domain.as_ref().map(|_| new_domain_token());
             after.domain_verified_at = None;
         }
     }
-    let structural = body.get("slug").is_some() || body.get("parent").is_some();
+    let structural = input.slug.is_some() || input.parent.is_some();
     if structural && !policy::can_restructure_orgs(&auth.principal) {
         return Err(Error::Forbidden(
             "only admins change an org's slug or parent".into(),
         ));
     }
-    if body.get("slug").is_some() {
-        let slug = text(body, "slug", 63)?.to_owned();
+    if let Some(slug) = &input.slug {
+        let slug = required("slug", slug, 63)?.to_owned();
         orgscope_core::check_slug(&slug).map_err(Error::Invalid)?;
         after.slug = slug;
     }
-    if let Some(parent) = opt_text(body, "parent")? {
+    if let Some(parent) = &input.parent {
         after.parent_id = match parent {
             None => None,
             Some(p) => {
                 let row = tx
-                    .org(&tenant_filter(&before.tenant_id), &p)
+                    .org(&tenant_filter(&before.tenant_id), p)
                     .await
                     .map_err(|_| Error::Invalid(format!("parent: no org '{p}'")))?;
                 check_parent(&mut tx, &before.tenant_id, &before.id, &row.id).await?;
@@ -315,7 +508,7 @@ pub async fn update_org(env: &Env<'_>, auth: &Caller, org: &str, body: &Value) -
 }
 
 /// Ends a change to an org: audits it (as it was and is now) and answers it.
-async fn org_changed(mut tx: Tx, auth: &Caller, before: &OrgRow, action: &str) -> Result<Value> {
+async fn org_changed(mut tx: Tx, auth: &Caller, before: &OrgRow, action: &str) -> Result<Org> {
     let after = tx
         .org(&tenant_filter(&before.tenant_id), &before.id)
         .await?;
@@ -328,8 +521,8 @@ async fn org_changed(mut tx: Tx, auth: &Caller, before: &OrgRow, action: &str) -
             kind: "org",
             target: &before.id,
             org: Some(&before.id),
-            before: Some(render_org(before)),
-            after: Some(render_org(&after)),
+            before: Some(snapshot(&render_org(before))),
+            after: Some(snapshot(&render_org(&after))),
         },
     )
     .await?;
@@ -337,10 +530,14 @@ async fn org_changed(mut tx: Tx, auth: &Caller, before: &OrgRow, action: &str) -
     Ok(render_org_for(&auth.principal, &after))
 }
 
-pub async fn delete_org(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) -> Result<Value> {
-    // The disposition body is optional: an empty org needs none.
-    let body = optional_body(body)?;
-    only_fields(&body, &["move_to", "delete_resources", "preview"])?;
+/// Deletes an org with the disposition given; a preview answers the impact
+/// and changes nothing.
+pub async fn delete_org(
+    env: &Env<'_>,
+    auth: &Caller,
+    org: &str,
+    input: &OrgDisposal,
+) -> Result<Option<OrgDeletionPreview>> {
     let mut tx = env.store.write().await?;
     let row = visible_org(&mut tx, auth, org).await?;
     if !policy::can_restructure_orgs(&auth.principal) {
@@ -350,22 +547,13 @@ pub async fn delete_org(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) ->
         .org_holdings(&policy::read_filter(&auth.principal), &row.id)
         .await?;
     let children = tx.org_children(&row.id).await?;
-    let counts: serde_json::Map<String, Value> = holdings
-        .iter()
-        .map(|(k, n)| (k.clone(), json!(n)))
-        .collect();
-    let preview = body
-        .get("preview")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let delete_resources = body
-        .get("delete_resources")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let move_to = match body.get("move_to") {
+    let counts: std::collections::BTreeMap<String, i64> = holdings.iter().cloned().collect();
+    let preview = input.preview;
+    let delete_resources = input.delete_resources;
+    let move_to = match &input.move_to {
         None => None,
-        Some(Value::Null) => Some(None),
-        Some(Value::String(target)) => {
+        Some(None) => Some(None),
+        Some(Some(target)) => {
             let t = tx
                 .org(&tenant_filter(&row.tenant_id), target)
                 .await
@@ -376,11 +564,6 @@ pub async fn delete_org(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) ->
                 ));
             }
             Some(Some(t))
-        }
-        Some(_) => {
-            return Err(Error::Invalid(
-                "move_to: must be an org slug or id, or null for tenant-wide".into(),
-            ));
         }
     };
     if move_to.is_some() && delete_resources {
@@ -415,7 +598,7 @@ pub async fn delete_org(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) ->
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                blocking: Value::Object(counts),
+                blocking: json!(counts),
             });
         }
     }
@@ -433,7 +616,10 @@ pub async fn delete_org(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) ->
         for p in personas {
             for (user, name) in tx.assignments(&p.id).await? {
                 if tx.member(&target.id, &user).await.is_err() {
-                    pruned.push(json!({"persona": p.id, "user": name}));
+                    pruned.push(PrunedAssignment {
+                        persona: p.id.clone(),
+                        user: name,
+                    });
                 }
             }
             if !preview {
@@ -453,12 +639,25 @@ pub async fn delete_org(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) ->
         .into_iter()
         .map(|k| k.id)
         .collect();
-    let impact = json!({ "org": render_org(&row), "owns": counts, "children_losing_their_parent": children,
-        "persona_assignments_pruned": pruned,
-        "keys_revoked": keys,
-        "disposition": if delete_resources { json!("delete") } else { match &move_to { Some(Some(t)) => json!({"move_to": t.slug}), Some(None) => json!({"move_to": null}), None => Value::Null } } });
+    let disposition = match &move_to {
+        _ if delete_resources => json!("delete"),
+        Some(Some(t)) => json!({ "move_to": t.slug }),
+        Some(None) => json!({ "move_to": null }),
+        None => Value::Null,
+    };
+    let impact = OrgImpact {
+        org: render_org(&row),
+        owns: counts.clone(),
+        children_losing_their_parent: children,
+        persona_assignments_pruned: pruned,
+        keys_revoked: keys.clone(),
+        disposition,
+    };
     if preview {
-        return Ok(json!({"preview": true, "impact": impact}));
+        return Ok(Some(OrgDeletionPreview {
+            preview: true,
+            impact,
+        }));
     }
     if resources > 0 && move_to.is_none() && !delete_resources {
         return Err(Error::Conflict {
@@ -466,7 +665,7 @@ pub async fn delete_org(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) ->
                 "org '{}' still owns resources: give move_to (an org, or null for tenant-wide) or delete_resources: true",
                 row.slug
             ),
-            blocking: Value::Object(counts),
+            blocking: json!(counts),
         });
     }
     for key in &keys {
@@ -492,13 +691,13 @@ pub async fn delete_org(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) ->
             kind: "org",
             target: &row.id,
             org: Some(&row.id),
-            before: Some(render_org(&row)),
-            after: Some(impact),
+            before: Some(snapshot(&render_org(&row))),
+            after: Some(snapshot(&impact)),
         },
     )
     .await?;
     tx.commit().await?;
-    Ok(Value::Null)
+    Ok(None)
 }
 
 /// The org (visible) and whether the caller may manage it.
@@ -518,7 +717,12 @@ async fn tenant_user(tx: &mut Tx, tenant: &str, user: &str) -> Result<UserRow> {
     }
 }
 
-pub async fn list_members(env: &Env<'_>, auth: &Caller, org: &str, page: &Page) -> Result<Value> {
+pub async fn list_members(
+    env: &Env<'_>,
+    auth: &Caller,
+    org: &str,
+    page: &Page,
+) -> Result<Listing<Member>> {
     let mut tx = env.store.read().await?;
     let (row, _) = org_for_members(&mut tx, auth, org).await?;
     let rows = tx.members(&row.id, page).await?;
@@ -529,21 +733,13 @@ pub async fn add_member(
     env: &Env<'_>,
     auth: &Caller,
     org: &str,
-    body: &Value,
-) -> Result<(bool, Value)> {
-    only_fields(body, &["user", "can_manage"])?;
-    let user = text(body, "user", 200)?.to_owned();
-    let can_manage = match body.get("can_manage") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(Error::Invalid("can_manage: must be true or false".into()));
-        }
-    };
-    put_member(env, auth, org, &user, can_manage, true).await
+    input: &NewMember,
+) -> Result<(bool, Member)> {
+    let user = required("user", &input.user, 200)?;
+    put_member(env, auth, org, user, input.can_manage, true).await
 }
 
-pub async fn get_member(env: &Env<'_>, auth: &Caller, org: &str, user: &str) -> Result<Value> {
+pub async fn get_member(env: &Env<'_>, auth: &Caller, org: &str, user: &str) -> Result<Member> {
     let mut tx = env.store.read().await?;
     let (row, _) = org_for_members(&mut tx, auth, org).await?;
     let u = tenant_user(&mut tx, &row.tenant_id, user).await?;
@@ -559,14 +755,9 @@ pub async fn update_member(
     auth: &Caller,
     org: &str,
     user: &str,
-    body: &Value,
-) -> Result<Value> {
-    only_fields(body, &["can_manage"])?;
-    let can_manage = body
-        .get("can_manage")
-        .and_then(Value::as_bool)
-        .ok_or_else(|| Error::Invalid("can_manage: is required, true or false".into()))?;
-    put_member(env, auth, org, user, can_manage, false)
+    input: &MemberChanges,
+) -> Result<Member> {
+    put_member(env, auth, org, user, input.can_manage, false)
         .await
         .map(|(_, after)| after)
 }
@@ -579,7 +770,7 @@ async fn put_member(
     user: &str,
     can_manage: bool,
     create: bool,
-) -> Result<(bool, Value)> {
+) -> Result<(bool, Member)> {
     let mut tx = env.store.write().await?;
     let (row, manage) = org_for_members(&mut tx, auth, org).await?;
     if !manage {
@@ -615,8 +806,8 @@ async fn put_member(
             kind: "membership",
             target: &u.id,
             org: Some(&row.id),
-            before: before.as_ref().map(render_member),
-            after: Some(after.clone()),
+            before: before.as_ref().map(|m| snapshot(&render_member(m))),
+            after: Some(snapshot(&after)),
         },
     )
     .await?;
@@ -624,7 +815,12 @@ async fn put_member(
     Ok((before.is_none(), after))
 }
 
-pub async fn remove_member(env: &Env<'_>, auth: &Caller, org: &str, user: &str) -> Result<Value> {
+pub async fn remove_member(
+    env: &Env<'_>,
+    auth: &Caller,
+    org: &str,
+    user: &str,
+) -> Result<MemberRemoved> {
     let mut tx = env.store.write().await?;
     let (row, manage) = org_for_members(&mut tx, auth, org).await?;
     if !manage {
@@ -640,11 +836,11 @@ pub async fn remove_member(env: &Env<'_>, auth: &Caller, org: &str, user: &str) 
         .map_err(|_| Error::not_found("member", user))?;
     let cleared = tx.member_remove(&row.id, &u.id).await?;
     let unassigned = tx.assignments_prune_member(&row.id, &u.id).await?;
-    let out = json!({
-        "removed": render_member(&before),
-        "default_org_cleared": cleared,
-        "persona_assignments_pruned": unassigned,
-    });
+    let out = MemberRemoved {
+        removed: render_member(&before),
+        default_org_cleared: cleared,
+        persona_assignments_pruned: unassigned,
+    };
     audit(
         &mut tx,
         auth,
@@ -654,8 +850,8 @@ pub async fn remove_member(env: &Env<'_>, auth: &Caller, org: &str, user: &str) 
             kind: "membership",
             target: &u.id,
             org: Some(&row.id),
-            before: Some(render_member(&before)),
-            after: Some(out.clone()),
+            before: Some(snapshot(&out.removed)),
+            after: Some(snapshot(&out)),
         },
     )
     .await?;
@@ -663,14 +859,13 @@ pub async fn remove_member(env: &Env<'_>, auth: &Caller, org: &str, user: &str) 
     Ok(out)
 }
 
-pub async fn verify_domain(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8]) -> Result<Value> {
-    let body = optional_body(body)?;
-    only_fields(&body, &["skip_dns"])?;
-    let skip_dns = match body.get("skip_dns") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Error::Invalid("skip_dns: must be true or false".into())),
-    };
+pub async fn verify_domain(
+    env: &Env<'_>,
+    auth: &Caller,
+    org: &str,
+    input: &DomainProof,
+) -> Result<Org> {
+    let skip_dns = input.skip_dns;
     let claimed = {
         let mut tx = env.store.read().await?;
         visible_org(&mut tx, auth, org).await?
@@ -728,7 +923,7 @@ pub async fn verify_domain(env: &Env<'_>, auth: &Caller, org: &str, body: &[u8])
             target: other.id.clone(),
             org_id: Some(other.id.clone()),
             other_org_id: None,
-            before: Some(render_org(other).to_string()),
+            before: Some(snapshot(&render_org(other)).to_string()),
             after: None,
         })
         .await?;

@@ -7,15 +7,61 @@ use std::collections::BTreeMap;
 use orgscope_core::kind::{Kind, Secret, fixed_scope};
 use orgscope_core::policy::{self, Actor, Role, Scope, SystemRead};
 use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
-use crate::audit::{Change, audit, audit_move};
-use crate::input::{next_cursor, object, only_fields, text};
-use crate::orgs::{org_field, org_ref, selector};
+use crate::audit::{Change, audit, audit_move, snapshot};
+use crate::input::{next_cursor, object, text};
+use crate::orgs::{OrgRef, org_choice, org_field, org_ref, selector};
 use crate::secrets::{hash_secret, new_secret};
 use crate::{Caller, Env, Error, OrNotFound, Result, kinds};
 
 pub const MAX_NAME: usize = 200;
+
+/// `POST /api/v1/{kind}/{id}/rescope`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rescope {
+    /// The org (slug or id) to move to, or null for tenant-wide.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub org: Option<String>,
+    /// Answer the impact and change nothing.
+    #[serde(default)]
+    pub preview: bool,
+}
+
+/// A re-scope's answer: its impact and, once done, the resource.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rescoped {
+    pub preview: bool,
+    pub impact: RescopeImpact,
+    /// The resource in its new scope (not in a preview).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub resource: Option<Value>,
+}
+
+/// Who and what a move changes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RescopeImpact {
+    pub from: Option<OrgRef>,
+    pub to: Option<OrgRef>,
+    /// Usernames (those you may know of) who see it now and would not.
+    pub users_losing_access: Vec<String>,
+    /// How many users in all.
+    pub users_losing_access_count: usize,
+    pub users_gaining_access: Vec<String>,
+    pub users_gaining_access_count: usize,
+    /// What follows the resource (a file's knowledge entries, ...).
+    #[schema(value_type = Object)]
+    pub derived: Value,
+    /// Usernames whose persona assignment the move drops.
+    pub assignments_pruned: Vec<String>,
+    /// References the move would break (`{field, id, kind, org}`): it is refused while any remain.
+    #[schema(value_type = Vec<Object>)]
+    pub blocking_references: Vec<Value>,
+}
 
 /// A resource as clients see it: never its secret.
 pub fn render(kind: &Kind, r: &ResourceRow) -> Value {
@@ -466,33 +512,23 @@ pub async fn remove(env: &Env<'_>, auth: &Caller, kind: &'static Kind, id: &str)
     Ok(())
 }
 
-/// Moves a resource to another org or tenant-wide (`{org, preview}`), or
-/// with `preview` only reports the impact.
+/// Moves a resource to another org or tenant-wide, or with `preview` only
+/// reports the impact.
 pub async fn rescope(
     env: &Env<'_>,
     auth: &Caller,
     kind: &'static Kind,
     id: &str,
-    body: &Value,
-) -> Result<Value> {
-    only_fields(body, &["org", "preview"])?;
-    if body.get("org").is_none() {
-        return Err(Error::Invalid(
-            "org: is required: an org slug or id, or null for tenant-wide".into(),
-        ));
-    }
-    let preview = match body.get("preview") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Error::Invalid("preview: must be true or false".into())),
-    };
+    input: &Rescope,
+) -> Result<Rescoped> {
+    let preview = input.preview;
     let mut tx = env.store.write().await?;
     let row = visible(&mut tx, kind, auth, id).await?;
     if let Some(instead) = fixed_scope(kind) {
         return Err(Error::Invalid(format!("org: {instead}")));
     }
     keys_only_by_users(kind, auth)?;
-    let target_org = org_field(&mut tx, auth, body).await?;
+    let target_org = org_choice(&mut tx, auth, Some(input.org.as_deref())).await?;
     let from = scope_of(&row);
     let to = Scope {
         tenant: row.tenant_id.clone(),
@@ -513,19 +549,26 @@ pub async fn rescope(
     let (gain, gain_count) = impact_users(&mut tx, &auth.principal, &gain).await?;
     // A persona moved into an org loses the assignments of non-members.
     let pruned = kinds::rescope_prunes(&mut tx, kind, id, &to).await?;
-    let impact = json!({
-        "from": org_ref(row.org_id.as_deref(), row.org_slug.as_deref()),
-        "to": org_ref(to.org.as_deref(), target_org.as_ref().map(|o| o.slug.as_str())),
-        "users_losing_access": lose,
-        "users_losing_access_count": lose_count,
-        "users_gaining_access": gain,
-        "users_gaining_access_count": gain_count,
-        "derived": kinds::derived(&mut tx, kind, &row).await?,
-        "assignments_pruned": pruned,
-        "blocking_references": blocking,
-    });
+    let impact = RescopeImpact {
+        from: OrgRef::of(row.org_id.as_deref(), row.org_slug.as_deref()),
+        to: OrgRef::of(
+            to.org.as_deref(),
+            target_org.as_ref().map(|o| o.slug.as_str()),
+        ),
+        users_losing_access: lose,
+        users_losing_access_count: lose_count,
+        users_gaining_access: gain,
+        users_gaining_access_count: gain_count,
+        derived: kinds::derived(&mut tx, kind, &row).await?,
+        assignments_pruned: pruned,
+        blocking_references: blocking.clone(),
+    };
     if preview {
-        return Ok(json!({ "preview": true, "impact": impact }));
+        return Ok(Rescoped {
+            preview: true,
+            impact,
+            resource: None,
+        });
     }
     if !blocking.is_empty() {
         return Err(Error::Conflict {
@@ -552,11 +595,15 @@ pub async fn rescope(
             target: id,
             org: to.org.as_deref(),
             before: Some(before),
-            after: Some(json!({ "resource": after, "impact": impact })),
+            after: Some(json!({ "resource": after, "impact": snapshot(&impact) })),
         },
         row.org_id.as_deref(),
     )
     .await?;
     tx.commit().await?;
-    Ok(json!({ "preview": false, "resource": after, "impact": impact }))
+    Ok(Rescoped {
+        preview: false,
+        impact,
+        resource: Some(after),
+    })
 }

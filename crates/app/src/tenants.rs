@@ -1,14 +1,47 @@
 //! Tenants: made and listed by superusers, each with its default org.
 
 use orgscope_store::{Page, Store, StoreError, TenantRow};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
-use crate::audit::{Change, audit};
-use crate::input::{listing, only_fields, text};
+use crate::audit::{Change, audit, snapshot};
+use crate::input::{Listing, listing, required};
+use crate::orgs::OrgRef;
 use crate::{Caller, Env, Error, Result};
 
-fn render_tenant(t: &TenantRow) -> Value {
-    json!({"id": t.id, "kind": "tenant", "slug": t.slug, "name": t.name, "created_at": t.created_at})
+/// A tenant as `POST /api/v1/tenants` takes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// 2-63 of a-z, 0-9 and '-'; unique on the server.
+    pub slug: String,
+    pub name: String,
+}
+
+/// A tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tenant {
+    pub id: String,
+    /// Always `tenant`.
+    pub kind: String,
+    pub slug: String,
+    pub name: String,
+    pub created_at: String,
+    /// On creation: the org made with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_org: Option<OrgRef>,
+}
+
+fn render_tenant(t: &TenantRow) -> Tenant {
+    Tenant {
+        id: t.id.clone(),
+        kind: "tenant".into(),
+        slug: t.slug.clone(),
+        name: t.name.clone(),
+        created_at: t.created_at.clone(),
+        default_org: None,
+    }
 }
 
 fn superuser(auth: &Caller) -> Result<()> {
@@ -20,7 +53,7 @@ fn superuser(auth: &Caller) -> Result<()> {
 }
 
 /// The server's tenants (superusers).
-pub async fn list(env: &Env<'_>, auth: &Caller, page: &Page) -> Result<Value> {
+pub async fn list(env: &Env<'_>, auth: &Caller, page: &Page) -> Result<Listing<Tenant>> {
     superuser(auth)?;
     let mut tx = env.store.read().await?;
     let rows = tx.tenants(page).await?;
@@ -28,12 +61,11 @@ pub async fn list(env: &Env<'_>, auth: &Caller, page: &Page) -> Result<Value> {
 }
 
 /// A new tenant (`{slug, name}`) with its `default` org (superusers).
-pub async fn create(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Value> {
+pub async fn create(env: &Env<'_>, auth: &Caller, input: &NewTenant) -> Result<Tenant> {
     superuser(auth)?;
-    only_fields(body, &["slug", "name"])?;
-    let slug = text(body, "slug", 63)?.to_owned();
+    let slug = required("slug", &input.slug, 63)?.to_owned();
     orgscope_core::check_slug(&slug).map_err(Error::Invalid)?;
-    let name = text(body, "name", 200)?.to_owned();
+    let name = required("name", &input.name, 200)?.to_owned();
     let mut tx = env.store.write().await?;
     let tenant = tx.tenant_create(&slug, &name).await.map_err(|e| match e {
         StoreError::Duplicate(_) => {
@@ -45,7 +77,7 @@ pub async fn create(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Value>
         .org_create(&tenant.id, "default", "Default", None, None)
         .await?;
     let mut out = render_tenant(&tenant);
-    out["default_org"] = json!({"id": org.id, "slug": org.slug});
+    out.default_org = OrgRef::of(Some(&org.id), Some(&org.slug));
     audit(
         &mut tx,
         auth,
@@ -56,7 +88,7 @@ pub async fn create(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Value>
             target: &tenant.id,
             org: None,
             before: None,
-            after: Some(out.clone()),
+            after: Some(snapshot(&out)),
         },
     )
     .await?;

@@ -4,24 +4,99 @@
 
 use orgscope_core::policy::{self, AccountChange, AccountRefusal, Role, SystemRead};
 use orgscope_store::{Page, StoreError, Tx, UserRow};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::audit::{Change, audit};
-use crate::input::{next_cursor, only_fields, text};
+use crate::audit::{Change, audit, snapshot};
+use crate::input::{Listing, next_cursor, nullable, required};
+use crate::orgs::OrgRef;
 use crate::secrets::{hash_password, verify_password};
 use crate::{Caller, Credential, Env, Error, Result};
 
-pub fn render_user(u: &UserRow, default_org_slug: Option<&str>) -> Value {
-    json!({
-        "id": u.id, "kind": "user", "username": u.username, "role": u.role,
-        "tenant": u.tenant_id,
-        "default_org": crate::orgs::org_ref(u.default_org_id.as_deref(), default_org_slug),
-        "disabled": u.disabled != 0,
-        "created_at": u.created_at, "updated_at": u.updated_at,
-    })
+/// A user as `POST /api/v1/users` takes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// 1-64 of letters, digits, '.', '_', '-' or '@'; unique in the tenant.
+    pub username: String,
+    pub password: String,
+    /// user (the default), admin, auditor or superuser.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// An org slug or id; the user becomes its member.
+    #[serde(default)]
+    pub default_org: Option<String>,
 }
 
-pub async fn render_user_in(tx: &mut Tx, u: &UserRow) -> Result<Value> {
+/// What `PATCH /api/v1/users/{user}` changes; absent fields stay.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    /// Admins only: user, admin, auditor or superuser.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Admins only: a disabled user's sessions, tokens and keys end.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    /// A new password; your own needs `current_password` too.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub current_password: Option<String>,
+    /// An org slug or id the user is a member of, or null for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub default_org: Option<Option<String>>,
+}
+
+/// A user, as admins and the user themselves see them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    /// Always `user`.
+    pub kind: String,
+    pub username: String,
+    /// user, admin, auditor or superuser.
+    pub role: String,
+    /// The tenant's id; null for superusers.
+    pub tenant: Option<String>,
+    pub default_org: Option<OrgRef>,
+    pub disabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    /// After a change that ended sessions or tokens of the user: how many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_revoked: Option<u64>,
+    /// After a change that revoked the org keys the user made: their ids.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys_revoked: Vec<String>,
+}
+
+/// What `DELETE /api/v1/users/{user}` removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedUser {
+    pub deleted: User,
+    /// The org keys the user had made: revoked with them.
+    pub keys_revoked: Vec<String>,
+}
+
+pub fn render_user(u: &UserRow, default_org_slug: Option<&str>) -> User {
+    User {
+        id: u.id.clone(),
+        kind: "user".into(),
+        username: u.username.clone(),
+        role: u.role.clone(),
+        tenant: u.tenant_id.clone(),
+        default_org: OrgRef::of(u.default_org_id.as_deref(), default_org_slug),
+        disabled: u.disabled != 0,
+        created_at: u.created_at.clone(),
+        updated_at: u.updated_at.clone(),
+        tokens_revoked: None,
+        keys_revoked: Vec::new(),
+    }
+}
+
+pub async fn render_user_in(tx: &mut Tx, u: &UserRow) -> Result<User> {
     let slug = match (&u.default_org_id, &u.tenant_id) {
         (Some(org), Some(tenant)) => tx
             .org(
@@ -85,7 +160,7 @@ async fn visible_user(tx: &mut Tx, auth: &Caller, reference: &str) -> Result<Use
     }
 }
 
-pub async fn list_users(env: &Env<'_>, auth: &Caller, page: &Page) -> Result<Value> {
+pub async fn list_users(env: &Env<'_>, auth: &Caller, page: &Page) -> Result<Listing<User>> {
     if !policy::can_list_users(&auth.principal) {
         return Err(Error::Forbidden(
             "only admins and auditors list users; GET /api/v1/me shows yourself".into(),
@@ -98,24 +173,25 @@ pub async fn list_users(env: &Env<'_>, auth: &Caller, page: &Page) -> Result<Val
     for u in &rows {
         items.push(render_user_in(&mut tx, u).await?);
     }
-    let out = json!({"items": items, "next_cursor": next});
-    Ok(out)
+    Ok(Listing {
+        items,
+        next_cursor: next,
+    })
 }
 
-pub async fn create_user(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<Value> {
-    only_fields(body, &["username", "password", "role", "default_org"])?;
-    let username = text(body, "username", 64)?.to_owned();
+fn parse_role(r: &str) -> Result<Role> {
+    Role::parse(r).ok_or_else(|| {
+        Error::Invalid(format!(
+            "role: '{r}' is not a role; use user, admin, auditor or superuser"
+        ))
+    })
+}
+
+pub async fn create_user(env: &Env<'_>, auth: &Caller, input: &NewUser) -> Result<User> {
+    let username = required("username", &input.username, 64)?.to_owned();
     check_username(&username)?;
-    let password = text(body, "password", 1024)?.to_owned();
-    let role = match body.get("role") {
-        None | Some(Value::Null) => Role::User,
-        Some(Value::String(r)) => Role::parse(r).ok_or_else(|| {
-            Error::Invalid(format!(
-                "role: '{r}' is not a role; use user, admin, auditor or superuser"
-            ))
-        })?,
-        Some(_) => return Err(Error::Invalid("role: must be a string".into())),
-    };
+    let password = required("password", &input.password, 1024)?;
+    let role = input.role.as_deref().map_or(Ok(Role::User), parse_role)?;
     policy::can_change_account(
         &auth.principal,
         &auth.principal.tenant,
@@ -123,23 +199,23 @@ pub async fn create_user(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<V
         AccountChange::Create { role },
     )
     .map_err(refused)?;
-    let hash = hash_password(&password)?;
+    let hash = hash_password(password)?;
     let tenant = if role == Role::Superuser {
         None
     } else {
         Some(auth.tenant()?.to_owned())
     };
     let mut tx = env.store.write().await?;
-    let default_org = match (body.get("default_org"), &tenant) {
-        (None | Some(Value::Null), _) => None,
-        (Some(Value::String(o)), Some(_)) => Some(
+    let default_org = match (&input.default_org, &tenant) {
+        (None, _) => None,
+        (Some(o), Some(_)) => Some(
             crate::orgs::visible_org(&mut tx, auth, o)
                 .await
                 .map_err(|_| Error::Invalid(format!("default_org: no org '{o}'")))?,
         ),
-        _ => {
+        (Some(_), None) => {
             return Err(Error::Invalid(
-                "default_org: must be an org slug or id (superusers have none)".into(),
+                "default_org: superusers have no default org; leave it out".into(),
             ));
         }
     };
@@ -172,7 +248,7 @@ pub async fn create_user(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<V
             target: &user.id,
             org: None,
             before: None,
-            after: Some(out.clone()),
+            after: Some(snapshot(&out)),
         },
     )
     .await?;
@@ -180,23 +256,18 @@ pub async fn create_user(env: &Env<'_>, auth: &Caller, body: &Value) -> Result<V
     Ok(out)
 }
 
-pub async fn get_user(env: &Env<'_>, auth: &Caller, user: &str) -> Result<Value> {
+pub async fn get_user(env: &Env<'_>, auth: &Caller, user: &str) -> Result<User> {
     let mut tx = env.store.read().await?;
     let u = visible_user(&mut tx, auth, user).await?;
     render_user_in(&mut tx, &u).await
 }
 
-pub async fn update_user(env: &Env<'_>, auth: &Caller, user: &str, body: &Value) -> Result<Value> {
-    only_fields(
-        body,
-        &[
-            "role",
-            "default_org",
-            "disabled",
-            "password",
-            "current_password",
-        ],
-    )?;
+pub async fn update_user(
+    env: &Env<'_>,
+    auth: &Caller,
+    user: &str,
+    input: &UserChanges,
+) -> Result<User> {
     let mut tx = env.store.write().await?;
     let before = visible_user(&mut tx, auth, user).await?;
     let myself = auth.principal.user_id() == Some(before.id.as_str());
@@ -215,18 +286,12 @@ pub async fn update_user(env: &Env<'_>, auth: &Caller, user: &str, body: &Value)
         .map_err(refused)
     };
     let mut after = before.clone();
-    if let Some(role) = body.get("role") {
-        let role = role
-            .as_str()
-            .and_then(Role::parse)
-            .ok_or_else(|| Error::Invalid("role: use user, admin, auditor or superuser".into()))?;
+    if let Some(role) = &input.role {
+        let role = parse_role(role)?;
         may(AccountChange::SetRole { to: role })?;
         after.role = role.as_str().to_owned();
     }
-    if let Some(disabled) = body.get("disabled") {
-        let disabled = disabled
-            .as_bool()
-            .ok_or_else(|| Error::Invalid("disabled: must be true or false".into()))?;
+    if let Some(disabled) = input.disabled {
         may(if disabled {
             AccountChange::Disable
         } else {
@@ -234,22 +299,15 @@ pub async fn update_user(env: &Env<'_>, auth: &Caller, user: &str, body: &Value)
         })?;
         after.disabled = i64::from(disabled);
     }
-    if let Some(password) = body.get("password") {
+    if let Some(password) = &input.password {
         may(AccountChange::SetPassword)?;
-        let password = password
-            .as_str()
-            .ok_or_else(|| Error::Invalid("password: must be a string".into()))?;
+        let password = required("password", password, 1024)?;
         // Whoever holds a session of yours must not lock you out: your own
         // password changes only with the current one.
         if myself {
-            let current = body
-                .get("current_password")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    Error::Invalid(
-                        "current_password: is required to change your own password".into(),
-                    )
-                })?;
+            let current = input.current_password.as_deref().ok_or_else(|| {
+                Error::Invalid("current_password: is required to change your own password".into())
+            })?;
             if !verify_password(current, Some(&before.password_hash)) {
                 return Err(Error::Forbidden(
                     "current_password: is not your password".into(),
@@ -257,16 +315,16 @@ pub async fn update_user(env: &Env<'_>, auth: &Caller, user: &str, body: &Value)
             }
         }
         after.password_hash = hash_password(password)?;
-    } else if body.get("current_password").is_some() {
+    } else if input.current_password.is_some() {
         return Err(Error::Invalid(
             "current_password: goes with password, to change it".into(),
         ));
     }
-    if let Some(org) = body.get("default_org") {
+    if let Some(org) = &input.default_org {
         may(AccountChange::SetDefaultOrg)?;
         after.default_org_id = match org {
-            Value::Null => None,
-            Value::String(o) => {
+            None => None,
+            Some(o) => {
                 let tenant = before.tenant_id.clone().ok_or_else(|| {
                     Error::Invalid("default_org: superusers have no default org".into())
                 })?;
@@ -289,11 +347,6 @@ pub async fn update_user(env: &Env<'_>, auth: &Caller, user: &str, body: &Value)
                     )));
                 }
                 Some(row.id)
-            }
-            _ => {
-                return Err(Error::Invalid(
-                    "default_org: must be an org slug or id, or null".into(),
-                ));
             }
         };
     }
@@ -323,15 +376,11 @@ pub async fn update_user(env: &Env<'_>, auth: &Caller, user: &str, body: &Value)
     };
     let before_out = render_user_in(&mut tx, &before).await?;
     let mut out = render_user_in(&mut tx, &after).await?;
-    let mut audit_after = out.clone();
-    if revoked > 0 {
-        audit_after["tokens_revoked"] = json!(revoked);
-    }
-    if !keys_revoked.is_empty() {
-        audit_after["keys_revoked"] = json!(keys_revoked);
-    }
+    out.tokens_revoked = (revoked > 0).then_some(revoked);
+    out.keys_revoked = keys_revoked;
+    let mut audit_after = snapshot(&out);
     if after.password_hash != before.password_hash {
-        audit_after["password_changed"] = json!(true);
+        audit_after["password_changed"] = serde_json::Value::Bool(true);
     }
     audit(
         &mut tx,
@@ -342,22 +391,16 @@ pub async fn update_user(env: &Env<'_>, auth: &Caller, user: &str, body: &Value)
             kind: "user",
             target: &before.id,
             org: None,
-            before: Some(before_out),
+            before: Some(snapshot(&before_out)),
             after: Some(audit_after),
         },
     )
     .await?;
     tx.commit().await?;
-    if revoked > 0 {
-        out["tokens_revoked"] = json!(revoked);
-    }
-    if !keys_revoked.is_empty() {
-        out["keys_revoked"] = json!(keys_revoked);
-    }
     Ok(out)
 }
 
-pub async fn delete_user(env: &Env<'_>, auth: &Caller, user: &str) -> Result<Value> {
+pub async fn delete_user(env: &Env<'_>, auth: &Caller, user: &str) -> Result<DeletedUser> {
     let mut tx = env.store.write().await?;
     let u = visible_user(&mut tx, auth, user).await?;
     let role = Role::parse(&u.role)
@@ -375,7 +418,10 @@ pub async fn delete_user(env: &Env<'_>, auth: &Caller, user: &str) -> Result<Val
         tx.resource_delete(key).await?;
     }
     tx.user_delete(&u.id).await?;
-    let out = json!({"deleted": before, "keys_revoked": keys});
+    let out = DeletedUser {
+        deleted: before,
+        keys_revoked: keys,
+    };
     audit(
         &mut tx,
         auth,
@@ -385,8 +431,8 @@ pub async fn delete_user(env: &Env<'_>, auth: &Caller, user: &str) -> Result<Val
             kind: "user",
             target: &u.id,
             org: None,
-            before: Some(before),
-            after: Some(out.clone()),
+            before: Some(snapshot(&out.deleted)),
+            after: Some(snapshot(&out)),
         },
     )
     .await?;

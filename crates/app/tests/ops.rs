@@ -161,10 +161,14 @@ async fn a_kind_added_as_a_table_row_works_through_the_generic_operations() {
         assert_eq!(items.len(), 2);
         assert!(next.is_none());
         // Re-scoped by the admin to ops, it is gone for alice, as if never made.
-        let moved = resources::rescope(&env, &w.admin, &WIDGET, &id, &json!({"org": "ops"}))
+        let to_ops = resources::Rescope {
+            org: Some("ops".into()),
+            preview: false,
+        };
+        let moved = resources::rescope(&env, &w.admin, &WIDGET, &id, &to_ops)
             .await
             .unwrap();
-        assert_eq!(moved["impact"]["users_losing_access"], json!(["alice"]));
+        assert_eq!(moved.impact.users_losing_access, ["alice"]);
         let gone = resources::read(&env, &w.alice, &WIDGET, &id).await;
         let never = resources::read(&env, &w.alice, &WIDGET, "wdg_unused").await;
         match (gone, never) {

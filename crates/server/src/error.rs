@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use orgscope_core::policy::Denied;
 use orgscope_store::StoreError;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use orgscope_app::input::{no_nul, refuse_nul};
@@ -216,21 +217,21 @@ impl<T> OrNotFound<T> for Result<T, StoreError> {
     }
 }
 
-/// `Json` whose rejections answer in problem+json.
+/// A JSON body read into its typed request struct, answering in
+/// problem+json: not JSON is a 400, a field that does not fit (unknown,
+/// missing, wrong type) a 422 naming it.
 pub struct AppJson<T>(pub T);
 
-impl<S> FromRequest<S> for AppJson<Value>
+impl<S, T> FromRequest<S> for AppJson<T>
 where
     S: Send + Sync,
+    T: DeserializeOwned,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<Value>::from_request(req, state).await {
-            Ok(axum::Json(v)) => {
-                refuse_nul(&v, "")?;
-                Ok(AppJson(v))
-            }
+            Ok(axum::Json(v)) => typed(v).map(AppJson),
             Err(rejection) => Err(match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => {
                     ApiError::TooLarge("the JSON body is too large (limit 1 MiB)".into())
@@ -238,16 +239,47 @@ where
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
                     "send the body as JSON with `Content-Type: application/json`".into(),
                 ),
-                StatusCode::UNPROCESSABLE_ENTITY => ApiError::Invalid(format!(
-                    "the JSON body does not fit: {}",
-                    rejection.body_text()
-                )),
                 _ => ApiError::BadRequest(format!(
                     "the body is not valid JSON: {}",
                     rejection.body_text()
                 )),
             }),
         }
+    }
+}
+
+/// A JSON value read into a typed body; what does not fit is a 422 naming
+/// where (`name: invalid type: ...`, `the body: unknown field ...`).
+fn typed<T: DeserializeOwned>(v: Value) -> ApiResult<T> {
+    refuse_nul(&v, "")?;
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let at = e.path().to_string();
+        let at = if at == "." { "the body".to_owned() } else { at };
+        ApiError::Invalid(format!("{at}: {}", e.inner()))
+    })
+}
+
+/// A JSON body that may be left out (then the type's default), for the
+/// operations whose body only adds options.
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::TooLarge("the JSON body is too large (limit 1 MiB)".into()))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        typed(v).map(OptionalJson)
     }
 }
 

@@ -171,7 +171,12 @@ impl AppState {
         title = "orgscope",
         description = "Organizations inside tenants, and who can see and change every resource."
     ),
-    components(schemas(Problem))
+    components(schemas(
+        Problem,
+        orgscope_app::orgs::OrgRef,
+        orgscope_app::resources::Rescope,
+        orgscope_app::resources::Rescoped
+    ))
 )]
 struct ApiDoc;
 
@@ -208,8 +213,12 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn openapi() -> Value {
     let (_, doc) = api();
     let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    let (kind_paths, kind_schemas) = routes::kinds::openapi_paths();
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.extend(kind_schemas);
+    }
     if let Some(paths) = doc["paths"].as_object_mut() {
-        for (path, item) in routes::kinds::openapi_paths() {
+        for (path, item) in kind_paths {
             match (paths.get_mut(&path), item) {
                 (Some(Value::Object(have)), Value::Object(more)) => have.extend(more),
                 (_, item) => {
@@ -234,7 +243,11 @@ pub fn openapi() -> Value {
             "/portal".into(),
             json!({"get": {"tags": ["portal"], "operationId": "portal",
                 "summary": "The portal of the org whose domain is the request's Host: its published API definitions (HTML, or JSON with Accept: application/json)",
-                "responses": {"200": {"description": "the portal"}, "404": {"description": "no org has this domain"}}}}),
+                "responses": {"200": {"description": "the portal", "content": {
+                    "text/html": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "object", "properties": {
+                        "org": {"type": "object"}, "apis": {"type": "array", "items": {"type": "object"}}}}}}},
+                    "404": {"description": "no org has this domain"}}}}),
         );
         // Every operation may fail the ways every route can (401, 404, 405,
         // 413, 415, 422, 429, 5xx): all of them are problem+json.
@@ -250,7 +263,8 @@ pub fn openapi() -> Value {
         }
         paths.insert(
             "/api/v1/openapi.json".into(),
-            json!({"get": {"tags": ["system"], "operationId": "openapi", "responses": {"200": {"description": "this document"}}}}),
+            json!({"get": {"tags": ["system"], "operationId": "openapi", "responses": {"200": {"description": "this document", "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "paths"],
+                "properties": {"openapi": {"type": "string"}, "paths": {"type": "object"}}}}}}}}}),
         );
     }
     doc

@@ -86,6 +86,43 @@ pub async fn present(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> Result<Value>
     }
 }
 
+/// The fields [`present`] adds to the kind's own, as JSON Schemas (for the
+/// API's document): a file's size and extraction, a task's state, a key's
+/// last use.
+pub fn presented_fields(kind: &Kind) -> Vec<(&'static str, Value)> {
+    let text = |doc: &str| json!({"type": ["string", "null"], "description": doc});
+    match kind.behaviour {
+        Behaviour::File => vec![
+            ("size", json!({"type": "integer", "description": "bytes"})),
+            ("sha256", json!({"type": "string"})),
+            ("content_type", json!({"type": "string"})),
+            (
+                "extraction",
+                json!({"type": "object", "description": "the state of the knowledge extracted from it",
+                    "properties": {"state": {"type": "string", "enum": ["pending", "running", "done", "failed", "unsupported"]},
+                        "error": {"type": ["string", "null"]}, "entries": {"type": "integer"}},
+                    "required": ["state", "entries"]}),
+            ),
+        ],
+        Behaviour::Task => vec![
+            (
+                "status",
+                text("queued, running, succeeded, failed or refused"),
+            ),
+            (
+                "output",
+                text("what the task printed (or why it was refused)"),
+            ),
+            ("exit_code", json!({"type": ["integer", "null"]})),
+            ("claimed_by", text("the key that claimed it")),
+            ("claimed_at", text("")),
+            ("finished_at", text("")),
+        ],
+        Behaviour::ConsumerKey => vec![("last_used_at", text("its last use at a gateway"))],
+        _ => Vec::new(),
+    }
+}
+
 /// What a re-scope carries along besides the resource itself.
 pub async fn derived(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> Result<Value> {
     match kind.behaviour {

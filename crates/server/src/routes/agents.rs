@@ -6,11 +6,10 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use orgscope_app::agents;
+use orgscope_app::agents::{self, Claim, Claimed, Revealed, TaskResult, Ticket, TicketTask};
 pub use orgscope_app::agents::{
     add_state, agent_key, blacklist_check, blacklist_refusal, in_force, make_task, next_firing,
     run_scheduler,
@@ -33,44 +32,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(hook))
 }
 
-/// `POST /api/v1/tasks/claim`.
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ClaimBody {
-    /// The agent (id) of the key's org whose oldest queued task to take.
-    agent: String,
-}
-
-/// `POST /api/v1/tasks/{id}/result`.
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ResultBody {
-    /// `succeeded` or `failed`.
-    status: String,
-    /// What the task printed (at most 1 MiB).
-    output: Option<String>,
-    exit_code: Option<i64>,
-}
-
-/// A gateway webhook's ticket.
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct TicketBody {
-    /// What to run (judged by the blacklists in force in the gateway's org).
-    command: String,
-    title: Option<String>,
-    /// A host (id) of the gateway's org; else the gateway's default host.
-    host: Option<String>,
-}
-
-#[utoipa::path(post, path = "/api/v1/tasks/claim", tag = "tasks", request_body = ClaimBody,
-    responses((status = 200, description = "{task, host, specialty, operational_rules}: the oldest queued task of the agent, judged again by the blacklists in force"),
+#[utoipa::path(post, path = "/api/v1/tasks/claim", tag = "tasks", request_body = Claim,
+    responses((status = 200, description = "the oldest queued task of the agent, judged again by the blacklists in force", body = Claimed),
         (status = 204, description = "no queued task"), (status = 403, description = "not a read_write org key"),
         (status = 404, description = "no such agent for this key")))]
 async fn claim(
     State(state): State<AppState>,
     auth: Auth,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<Claim>,
 ) -> ApiResult<Response> {
     Ok(match agents::claim(&state.env(), &auth, &body).await? {
         Some(claimed) => axum::Json(claimed).into_response(),
@@ -79,20 +48,20 @@ async fn claim(
 }
 
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/result", tag = "tasks", params(("id" = String, Path)),
-    request_body = ResultBody,
-    responses((status = 200, description = "the task with its outcome"), (status = 403, description = "not a read_write org key"),
+    request_body = TaskResult,
+    responses((status = 200, description = "the task with its outcome", body = ref("#/components/schemas/resource.task")), (status = 403, description = "not a read_write org key"),
         (status = 404, description = "no such task for this key"), (status = 409, description = "not claimed and running by this key")))]
 async fn result(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<TaskResult>,
 ) -> ApiResult<Response> {
     Ok(axum::Json(agents::report(&state.env(), &auth, &id, &body).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/credentials/{id}/reveal", tag = "credentials", params(("id" = String, Path)),
-    responses((status = 200, description = "{id, name, secret}; audited"), (status = 403, description = "not a writer of its scope, a read key, or a key whose org's agents do not list it"),
+    responses((status = 200, description = "the secret; audited", body = Revealed), (status = 403, description = "not a writer of its scope, a read key, or a key whose org's agents do not list it"),
         (status = 404, description = "no such credential for you")))]
 async fn reveal(
     State(state): State<AppState>,
@@ -106,8 +75,8 @@ async fn reveal(
 /// for the gateway's agent, in the gateway's org.
 #[utoipa::path(post, path = "/hooks/gateways/{id}", tag = "gateways", params(("id" = String, Path),
         ("X-Gateway-Secret" = String, Header, description = "the gateway's secret (or Authorization: Bearer)")),
-    request_body = TicketBody,
-    responses((status = 201, description = "the task made"), (status = 401, description = "unknown gateway or wrong secret (alike)"),
+    request_body = Ticket,
+    responses((status = 201, description = "the task made", body = TicketTask), (status = 401, description = "unknown gateway or wrong secret (alike)"),
         (status = 422, description = "no command, or refused by a blacklist")))]
 async fn hook(
     State(state): State<AppState>,

@@ -13,7 +13,8 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, AppQuery};
-use orgscope_app::audit::{self, check_cursor, export_stream};
+use orgscope_app::audit::{self, AuditEntry, check_cursor, export_stream};
+use orgscope_app::input::Listing;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,7 +57,7 @@ impl AuditQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, description = "{items, next_cursor}, oldest first")))]
+    responses((status = 200, description = "the entries you may read, oldest first", body = Listing<AuditEntry>)))]
 async fn list_audit(
     State(state): State<AppState>,
     auth: Auth,
@@ -73,7 +74,7 @@ async fn list_audit(
 }
 
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(AuditQuery),
-    responses((status = 200, description = "every entry you may read, one JSON object a line, oldest first", content_type = "application/x-ndjson")))]
+    responses((status = 200, description = "every entry you may read, one JSON object a line, oldest first", body = AuditEntry, content_type = "application/x-ndjson")))]
 async fn export_audit(
     State(state): State<AppState>,
     auth: Auth,

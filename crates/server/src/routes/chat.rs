@@ -6,9 +6,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,7 +14,8 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, AppJson, AppQuery};
 use crate::llm;
-use orgscope_app::chat;
+use orgscope_app::chat::{self, Assignments, Message, NewMessage, NewSession, SetAssignments};
+use orgscope_app::input::Listing;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,18 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_messages, post_message))
 }
 
-/// `PUT /api/v1/personas/{id}/assignments`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct AssignmentsBody {
-    /// Usernames or ids: only they (and admins) may select the persona, even
-    /// when the list is or becomes empty. `null` opens it to everyone who
-    /// can see it. An org's persona may be assigned only to its members.
-    users: Option<Vec<String>>,
-}
-
 #[utoipa::path(get, path = "/api/v1/personas/{id}/assignments", tag = "personas", params(("id" = String, Path)),
-    responses((status = 200, description = "the users the persona is assigned to"), (status = 404, description = "no such persona for you")))]
+    responses((status = 200, description = "the users the persona is assigned to", body = Assignments), (status = 404, description = "no such persona for you")))]
 async fn get_assignments(
     State(state): State<AppState>,
     auth: Auth,
@@ -47,41 +35,32 @@ async fn get_assignments(
 }
 
 #[utoipa::path(put, path = "/api/v1/personas/{id}/assignments", tag = "personas", params(("id" = String, Path)),
-    request_body = AssignmentsBody,
-    responses((status = 200, description = "the assignments now"), (status = 403, description = "you cannot change this persona"),
+    request_body = SetAssignments,
+    responses((status = 200, description = "the assignments now", body = Assignments), (status = 403, description = "you cannot change this persona"),
         (status = 404, description = "no such persona for you"), (status = 422, description = "unknown users, or not members of the persona's org")))]
 async fn put_assignments(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<SetAssignments>,
 ) -> ApiResult<Response> {
     Ok(axum::Json(chat::set_assignments(&state.env(), &auth, &id, &body).await?).into_response())
 }
 
-/// `POST /api/v1/sessions`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct SessionBody {
-    /// The persona (id); the session takes its org now, for good.
-    persona: String,
-    name: Option<String>,
-}
-
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = SessionBody,
-    responses((status = 201, description = "the session, in its persona's org"), (status = 403, description = "the persona is assigned to others, or your access is read-only"),
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = NewSession,
+    responses((status = 201, description = "the session, in its persona's org", body = ref("#/components/schemas/resource.session")), (status = 403, description = "the persona is assigned to others, or your access is read-only"),
         (status = 404, description = "no such persona for you")))]
 async fn start_session(
     State(state): State<AppState>,
     auth: Auth,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<NewSession>,
 ) -> ApiResult<Response> {
     let out = chat::start_session(&state.env(), &auth, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", tag = "sessions", params(("id" = String, Path), ListQuery),
-    responses((status = 200, description = "{items, next_cursor}: the history, oldest first"), (status = 404, description = "no such session for you")))]
+    responses((status = 200, description = "the history, oldest first", body = Listing<Message>), (status = 404, description = "no such session for you")))]
 async fn list_messages(
     State(state): State<AppState>,
     auth: Auth,
@@ -95,22 +74,12 @@ async fn list_messages(
         ));
     }
     let page = q.page()?;
-    let (items, next) = chat::messages(&state.env(), &auth, &id, &page).await?;
-    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
-}
-
-/// `POST /api/v1/sessions/{id}/messages`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct MessageBody {
-    content: String,
-    /// Only search these files (ids), which must be in the session's context.
-    files: Option<Vec<String>>,
+    Ok(axum::Json(chat::messages(&state.env(), &auth, &id, &page).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "sessions", params(("id" = String, Path)),
-    request_body = MessageBody,
-    responses((status = 200, description = "the answer with its citations (JSON), or a text/event-stream of it when a model is configured and asked for"),
+    request_body = NewMessage,
+    responses((status = 200, description = "the answer with its citations (JSON), or a text/event-stream of it when a model is configured and asked for", body = Message),
         (status = 404, description = "no such session for you"), (status = 422, description = "empty content, or files outside the session's context"),
         (status = 502, description = "the model endpoint failed; your message is saved")))]
 async fn post_message(
@@ -118,7 +87,7 @@ async fn post_message(
     auth: Auth,
     Path(id): Path<String>,
     headers: HeaderMap,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<NewMessage>,
 ) -> ApiResult<Response> {
     let turn = chat::begin_turn(&state.env(), &auth, &id, &body).await?;
     let Some(model) = state.llm.clone() else {
@@ -152,7 +121,7 @@ fn async_stream<F, Fut>(
 ) -> impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>
 where
     F: FnOnce(String) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ApiResult<Value>> + Send,
+    Fut: std::future::Future<Output = ApiResult<Message>> + Send,
 {
     enum Step<F> {
         Reading(llm::Upstream, String, F),
@@ -172,7 +141,8 @@ where
                     Ok(None) => {
                         let event = match finish(answer).await {
                             Ok(message) => {
-                                Event::default().event("message").data(message.to_string())
+                                let json = serde_json::to_string(&message).unwrap_or_default();
+                                Event::default().event("message").data(json)
                             }
                             // The client hears what the error type lets
                             // it hear (a 5xx says only that it is logged).

@@ -46,7 +46,7 @@ pub struct FileListQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/files", tag = "files", params(FileListQuery),
-    responses((status = 200, description = "{items, next_cursor}"), (status = 400, description = "bad sort, limit or cursor"),
+    responses((status = 200, description = "a page of the files you can see", body = ref("#/components/schemas/page.file")), (status = 400, description = "bad sort, limit or cursor"),
         (status = 404, description = "no such org for you")))]
 async fn list_files(
     State(state): State<AppState>,
@@ -74,7 +74,7 @@ async fn list_files(
 }
 
 #[utoipa::path(get, path = "/api/v1/files/{id}", tag = "files", params(("id" = String, Path)),
-    responses((status = 200, description = "the file and its extraction state"), (status = 404, description = "no such file for you")))]
+    responses((status = 200, description = "the file and its extraction state", body = ref("#/components/schemas/resource.file")), (status = 404, description = "no such file for you")))]
 async fn get_file(
     State(state): State<AppState>,
     auth: Auth,
@@ -137,7 +137,7 @@ fn content_disposition(name: &str) -> HeaderValue {
 }
 
 #[utoipa::path(get, path = "/api/v1/files/{id}/content", tag = "files", params(("id" = String, Path)),
-    responses((status = 200, description = "the bytes"), (status = 206, description = "the requested range"),
+    responses((status = 200, description = "the bytes", body = Vec<u8>, content_type = "application/octet-stream"), (status = 206, description = "the requested range", body = Vec<u8>, content_type = "application/octet-stream"),
         (status = 304, description = "If-None-Match matched"), (status = 404, description = "no such file for you"),
         (status = 416, description = "the range is outside the file")))]
 async fn download(
@@ -235,7 +235,7 @@ pub struct UploadQuery {
 
 #[utoipa::path(post, path = "/api/v1/files", tag = "files", params(UploadQuery),
     request_body(content_type = "application/octet-stream", description = "the raw file, or multipart/form-data with `org` then `file` parts"),
-    responses((status = 201, description = "the file; extraction follows"), (status = 403, description = "not allowed in that scope"),
+    responses((status = 201, description = "the file; extraction follows", body = ref("#/components/schemas/resource.file")), (status = 403, description = "not allowed in that scope"),
         (status = 413, description = "over the size limit"), (status = 422, description = "bad name or org")))]
 async fn upload(
     State(state): State<AppState>,

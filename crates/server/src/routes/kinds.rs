@@ -6,8 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use orgscope_app::resources::{self, MAX_NAME};
-use orgscope_core::kind::{KINDS, Kind, has_own_create, has_own_read};
+use orgscope_app::resources::{self, MAX_NAME, Rescope};
+use orgscope_core::kind::{FieldType, KINDS, Kind, Secret, has_own_create, has_own_read};
 use serde_json::{Map, Value, json};
 
 pub use orgscope_app::resources::render;
@@ -102,17 +102,94 @@ async fn rescope(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<Rescope>,
 ) -> ApiResult<Response> {
     let out = resources::rescope(&state.env(), &auth, kind, &id, &body).await?;
     Ok(axum::Json(out).into_response())
 }
 
-/// The OpenAPI paths of every kind, generated from the kinds table.
-pub fn openapi_paths() -> Map<String, Value> {
+/// A JSON Schema for a field of the kinds table: `input` as a body takes
+/// it, else as a resource answers it (where unset fields are null).
+fn field_schema(ty: &FieldType, input: bool) -> Value {
+    use FieldType::*;
+    let nullable = |t: &str| {
+        if input { json!(t) } else { json!([t, "null"]) }
+    };
+    match ty {
+        Text(max) => json!({"type": nullable("string"), "maxLength": max}),
+        Choice(c) if input => json!({"type": "string", "enum": c}),
+        Choice(_) => json!({"type": nullable("string")}),
+        Timestamp => json!({"type": ["string", "null"], "format": "date-time"}),
+        Patterns => json!({"type": nullable("array"), "items": {"type": "string"}}),
+        Secret => json!({"type": "string", "writeOnly": true}),
+        Bool => json!({"type": nullable("boolean")}),
+        Int(min, max) if input => json!({"type": "integer", "minimum": min, "maximum": max}),
+        Int(..) => json!({"type": nullable("integer")}),
+        Choices(c) if input => json!({"type": "array", "items": {"type": "string", "enum": c}}),
+        Choices(_) => json!({"type": nullable("array"), "items": {"type": "string"}}),
+        Ref(k) => json!({"type": nullable("string"), "description": format!("a {k} id")}),
+        Refs(k) => {
+            json!({"type": nullable("array"), "items": {"type": "string"}, "description": format!("{k} ids")})
+        }
+        Labels => json!({"type": nullable("object"), "additionalProperties": {"type": "string"}}),
+        ReadOnly => json!({"readOnly": true}),
+    }
+}
+
+/// The component name of a kind's resource schema.
+pub fn schema_name(kind: &Kind) -> String {
+    format!("resource.{}", kind.name)
+}
+
+/// A resource of `kind` as the API answers it: the common fields, the
+/// kind's own (never its secret) and what its behaviour adds.
+fn resource_schema(kind: &Kind) -> Value {
+    let mut props = Map::new();
+    props.insert("id".into(), json!({"type": "string"}));
+    props.insert(
+        "kind".into(),
+        json!({"type": "string", "enum": [kind.name]}),
+    );
+    props.insert(
+        "org".into(),
+        json!({"oneOf": [{"$ref": "#/components/schemas/OrgRef"}, {"type": "null"}],
+            "description": "its org; null when tenant-wide"}),
+    );
+    props.insert("name".into(), json!({"type": "string"}));
+    for f in kind.fields {
+        if Some(f.name) == kind.secret_field() {
+            continue;
+        }
+        let mut schema = field_schema(&f.ty, false);
+        schema["description"] = json!(f.doc);
+        props.insert(f.name.into(), schema);
+    }
+    for (name, schema) in orgscope_app::kinds::presented_fields(kind) {
+        props.insert(name.into(), schema);
+    }
+    if matches!(kind.secret, Secret::IssuedToken(_)) {
+        props.insert(
+            "token".into(),
+            json!({"type": "string", "description": "the secret: in the answer that made it, never again"}),
+        );
+    }
+    props.insert("created_by".into(), json!({"type": ["string", "null"]}));
+    props.insert("created_at".into(), json!({"type": "string"}));
+    props.insert("updated_at".into(), json!({"type": "string"}));
+    json!({"type": "object", "description": kind.doc, "properties": props,
+        "required": ["id", "kind", "org", "name", "created_at", "updated_at"]})
+}
+
+/// The OpenAPI paths of every kind, generated from the kinds table, and the
+/// component schemas of their resources and pages (`resource.<kind>`,
+/// `page.<kind>`).
+pub fn openapi_paths() -> (Map<String, Value>, Map<String, Value>) {
     let mut paths = Map::new();
+    let mut schemas = Map::new();
     let problem = json!({"description": "problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
     for kind in KINDS {
+        schemas.insert(schema_name(kind), resource_schema(kind));
+        let resource_ref = json!({"$ref": format!("#/components/schemas/{}", schema_name(kind))});
         let mut props = Map::new();
         props.insert(
             "name".into(),
@@ -121,24 +198,7 @@ pub fn openapi_paths() -> Map<String, Value> {
         props.insert("org".into(), json!({"type": ["string", "null"], "description": "Org slug or id; null = tenant-wide; absent = your default org"}));
         let mut required = vec![json!("name")];
         for f in kind.fields {
-            use orgscope_core::kind::FieldType::*;
-            let schema = match f.ty {
-                Text(max) => json!({"type": "string", "maxLength": max}),
-                Choice(c) => json!({"type": "string", "enum": c}),
-                Timestamp => json!({"type": ["string", "null"], "format": "date-time"}),
-                Patterns => json!({"type": "array", "items": {"type": "string"}}),
-                Secret => json!({"type": "string", "writeOnly": true}),
-                Bool => json!({"type": "boolean"}),
-                Int(min, max) => json!({"type": "integer", "minimum": min, "maximum": max}),
-                Choices(c) => json!({"type": "array", "items": {"type": "string", "enum": c}}),
-                Ref(k) => json!({"type": "string", "description": format!("a {k} id")}),
-                Refs(k) => {
-                    json!({"type": "array", "items": {"type": "string"}, "description": format!("{k} ids")})
-                }
-                Labels => json!({"type": "object", "additionalProperties": {"type": "string"}}),
-                ReadOnly => json!({"readOnly": true}),
-            };
-            let mut schema = schema;
+            let mut schema = field_schema(&f.ty, true);
             schema["description"] = json!(f.doc);
             props.insert(f.name.into(), schema);
             if f.required {
@@ -146,7 +206,16 @@ pub fn openapi_paths() -> Map<String, Value> {
             }
         }
         let body = json!({"type": "object", "properties": props, "required": required});
-        let item = json!({"description": "a resource", "content": {"application/json": {"schema": {"type": "object"}}}});
+        let item = json!({"description": "the resource", "content": {"application/json": {"schema": resource_ref}}});
+        schemas.insert(
+            format!("page.{}", kind.name),
+            json!({"type": "object",
+                "properties": {"items": {"type": "array", "items": resource_ref},
+                    "next_cursor": {"type": ["string", "null"], "description": "the cursor of the next page; null on the last"}},
+                "required": ["items", "next_cursor"]}),
+        );
+        let page = json!({"description": "a page of what you can see", "content": {"application/json": {"schema":
+            {"$ref": format!("#/components/schemas/page.{}", kind.name)}}}});
         let tag = json!([kind.path]);
         let id_param =
             json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
@@ -158,7 +227,7 @@ pub fn openapi_paths() -> Map<String, Value> {
                     {"name": "org", "in": "query", "schema": {"type": "string"}, "description": "all | tenant | org slug or id"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": super::MAX_LIMIT}},
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "{items, next_cursor}", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": problem, "401": problem, "404": problem}},
+                "responses": {"200": page, "400": problem, "401": problem, "404": problem}},
             "post": {"tags": tag, "summary": format!("Create a {} (scope policy: {policy})", kind.name), "operationId": format!("create_{}", kind.name),
                 "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},
                 "responses": {"201": item, "401": problem, "403": problem, "422": problem}},
@@ -185,9 +254,9 @@ pub fn openapi_paths() -> Map<String, Value> {
         paths.insert(format!("/api/v1/{}/{{id}}", kind.path), item_path);
         paths.insert(format!("/api/v1/{}/{{id}}/rescope", kind.path), json!({
             "post": {"tags": tag, "operationId": format!("rescope_{}", kind.name), "parameters": id_param,
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"org": {"type": ["string", "null"]}, "preview": {"type": "boolean"}}, "required": ["org"]}}}},
-                "responses": {"200": {"description": "the impact, and the resource unless previewing", "content": {"application/json": {"schema": {"type": "object"}}}}, "403": problem, "404": problem, "409": problem, "422": problem}},
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rescope"}}}},
+                "responses": {"200": {"description": "the impact, and the resource unless previewing", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rescoped"}}}}, "403": problem, "404": problem, "409": problem, "422": problem}},
         }));
     }
-    paths
+    (paths, schemas)
 }

@@ -4,13 +4,12 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use orgscope_app::knowledge;
-pub use orgscope_app::knowledge::{MAX_TERMS, render_hit, snippet_html, terms};
+use orgscope_app::input::Listing;
+use orgscope_app::knowledge::{self, KnowledgeEntry, SearchResults};
 
 use super::ListQuery;
 use crate::AppState;
@@ -35,7 +34,7 @@ pub struct KnowledgeQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/knowledge", tag = "knowledge", params(KnowledgeQuery),
-    responses((status = 200, description = "{items, next_cursor}: entries of files you can see")))]
+    responses((status = 200, description = "entries of files you can see", body = Listing<KnowledgeEntry>)))]
 async fn list_knowledge(
     State(state): State<AppState>,
     auth: Auth,
@@ -53,7 +52,7 @@ async fn list_knowledge(
         cursor: q.cursor.clone(),
     }
     .page()?;
-    let (items, next) = knowledge::list(
+    let out = knowledge::list(
         &state.env(),
         &auth,
         q.org.as_deref(),
@@ -61,7 +60,7 @@ async fn list_knowledge(
         &page,
     )
     .await?;
-    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
+    Ok(axum::Json(out).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -80,14 +79,14 @@ pub struct SearchQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/knowledge/search", tag = "knowledge", params(SearchQuery),
-    responses((status = 200, description = "{items}: ranked entries with a highlighted snippet and their file"),
+    responses((status = 200, description = "ranked entries with a highlighted snippet and their file", body = SearchResults),
         (status = 400, description = "no words, a bad limit, or both org and session"), (status = 404, description = "no such org or session for you")))]
 async fn search(
     State(state): State<AppState>,
     auth: Auth,
     AppQuery(q): AppQuery<SearchQuery>,
 ) -> ApiResult<Response> {
-    let (items, terms) = knowledge::search(
+    let out = knowledge::search(
         &state.env(),
         &auth,
         q.q.as_deref().unwrap_or(""),
@@ -96,5 +95,5 @@ async fn search(
         q.limit.unwrap_or(20),
     )
     .await?;
-    Ok(axum::Json(json!({"items": items, "terms": terms})).into_response())
+    Ok(axum::Json(out).into_response())
 }

@@ -3,8 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,7 +11,8 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::{Auth, PeerAddr, csrf_token, session_cookie};
 use crate::error::{ApiResult, AppJson};
-use orgscope_app::me;
+use orgscope_app::input::Listing;
+use orgscope_app::me::{self, Login, Me, NewToken, Token};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,33 +23,24 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_token))
 }
 
-/// `POST /api/v1/auth/login`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct LoginBody {
-    /// Tenant slug or id; may be left out when the server has one tenant.
-    tenant: Option<String>,
-    username: String,
-    password: String,
+/// A new session.
+#[derive(Serialize, ToSchema)]
+pub struct LoggedIn {
+    /// The session's secret, for `Authorization: Bearer`.
+    token: String,
+    expires_at: String,
+    /// What a browser's changes send as `X-CSRF-Token`.
+    csrf_token: String,
 }
 
-/// `POST /api/v1/me/tokens`.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct TokenBody {
-    name: String,
-    /// RFC 3339; absent = never.
-    expires_at: Option<String>,
-}
-
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, description = "{token, expires_at, csrf_token}; also sets the session cookie (HttpOnly, SameSite=Strict) for browsers, whose changes send csrf_token as X-CSRF-Token"), (status = 401, description = "wrong tenant, username or password"),
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
+    responses((status = 200, description = "a session; also sets the session cookie (HttpOnly, SameSite=Strict) for browsers, whose changes send csrf_token as X-CSRF-Token", body = LoggedIn), (status = 401, description = "wrong tenant, username or password"),
         (status = 429, description = "too many failed attempts")))]
 async fn login(
     State(state): State<AppState>,
     PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<Login>,
 ) -> ApiResult<Response> {
     let address = peer.map_or_else(|| "local".to_owned(), |a| a.ip().to_string());
     let (token, expires) = me::login(
@@ -67,9 +58,11 @@ async fn login(
     );
     Ok((
         [(header::SET_COOKIE, cookie)],
-        axum::Json(
-            json!({"token": token, "expires_at": expires, "csrf_token": csrf_token(&token)}),
-        ),
+        axum::Json(LoggedIn {
+            csrf_token: csrf_token(&token),
+            token,
+            expires_at: expires,
+        }),
     )
         .into_response())
 }
@@ -95,24 +88,28 @@ async fn logout(
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
-    responses((status = 200, description = "who you are: role, memberships, default org"), (status = 401, description = "not logged in")))]
+    responses((status = 200, description = "who you are: role, memberships, default org", body = Me), (status = 401, description = "not logged in")))]
 async fn me(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
     Ok(axum::Json(me::whoami(&state.env(), &auth).await?).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/me/tokens", tag = "auth",
-    responses((status = 200, description = "{items, next_cursor}: your personal tokens (never their secrets)")))]
+    responses((status = 200, description = "your personal tokens (never their secrets), on one page", body = Listing<Token>)))]
 async fn list_tokens(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
     let items = me::tokens(&state.env(), &auth).await?;
-    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(axum::Json(Listing {
+        items,
+        next_cursor: None,
+    })
+    .into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "auth", request_body = TokenBody,
-    responses((status = 201, description = "the token, with its secret as `token` (shown once)")))]
+#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "auth", request_body = NewToken,
+    responses((status = 201, description = "the token, with its secret as `token` (shown once)", body = Token)))]
 async fn create_token(
     State(state): State<AppState>,
     auth: Auth,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<NewToken>,
 ) -> ApiResult<Response> {
     let out = me::create_token(&state.env(), &auth, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())

@@ -61,5 +61,5 @@ impl ListQuery {
 }
 
 pub use orgscope_app::audit::{Change, audit, audit_move};
-pub use orgscope_app::input::{listing, next_cursor, object, only_fields, text};
+pub use orgscope_app::input::{listing, next_cursor, object, text};
 pub use orgscope_app::orgs::{org_field, org_ref, selector, visible_org};

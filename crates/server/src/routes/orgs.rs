@@ -3,17 +3,18 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use orgscope_app::orgs;
-use serde::Deserialize;
-use serde_json::Value;
-use utoipa::ToSchema;
+use orgscope_app::input::Listing;
+use orgscope_app::orgs::{
+    self, DomainProof, Member, MemberChanges, MemberRemoved, NewMember, NewOrg, Org, OrgChanges,
+    OrgDeletionPreview, OrgDisposal,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ListQuery;
 use crate::AppState;
 use crate::auth::Auth;
-use crate::error::{ApiResult, AppJson, AppQuery};
+use crate::error::{ApiResult, AppJson, AppQuery, OptionalJson};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,51 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(verify_domain))
 }
 
-/// An org as `POST /api/v1/orgs` takes it.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct OrgBody {
-    /// Unique in the tenant: 2-63 of a-z, 0-9 and '-'; not all, tenant or none.
-    slug: String,
-    name: String,
-    /// Parent org slug or id (same tenant, no cycles).
-    parent: Option<String>,
-    /// A host name for the org's portal, unique in the tenant. It serves the
-    /// portal once proved: `POST /api/v1/orgs/{org}/domain/verify`.
-    domain: Option<String>,
-}
-
-/// How `POST /api/v1/orgs/{org}/domain/verify` proves a domain claim.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct VerifyBody {
-    /// Superusers only: vouch for the domain without asking DNS (the
-    /// operator runs the DNS and the proxy in front of the server).
-    skip_dns: Option<bool>,
-}
-
-/// A membership as `POST /api/v1/orgs/{org}/members` takes it.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct MemberBody {
-    /// Username or id of a user of the same tenant.
-    user: String,
-    /// Lets the member manage the org (members, name, domain); never widens what they see.
-    can_manage: Option<bool>,
-}
-
-/// How `DELETE /api/v1/orgs/{org}` disposes of what the org owns.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct OrgDeleteBody {
-    /// Another org (slug or id) to move resources to, or null for tenant-wide.
-    move_to: Option<String>,
-    delete_resources: Option<bool>,
-    preview: Option<bool>,
-}
-
 #[utoipa::path(get, path = "/api/v1/orgs", tag = "orgs", params(ListQuery),
-    responses((status = 200, description = "{items, next_cursor}: the orgs you can see")))]
+    responses((status = 200, description = "the orgs you can see", body = Listing<Org>)))]
 async fn list_orgs(
     State(state): State<AppState>,
     auth: Auth,
@@ -78,13 +36,13 @@ async fn list_orgs(
     Ok(axum::Json(orgs::list_orgs(&state.env(), &auth, &page).await?).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/orgs", tag = "orgs", request_body = OrgBody,
-    responses((status = 201, description = "the org"), (status = 403, description = "admins only"),
+#[utoipa::path(post, path = "/api/v1/orgs", tag = "orgs", request_body = NewOrg,
+    responses((status = 201, description = "the org", body = Org), (status = 403, description = "admins only"),
         (status = 409, description = "slug or domain taken"), (status = 422, description = "invalid field")))]
 async fn create_org(
     State(state): State<AppState>,
     auth: Auth,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<NewOrg>,
 ) -> ApiResult<Response> {
     let out = orgs::create_org(&state.env(), &auth, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
@@ -92,7 +50,7 @@ async fn create_org(
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "orgs",
     params(("org" = String, Path, description = "slug or id")),
-    responses((status = 200, description = "the org"), (status = 404, description = "no such org for you")))]
+    responses((status = 200, description = "the org", body = Org), (status = 404, description = "no such org for you")))]
 async fn get_org(
     State(state): State<AppState>,
     auth: Auth,
@@ -103,42 +61,42 @@ async fn get_org(
 
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}", tag = "orgs",
     params(("org" = String, Path, description = "slug or id")),
-    request_body = OrgBody,
-    responses((status = 200, description = "the org"), (status = 403, description = "not a manager"),
+    request_body = OrgChanges,
+    responses((status = 200, description = "the org", body = Org), (status = 403, description = "not a manager"),
         (status = 404, description = "no such org for you"), (status = 409, description = "slug or domain taken")))]
 async fn update_org(
     State(state): State<AppState>,
     auth: Auth,
     Path(org): Path<String>,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<OrgChanges>,
 ) -> ApiResult<Response> {
     Ok(axum::Json(orgs::update_org(&state.env(), &auth, &org, &body).await?).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}", tag = "orgs",
     params(("org" = String, Path, description = "slug or id")),
-    request_body(content = Option<OrgDeleteBody>, description = "required while the org owns resources"),
-    responses((status = 204, description = "deleted"), (status = 200, description = "the preview"),
+    request_body(content = Option<OrgDisposal>, description = "required while the org owns resources"),
+    responses((status = 204, description = "deleted"), (status = 200, description = "the preview", body = OrgDeletionPreview),
         (status = 403, description = "admins only"), (status = 404, description = "no such org for you"),
         (status = 409, description = "the org owns resources; counts per kind in `blocking`")))]
 async fn delete_org(
     State(state): State<AppState>,
     auth: Auth,
     Path(org): Path<String>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<OrgDisposal>,
 ) -> ApiResult<Response> {
     // A preview answers its impact; a deletion answers nothing.
     Ok(
         match orgs::delete_org(&state.env(), &auth, &org, &body).await? {
-            Value::Null => StatusCode::NO_CONTENT.into_response(),
-            preview => axum::Json(preview).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+            Some(preview) => axum::Json(preview).into_response(),
         },
     )
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "members",
     params(("org" = String, Path, description = "slug or id"), ListQuery),
-    responses((status = 200, description = "{items, next_cursor}"), (status = 404, description = "no such org for you")))]
+    responses((status = 200, description = "the org's members", body = Listing<Member>), (status = 404, description = "no such org for you")))]
 async fn list_members(
     State(state): State<AppState>,
     auth: Auth,
@@ -150,14 +108,14 @@ async fn list_members(
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/members", tag = "members",
-    params(("org" = String, Path, description = "slug or id")), request_body = MemberBody,
-    responses((status = 201, description = "the membership"), (status = 403, description = "not a manager"),
+    params(("org" = String, Path, description = "slug or id")), request_body = NewMember,
+    responses((status = 201, description = "the membership", body = Member), (status = 200, description = "the membership existed: changed", body = Member), (status = 403, description = "not a manager"),
         (status = 404, description = "no such org for you"), (status = 422, description = "no such user")))]
 async fn add_member(
     State(state): State<AppState>,
     auth: Auth,
     Path(org): Path<String>,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<NewMember>,
 ) -> ApiResult<Response> {
     let (created, out) = orgs::add_member(&state.env(), &auth, &org, &body).await?;
     let status = if created {
@@ -170,7 +128,7 @@ async fn add_member(
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members/{user}", tag = "members",
     params(("org" = String, Path), ("user" = String, Path, description = "username or id")),
-    responses((status = 200, description = "the membership"), (status = 404, description = "no such membership for you")))]
+    responses((status = 200, description = "the membership", body = Member), (status = 404, description = "no such membership for you")))]
 async fn get_member(
     State(state): State<AppState>,
     auth: Auth,
@@ -181,14 +139,14 @@ async fn get_member(
 
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{user}", tag = "members",
     params(("org" = String, Path), ("user" = String, Path, description = "username or id")),
-    request_body = MemberBody,
-    responses((status = 200, description = "the membership"), (status = 403, description = "not a manager"),
+    request_body = MemberChanges,
+    responses((status = 200, description = "the membership", body = Member), (status = 403, description = "not a manager"),
         (status = 404, description = "no such membership for you")))]
 async fn update_member(
     State(state): State<AppState>,
     auth: Auth,
     Path((org, user)): Path<(String, String)>,
-    AppJson(body): AppJson<Value>,
+    AppJson(body): AppJson<MemberChanges>,
 ) -> ApiResult<Response> {
     let out = orgs::update_member(&state.env(), &auth, &org, &user, &body).await?;
     Ok(axum::Json(out).into_response())
@@ -196,7 +154,7 @@ async fn update_member(
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}/members/{user}", tag = "members",
     params(("org" = String, Path), ("user" = String, Path, description = "username or id")),
-    responses((status = 200, description = "removed; says whether the user's default org was cleared"),
+    responses((status = 200, description = "removed; says whether the user's default org was cleared", body = MemberRemoved),
         (status = 403, description = "not a manager"), (status = 404, description = "no such membership for you")))]
 async fn remove_member(
     State(state): State<AppState>,
@@ -209,8 +167,8 @@ async fn remove_member(
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/domain/verify", tag = "orgs",
     params(("org" = String, Path, description = "slug or id")),
-    request_body(content = Option<VerifyBody>, description = "optional"),
-    responses((status = 200, description = "the org, its domain verified: the portal answers on it"),
+    request_body(content = Option<DomainProof>, description = "optional"),
+    responses((status = 200, description = "the org, its domain verified: the portal answers on it", body = Org),
         (status = 403, description = "not a manager, or skip_dns without being a superuser"),
         (status = 404, description = "no such org for you"),
         (status = 409, description = "the org claims no domain, or the claim changed meanwhile"),
@@ -220,10 +178,8 @@ async fn verify_domain(
     State(state): State<AppState>,
     auth: Auth,
     Path(org): Path<String>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<DomainProof>,
 ) -> ApiResult<Response> {
     let out = orgs::verify_domain(&state.env(), &auth, &org, &body).await?;
     Ok(axum::Json(out).into_response())
 }
-
-pub use orgscope_app::orgs::{render_org, render_org_for};

@@ -31,7 +31,7 @@ impl ResponseCounts {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "system",
-    responses((status = 200, description = "Prometheus text format"),
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
         (status = 403, description = "superusers only: the counts cover every tenant")))]
 async fn metrics(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
     if !orgscope_core::policy::spans_tenants(&auth.principal) {
@@ -67,13 +67,13 @@ async fn metrics(State(state): State<AppState>, auth: Auth) -> ApiResult<Respons
         .into_response())
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "the process is up")))]
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "the process is up", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "system",
-    responses((status = 200, description = "the database answers"), (status = 503, description = "it does not")))]
+    responses((status = 200, description = "the database answers", body = String, content_type = "text/plain"), (status = 503, description = "it does not")))]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => "ready".into_response(),
