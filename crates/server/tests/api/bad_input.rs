@@ -300,6 +300,34 @@ async fn invalid_values_are_422_and_name_the_field() {
                 json!({"user": "alice", "can_manage": "yes"}),
                 "can_manage",
             ),
+            // Typed bodies name the field that does not fit, wherever it is.
+            ("/api/v1/sessions", json!({"persona": 5}), "persona"),
+            (
+                "/api/v1/sessions",
+                json!({"persona": "x", "colour": 1}),
+                "colour",
+            ),
+            (
+                "/api/v1/me/tokens",
+                json!({"name": "t", "expires_at": 5}),
+                "expires_at",
+            ),
+            (
+                "/api/v1/auth/login",
+                json!({"username": "a", "password": "b", "remember": true}),
+                "remember",
+            ),
+            (
+                "/api/v1/tenants",
+                json!({"slug": "t2", "name": "T", "region": "eu"}),
+                "region",
+            ),
+            (
+                "/api/v1/orgs/alpha/domain/verify",
+                json!({"skip_dns": "yes"}),
+                "skip_dns",
+            ),
+            ("/api/v1/tasks/claim", json!({}), "agent"),
         ];
         for (path, body, needle) in cases {
             let detail = s
