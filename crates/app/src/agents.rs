@@ -7,8 +7,9 @@ use orgscope_core::pattern::Pattern;
 use orgscope_core::policy::{self, OrgSelector, SystemRead};
 use std::time::Duration;
 
+use orgscope_core::ids::{OrgId, TenantId};
 use orgscope_core::kind::by_name;
-use orgscope_core::policy::{Access, Actor, Denied, Scope};
+use orgscope_core::policy::{Access, Actor, Denied};
 use orgscope_store::{NewAudit, NewResource, Page, Store, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -108,7 +109,7 @@ pub async fn in_force(
     kind: &str,
 ) -> Result<Vec<orgscope_store::ResourceRow>> {
     // What is in force applies to whoever acts in the org.
-    let filter = policy::system_filter(tenant, None, SystemRead::InForce);
+    let filter = policy::system_filter(&TenantId::from(tenant), None, SystemRead::InForce);
     let selector = match org {
         Some(o) => OrgSelector::Context(o.to_owned()),
         None => OrgSelector::TenantWide,
@@ -297,7 +298,7 @@ pub async fn make_task(
 }
 
 /// The org key of an agent's org, or a 403 that says what is needed.
-pub fn agent_key(auth: &Caller) -> Result<(String, String)> {
+pub fn agent_key(auth: &Caller) -> Result<(String, OrgId)> {
     match &auth.principal.actor {
         Actor::OrgKey {
             id,
@@ -416,7 +417,7 @@ pub async fn claim(env: &Env<'_>, auth: &Caller, input: &Claim) -> Result<Option
     // The agent was admitted by the key's filter: its tasks, their hosts and
     // its specialty are read within its org (and tenant-wide).
     let in_agents_org =
-        policy::system_filter(&agent.tenant_id, Some(&org), SystemRead::AlreadyAdmitted);
+        policy::system_filter(&agent.tenant(), Some(&org), SystemRead::AlreadyAdmitted);
     // The blacklists in force now judge each task again as it is handed
     // out: one queued before a blacklist was made is refused here, marked
     // `refused` with the reason and audited, and the next one is taken.
@@ -547,10 +548,7 @@ pub async fn reveal(env: &Env<'_>, auth: &Caller, id: &str) -> Result<Revealed> 
         .resource("credential", &policy::read_filter(&auth.principal), id)
         .await
         .or_not_found("credential", id)?;
-    let scope = Scope {
-        tenant: cred.tenant_id.clone(),
-        org: cred.org_id.clone(),
-    };
+    let scope = cred.scope();
     // Writers in its scope; an org key only for a credential an agent of
     // its org lists, and only what the key's maker could reveal.
     let listed_by_org_agent = match &auth.principal.actor {
@@ -651,7 +649,11 @@ pub async fn hook(
     };
     // A host named by the ticket must be the gateway's org's.
     // The gateway's secret authorized this: its own org and tenant-wide.
-    let filter = policy::system_filter(&gateway.tenant_id, Some(&org), SystemRead::Webhook);
+    let filter = policy::system_filter(
+        &gateway.tenant(),
+        Some(&OrgId::from(&org)),
+        SystemRead::Webhook,
+    );
     let host_row = tx
         .resource("host", &filter, &host)
         .await

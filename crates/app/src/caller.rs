@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use orgscope_core::ids::{OrgId, TenantId, UserId};
 use orgscope_core::policy::{self, Access, Actor, Principal, Role, Scope};
 use orgscope_store::{ResourceRow, Store, StoreError, Tx, UserRow};
 
@@ -49,7 +50,8 @@ impl Caller {
     /// Who to record as a resource's creator: the user, or the org key.
     pub fn actor_id(&self) -> String {
         match &self.principal.actor {
-            Actor::User { id, .. } | Actor::OrgKey { id, .. } => id.clone(),
+            Actor::User { id, .. } => id.to_string(),
+            Actor::OrgKey { id, .. } => id.clone(),
         }
     }
 
@@ -59,7 +61,7 @@ impl Caller {
 }
 
 /// Loads the role and memberships of a user as a principal acting in `tenant`.
-pub async fn user_principal(tx: &mut Tx, user: &UserRow, tenant: String) -> Result<Principal> {
+pub async fn user_principal(tx: &mut Tx, user: &UserRow, tenant: TenantId) -> Result<Principal> {
     let memberships = tx.memberships_of(&user.id).await?;
     principal_of(user, tenant, memberships)
 }
@@ -68,7 +70,7 @@ pub async fn user_principal(tx: &mut Tx, user: &UserRow, tenant: String) -> Resu
 /// in `tenant`.
 pub fn principal_of(
     user: &UserRow,
-    tenant: String,
+    tenant: TenantId,
     memberships: impl IntoIterator<Item = (String, i64)>,
 ) -> Result<Principal> {
     let role = Role::parse(&user.role)
@@ -76,6 +78,7 @@ pub fn principal_of(
     let mut member_of = BTreeSet::new();
     let mut managing = BTreeSet::new();
     for (org, can_manage) in memberships {
+        let org = OrgId::from(org);
         if can_manage != 0 {
             managing.insert(org.clone());
         }
@@ -84,7 +87,7 @@ pub fn principal_of(
     Ok(Principal {
         tenant,
         actor: Actor::User {
-            id: user.id.clone(),
+            id: UserId::from(&user.id),
             role,
             member_of,
             managing,
@@ -143,7 +146,7 @@ pub async fn principal_now(tx: &mut Tx, auth: &Caller) -> Result<Principal> {
 /// now. Keys made by the local operator (`orgscope key create` on the
 /// database) have the operator's rights: a superuser's.
 pub async fn key_maker(tx: &mut Tx, key: &ResourceRow) -> Result<Principal> {
-    let tenant = key.tenant_id.clone();
+    let tenant = key.tenant();
     match key.created_by.as_deref() {
         Some(LOCAL_OPERATOR) => Ok(operator(tenant)),
         Some(maker) => match tx.user_by_id_for_auth(maker).await {
@@ -156,7 +159,7 @@ pub async fn key_maker(tx: &mut Tx, key: &ResourceRow) -> Result<Principal> {
 }
 
 /// The local operator as a principal: a superuser acting in `tenant`.
-fn operator(tenant: String) -> Principal {
+fn operator(tenant: TenantId) -> Principal {
     Principal {
         tenant,
         actor: Actor::User {
@@ -191,7 +194,7 @@ pub async fn local_operator(store: &Store, tenant: Option<&str>) -> Result<Calle
     let mut tx = store.read().await?;
     let tenant = superuser_tenant(&mut tx, tenant).await?;
     Ok(Caller {
-        principal: operator(tenant),
+        principal: operator(TenantId::from(tenant)),
         actor_name: LOCAL_OPERATOR.into(),
         user: None,
         credential: Credential::Local,
@@ -224,17 +227,17 @@ pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> 
         {
             return Err(Error::Unauthorized);
         }
-        let org = key.org_id.clone().ok_or(Error::Unauthorized)?;
+        let org = OrgId::from(key.org_id.clone().ok_or(Error::Unauthorized)?);
         let maker = key_maker(&mut tx, &key).await?;
         let scope = Scope {
-            tenant: key.tenant_id.clone(),
+            tenant: key.tenant(),
             org: Some(org.clone()),
         };
         // A maker who no longer holds the org leaves the key inert.
         let access = policy::key_access(access, &maker, &scope).ok_or(Error::Unauthorized)?;
         return Ok(Caller {
             principal: Principal {
-                tenant: key.tenant_id.clone(),
+                tenant: key.tenant(),
                 actor: Actor::OrgKey {
                     id: key.id.clone(),
                     org,
@@ -266,7 +269,7 @@ pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> 
         Some(t) => t.clone(),
         None => superuser_tenant(&mut tx, tenant).await?,
     };
-    let principal = user_principal(&mut tx, &user, tenant).await?;
+    let principal = user_principal(&mut tx, &user, TenantId::from(tenant)).await?;
     let credential = if token.kind == "session" {
         Credential::Session { hash }
     } else {

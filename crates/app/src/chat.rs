@@ -1,8 +1,9 @@
 //! Chat: persona assignments, sessions that keep their persona's org and
 //! instructions, and turns answered from the session's knowledge.
 
+use orgscope_core::ids::UserId;
 use orgscope_core::kind::{self, Kind};
-use orgscope_core::policy::{self, Audience, Denied, OrgSelector, ReadFilter, Scope, SystemRead};
+use orgscope_core::policy::{self, Audience, Denied, OrgSelector, ReadFilter, SystemRead};
 use orgscope_store::{
     KnowledgeHit, MessageRow, NewResource, Page, ResourceRow, Store, StoreError, Tx,
 };
@@ -106,7 +107,7 @@ async fn audience(tx: &mut Tx, persona: &ResourceRow) -> Result<Audience> {
     }
     let users = tx.assignments(&persona.id).await?;
     Ok(Audience::Assigned(
-        users.into_iter().map(|(id, _)| id).collect(),
+        users.into_iter().map(|(id, _)| UserId::from(id)).collect(),
     ))
 }
 
@@ -212,7 +213,7 @@ async fn session_instructions(tx: &mut Tx, session: &ResourceRow) -> Result<Stri
     let persona_id = fields["persona"].as_str().unwrap_or_default();
     // The session was admitted by the caller's filter; its persona is read
     // to find where it is now (used only if still in the session's scope).
-    let filter = policy::system_filter(&session.tenant_id, None, SystemRead::AlreadyAdmitted);
+    let filter = policy::system_filter(&session.tenant(), None, SystemRead::AlreadyAdmitted);
     Ok(match tx.resource("persona", &filter, persona_id).await {
         Ok(p) if p.org_id.is_none() || p.org_id == session.org_id => {
             serde_json::from_str::<Value>(&p.fields)
@@ -255,10 +256,7 @@ pub async fn set_assignments(
     policy::can_write(
         &auth.principal,
         persona_kind().policy,
-        &Scope {
-            tenant: persona.tenant_id.clone(),
-            org: persona.org_id.clone(),
-        },
+        &persona.scope(),
         persona.created_by.as_deref(),
     )
     .map_err(|d| Error::denied(d, "this persona"))?;
@@ -336,10 +334,7 @@ pub async fn start_session(env: &Env<'_>, auth: &Caller, input: &NewSession) -> 
     let persona_id = required("persona", &input.persona, 200)?.to_owned();
     let mut tx = env.store.write().await?;
     let persona = visible(&mut tx, auth, persona_kind(), &persona_id).await?;
-    let scope = Scope {
-        tenant: persona.tenant_id.clone(),
-        org: persona.org_id.clone(),
-    };
+    let scope = persona.scope();
     let audience = audience(&mut tx, &persona).await?;
     policy::can_select_persona(&auth.principal, session_kind().policy, &scope, &audience).map_err(
         |d| match d {
@@ -375,7 +370,7 @@ pub async fn start_session(env: &Env<'_>, auth: &Caller, input: &NewSession) -> 
     let row = tx
         .resource(
             "session",
-            &policy::system_filter(&persona.tenant_id, None, SystemRead::AlreadyAdmitted),
+            &policy::system_filter(&persona.tenant(), None, SystemRead::AlreadyAdmitted),
             &id,
         )
         .await?;
@@ -449,10 +444,7 @@ pub async fn begin_turn(
     policy::can_post_turn(
         &auth.principal,
         session_kind().policy,
-        &Scope {
-            tenant: session.tenant_id.clone(),
-            org: session.org_id.clone(),
-        },
+        &session.scope(),
         session.created_by.as_deref(),
     )
     .map_err(|d| match d {

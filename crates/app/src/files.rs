@@ -2,9 +2,10 @@
 //! extraction state.
 
 use futures_util::StreamExt;
+use orgscope_core::ids::{OrgId, TenantId};
 use orgscope_core::kind::Kind;
 use orgscope_core::policy::{self, Scope, SystemRead};
-use orgscope_store::{FileRow, FileSort, NewFile, NewResource, StoreError};
+use orgscope_store::{FileRow, FileSort, NewFile, NewResource, OrgRow, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -85,17 +86,17 @@ pub fn check_name(name: &str) -> Result<String> {
 
 /// Where the upload goes, decided before a byte of it is stored.
 pub struct Target {
-    pub tenant: String,
-    pub org: Option<String>,
+    pub tenant: TenantId,
+    pub org: Option<OrgId>,
 }
 
 pub async fn target(env: &Env<'_>, auth: &Caller, org: Option<&str>) -> Result<Target> {
-    let tenant = auth.tenant()?.to_owned();
+    let tenant = TenantId::from(auth.tenant()?);
     let mut tx = env.store.read().await?;
     let org = crate::orgs::org_field(&mut tx, auth, &org_value(org)).await?;
     let scope = Scope {
         tenant: tenant.clone(),
-        org: org.map(|o| o.id),
+        org: org.as_ref().map(OrgRow::org),
     };
     policy::can_place(&auth.principal, kind().policy, &scope)
         .map_err(|d| Error::denied(d, "files in this scope"))?;
@@ -194,9 +195,9 @@ pub async fn commit_file(
             .map_err(|d| Error::denied(d, "files in this scope"))?;
         tx.resource_insert(&NewResource {
             id: blob.id.clone(),
-            tenant_id: target.tenant.clone(),
+            tenant_id: target.tenant.to_string(),
             kind: "file".into(),
-            org_id: target.org.clone(),
+            org_id: target.org.as_deref().map(str::to_owned),
             name: blob.name.clone(),
             fields: "{}".into(),
             secret: None,

@@ -173,7 +173,7 @@ pub async fn portal(store: &Store, host: &str) -> Result<(OrgRow, Vec<Value>)> {
     };
     // Public by design: the org whose proved domain this is, and below only
     // its published API definitions.
-    let filter = policy::system_filter(&org.tenant_id, None, SystemRead::Portal);
+    let filter = policy::system_filter(&org.tenant(), None, SystemRead::Portal);
     let mut apis = Vec::new();
     let mut after = None;
     loop {

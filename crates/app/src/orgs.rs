@@ -3,6 +3,7 @@
 //! and the operations on them (create, change, verify a domain, delete
 //! with a disposition, members with `can_manage`).
 
+use orgscope_core::ids::{OrgId, TenantId};
 use orgscope_core::kind;
 use orgscope_core::policy::{self, OrgSelector, ReadFilter, SystemRead};
 use orgscope_store::{MemberRow, OrgRow, Page, StoreError, Tx, UserRow};
@@ -248,7 +249,7 @@ pub async fn org_choice(
     match org {
         None => {
             let default = match &auth.principal.actor {
-                policy::Actor::OrgKey { org, .. } => Some(org.clone()),
+                policy::Actor::OrgKey { org, .. } => Some(org.to_string()),
                 policy::Actor::User { .. } => {
                     auth.user.as_ref().and_then(|u| u.default_org_id.clone())
                 }
@@ -282,7 +283,7 @@ pub fn render_org_for(p: &policy::Principal, o: &OrgRow) -> Org {
     let mut out = render_org(o);
     if o.parent_id
         .as_deref()
-        .is_some_and(|parent| !policy::org_visible(p, &o.tenant_id, parent))
+        .is_some_and(|parent| !policy::org_visible(p, &o.tenant(), &OrgId::from(parent)))
     {
         out.parent = None;
     }
@@ -338,7 +339,7 @@ fn render_member(m: &MemberRow) -> Member {
 /// Org bookkeeping the handler has already authorized (an org it admitted,
 /// a parent an admin names, the tree walk for cycles).
 fn tenant_filter(tenant: &str) -> ReadFilter {
-    policy::system_filter(tenant, None, SystemRead::Accounts)
+    policy::system_filter(&TenantId::from(tenant), None, SystemRead::Accounts)
 }
 
 fn check_domain(d: &str) -> Result<String> {
@@ -461,7 +462,7 @@ pub async fn update_org(
 ) -> Result<Org> {
     let mut tx = env.store.write().await?;
     let before = visible_org(&mut tx, auth, org).await?;
-    if !policy::can_manage_org(&auth.principal, &before.tenant_id, &before.id) {
+    if !policy::can_manage_org(&auth.principal, &before.tenant(), &before.org()) {
         return Err(Error::Forbidden(format!(
             "you cannot manage org '{}': admins and members with can_manage can",
             before.slug
@@ -703,7 +704,7 @@ pub async fn delete_org(
 /// The org (visible) and whether the caller may manage it.
 async fn org_for_members(tx: &mut Tx, auth: &Caller, org: &str) -> Result<(OrgRow, bool)> {
     let row = visible_org(tx, auth, org).await?;
-    let manage = policy::can_manage_org(&auth.principal, &row.tenant_id, &row.id);
+    let manage = policy::can_manage_org(&auth.principal, &row.tenant(), &row.org());
     Ok((row, manage))
 }
 
@@ -870,7 +871,7 @@ pub async fn verify_domain(
         let mut tx = env.store.read().await?;
         visible_org(&mut tx, auth, org).await?
     };
-    if !policy::can_manage_org(&auth.principal, &claimed.tenant_id, &claimed.id) {
+    if !policy::can_manage_org(&auth.principal, &claimed.tenant(), &claimed.org()) {
         return Err(Error::Forbidden(format!(
             "you cannot manage org '{}': admins and members with can_manage can",
             claimed.slug

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use orgscope_core::ids::TenantId;
 use orgscope_core::kind::{Kind, Secret, fixed_scope};
 use orgscope_core::policy::{self, Actor, Role, Scope, SystemRead};
-use orgscope_store::{NewResource, Page, ResourceRow, Tx, new_id};
+use orgscope_store::{NewResource, OrgRow, Page, ResourceRow, Tx, new_id};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -92,14 +93,11 @@ pub fn render(kind: &Kind, r: &ResourceRow) -> Value {
 /// The filter to read back a row this transaction was just allowed to
 /// write (the write's own check admitted it).
 fn written(tenant: &str) -> policy::ReadFilter {
-    policy::system_filter(tenant, None, SystemRead::AlreadyAdmitted)
+    policy::system_filter(&TenantId::from(tenant), None, SystemRead::AlreadyAdmitted)
 }
 
 fn scope_of(r: &ResourceRow) -> Scope {
-    Scope {
-        tenant: r.tenant_id.clone(),
-        org: r.org_id.clone(),
-    }
+    r.scope()
 }
 
 /// Keys act for an org; managing keys is for people, so a key cannot mint or
@@ -228,18 +226,19 @@ async fn who_loses(
     // Only memberships of the two scopes' orgs can decide (DESIGN 3, Read):
     // one query per org, not one per user.
     let mut memberships: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    let tenant = TenantId::from(tenant);
     for org in [&a.org, &b.org].into_iter().flatten() {
         for (user, can_manage) in tx.memberships_in(org).await? {
             memberships
                 .entry(user)
                 .or_default()
-                .push((org.clone(), can_manage));
+                .push((org.to_string(), can_manage));
         }
     }
     let mut out = Vec::new();
     for user in users.iter().filter(|u| u.disabled == 0) {
         let held = memberships.remove(&user.id).unwrap_or_default();
-        let p = crate::caller::principal_of(user, tenant.to_owned(), held)?;
+        let p = crate::caller::principal_of(user, tenant.clone(), held)?;
         if p.role() == Some(Role::Superuser) {
             continue;
         }
@@ -323,8 +322,8 @@ pub async fn create(
     let mut tx = env.store.write().await?;
     let org = org_field(&mut tx, auth, body).await?;
     let target = Scope {
-        tenant: tenant.clone(),
-        org: org.as_ref().map(|o| o.id.clone()),
+        tenant: TenantId::from(&tenant),
+        org: org.as_ref().map(OrgRow::org),
     };
     policy::can_place(&auth.principal, kind.policy, &target)
         .map_err(|d| Error::denied(d, &format!("{} in this scope", kind.path)))?;
@@ -357,7 +356,7 @@ pub async fn create(
         id: id.clone(),
         tenant_id: tenant.clone(),
         kind: kind.name.to_owned(),
-        org_id: target.org.clone(),
+        org_id: target.org.as_deref().map(str::to_owned),
         name,
         fields: Value::Object(fields.clone()).to_string(),
         secret,
@@ -531,8 +530,8 @@ pub async fn rescope(
     let target_org = org_choice(&mut tx, auth, Some(input.org.as_deref())).await?;
     let from = scope_of(&row);
     let to = Scope {
-        tenant: row.tenant_id.clone(),
-        org: target_org.as_ref().map(|o| o.id.clone()),
+        tenant: row.tenant(),
+        org: target_org.as_ref().map(OrgRow::org),
     };
     policy::can_rescope(
         &auth.principal,

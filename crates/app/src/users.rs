@@ -2,6 +2,7 @@
 //! default org) and by admins (role, disabled), deleted by admins; the
 //! rules are core's (`can_change_account`).
 
+use orgscope_core::ids::TenantId;
 use orgscope_core::policy::{self, AccountChange, AccountRefusal, Role, SystemRead};
 use orgscope_store::{Page, StoreError, Tx, UserRow};
 use serde::{Deserialize, Serialize};
@@ -102,7 +103,7 @@ pub async fn render_user_in(tx: &mut Tx, u: &UserRow) -> Result<User> {
             .org(
                 // The user was read through the caller's rules; their
                 // default org is one they belong to.
-                &policy::system_filter(tenant, None, SystemRead::Accounts),
+                &policy::system_filter(&TenantId::from(tenant), None, SystemRead::Accounts),
                 org,
             )
             .await
@@ -332,7 +333,7 @@ pub async fn update_user(
                 // answers as one that does not exist.
                 let filter = if auth.principal.sees_tenant() {
                     // Admins and auditors see every org of the user's tenant.
-                    policy::system_filter(&tenant, None, SystemRead::Accounts)
+                    policy::system_filter(&TenantId::from(tenant), None, SystemRead::Accounts)
                 } else {
                     policy::read_filter(&auth.principal)
                 };

@@ -59,11 +59,11 @@ impl World {
 fn caller(user: &UserRow, tenant: &str, orgs: &[&str]) -> Caller {
     Caller {
         principal: Principal {
-            tenant: tenant.to_owned(),
+            tenant: tenant.into(),
             actor: Actor::User {
-                id: user.id.clone(),
+                id: user.id.as_str().into(),
                 role: Role::parse(&user.role).unwrap(),
-                member_of: orgs.iter().map(|o| (*o).to_owned()).collect(),
+                member_of: orgs.iter().map(|o| (*o).into()).collect(),
                 managing: BTreeSet::new(),
             },
         },

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod gateway;
+pub mod ids;
 pub mod kind;
 pub mod pattern;
 pub mod policy;

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{OrgId, TenantId, UserId};
 use crate::kind::ScopePolicy;
 
 /// A user's role in their tenant (superusers have none).
@@ -73,24 +74,24 @@ impl Access {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     /// The tenant the request acts in (a superuser's is the one they named).
-    pub tenant: String,
+    pub tenant: TenantId,
     pub actor: Actor,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
     User {
-        id: String,
+        id: UserId,
         role: Role,
         /// Orgs the user is a member of.
-        member_of: BTreeSet<String>,
+        member_of: BTreeSet<OrgId>,
         /// Orgs where the membership has `can_manage`.
-        managing: BTreeSet<String>,
+        managing: BTreeSet<OrgId>,
     },
     /// An org access key: bound to exactly one org.
     OrgKey {
         id: String,
-        org: String,
+        org: OrgId,
         access: Access,
     },
 }
@@ -98,9 +99,9 @@ pub enum Actor {
 /// Where a resource lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scope {
-    pub tenant: String,
+    pub tenant: TenantId,
     /// `None` = tenant-wide.
-    pub org: Option<String>,
+    pub org: Option<OrgId>,
 }
 
 /// The rows a principal may read, as the store must apply it to every query of
@@ -121,14 +122,14 @@ pub struct ReadFilter(Rule);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rule {
     /// Everything in the tenant (admins, auditors, superusers).
-    Tenant { tenant: String },
+    Tenant { tenant: TenantId },
     /// Tenant-wide rows and rows of orgs the user is a member of *now*.
-    Member { tenant: String, user: String },
+    Member { tenant: TenantId, user: UserId },
     /// Tenant-wide rows and rows of one org (an org key's, or a system read
     /// bounded to an org).
-    OrgKey { tenant: String, org: String },
+    OrgKey { tenant: TenantId, org: OrgId },
     /// Only rows of orgs the user manages (the audit log for org managers).
-    Manager { tenant: String, user: String },
+    Manager { tenant: TenantId, user: UserId },
 }
 
 impl ReadFilter {
@@ -172,12 +173,12 @@ pub enum SystemRead {
 /// A filter for reads that run before or without a principal: the whole
 /// tenant, or with `org` that org's rows and tenant-wide ones.
 #[must_use]
-pub fn system_filter(tenant: &str, org: Option<&str>, _why: SystemRead) -> ReadFilter {
-    let tenant = tenant.to_owned();
+pub fn system_filter(tenant: &TenantId, org: Option<&OrgId>, _why: SystemRead) -> ReadFilter {
+    let tenant = tenant.clone();
     ReadFilter(match org {
         Some(org) => Rule::OrgKey {
             tenant,
-            org: org.to_owned(),
+            org: org.clone(),
         },
         None => Rule::Tenant { tenant },
     })
@@ -444,7 +445,7 @@ pub enum Audience {
     /// Everyone who can see it.
     Open,
     /// Only these users (possibly none), and admins. Pruning never opens it.
-    Assigned(BTreeSet<String>),
+    Assigned(BTreeSet<UserId>),
 }
 
 /// May `p` (who can see the persona) start a chat session with it? Admins
@@ -479,7 +480,8 @@ pub fn can_post_turn(
 ) -> Result<(), Denied> {
     can_write(p, policy, session, owner)?;
     let me = match &p.actor {
-        Actor::User { id, .. } | Actor::OrgKey { id, .. } => id.as_str(),
+        Actor::User { id, .. } => id.as_str(),
+        Actor::OrgKey { id, .. } => id.as_str(),
     };
     if owner == Some(me) {
         Ok(())
@@ -493,7 +495,7 @@ pub fn can_post_turn(
 /// of these orgs (the member lists it can read: a user's orgs, a key's org).
 /// Everyone else is counted, never named.
 #[must_use]
-pub fn named_users(p: &Principal) -> Option<BTreeSet<String>> {
+pub fn named_users(p: &Principal) -> Option<BTreeSet<OrgId>> {
     if p.sees_tenant() {
         return None;
     }
@@ -506,21 +508,21 @@ pub fn named_users(p: &Principal) -> Option<BTreeSet<String>> {
 /// Orgs a principal can see (and so name): all of the tenant for those who see
 /// the tenant, the memberships of a user, the key's own org.
 #[must_use]
-pub fn org_visible(p: &Principal, org_tenant: &str, org: &str) -> bool {
+pub fn org_visible(p: &Principal, org_tenant: &TenantId, org: &OrgId) -> bool {
     if p.role() == Some(Role::Superuser) {
         return true;
     }
-    p.tenant == org_tenant && (p.sees_tenant() || p.is_member(org))
+    p.tenant == *org_tenant && (p.sees_tenant() || p.is_member(org))
 }
 
 /// May `p` manage an org (name, domain, members)? Admins, superusers and
 /// members with `can_manage`. Managing never widens what they can see.
 #[must_use]
-pub fn can_manage_org(p: &Principal, org_tenant: &str, org: &str) -> bool {
+pub fn can_manage_org(p: &Principal, org_tenant: &TenantId, org: &OrgId) -> bool {
     if p.role() == Some(Role::Superuser) {
         return true;
     }
-    if p.tenant != org_tenant {
+    if p.tenant != *org_tenant {
         return false;
     }
     match &p.actor {

@@ -159,16 +159,16 @@ impl Setup {
     fn principal(&self) -> Principal {
         let actor = match self.who {
             Who::User(role) => {
-                let mut member_of = BTreeSet::from([ORG_C.to_owned()]);
-                let mut managing = BTreeSet::from([ORG_C.to_owned()]);
+                let mut member_of = BTreeSet::from([ORG_C.into()]);
+                let mut managing = BTreeSet::from([ORG_C.into()]);
                 if self.membership != Membership::NotMember {
-                    member_of.insert(ORG_A.to_owned());
+                    member_of.insert(ORG_A.into());
                 }
                 if self.membership == Membership::MemberCanManage {
-                    managing.insert(ORG_A.to_owned());
+                    managing.insert(ORG_A.into());
                 }
                 Actor::User {
-                    id: ME_USER.to_owned(),
+                    id: ME_USER.into(),
                     role,
                     member_of,
                     managing,
@@ -176,12 +176,12 @@ impl Setup {
             }
             Who::Key(access) => Actor::OrgKey {
                 id: ME_KEY.to_owned(),
-                org: self.key_org().to_owned(),
+                org: self.key_org().into(),
                 access,
             },
         };
         Principal {
-            tenant: self.tenant().to_owned(),
+            tenant: self.tenant().into(),
             actor,
         }
     }
@@ -224,8 +224,8 @@ impl Target {
 
 fn scope(tenant: &str, org: Option<&str>) -> Scope {
     Scope {
-        tenant: tenant.to_owned(),
-        org: org.map(str::to_owned),
+        tenant: tenant.into(),
+        org: org.map(Into::into),
     }
 }
 
@@ -530,18 +530,18 @@ fn read_and_audit_filters() {
     let mut table = Table::default();
     for s in setups() {
         let p = s.principal();
-        let tenant = s.tenant().to_owned();
+        let tenant = orgscope_core::ids::TenantId::from(s.tenant());
         let read = match s.who {
             Who::User(Role::Admin | Role::Auditor | Role::Superuser) => Rule::Tenant {
                 tenant: tenant.clone(),
             },
             Who::User(Role::User) => Rule::Member {
                 tenant: tenant.clone(),
-                user: ME_USER.to_owned(),
+                user: ME_USER.into(),
             },
             Who::Key(_) => Rule::OrgKey {
                 tenant: tenant.clone(),
-                org: s.key_org().to_owned(),
+                org: s.key_org().into(),
             },
         };
         let audit = match s.who {
@@ -550,7 +550,7 @@ fn read_and_audit_filters() {
             }),
             Who::User(Role::User) => Some(Rule::Manager {
                 tenant: tenant.clone(),
-                user: ME_USER.to_owned(),
+                user: ME_USER.into(),
             }),
             Who::Key(_) => None,
         };
@@ -596,7 +596,7 @@ fn orgs_and_roles() {
             // see a resource in it.
             table.check(
                 format!("org_visible {s:?} {org}"),
-                policy::org_visible(&p, HOME, org),
+                policy::org_visible(&p, &HOME.into(), &org.into()),
                 oracle_visible(&s, HOME, Some(org)),
             );
             // `can_manage` lets the member manage the org; auditors change
@@ -606,7 +606,7 @@ fn orgs_and_roles() {
                     && (s.is_admin() || (s.who == Who::User(Role::User) && s.has_can_manage(org))));
             table.check(
                 format!("can_manage_org {s:?} {org}"),
-                policy::can_manage_org(&p, HOME, org),
+                policy::can_manage_org(&p, &HOME.into(), &org.into()),
                 manage,
             );
         }
@@ -655,10 +655,10 @@ fn keys_never_outdo_their_makers() {
             let Some(access) = got else { continue };
             // The key as it asks: bound to A, in the maker's home tenant.
             let key = Principal {
-                tenant: HOME.to_owned(),
+                tenant: HOME.into(),
                 actor: Actor::OrgKey {
                     id: ME_KEY.to_owned(),
-                    org: ORG_A.to_owned(),
+                    org: ORG_A.into(),
                     access,
                 },
             };
@@ -765,7 +765,7 @@ fn chat_personas_and_turns() {
                 (Audience::Open, "open"),
                 (Audience::Assigned(BTreeSet::new()), "assigned to none"),
                 (
-                    Audience::Assigned(BTreeSet::from([s.id().to_owned()])),
+                    Audience::Assigned(BTreeSet::from([s.id().into()])),
                     "assigned to me",
                 ),
             ] {

@@ -22,7 +22,8 @@ pub use gateway::GatewayHit;
 pub use queue::TaskState;
 pub use refs::RefRow;
 
-use orgscope_core::policy::{OrgSelector, ReadFilter};
+use orgscope_core::ids::{OrgId, TenantId};
+use orgscope_core::policy::{OrgSelector, ReadFilter, Scope};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -397,6 +398,19 @@ pub struct OrgRow {
     pub updated_at: String,
 }
 
+impl OrgRow {
+    /// The org as core's rules name it: its tenant and its id.
+    #[must_use]
+    pub fn tenant(&self) -> TenantId {
+        TenantId::from(&self.tenant_id)
+    }
+
+    #[must_use]
+    pub fn org(&self) -> OrgId {
+        OrgId::from(&self.id)
+    }
+}
+
 /// A domain an org claims, and the value its DNS TXT record must hold.
 pub struct DomainClaim<'a> {
     pub domain: &'a str,
@@ -450,6 +464,22 @@ pub struct ResourceRow {
     pub created_by: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl ResourceRow {
+    #[must_use]
+    pub fn tenant(&self) -> TenantId {
+        TenantId::from(&self.tenant_id)
+    }
+
+    /// Where the resource lives, as core's rules take it.
+    #[must_use]
+    pub fn scope(&self) -> Scope {
+        Scope {
+            tenant: self.tenant(),
+            org: self.org_id.as_deref().map(OrgId::from),
+        }
+    }
 }
 
 /// Where an org's resources go when it is deleted.

@@ -27,6 +27,22 @@ impl From<&String> for Arg {
         Arg::Text(Some(s.clone()))
     }
 }
+// The ids of core's rules bind as their text.
+macro_rules! id_arg {
+    ($($t:ty),*) => {$(
+        impl From<&$t> for Arg {
+            fn from(id: &$t) -> Arg {
+                Arg::Text(Some(id.as_str().to_owned()))
+            }
+        }
+    )*};
+}
+id_arg!(
+    orgscope_core::ids::TenantId,
+    orgscope_core::ids::OrgId,
+    orgscope_core::ids::UserId
+);
+
 impl From<Option<String>> for Arg {
     fn from(s: Option<String>) -> Arg {
         Arg::Text(s)

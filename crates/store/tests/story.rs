@@ -14,9 +14,9 @@ fn admin_filter(tenant: &str) -> ReadFilter {
 
 fn user_filter(tenant: &str, user: &str, role: Role) -> ReadFilter {
     policy::read_filter(&Principal {
-        tenant: tenant.to_owned(),
+        tenant: tenant.into(),
         actor: Actor::User {
-            id: user.to_owned(),
+            id: user.into(),
             role,
             member_of: BTreeSet::new(),
             managing: BTreeSet::new(),
@@ -26,10 +26,10 @@ fn user_filter(tenant: &str, user: &str, role: Role) -> ReadFilter {
 
 fn key_filter(tenant: &str, org: &str) -> ReadFilter {
     policy::read_filter(&Principal {
-        tenant: tenant.to_owned(),
+        tenant: tenant.into(),
         actor: Actor::OrgKey {
             id: "a-key".into(),
-            org: org.to_owned(),
+            org: org.into(),
             access: Access::Read,
         },
     })

@@ -9,7 +9,7 @@ use crate::Result;
 
 pub async fn present(tx: &mut Tx, r: &ResourceRow) -> Result<Value> {
     // `r` was read through the caller's filter.
-    let filter = policy::system_filter(&r.tenant_id, None, SystemRead::AlreadyAdmitted);
+    let filter = policy::system_filter(&r.tenant(), None, SystemRead::AlreadyAdmitted);
     let f = tx.file(&filter, &r.id).await?;
     Ok(crate::files::render(&f))
 }
@@ -20,6 +20,6 @@ pub async fn derived(tx: &mut Tx, r: &ResourceRow) -> Result<Value> {
 
 pub async fn blob_of(tx: &mut Tx, r: &ResourceRow) -> Result<String> {
     // `r` was admitted (for writing) in this transaction.
-    let filter = policy::system_filter(&r.tenant_id, None, SystemRead::AlreadyAdmitted);
+    let filter = policy::system_filter(&r.tenant(), None, SystemRead::AlreadyAdmitted);
     Ok(tx.file(&filter, &r.id).await?.blob_key)
 }

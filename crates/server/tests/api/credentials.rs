@@ -24,7 +24,7 @@ async fn stored(s: &TestServer, id: &str) -> (Option<String>, String) {
     let row = tx
         .resource(
             "credential",
-            &system_filter(&tenant, None, SystemRead::AlreadyAdmitted),
+            &system_filter(&tenant.as_str().into(), None, SystemRead::AlreadyAdmitted),
             id,
         )
         .await
