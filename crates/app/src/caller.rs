@@ -202,6 +202,47 @@ pub async fn local_operator(store: &Store, tenant: Option<&str>) -> Result<Calle
     })
 }
 
+/// An org key as the principal it acts as now, with its maker; `None` when
+/// it is inert: expired, or its maker disabled, gone or without rights in
+/// its org (a key never outdoes its maker).
+pub async fn key_principal(
+    tx: &mut Tx,
+    key: &ResourceRow,
+) -> Result<Option<(Principal, Principal)>> {
+    let fields: serde_json::Value = serde_json::from_str(&key.fields).unwrap_or_default();
+    let access = fields["access"]
+        .as_str()
+        .and_then(Access::parse)
+        .ok_or_else(|| Error::Internal(format!("key {} has no access", key.id)))?;
+    if expired(fields["expires_at"].as_str()) {
+        return Ok(None);
+    }
+    let Some(org) = key.org_id.as_deref().map(OrgId::from) else {
+        return Ok(None);
+    };
+    let maker = match key_maker(tx, key).await {
+        Ok(maker) => maker,
+        Err(Error::Unauthorized) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let scope = Scope {
+        tenant: key.tenant(),
+        org: Some(org.clone()),
+    };
+    let Some(access) = policy::key_access(access, &maker, &scope) else {
+        return Ok(None);
+    };
+    let principal = Principal {
+        tenant: key.tenant(),
+        actor: Actor::OrgKey {
+            id: key.id.clone(),
+            org,
+            access,
+        },
+    };
+    Ok(Some((principal, maker)))
+}
+
 /// The caller a secret stands for (a password session, a personal token or
 /// an org key), as the database says now: memberships read fresh, a key
 /// capped by its maker's rights in its org. `tenant` is the tenant a
@@ -215,35 +256,15 @@ pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> 
             Err(StoreError::NotFound) => return Err(Error::Unauthorized),
             Err(e) => return Err(e.into()),
         };
-        let fields: serde_json::Value = serde_json::from_str(&key.fields).unwrap_or_default();
-        let access = fields["access"]
-            .as_str()
-            .and_then(Access::parse)
-            .ok_or_else(|| Error::Internal(format!("key {} has no access", key.id)))?;
         let stored = key.secret.as_deref().unwrap_or("");
-        if !ct_eq(stored.as_bytes(), hash.as_bytes())
-            || creator_disabled != 0
-            || expired(fields["expires_at"].as_str())
-        {
+        if !ct_eq(stored.as_bytes(), hash.as_bytes()) || creator_disabled != 0 {
             return Err(Error::Unauthorized);
         }
-        let org = OrgId::from(key.org_id.clone().ok_or(Error::Unauthorized)?);
-        let maker = key_maker(&mut tx, &key).await?;
-        let scope = Scope {
-            tenant: key.tenant(),
-            org: Some(org.clone()),
+        let Some((principal, maker)) = key_principal(&mut tx, &key).await? else {
+            return Err(Error::Unauthorized);
         };
-        // A maker who no longer holds the org leaves the key inert.
-        let access = policy::key_access(access, &maker, &scope).ok_or(Error::Unauthorized)?;
         return Ok(Caller {
-            principal: Principal {
-                tenant: key.tenant(),
-                actor: Actor::OrgKey {
-                    id: key.id.clone(),
-                    org,
-                    access,
-                },
-            },
+            principal,
             actor_name: format!("key:{}", key.id),
             user: None,
             credential: Credential::OrgKey,

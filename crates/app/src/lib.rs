@@ -13,6 +13,7 @@
 //! docs/ARCHITECTURE.md walks one request through the layers.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod agents;
 pub mod audit;
 pub mod blobs;

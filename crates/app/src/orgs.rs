@@ -5,7 +5,7 @@
 
 use orgscope_core::ids::{OrgId, TenantId};
 use orgscope_core::kind;
-use orgscope_core::policy::{self, OrgSelector, ReadFilter, SystemRead};
+use orgscope_core::policy::{self, OrgSelector, ReadFilter, Scope, SystemRead};
 use orgscope_store::{MemberRow, OrgRow, Page, StoreError, Tx, UserRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -125,6 +125,11 @@ pub struct OrgImpact {
     pub persona_assignments_pruned: Vec<PrunedAssignment>,
     /// The org's access keys: they end with it.
     pub keys_revoked: Vec<String>,
+    /// Usernames (those you may know of) who see the org's resources now
+    /// and would not after the disposition.
+    pub users_losing_access: Vec<String>,
+    /// How many users in all.
+    pub users_losing_access_count: usize,
     /// `"delete"`, `{"move_to": slug or null}`, or null when none was given.
     #[schema(value_type = Object)]
     pub disposition: Value,
@@ -646,12 +651,36 @@ pub async fn delete_org(
         Some(None) => json!({ "move_to": null }),
         None => Value::Null,
     };
+    // Who loses what the org owns: the same rule as the re-scope preview's.
+    let from = Scope {
+        tenant: row.tenant(),
+        org: Some(row.org()),
+    };
+    let to = move_to.as_ref().map(|target| Scope {
+        tenant: row.tenant(),
+        org: target.as_ref().map(OrgRow::org),
+    });
+    let losing = crate::access::users_losing(
+        &mut tx,
+        // Who sees a resource depends on its scope alone, whatever its kind.
+        orgscope_core::access::KindRules {
+            policy: kind::ScopePolicy::AdminTenantWide,
+            keys_manage: true,
+        },
+        &from,
+        to.as_ref(),
+        None,
+    )
+    .await?;
+    let (losing, losing_count) = crate::access::nameable(&mut tx, &auth.principal, &losing).await?;
     let impact = OrgImpact {
         org: render_org(&row),
         owns: counts.clone(),
         children_losing_their_parent: children,
         persona_assignments_pruned: pruned,
         keys_revoked: keys.clone(),
+        users_losing_access: losing,
+        users_losing_access_count: losing_count,
         disposition,
     };
     if preview {

@@ -2,11 +2,9 @@
 //! create, update, delete and re-scope, under the kind's scope policy,
 //! each in one transaction with its policy check and audit entry.
 
-use std::collections::BTreeMap;
-
 use orgscope_core::ids::TenantId;
 use orgscope_core::kind::{Kind, Secret, fixed_scope};
-use orgscope_core::policy::{self, Actor, Role, Scope, SystemRead};
+use orgscope_core::policy::{self, Actor, Scope, SystemRead};
 use orgscope_store::{NewResource, OrgRow, Page, ResourceRow, Tx, new_id};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -16,7 +14,7 @@ use crate::audit::{Change, audit, audit_move, snapshot};
 use crate::input::{next_cursor, object, text};
 use crate::orgs::{OrgRef, org_choice, org_field, org_ref, selector};
 use crate::secrets::{hash_secret, new_secret};
-use crate::{Caller, Env, Error, OrNotFound, Result, kinds};
+use crate::{Caller, Env, Error, OrNotFound, Result, access, kinds};
 
 pub const MAX_NAME: usize = 200;
 
@@ -103,9 +101,7 @@ fn scope_of(r: &ResourceRow) -> Scope {
 /// Keys act for an org; managing keys is for people, so a key cannot mint or
 /// revoke keys (it would outlive its own revocation).
 fn keys_only_by_users(kind: &Kind, auth: &Caller) -> Result<()> {
-    if matches!(kind.secret, Secret::IssuedToken(_))
-        && matches!(auth.principal.actor, Actor::OrgKey { .. })
-    {
+    if !kind.keys_manage() && matches!(auth.principal.actor, Actor::OrgKey { .. }) {
         return Err(Error::Forbidden(format!(
             "an org access key cannot manage {}; use a user's session or personal token",
             kind.path
@@ -199,79 +195,6 @@ async fn blocking_refs(tx: &mut Tx, id: &str, to: Option<&str>) -> Result<Vec<Va
         }
     }
     Ok(out)
-}
-
-/// The enabled users of a tenant who can see `a` but not `b`: (id, username).
-async fn who_loses(
-    tx: &mut Tx,
-    tenant: &str,
-    a: &Scope,
-    b: &Scope,
-) -> Result<Vec<(String, String)>> {
-    let mut users = Vec::new();
-    let mut after = None;
-    loop {
-        let page = Page {
-            limit: 500,
-            after: after.clone(),
-        };
-        let batch = tx.users(Some(tenant), &page).await?;
-        let done = batch.len() < 500;
-        after = batch.last().map(|u| u.id.clone());
-        users.extend(batch);
-        if done {
-            break;
-        }
-    }
-    // Only memberships of the two scopes' orgs can decide (DESIGN 3, Read):
-    // one query per org, not one per user.
-    let mut memberships: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
-    let tenant = TenantId::from(tenant);
-    for org in [&a.org, &b.org].into_iter().flatten() {
-        for (user, can_manage) in tx.memberships_in(org).await? {
-            memberships
-                .entry(user)
-                .or_default()
-                .push((org.to_string(), can_manage));
-        }
-    }
-    let mut out = Vec::new();
-    for user in users.iter().filter(|u| u.disabled == 0) {
-        let held = memberships.remove(&user.id).unwrap_or_default();
-        let p = crate::caller::principal_of(user, tenant.clone(), held)?;
-        if p.role() == Some(Role::Superuser) {
-            continue;
-        }
-        if policy::visible(&p, a) && !policy::visible(&p, b) {
-            out.push((user.id.clone(), user.username.clone()));
-        }
-    }
-    Ok(out)
-}
-
-/// An impact's users as `p` may learn them: the names it may read (core's
-/// `named_users`), and how many there are in all.
-async fn impact_users(
-    tx: &mut Tx,
-    p: &policy::Principal,
-    users: &[(String, String)],
-) -> Result<(Vec<String>, usize)> {
-    let names = match policy::named_users(p) {
-        None => users.iter().map(|(_, name)| name.clone()).collect(),
-        Some(orgs) => {
-            let mut known: std::collections::BTreeSet<String> =
-                p.user_id().map(str::to_owned).into_iter().collect();
-            for org in &orgs {
-                known.extend(tx.memberships_in(org).await?.into_iter().map(|(u, _)| u));
-            }
-            users
-                .iter()
-                .filter(|(id, _)| known.contains(id))
-                .map(|(_, name)| name.clone())
-                .collect()
-        }
-    };
-    Ok((names, users.len()))
 }
 
 /// A page of the resources of `kind` the caller can see, narrowed by `org`
@@ -542,10 +465,12 @@ pub async fn rescope(
     )
     .map_err(|d| Error::denied(d, &format!("this {} into that scope", kind.name)))?;
     let blocking = blocking_refs(&mut tx, id, to.org.as_deref()).await?;
-    let lose = who_loses(&mut tx, &row.tenant_id, &from, &to).await?;
-    let gain = who_loses(&mut tx, &row.tenant_id, &to, &from).await?;
-    let (lose, lose_count) = impact_users(&mut tx, &auth.principal, &lose).await?;
-    let (gain, gain_count) = impact_users(&mut tx, &auth.principal, &gain).await?;
+    let creator = row.created_by.as_deref();
+    let rules = orgscope_core::access::KindRules::of(kind);
+    let lose = access::users_losing(&mut tx, rules, &from, Some(&to), creator).await?;
+    let gain = access::users_losing(&mut tx, rules, &to, Some(&from), creator).await?;
+    let (lose, lose_count) = access::nameable(&mut tx, &auth.principal, &lose).await?;
+    let (gain, gain_count) = access::nameable(&mut tx, &auth.principal, &gain).await?;
     // A persona moved into an org loses the assignments of non-members.
     let pruned = kinds::rescope_prunes(&mut tx, kind, id, &to).await?;
     let impact = RescopeImpact {

@@ -106,6 +106,19 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Who can see and change a resource, and why (a table of groups), or
+    /// one user's or org key's decision.
+    Access {
+        /// The kind as the API names it: files, personas, agents, api-keys...
+        kind: String,
+        id: String,
+        /// One user's decision (username or id).
+        #[arg(long, conflicts_with = "key")]
+        user: Option<String>,
+        /// One org key's decision (its id).
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -140,6 +140,58 @@ fn show(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
+/// Who has access, as people read it: one line per group (or the decision).
+fn access_table(v: &Value) -> String {
+    let mut out = String::new();
+    if let Some(see) = v["see"].as_bool() {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        out.push_str(&format!(
+            "{} {}\n  see:    {:<4}{}\n  change: {:<4}{}\n",
+            v["kind"].as_str().unwrap_or_default(),
+            v["name"].as_str().unwrap_or_default(),
+            yes(see),
+            v["see_because"].as_str().unwrap_or_default(),
+            yes(v["change"].as_bool().unwrap_or(false)),
+            v["change_because"].as_str().unwrap_or_default(),
+        ));
+        return out;
+    }
+    let r = &v["resource"];
+    out.push_str(&format!(
+        "{} {} ({}) in {}\n",
+        r["kind"].as_str().unwrap_or_default(),
+        r["name"].as_str().unwrap_or_default(),
+        r["id"].as_str().unwrap_or_default(),
+        r["org"]["slug"].as_str().unwrap_or("tenant-wide"),
+    ));
+    out.push_str(&format!(
+        "{:<40} {:<5} {:<6} {:>6}  {}\n",
+        "WHO", "SEE", "CHANGE", "COUNT", "NAMES"
+    ));
+    for g in v["groups"].as_array().into_iter().flatten() {
+        let names: Vec<&str> = g["names"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let more = if g["next_cursor"].is_string() {
+            ", ..."
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{:<40} {:<5} {:<6} {:>6}  {}{more}\n",
+            g["text"].as_str().unwrap_or_default(),
+            if g["see"] == true { "yes" } else { "no" },
+            if g["change"] == true { "yes" } else { "no" },
+            g["count"].as_i64().unwrap_or(0),
+            names.join(", "),
+        ));
+    }
+    out
+}
+
 /// After a domain is set: what to publish in DNS, and the command that follows.
 fn domain_hint(org: &Value) {
     let v = &org["domain_verification"];
@@ -384,6 +436,26 @@ async fn admin(args: &Args) -> Result<()> {
                     .await?
             }
         },
+        Command::Access {
+            kind,
+            id,
+            user,
+            key,
+        } => {
+            if orgscope_core::kind::by_path(kind).is_none() {
+                bail!(
+                    "no kind '{kind}': use the API's name of a kind (files, personas, agents, api-keys, ...)"
+                );
+            }
+            let mut path = format!("/api/v1/{kind}/{}/access", enc(id));
+            if let Some(u) = user {
+                path.push_str(&format!("?user={}", enc(u)));
+            } else if let Some(k) = key {
+                path.push_str(&format!("?key={}", enc(k)));
+            }
+            let answer = client.send("GET", &path, None).await?;
+            print!("{}", access_table(&answer));
+        }
         Command::Key(cmd) => match cmd {
             KeyCmd::Create {
                 name,

@@ -674,6 +674,14 @@ impl Kind {
             })
     }
 
+    /// May org keys change resources of this kind? Not of the kinds that
+    /// issue secrets (org keys, gateways, consumer keys): managing keys is
+    /// for people, or a key would outlive its own revocation.
+    #[must_use]
+    pub fn keys_manage(&self) -> bool {
+        !matches!(self.secret, Secret::IssuedToken(_))
+    }
+
     /// The secret field, if the kind has one.
     #[must_use]
     pub fn secret_field(&self) -> Option<&'static str> {

@@ -8,6 +8,7 @@
 //! applies the [`policy::ReadFilter`] built here.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod gateway;
 pub mod ids;
 pub mod kind;

@@ -932,3 +932,135 @@ fn account_changes() {
     // principals at home asking about themselves) x (4 roles + 5 changes).
     table.finish(32 * 4 + (32 * 3 + 15) * 9 + 32 * 3);
 }
+
+/// The rule that decides a read, from DESIGN section 3's read rules in order.
+fn oracle_see_rule(s: &Setup, org: Option<&str>) -> &'static str {
+    if s.is_superuser() {
+        return "superuser";
+    }
+    if s.tenant() != HOME {
+        return "other_tenant";
+    }
+    if s.is_admin() {
+        return "admin";
+    }
+    if s.is_auditor() {
+        return "auditor";
+    }
+    match (org, s.who) {
+        (None, _) => "tenant_wide",
+        (Some(o), Who::User(_)) if s.member_of(o) => "member_of",
+        (Some(_), Who::User(_)) => "not_member_of",
+        (Some(o), Who::Key(_)) if s.member_of(o) => "org_key",
+        (Some(_), Who::Key(_)) => "key_of_other_org",
+    }
+}
+
+/// The rule that decides a change by one who sees the resource; org keys
+/// never manage the kinds that issue secrets (DECISIONS: keys and tokens).
+fn oracle_change_rule(
+    s: &Setup,
+    policy: ScopePolicy,
+    keys_manage: bool,
+    org: Option<&str>,
+    is_creator: bool,
+) -> &'static str {
+    if s.is_superuser() {
+        return "superuser";
+    }
+    if s.is_auditor() {
+        return "auditors_only_read";
+    }
+    if s.is_admin() {
+        return "admin";
+    }
+    if s.who == Who::Key(Access::Read) {
+        return "read_key";
+    }
+    if matches!(s.who, Who::Key(_)) && !keys_manage {
+        return "keys_do_not_manage";
+    }
+    match (org, s.who) {
+        (Some(_), Who::User(_)) => "member_of",
+        (Some(_), Who::Key(_)) => "org_key",
+        (None, Who::User(_)) if policy == ScopePolicy::CreatorTenantWide && is_creator => "creator",
+        (None, _) if policy == ScopePolicy::CreatorTenantWide => {
+            "creator_or_admins_change_tenant_wide"
+        }
+        (None, _) => "admins_change_tenant_wide",
+    }
+}
+
+/// Who has access, and why (DESIGN section 5): for every principal, scope,
+/// policy and creator, `explain` agrees with the decisions of the oracle and
+/// names the rule the oracle names; the groups that admit the principal
+/// grant exactly what `explain` says; and only those who see the tenant or
+/// may change the resource may ask.
+#[test]
+fn who_has_access_and_why() {
+    use orgscope_core::access::{self, KindRules};
+    let mut table = Table::default();
+    for s in setups() {
+        let p = s.principal();
+        for res in [Res::TenantWide, Res::OrgA] {
+            let r = scope(HOME, res.org());
+            for policy in ScopePolicy::ALL {
+                for keys_manage in [true, false] {
+                    let rules = KindRules {
+                        policy,
+                        keys_manage,
+                    };
+                    for creator in [Creator::ThePrincipal, Creator::SomeoneElse] {
+                        let is_creator = creator == Creator::ThePrincipal;
+                        let created_by = Some(if is_creator { s.id() } else { SOMEONE_ELSE });
+                        let what = format!("{s:?} {res:?} {rules:?} {creator:?}");
+                        let sees = oracle_visible(&s, HOME, res.org());
+                        let key_refused = matches!(s.who, Who::Key(_)) && !keys_manage;
+                        let changes = sees
+                            && !key_refused
+                            && oracle_write(&s, policy, res.org(), is_creator).is_ok();
+                        let see_rule = oracle_see_rule(&s, res.org());
+                        let change_rule = if sees {
+                            oracle_change_rule(&s, policy, keys_manage, res.org(), is_creator)
+                        } else {
+                            see_rule
+                        };
+                        let got = access::explain(&p, rules, &r, created_by);
+                        table.check(
+                            format!("explain {what}"),
+                            (
+                                got.see.allowed,
+                                got.see.because.code(),
+                                got.change.allowed,
+                                got.change.because.code(),
+                            ),
+                            (sees, see_rule, changes, change_rule),
+                        );
+                        let admitting: Vec<_> = access::groups(rules, &r, created_by)
+                            .into_iter()
+                            .filter(|g| access::admits(g, &p, &r, created_by))
+                            .collect();
+                        table.check(
+                            format!("groups {what}"),
+                            (
+                                admitting.iter().any(|g| g.see),
+                                admitting.iter().any(|g| g.change),
+                            ),
+                            (sees, changes),
+                        );
+                        let may_ask = s.is_superuser()
+                            || (s.tenant() == HOME && (s.is_admin() || s.is_auditor()))
+                            || changes;
+                        table.check(
+                            format!("can_explain {what}"),
+                            access::can_explain(&p, rules, &r, created_by),
+                            may_ask,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // 32 principals x 2 scopes x 3 policies x 2 key rules x 2 creators x 3 questions.
+    table.finish(2304);
+}

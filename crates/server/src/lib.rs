@@ -175,7 +175,8 @@ impl AppState {
         Problem,
         orgscope_app::orgs::OrgRef,
         orgscope_app::resources::Rescope,
-        orgscope_app::resources::Rescoped
+        orgscope_app::resources::Rescoped,
+        orgscope_app::access::AccessAnswer
     ))
 )]
 struct ApiDoc;

@@ -257,6 +257,23 @@ impl Tx {
         self.all(&sql).await
     }
 
+    /// One knowledge entry, through its file's scope.
+    pub async fn knowledge_entry(&mut self, filter: &ReadFilter, id: &str) -> Result<KnowledgeRow> {
+        let mut sql = Sql::new(
+            "SELECT k.id, k.file_id, r.name AS file_name, r.org_id, o.slug AS org_slug, k.position, k.text FROM knowledge k JOIN resources r ON r.id = k.file_id LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = 'file'",
+        );
+        push_scope(
+            &mut sql,
+            filter,
+            &OrgSelector::All,
+            "r.tenant_id",
+            "r.org_id",
+            None,
+        );
+        sql.push(" AND k.id = ").arg(id);
+        self.one(&sql).await
+    }
+
     /// How many knowledge entries a file has (the impact of a re-scope).
     pub async fn knowledge_count(&mut self, file: &str) -> Result<i64> {
         let mut sql = Sql::new("SELECT COUNT(*) FROM knowledge WHERE file_id = ");

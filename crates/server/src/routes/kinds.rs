@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
+use orgscope_app::access::AccessQuery;
 use orgscope_app::resources::{self, MAX_NAME, Rescope};
 use orgscope_core::kind::{FieldType, KINDS, Kind, Secret, has_own_create, has_own_read};
 use serde_json::{Map, Value, json};
@@ -39,6 +40,10 @@ pub fn router() -> Router<AppState> {
             .route(
                 &format!("/api/v1/{}/{{id}}/rescope", kind.path),
                 post(move |s, a, p, b| rescope(kind, s, a, p, b)),
+            )
+            .route(
+                &format!("/api/v1/{}/{{id}}/access", kind.path),
+                get(move |s, a, p, q| access(kind, s, a, p, q)),
             );
     }
     router
@@ -105,6 +110,17 @@ async fn rescope(
     AppJson(body): AppJson<Rescope>,
 ) -> ApiResult<Response> {
     let out = resources::rescope(&state.env(), &auth, kind, &id, &body).await?;
+    Ok(axum::Json(out).into_response())
+}
+
+async fn access(
+    kind: &'static Kind,
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    AppQuery(q): AppQuery<AccessQuery>,
+) -> ApiResult<Response> {
+    let out = orgscope_app::access::explain(&state.env(), &auth, kind, &id, &q).await?;
     Ok(axum::Json(out).into_response())
 }
 
@@ -252,6 +268,17 @@ pub fn openapi_paths() -> (Map<String, Value>, Map<String, Value>) {
             item_path.as_object_mut().map(|m| m.remove("get"));
         }
         paths.insert(format!("/api/v1/{}/{{id}}", kind.path), item_path);
+        paths.insert(format!("/api/v1/{}/{{id}}/access", kind.path), json!({
+            "get": {"tags": tag, "operationId": format!("access_{}", kind.name),
+                "summary": "Who can see and change it, and why; or one user's or key's decision",
+                "parameters": [id_param[0],
+                    {"name": "user", "in": "query", "schema": {"type": "string"}, "description": "one user's decision (username or id)"},
+                    {"name": "key", "in": "query", "schema": {"type": "string"}, "description": "one org key's decision (its id)"},
+                    {"name": "group", "in": "query", "schema": {"type": "string"}, "description": "more names of one group (its rule)"},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the groups, a decision, or a page of a group", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AccessAnswer"}}}},
+                    "400": problem, "403": problem, "404": problem}},
+        }));
         paths.insert(format!("/api/v1/{}/{{id}}/rescope", kind.path), json!({
             "post": {"tags": tag, "operationId": format!("rescope_{}", kind.name), "parameters": id_param,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rescope"}}}},

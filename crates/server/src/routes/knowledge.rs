@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use orgscope_app::access::{AccessAnswer, AccessQuery};
 use orgscope_app::input::Listing;
 use orgscope_app::knowledge::{self, KnowledgeEntry, SearchResults};
 
@@ -20,6 +21,23 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_knowledge))
         .routes(routes!(search))
+        .routes(routes!(entry_access))
+}
+
+/// Who has access to a knowledge entry: its file's answer (an entry's
+/// scope is its file's).
+#[utoipa::path(get, path = "/api/v1/knowledge/{id}/access", tag = "knowledge",
+    params(("id" = String, Path), AccessQuery),
+    responses((status = 200, description = "the file's groups, or one decision", body = AccessAnswer),
+        (status = 403, description = "you may not change the file"), (status = 404, description = "no such entry for you")))]
+async fn entry_access(
+    State(state): State<AppState>,
+    auth: Auth,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    AppQuery(q): AppQuery<AccessQuery>,
+) -> ApiResult<Response> {
+    let out = orgscope_app::access::explain_knowledge(&state.env(), &auth, &id, &q).await?;
+    Ok(axum::Json(out).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

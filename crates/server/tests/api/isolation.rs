@@ -1530,7 +1530,110 @@ impl World {
             self.check_one(m, who, step % KINDS.len()).await?;
         }
         self.check_elsewhere(m).await?;
+        self.check_access(m, step).await?;
         self.check_gateway(m).await
+    }
+
+    /// Who has access, and why (DESIGN 5), for a sample of resources: every
+    /// user's and key's decision and the groups' counts agree with the
+    /// oracle, and only admins, auditors and writers may ask.
+    async fn check_access(&self, m: &Model, step: usize) -> Result<(), String> {
+        let s = &self.s;
+        if m.resources.is_empty() {
+            return Ok(());
+        }
+        let n = m.resources.len();
+        let mut sample = vec![step % n, (step * 7 + 3) % n];
+        sample.dedup();
+        for i in sample {
+            let r = &m.resources[i];
+            let path = format!("/api/v1/{}/{}/access", KINDS[r.kind].0, self.ids[i]);
+            // One decision per user and per key.
+            let mut askers: Vec<(Who, String)> = vec![(Who::Admin, "user=admin".into())];
+            askers.extend((0..USERS.len()).map(|u| (Who::User(u), format!("user={}", USERS[u].0))));
+            for (j, other) in m.resources.iter().enumerate() {
+                if let Some(k) = other.key {
+                    askers.push((Who::Key(k), format!("key={}", self.ids[j])));
+                }
+            }
+            for (who, query) in askers {
+                let alive = m.alive(who);
+                let sees = alive && m.sees(who, r.org);
+                let writes = sees && m.writes(who, r.kind, r.org, r.by);
+                let (st, d) = s.get(&s.admin, &format!("{path}?{query}")).await;
+                if st != StatusCode::OK || d["see"] != sees || d["change"] != writes {
+                    return Err(format!(
+                        "{path}?{query} ({who:?}, {:?}, by {:?}): {st} {d}, oracle see {sees} change {writes}",
+                        r.org, r.by
+                    ));
+                }
+            }
+            // The groups' counts.
+            let (st, groups) = s.get(&s.admin, &path).await;
+            if st != StatusCode::OK {
+                return Err(format!("admin asks {path}: {st} {groups}"));
+            }
+            let enabled_users = |keep: &dyn Fn(usize) -> bool| {
+                (0..USERS.len())
+                    .filter(|u| USERS[*u].1 == "user" && !m.disabled.contains(u) && keep(*u))
+                    .count() as i64
+            };
+            let live_keys = |rw: Option<bool>| {
+                (0..m.keys.len())
+                    .filter(|k| m.alive(Who::Key(*k)))
+                    .filter(|k| r.org.is_none() || m.key_org(*k) == Some(r.org))
+                    .filter(|k| rw.is_none_or(|rw| m.keys[*k] == rw))
+                    .count() as i64
+            };
+            let mut want = vec![("auditor".to_owned(), i64::from(!m.disabled.contains(&3)))];
+            match r.org {
+                Some(o) => {
+                    want.push((
+                        "member_of".into(),
+                        enabled_users(&|u| m.members.contains(&(u, o))),
+                    ));
+                    want.push(("org_key read_write".into(), live_keys(Some(true))));
+                    want.push(("org_key read".into(), live_keys(Some(false))));
+                }
+                None => {
+                    want.push(("tenant_wide".into(), enabled_users(&|_| true)));
+                    want.push(("any_org_key".into(), live_keys(None)));
+                }
+            }
+            for (group, count) in want {
+                let got = groups["groups"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|g| {
+                        let name = match g["access"].as_str() {
+                            Some(a) => format!("{} {a}", g["rule"].as_str().unwrap_or("")),
+                            None => g["rule"].as_str().unwrap_or("").to_owned(),
+                        };
+                        name == group
+                    })
+                    .map(|g| g["count"].as_i64().unwrap_or(-1));
+                if got != Some(count) {
+                    return Err(format!(
+                        "{path}: group {group} counts {got:?}, oracle {count}: {groups}"
+                    ));
+                }
+            }
+            // Who may ask: admins, auditors and who may change it; others
+            // get what they get for the resource (404 hidden, 403 visible).
+            for who in m.live_askers() {
+                let sees = m.sees(who, r.org);
+                let may = matches!(as_user(who), Who::Admin)
+                    || matches!(as_user(who), Who::User(u) if USERS[u].1 == "auditor")
+                    || m.writes(who, r.kind, r.org, r.by);
+                let want = answer(sees, may);
+                let (st, body) = s.get(&self.token(who), &path).await;
+                if st != want {
+                    return Err(format!("{who:?} asks {path}: {st}, oracle {want}: {body}"));
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn check_one(&self, m: &Model, who: Who, filtered: usize) -> Result<(), String> {
