@@ -1,0 +1,441 @@
+//! What the templates show, read from what the app layer's operations
+//! answer. Each operation's answer is read in one function here, and each
+//! body an operation takes is built in one function in [`bodies`], so a
+//! change of an operation's input or view type touches one place.
+
+use orgscope_app::choices::OrgChoice;
+use serde_json::Value;
+
+use crate::assets;
+
+/// The person signed in, as `me::whoami` answers.
+pub struct Me {
+    pub username: String,
+    pub role: String,
+    pub tenant: Option<String>,
+    /// Slug of their default org.
+    pub default_org: Option<String>,
+    pub memberships: Vec<Membership>,
+}
+
+pub struct Membership {
+    pub slug: String,
+    pub can_manage: bool,
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+fn opt(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+/// Reads `me::whoami`.
+pub fn me(v: &Value) -> Me {
+    let memberships = v["memberships"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .map(|m| Membership {
+                    slug: s(&m["org"]["slug"]),
+                    can_manage: m["can_manage"].as_bool().unwrap_or(false),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Me {
+        username: opt(&v["username"]).unwrap_or_else(|| "operator".into()),
+        role: s(&v["role"]),
+        tenant: opt(&v["tenant"]["name"]),
+        default_org: opt(&v["default_org"]["slug"]),
+        memberships,
+    }
+}
+
+/// An org (or tenant-wide) as a badge: the text says it, the colour only helps.
+pub struct Badge {
+    pub label: String,
+    pub title: String,
+    pub tone: u8,
+    pub tenant_wide: bool,
+}
+
+impl Badge {
+    pub fn tenant_wide() -> Badge {
+        Badge {
+            label: "Tenant-wide".into(),
+            title: "Tenant-wide: everyone in the tenant can see it".into(),
+            tone: 0,
+            tenant_wide: true,
+        }
+    }
+
+    pub fn all() -> Badge {
+        Badge {
+            label: "All my organizations".into(),
+            title: "Everything you can see: your organizations and tenant-wide".into(),
+            tone: 0,
+            tenant_wide: true,
+        }
+    }
+
+    pub fn org(slug: &str, orgs: &[OrgChoice]) -> Badge {
+        let name = orgs
+            .iter()
+            .find(|o| o.slug == slug || o.id == slug)
+            .map_or_else(|| slug.to_owned(), |o| o.name.clone());
+        let tone = slug.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 8;
+        Badge {
+            title: format!("Organization {name} ({slug})"),
+            label: name,
+            tone: u8::try_from(tone + 1).unwrap_or(1),
+            tenant_wide: false,
+        }
+    }
+
+    /// A resource's `org` (`{id, slug}` or null).
+    pub fn of(org: &Value, orgs: &[OrgChoice]) -> Badge {
+        match org["slug"].as_str().or(org["id"].as_str()) {
+            Some(slug) => Badge::org(slug, orgs),
+            None => Badge::tenant_wide(),
+        }
+    }
+
+    /// An `org=` selector: `all` (or none), `tenant`, or an org.
+    pub fn selector(org: Option<&str>, orgs: &[OrgChoice]) -> Badge {
+        match org {
+            None | Some("" | "all") => Badge::all(),
+            Some("tenant" | "none") => Badge::tenant_wide(),
+            Some(o) => Badge::org(o, orgs),
+        }
+    }
+}
+
+/// One of the viewer's orgs, and whether they manage it.
+pub struct MemberBadge {
+    pub badge: Badge,
+    pub can_manage: bool,
+}
+
+/// An `<option>` of a picker.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Choice {
+    pub fn new(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Choice {
+        Choice {
+            value: value.into(),
+            label: label.into(),
+            selected,
+        }
+    }
+}
+
+/// What the layout shows around every page.
+pub struct Layout {
+    pub title: String,
+    /// The nav entry of this page.
+    pub nav: &'static str,
+    pub csrf: String,
+    pub username: String,
+    pub role: String,
+    pub tenant: Option<String>,
+    pub default_org: Option<Badge>,
+    pub memberships: Vec<MemberBadge>,
+    pub css: String,
+    pub js: String,
+    pub htmx: String,
+}
+
+impl Layout {
+    pub fn new(title: impl Into<String>, nav: &'static str, v: &crate::session::Viewer) -> Layout {
+        let mut l = Layout::bare(title);
+        l.nav = nav;
+        l.csrf.clone_from(&v.csrf);
+        l.username.clone_from(&v.me.username);
+        l.role.clone_from(&v.me.role);
+        l.tenant.clone_from(&v.me.tenant);
+        l.default_org = v.me.default_org.as_deref().map(|d| Badge::org(d, &v.orgs));
+        l.memberships = v
+            .me
+            .memberships
+            .iter()
+            .map(|m| MemberBadge {
+                badge: Badge::org(&m.slug, &v.orgs),
+                can_manage: m.can_manage,
+            })
+            .collect();
+        l
+    }
+
+    /// For pages shown to nobody in particular (sign-in, errors before sign-in).
+    pub fn bare(title: impl Into<String>) -> Layout {
+        Layout {
+            title: title.into(),
+            nav: "",
+            csrf: String::new(),
+            username: String::new(),
+            role: String::new(),
+            tenant: None,
+            default_org: None,
+            memberships: Vec::new(),
+            css: assets::url("app.css"),
+            js: assets::url("app.js"),
+            htmx: assets::url("htmx.min.js"),
+        }
+    }
+
+    pub fn signed_in(&self) -> bool {
+        !self.username.is_empty()
+    }
+}
+
+/// A file in a listing or on its page (`files::list`, `resources::read`).
+pub struct FileItem {
+    pub id: String,
+    pub name: String,
+    pub org: Badge,
+    pub org_slug: Option<String>,
+    pub size: String,
+    pub size_bytes: i64,
+    pub content_type: String,
+    pub sha256: String,
+    pub extraction: String,
+    pub extraction_label: &'static str,
+    pub extraction_error: Option<String>,
+    pub entries: i64,
+    pub created: When,
+    pub updated: When,
+}
+
+/// A time: relative in the text, exact in the `title`.
+pub struct When {
+    pub iso: String,
+    pub relative: String,
+}
+
+impl When {
+    pub fn of(iso: &str) -> When {
+        When {
+            iso: iso.to_owned(),
+            relative: relative(iso),
+        }
+    }
+}
+
+fn relative(iso: &str) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let Ok(t) = time::OffsetDateTime::parse(iso, &Rfc3339) else {
+        return iso.to_owned();
+    };
+    let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds();
+    match secs {
+        ..60 => "just now".into(),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86_400 => format!("{} h ago", secs / 3600),
+        86_400..2_592_000 => format!("{} d ago", secs / 86_400),
+        _ => iso.get(..10).unwrap_or(iso).to_owned(),
+    }
+}
+
+/// Bytes for people: 1 decimal above a KiB.
+pub fn size(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn extraction_label(state: &str) -> &'static str {
+    match state {
+        "done" => "Searchable",
+        "pending" | "queued" => "Queued",
+        "running" => "Extracting",
+        "failed" => "Failed",
+        "skipped" | "none" | "unsupported" => "Not text",
+        _ => "Unknown",
+    }
+}
+
+/// Reads a file as `files::list` and `resources::read` answer it.
+pub fn file(v: &Value, orgs: &[OrgChoice]) -> FileItem {
+    let bytes = v["size"].as_i64().unwrap_or(0);
+    let state = s(&v["extraction"]["state"]);
+    FileItem {
+        id: s(&v["id"]),
+        name: s(&v["name"]),
+        org: Badge::of(&v["org"], orgs),
+        org_slug: opt(&v["org"]["slug"]),
+        size: size(bytes),
+        size_bytes: bytes,
+        content_type: s(&v["content_type"]),
+        sha256: s(&v["sha256"]),
+        extraction_label: extraction_label(&state),
+        extraction: state,
+        extraction_error: opt(&v["extraction"]["error"]),
+        entries: v["extraction"]["entries"].as_i64().unwrap_or(0),
+        created: When::of(v["created_at"].as_str().unwrap_or_default()),
+        updated: When::of(v["updated_at"].as_str().unwrap_or_default()),
+    }
+}
+
+/// The impact of a re-scope, as `resources::rescope` answers it.
+pub struct Impact {
+    pub from: Badge,
+    pub to: Badge,
+    pub losing: Vec<String>,
+    pub losing_count: usize,
+    pub gaining: Vec<String>,
+    pub gaining_count: usize,
+    /// What follows the resource: (how many, what).
+    pub derived: Vec<(i64, String)>,
+    pub pruned: Vec<String>,
+    pub blocking: Vec<String>,
+}
+
+impl Impact {
+    /// Those the viewer may not learn the names of.
+    pub fn losing_unnamed(&self) -> usize {
+        self.losing_count.saturating_sub(self.losing.len())
+    }
+    pub fn gaining_unnamed(&self) -> usize {
+        self.gaining_count.saturating_sub(self.gaining.len())
+    }
+    /// The confirm button names the effect.
+    pub fn confirm_label(&self) -> String {
+        let people = |n: usize| if n == 1 { "1 person".to_owned() } else { format!("{n} people") };
+        let mut out = format!("Move to {}", self.to.label);
+        match (self.losing_count, self.gaining_count) {
+            (0, 0) => out.push_str(": no one's access changes"),
+            (l, 0) => out.push_str(&format!(": {} lose{} access", people(l), if l == 1 { "s" } else { "" })),
+            (0, g) => out.push_str(&format!(": {} gain{} access", people(g), if g == 1 { "s" } else { "" })),
+            (l, g) => out.push_str(&format!(": {} lose, {} gain access", people(l), people(g))),
+        }
+        out
+    }
+}
+
+fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// Reads the `impact` of `resources::rescope`.
+pub fn impact(v: &Value, orgs: &[OrgChoice]) -> Impact {
+    let i = &v["impact"];
+    let derived = i["derived"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, n)| Some((n.as_i64()?, k.replace('_', " "))))
+                .collect()
+        })
+        .unwrap_or_default();
+    let blocking = i["blocking_references"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|b| {
+                    let r = &b["ref"];
+                    let org = r["org"]["slug"].as_str().unwrap_or("tenant-wide");
+                    let how = if b["direction"] == "refers_to" {
+                        "it refers to"
+                    } else {
+                        "it is referred to by"
+                    };
+                    format!("{how} {} {} (field {}, in {org})", s(&r["kind"]), s(&r["id"]), s(&r["field"]))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Impact {
+        from: Badge::of(&i["from"], orgs),
+        to: Badge::of(&i["to"], orgs),
+        losing: names(&i["users_losing_access"]),
+        losing_count: usize::try_from(i["users_losing_access_count"].as_u64().unwrap_or(0)).unwrap_or(0),
+        gaining: names(&i["users_gaining_access"]),
+        gaining_count: usize::try_from(i["users_gaining_access_count"].as_u64().unwrap_or(0)).unwrap_or(0),
+        derived,
+        pruned: names(&i["assignments_pruned"]),
+        blocking,
+    }
+}
+
+/// A knowledge search hit, as `knowledge::search` answers it.
+pub struct Hit {
+    pub file_id: String,
+    pub file_name: String,
+    pub org: Badge,
+    /// Escaped by the app layer, with the matches in `<mark>`.
+    pub snippet_html: String,
+    pub position: i64,
+}
+
+/// Reads a hit of `knowledge::search`.
+pub fn hit(v: &Value, orgs: &[OrgChoice]) -> Hit {
+    Hit {
+        file_id: s(&v["file"]["id"]),
+        file_name: s(&v["file"]["name"]),
+        org: Badge::of(&v["org"], orgs),
+        snippet_html: s(&v["snippet"]),
+        position: v["position"].as_i64().unwrap_or(0),
+    }
+}
+
+/// The bodies of the operations that still take JSON, one builder each.
+pub mod bodies {
+    use serde_json::{Value, json};
+
+    /// `me::login`.
+    pub fn login(tenant: Option<&str>, username: &str, password: &str) -> Value {
+        match tenant {
+            Some(t) => json!({"tenant": t, "username": username, "password": password}),
+            None => json!({"username": username, "password": password}),
+        }
+    }
+
+    /// `resources::update` of a name.
+    pub fn rename(name: &str) -> Value {
+        json!({ "name": name })
+    }
+
+    /// `resources::rescope`: `to` an org slug, or `None` for tenant-wide.
+    pub fn rescope(to: Option<&str>, preview: bool) -> Value {
+        json!({ "org": to, "preview": preview })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KB");
+        assert_eq!(size(5 * 1024 * 1024), "5.0 MB");
+    }
+
+    #[test]
+    fn the_confirm_button_names_the_effect() {
+        let mut i = impact(&serde_json::json!({"impact": {"to": {"id": "org_1", "slug": "mkt"},
+            "users_losing_access_count": 3, "users_gaining_access_count": 0}}), &[]);
+        assert_eq!(i.confirm_label(), "Move to mkt: 3 people lose access");
+        i.losing_count = 1;
+        assert_eq!(i.confirm_label(), "Move to mkt: 1 person loses access");
+    }
+}
