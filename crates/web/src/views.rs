@@ -85,7 +85,10 @@ impl Badge {
             .iter()
             .find(|o| o.slug == slug || o.id == slug)
             .map_or_else(|| slug.to_owned(), |o| o.name.clone());
-        let tone = slug.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 8;
+        // FNV-1a: a stable tone per slug, among seven.
+        let tone = slug.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        }) % 7;
         Badge {
             title: format!("Organization {name} ({slug})"),
             label: name,
@@ -208,6 +211,8 @@ pub struct FileItem {
     pub extraction_label: &'static str,
     pub extraction_error: Option<String>,
     pub entries: i64,
+    /// "1 entry", "3 entries".
+    pub entries_label: String,
     pub created: When,
     pub updated: When,
 }
@@ -286,6 +291,10 @@ pub fn file(v: &Value, orgs: &[OrgChoice]) -> FileItem {
         extraction: state,
         extraction_error: opt(&v["extraction"]["error"]),
         entries: v["extraction"]["entries"].as_i64().unwrap_or(0),
+        entries_label: {
+            let n = v["extraction"]["entries"].as_i64().unwrap_or(0);
+            format!("{n} {}", counted(n, "entries"))
+        },
         created: When::of(v["created_at"].as_str().unwrap_or_default()),
         updated: When::of(v["updated_at"].as_str().unwrap_or_default()),
     }
@@ -327,6 +336,18 @@ impl Impact {
     }
 }
 
+/// "3 knowledge entries", "1 knowledge entry".
+pub fn counted(n: i64, plural: &str) -> String {
+    if n != 1 {
+        return plural.to_owned();
+    }
+    if let Some(stem) = plural.strip_suffix("ies") {
+        format!("{stem}y")
+    } else {
+        plural.strip_suffix('s').unwrap_or(plural).to_owned()
+    }
+}
+
 fn names(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
@@ -340,7 +361,10 @@ pub fn impact(v: &Value, orgs: &[OrgChoice]) -> Impact {
         .as_object()
         .map(|m| {
             m.iter()
-                .filter_map(|(k, n)| Some((n.as_i64()?, k.replace('_', " "))))
+                .filter_map(|(k, n)| {
+                    let n = n.as_i64()?;
+                    Some((n, counted(n, &k.replace('_', " "))))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -428,6 +452,9 @@ mod tests {
         assert_eq!(size(1023), "1023 B");
         assert_eq!(size(1536), "1.5 KB");
         assert_eq!(size(5 * 1024 * 1024), "5.0 MB");
+        assert_eq!(counted(1, "knowledge entries"), "knowledge entry");
+        assert_eq!(counted(2, "knowledge entries"), "knowledge entries");
+        assert_eq!(counted(1, "sessions"), "session");
     }
 
     #[test]
