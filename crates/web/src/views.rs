@@ -4,6 +4,9 @@
 //! change of an operation's input or view type touches one place.
 
 use orgscope_app::choices::OrgChoice;
+use orgscope_app::knowledge::SearchHit;
+use orgscope_app::orgs::OrgRef;
+use orgscope_app::resources::Rescoped;
 use serde_json::Value;
 
 use crate::assets;
@@ -32,23 +35,24 @@ fn opt(v: &Value) -> Option<String> {
 }
 
 /// Reads `me::whoami`.
-pub fn me(v: &Value) -> Me {
-    let memberships = v["memberships"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .map(|m| Membership {
-                    slug: s(&m["org"]["slug"]),
-                    can_manage: m["can_manage"].as_bool().unwrap_or(false),
-                })
-                .collect()
+pub fn me(m: &orgscope_app::me::Me) -> Me {
+    let memberships = m
+        .memberships
+        .iter()
+        .flatten()
+        .map(|ms| Membership {
+            slug: ms.org.slug.clone(),
+            can_manage: ms.can_manage,
         })
-        .unwrap_or_default();
+        .collect();
     Me {
-        username: opt(&v["username"]).unwrap_or_else(|| "operator".into()),
-        role: s(&v["role"]),
-        tenant: opt(&v["tenant"]["name"]),
-        default_org: opt(&v["default_org"]["slug"]),
+        username: m.username.clone().unwrap_or_else(|| "operator".into()),
+        role: m.role.clone().unwrap_or_default(),
+        tenant: m.tenant.as_ref().map(|t| t.name.clone()),
+        default_org: m
+            .default_org
+            .as_ref()
+            .map(|o| o.slug.clone().unwrap_or_else(|| o.id.clone())),
         memberships,
     }
 }
@@ -101,6 +105,14 @@ impl Badge {
     pub fn of(org: &Value, orgs: &[OrgChoice]) -> Badge {
         match org["slug"].as_str().or(org["id"].as_str()) {
             Some(slug) => Badge::org(slug, orgs),
+            None => Badge::tenant_wide(),
+        }
+    }
+
+    /// A typed view's `org`.
+    pub fn of_ref(org: Option<&OrgRef>, orgs: &[OrgChoice]) -> Badge {
+        match org {
+            Some(o) => Badge::org(o.slug.as_deref().unwrap_or(&o.id), orgs),
             None => Badge::tenant_wide(),
         }
     }
@@ -324,15 +336,17 @@ impl Impact {
     }
     /// The confirm button names the effect.
     pub fn confirm_label(&self) -> String {
-        let people = |n: usize| if n == 1 { "1 person".to_owned() } else { format!("{n} people") };
-        let mut out = format!("Move to {}", self.to.label);
-        match (self.losing_count, self.gaining_count) {
-            (0, 0) => out.push_str(": no one's access changes"),
-            (l, 0) => out.push_str(&format!(": {} lose{} access", people(l), if l == 1 { "s" } else { "" })),
-            (0, g) => out.push_str(&format!(": {} gain{} access", people(g), if g == 1 { "s" } else { "" })),
-            (l, g) => out.push_str(&format!(": {} lose, {} gain access", people(l), people(g))),
-        }
-        out
+        let who = |n: usize, verb: &str| match n {
+            1 => format!("1 person {verb}s"),
+            n => format!("{n} people {verb}"),
+        };
+        let effect = match (self.losing_count, self.gaining_count) {
+            (0, 0) => "no one's access changes".to_owned(),
+            (l, 0) => format!("{} access", who(l, "lose")),
+            (0, g) => format!("{} access", who(g, "gain")),
+            (l, g) => format!("{}, {} access", who(l, "lose"), who(g, "gain")),
+        };
+        format!("Move to {}: {effect}", self.to.label)
     }
 }
 
@@ -348,16 +362,12 @@ pub fn counted(n: i64, plural: &str) -> String {
     }
 }
 
-fn names(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
-}
 
-/// Reads the `impact` of `resources::rescope`.
-pub fn impact(v: &Value, orgs: &[OrgChoice]) -> Impact {
-    let i = &v["impact"];
-    let derived = i["derived"]
+/// Reads the impact `resources::rescope` answers.
+pub fn impact(r: &Rescoped, orgs: &[OrgChoice]) -> Impact {
+    let i = &r.impact;
+    let derived = i
+        .derived
         .as_object()
         .map(|m| {
             m.iter()
@@ -368,32 +378,34 @@ pub fn impact(v: &Value, orgs: &[OrgChoice]) -> Impact {
                 .collect()
         })
         .unwrap_or_default();
-    let blocking = i["blocking_references"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|b| {
-                    let r = &b["ref"];
-                    let org = r["org"]["slug"].as_str().unwrap_or("tenant-wide");
-                    let how = if b["direction"] == "refers_to" {
-                        "it refers to"
-                    } else {
-                        "it is referred to by"
-                    };
-                    format!("{how} {} {} (field {}, in {org})", s(&r["kind"]), s(&r["id"]), s(&r["field"]))
-                })
-                .collect()
+    let blocking = i
+        .blocking_references
+        .iter()
+        .map(|b| {
+            let r = &b["ref"];
+            let org = r["org"]["slug"].as_str().unwrap_or("tenant-wide");
+            let how = if b["direction"] == "refers_to" {
+                "it refers to"
+            } else {
+                "it is referred to by"
+            };
+            format!(
+                "{how} {} {} (field {}, in {org})",
+                s(&r["kind"]),
+                s(&r["id"]),
+                s(&r["field"])
+            )
         })
-        .unwrap_or_default();
+        .collect();
     Impact {
-        from: Badge::of(&i["from"], orgs),
-        to: Badge::of(&i["to"], orgs),
-        losing: names(&i["users_losing_access"]),
-        losing_count: usize::try_from(i["users_losing_access_count"].as_u64().unwrap_or(0)).unwrap_or(0),
-        gaining: names(&i["users_gaining_access"]),
-        gaining_count: usize::try_from(i["users_gaining_access_count"].as_u64().unwrap_or(0)).unwrap_or(0),
+        from: Badge::of_ref(i.from.as_ref(), orgs),
+        to: Badge::of_ref(i.to.as_ref(), orgs),
+        losing: i.users_losing_access.clone(),
+        losing_count: i.users_losing_access_count,
+        gaining: i.users_gaining_access.clone(),
+        gaining_count: i.users_gaining_access_count,
         derived,
-        pruned: names(&i["assignments_pruned"]),
+        pruned: i.assignments_pruned.clone(),
         blocking,
     }
 }
@@ -409,25 +421,28 @@ pub struct Hit {
 }
 
 /// Reads a hit of `knowledge::search`.
-pub fn hit(v: &Value, orgs: &[OrgChoice]) -> Hit {
+pub fn hit(h: &SearchHit, orgs: &[OrgChoice]) -> Hit {
     Hit {
-        file_id: s(&v["file"]["id"]),
-        file_name: s(&v["file"]["name"]),
-        org: Badge::of(&v["org"], orgs),
-        snippet_html: s(&v["snippet"]),
-        position: v["position"].as_i64().unwrap_or(0),
+        file_id: h.file.id.clone(),
+        file_name: h.file.name.clone(),
+        org: Badge::of_ref(h.org.as_ref(), orgs),
+        snippet_html: h.snippet.clone(),
+        position: h.position,
     }
 }
 
-/// The bodies of the operations that still take JSON, one builder each.
+/// The inputs of the operations, one builder each.
 pub mod bodies {
+    use orgscope_app::me::Login;
+    use orgscope_app::resources::Rescope;
     use serde_json::{Value, json};
 
     /// `me::login`.
-    pub fn login(tenant: Option<&str>, username: &str, password: &str) -> Value {
-        match tenant {
-            Some(t) => json!({"tenant": t, "username": username, "password": password}),
-            None => json!({"username": username, "password": password}),
+    pub fn login(tenant: Option<&str>, username: &str, password: &str) -> Login {
+        Login {
+            tenant: tenant.map(str::to_owned),
+            username: username.to_owned(),
+            password: password.to_owned(),
         }
     }
 
@@ -437,8 +452,11 @@ pub mod bodies {
     }
 
     /// `resources::rescope`: `to` an org slug, or `None` for tenant-wide.
-    pub fn rescope(to: Option<&str>, preview: bool) -> Value {
-        json!({ "org": to, "preview": preview })
+    pub fn rescope(to: Option<&str>, preview: bool) -> Rescope {
+        Rescope {
+            org: to.map(str::to_owned),
+            preview,
+        }
     }
 }
 
@@ -459,10 +477,21 @@ mod tests {
 
     #[test]
     fn the_confirm_button_names_the_effect() {
-        let mut i = impact(&serde_json::json!({"impact": {"to": {"id": "org_1", "slug": "mkt"},
-            "users_losing_access_count": 3, "users_gaining_access_count": 0}}), &[]);
+        let mut i = Impact {
+            from: Badge::tenant_wide(),
+            to: Badge::org("mkt", &[]),
+            losing: vec![],
+            losing_count: 3,
+            gaining: vec![],
+            gaining_count: 0,
+            derived: vec![],
+            pruned: vec![],
+            blocking: vec![],
+        };
         assert_eq!(i.confirm_label(), "Move to mkt: 3 people lose access");
         i.losing_count = 1;
         assert_eq!(i.confirm_label(), "Move to mkt: 1 person loses access");
+        i.gaining_count = 2;
+        assert_eq!(i.confirm_label(), "Move to mkt: 1 person loses, 2 people gain access");
     }
 }

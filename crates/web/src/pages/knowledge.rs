@@ -70,7 +70,10 @@ pub async fn search<S: Host>(
         (None, None)
     } else {
         match orgscope_app::knowledge::search(&state.env(), &v.caller, q, org, None, HITS).await {
-            Ok((hits, _terms)) => (Some(hits.iter().map(|h| views::hit(h, &v.orgs)).collect()), None),
+            Ok(found) => (
+                Some(found.items.iter().map(|h| views::hit(h, &v.orgs)).collect()),
+                None,
+            ),
             Err(e @ Error::BadRequest(_)) => (None, Some(PageError::from(e).message())),
             Err(e) => return v.fail(e),
         }
