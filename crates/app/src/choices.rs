@@ -39,7 +39,9 @@ pub async fn visible_orgs(env: &Env<'_>, auth: &Caller) -> Result<Vec<OrgChoice>
         limit: MAX_CHOICES,
         after: None,
     };
-    let rows = tx.orgs(&policy::read_filter(&auth.principal), &page).await?;
+    let rows = tx
+        .orgs(&policy::read_filter(&auth.principal), &page)
+        .await?;
     let mut out: Vec<OrgChoice> = rows
         .into_iter()
         .map(|o| OrgChoice {
@@ -48,7 +50,7 @@ pub async fn visible_orgs(env: &Env<'_>, auth: &Caller) -> Result<Vec<OrgChoice>
             name: o.name,
         })
         .collect();
-    out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    out.sort_by_key(|o| o.name.to_lowercase());
     Ok(out)
 }
 
@@ -63,7 +65,9 @@ pub async fn placements(env: &Env<'_>, auth: &Caller, kind: &Kind) -> Result<Pla
     let orgs: Vec<OrgChoice> = visible_orgs(env, auth)
         .await?
         .into_iter()
-        .filter(|o| policy::can_place(&auth.principal, kind.policy, &scope(Some(o.id.clone()))).is_ok())
+        .filter(|o| {
+            policy::can_place(&auth.principal, kind.policy, &scope(Some(o.id.clone()))).is_ok()
+        })
         .collect();
     let tenant_wide = policy::can_place(&auth.principal, kind.policy, &scope(None)).is_ok();
     let default_org = auth

@@ -66,7 +66,12 @@ pub struct Version {
 
 pub async fn serve(Path(file): Path<String>, Query(q): Query<Version>) -> Response {
     let Some(i) = ASSETS.iter().position(|a| a.name == file) else {
-        return (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "no such file").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "no such file",
+        )
+            .into_response();
     };
     let asset = &ASSETS[i];
     // The versioned URL never changes content; any other is revalidated.
@@ -77,7 +82,10 @@ pub async fn serve(Path(file): Path<String>, Query(q): Query<Version>) -> Respon
     };
     let mut res = asset.body.into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", VERSIONS[i])) {
         h.insert(header::ETAG, etag);

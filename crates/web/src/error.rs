@@ -68,7 +68,10 @@ impl PageError {
             ),
             PageError::App(e) => match e {
                 E::NotFound(_) => ("Not found", NOT_FOUND.into()),
-                E::Unauthorized => ("Please sign in", "Your session has ended. Sign in again.".into()),
+                E::Unauthorized => (
+                    "Please sign in",
+                    "Your session has ended. Sign in again.".into(),
+                ),
                 E::Forbidden(d) => ("Not allowed", capitalise(d)),
                 E::BadRequest(d) | E::Invalid(d) | E::TooLarge(d) => {
                     ("Please check what you sent", capitalise(d))
@@ -122,10 +125,17 @@ pub fn page(l: &Layout, e: PageError) -> Response {
     let mut l = l;
     let titled;
     if l.title.is_empty() {
-        titled = Layout { title: heading.into(), ..Layout::bare(heading) };
+        titled = Layout {
+            title: heading.into(),
+            ..Layout::bare(heading)
+        };
         l = &titled;
     }
-    let mut res = html(&ErrorPage { l, heading, message });
+    let mut res = html(&ErrorPage {
+        l,
+        heading,
+        message,
+    });
     *res.status_mut() = status;
     res
 }
@@ -182,11 +192,7 @@ pub fn encode(v: &str) -> String {
 /// A rendered template as an HTML response.
 pub fn html(t: &impl Template) -> Response {
     match t.render() {
-        Ok(body) => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            body,
-        )
-            .into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "a template failed");
             (

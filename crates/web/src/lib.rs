@@ -48,7 +48,7 @@ pub trait Host: Clone + Send + Sync + 'static {
 pub fn router<S: Host>() -> Router<S> {
     use pages::{files, knowledge, login};
     Router::new()
-        .route("/", get(login::home::<S>))
+        .route("/", get(login::home))
         .route("/login", get(login::page::<S>).post(login::submit::<S>))
         .route("/logout", post(login::logout::<S>))
         .route("/files", get(files::list::<S>))

@@ -128,7 +128,9 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
             return error::bare(PageError::Csrf);
         }
         parts.extensions.insert(CsrfChecked);
-        return next.run(Request::from_parts(parts, Body::from(bytes))).await;
+        return next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
     }
     if content_type.starts_with("multipart/form-data") && req.uri().path() == "/files/upload" {
         let mut req = req;

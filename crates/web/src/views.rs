@@ -175,15 +175,14 @@ impl Layout {
         l.role.clone_from(&v.me.role);
         l.tenant.clone_from(&v.me.tenant);
         l.default_org = v.me.default_org.as_deref().map(|d| Badge::org(d, &v.orgs));
-        l.memberships = v
-            .me
-            .memberships
-            .iter()
-            .map(|m| MemberBadge {
-                badge: Badge::org(&m.slug, &v.orgs),
-                can_manage: m.can_manage,
-            })
-            .collect();
+        l.memberships =
+            v.me.memberships
+                .iter()
+                .map(|m| MemberBadge {
+                    badge: Badge::org(&m.slug, &v.orgs),
+                    can_manage: m.can_manage,
+                })
+                .collect();
         l
     }
 
@@ -362,7 +361,6 @@ pub fn counted(n: i64, plural: &str) -> String {
     }
 }
 
-
 /// Reads the impact `resources::rescope` answers.
 pub fn impact(r: &Rescoped, orgs: &[OrgChoice]) -> Impact {
     let i = &r.impact;
@@ -492,6 +490,9 @@ mod tests {
         i.losing_count = 1;
         assert_eq!(i.confirm_label(), "Move to mkt: 1 person loses access");
         i.gaining_count = 2;
-        assert_eq!(i.confirm_label(), "Move to mkt: 1 person loses, 2 people gain access");
+        assert_eq!(
+            i.confirm_label(),
+            "Move to mkt: 1 person loses, 2 people gain access"
+        );
     }
 }

@@ -88,11 +88,13 @@ fn filter_choices(v: &Viewer, org: Option<&str>) -> Vec<Choice> {
         Choice::new("all", "All my organizations", org.is_none()),
         Choice::new("tenant", "Tenant-wide", org == Some("tenant")),
     ];
-    out.extend(
-        v.orgs
-            .iter()
-            .map(|o| Choice::new(&o.slug, &o.name, org == Some(o.slug.as_str()) || org == Some(o.id.as_str()))),
-    );
+    out.extend(v.orgs.iter().map(|o| {
+        Choice::new(
+            &o.slug,
+            &o.name,
+            org == Some(o.slug.as_str()) || org == Some(o.id.as_str()),
+        )
+    }));
     out
 }
 
@@ -119,16 +121,31 @@ fn list_url(org: Option<&str>, sort: &str, cursor: Option<&str>) -> String {
     }
 }
 
-async fn upload_view<S: Host>(state: &S, v: &Viewer, org: Option<&str>) -> Result<UploadView, Error> {
-    let placements: Placements = orgscope_app::choices::placements(&state.env(), &v.caller, files::kind()).await?;
+async fn upload_view<S: Host>(
+    state: &S,
+    v: &Viewer,
+    org: Option<&str>,
+) -> Result<UploadView, Error> {
+    let placements: Placements =
+        orgscope_app::choices::placements(&state.env(), &v.caller, files::kind()).await?;
     let preselect = placements.default_org.clone();
     let mut options: Vec<Choice> = placements
         .orgs
         .iter()
-        .map(|o| Choice::new(&o.slug, &o.name, preselect.as_deref() == Some(o.id.as_str())))
+        .map(|o| {
+            Choice::new(
+                &o.slug,
+                &o.name,
+                preselect.as_deref() == Some(o.id.as_str()),
+            )
+        })
         .collect();
     if placements.tenant_wide {
-        options.push(Choice::new("tenant", "Tenant-wide (everyone in the tenant)", false));
+        options.push(Choice::new(
+            "tenant",
+            "Tenant-wide (everyone in the tenant)",
+            false,
+        ));
     }
     Ok(UploadView {
         context: Badge::selector(org, &v.orgs),
@@ -141,7 +158,11 @@ async fn upload_view<S: Host>(state: &S, v: &Viewer, org: Option<&str>) -> Resul
 
 fn notice(q: &ListQuery) -> Option<String> {
     if let Some(n) = q.uploaded {
-        return Some(if n == 1 { "1 file uploaded.".into() } else { format!("{n} files uploaded.") });
+        return Some(if n == 1 {
+            "1 file uploaded.".into()
+        } else {
+            format!("{n} files uploaded.")
+        });
     }
     match q.done.as_deref() {
         Some("deleted") => Some("The file was deleted.".into()),
@@ -171,24 +192,42 @@ pub async fn list<S: Host>(
         files: items.iter().map(|f| views::file(f, &v.orgs)).collect(),
         context: Badge::selector(org, &v.orgs),
         filter: filter_choices(&v, org),
-        sorts: SORTS.iter().map(|(val, label)| Choice::new(*val, *label, *val == sort)).collect(),
+        sorts: SORTS
+            .iter()
+            .map(|(val, label)| Choice::new(*val, *label, *val == sort))
+            .collect(),
         next: next.as_deref().map(|c| list_url(org, &sort, Some(c))),
         first: cursor.map(|_| list_url(org, &sort, None)),
         notice: notice(&q),
     };
     let l = Layout::new("Files", "files", &v);
     if wants_main(&headers) {
-        html(&FilesMain { l: &l, p: &page, u: &upload })
+        html(&FilesMain {
+            l: &l,
+            p: &page,
+            u: &upload,
+        })
     } else {
-        html(&FilesPage { l: &l, p: &page, u: &upload })
+        html(&FilesPage {
+            l: &l,
+            p: &page,
+            u: &upload,
+        })
     }
 }
 
 /// The upload form as a page of its own (without JavaScript).
-pub async fn upload_page<S: Host>(State(state): State<S>, v: Viewer, Query(q): Query<ListQuery>) -> Response {
+pub async fn upload_page<S: Host>(
+    State(state): State<S>,
+    v: Viewer,
+    Query(q): Query<ListQuery>,
+) -> Response {
     let org = org_param(given(q.org.as_ref()));
     match upload_view(&state, &v, org).await {
-        Ok(u) => html(&UploadPage { l: &Layout::new("Upload files", "files", &v), u: &u }),
+        Ok(u) => html(&UploadPage {
+            l: &Layout::new("Upload files", "files", &v),
+            u: &u,
+        }),
         Err(e) => v.fail(e),
     }
 }
@@ -214,7 +253,11 @@ pub async fn upload<S: Host>(State(state): State<S>, v: Viewer, req: Request) ->
     let mut multipart = match Multipart::from_request(req, &()).await {
         Ok(m) => m,
         Err(e) => {
-            return upload_failed(&v, scripted, Error::BadRequest(format!("the upload could not be read: {e}")).into());
+            return upload_failed(
+                &v,
+                scripted,
+                Error::BadRequest(format!("the upload could not be read: {e}")).into(),
+            );
         }
     };
     let env = state.env();
@@ -226,7 +269,11 @@ pub async fn upload<S: Host>(State(state): State<S>, v: Viewer, req: Request) ->
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                return upload_failed(&v, scripted, Error::BadRequest(format!("the upload was interrupted: {e}")).into());
+                return upload_failed(
+                    &v,
+                    scripted,
+                    Error::BadRequest(format!("the upload was interrupted: {e}")).into(),
+                );
             }
         };
         let name = field.name().unwrap_or_default().to_owned();
@@ -245,7 +292,11 @@ pub async fn upload<S: Host>(State(state): State<S>, v: Viewer, req: Request) ->
                 org = Some(text.trim().to_owned()).filter(|t| !t.is_empty());
             }
             "file" => {
-                let Some(file_name) = field.file_name().filter(|n| !n.is_empty()).map(str::to_owned) else {
+                let Some(file_name) = field
+                    .file_name()
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                else {
                     continue; // an empty file input
                 };
                 let Some(org) = org.as_deref() else {
@@ -262,8 +313,16 @@ pub async fn upload<S: Host>(State(state): State<S>, v: Viewer, req: Request) ->
                     let target = files::target(&env, &v.caller, Some(org)).await?;
                     let id = orgscope_store::new_id(files::kind().prefix);
                     let key = Blobs::key_for(&id);
-                    let (size, sha256) = store_blob(env.blobs, &key, field, state.max_upload()).await?;
-                    let blob = Stored { id, key, name, content_type, size, sha256 };
+                    let (size, sha256) =
+                        store_blob(env.blobs, &key, field, state.max_upload()).await?;
+                    let blob = Stored {
+                        id,
+                        key,
+                        name,
+                        content_type,
+                        size,
+                        sha256,
+                    };
                     commit_file(&env, &v.caller, &target, blob).await
                 }
                 .await;
@@ -279,17 +338,29 @@ pub async fn upload<S: Host>(State(state): State<S>, v: Viewer, req: Request) ->
         return upload_failed(&v, scripted, PageError::Csrf);
     }
     if uploaded.is_empty() {
-        return upload_failed(&v, scripted, Error::Invalid("Files: choose at least one file to upload".into()).into());
+        return upload_failed(
+            &v,
+            scripted,
+            Error::Invalid("Files: choose at least one file to upload".into()).into(),
+        );
     }
     if scripted {
         let files: Vec<_> = uploaded
             .iter()
             .map(|f| serde_json::json!({"id": f["id"], "name": f["name"]}))
             .collect();
-        return (StatusCode::CREATED, axum::Json(serde_json::json!({ "uploaded": files }))).into_response();
+        return (
+            StatusCode::CREATED,
+            axum::Json(serde_json::json!({ "uploaded": files })),
+        )
+            .into_response();
     }
     let org = org.unwrap_or_default();
-    see_other(&format!("/files?org={}&uploaded={}", encode(&org), uploaded.len()))
+    see_other(&format!(
+        "/files?org={}&uploaded={}",
+        encode(&org),
+        uploaded.len()
+    ))
 }
 
 #[derive(Template)]
@@ -324,7 +395,11 @@ async fn move_options<S: Host>(state: &S, v: &Viewer, f: &FileItem) -> Result<Ve
         .map(|o| Choice::new(&o.slug, &o.name, false))
         .collect();
     if p.tenant_wide && f.org_slug.is_some() {
-        out.push(Choice::new("tenant", "Tenant-wide (everyone in the tenant)", false));
+        out.push(Choice::new(
+            "tenant",
+            "Tenant-wide (everyone in the tenant)",
+            false,
+        ));
     }
     Ok(out)
 }
@@ -349,7 +424,14 @@ async fn file_page<S: Host>(
         None => (StatusCode::OK, None, f.name.clone()),
     };
     let l = Layout::new(f.name.clone(), "files", v);
-    let mut res = html(&FilePage { l: &l, f: &f, move_options, name_value: &name_value, notice, error });
+    let mut res = html(&FilePage {
+        l: &l,
+        f: &f,
+        move_options,
+        name_value: &name_value,
+        notice,
+        error,
+    });
     *res.status_mut() = status;
     res
 }
@@ -362,7 +444,9 @@ pub async fn show<S: Host>(
 ) -> Response {
     let notice = match q.done.as_deref() {
         Some("renamed") => Some("The file was renamed."),
-        Some("moved") => Some("The file was moved. Access follows its new organization from now on."),
+        Some("moved") => {
+            Some("The file was moved. Access follows its new organization from now on.")
+        }
         _ => None,
     };
     file_page(&state, &v, &id, notice, None).await
@@ -398,14 +482,25 @@ struct DeletePage<'a> {
 }
 
 /// The delete confirmation as a page of its own (without JavaScript).
-pub async fn delete_page<S: Host>(State(state): State<S>, v: Viewer, Path(id): Path<String>) -> Response {
+pub async fn delete_page<S: Host>(
+    State(state): State<S>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Response {
     match read_file(&state, &v, &id).await {
-        Ok(f) => html(&DeletePage { l: &Layout::new("Delete a file", "files", &v), f: &f }),
+        Ok(f) => html(&DeletePage {
+            l: &Layout::new("Delete a file", "files", &v),
+            f: &f,
+        }),
         Err(e) => v.fail(e),
     }
 }
 
-pub async fn delete<S: Host>(State(state): State<S>, v: Viewer, Path(id): Path<String>) -> Response {
+pub async fn delete<S: Host>(
+    State(state): State<S>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Response {
     match resources::remove(&state.env(), &v.caller, files::kind(), &id).await {
         Ok(()) => see_other("/files?done=deleted"),
         Err(e @ (Error::Forbidden(_) | Error::Conflict { .. })) => {
@@ -444,7 +539,9 @@ pub struct MoveForm {
 /// `to` as the operation takes it: `tenant` is tenant-wide.
 fn target(to: &str) -> Result<Option<&str>, Error> {
     match to.trim() {
-        "" => Err(Error::Invalid("Move to: choose an organization (or Tenant-wide where offered)".into())),
+        "" => Err(Error::Invalid(
+            "Move to: choose an organization (or Tenant-wide where offered)".into(),
+        )),
         "tenant" => Ok(None),
         org => Ok(Some(org)),
     }
@@ -463,7 +560,16 @@ async fn move_page<S: Host>(
         Err(e) => return v.fail(e),
     };
     let preview = match target(to) {
-        Ok(org) => resources::rescope(&state.env(), &v.caller, files::kind(), id, &bodies::rescope(org, true)).await,
+        Ok(org) => {
+            resources::rescope(
+                &state.env(),
+                &v.caller,
+                files::kind(),
+                id,
+                &bodies::rescope(org, true),
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     let (impact, mut error, mut status) = match preview {
@@ -480,9 +586,21 @@ async fn move_page<S: Host>(
     }
     let l = Layout::new(format!("Move {}", f.name), "files", v);
     let mut res = if headers.get("hx-request").is_some() {
-        html(&MoveDialog { l: &l, f: &f, to, impact, error })
+        html(&MoveDialog {
+            l: &l,
+            f: &f,
+            to,
+            impact,
+            error,
+        })
     } else {
-        html(&MovePage { l: &l, f: &f, to, impact, error })
+        html(&MovePage {
+            l: &l,
+            f: &f,
+            to,
+            impact,
+            error,
+        })
     };
     *res.status_mut() = status;
     res
@@ -507,7 +625,16 @@ pub async fn move_confirm<S: Host>(
     axum::Form(form): axum::Form<MoveForm>,
 ) -> Response {
     let result = match target(&form.to) {
-        Ok(org) => resources::rescope(&state.env(), &v.caller, files::kind(), &id, &bodies::rescope(org, false)).await,
+        Ok(org) => {
+            resources::rescope(
+                &state.env(),
+                &v.caller,
+                files::kind(),
+                &id,
+                &bodies::rescope(org, false),
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     match result {

@@ -81,8 +81,22 @@ pub async fn search<S: Host>(
     let context = Badge::selector(org, &v.orgs);
     let l = Layout::new("Knowledge", "knowledge", &v);
     if wants_main(&headers) {
-        html(&KnowledgeMain { l: &l, q, context, options, hits, error })
+        html(&KnowledgeMain {
+            l: &l,
+            q,
+            context,
+            options,
+            hits,
+            error,
+        })
     } else {
-        html(&KnowledgePage { l: &l, q, context, options, hits, error })
+        html(&KnowledgePage {
+            l: &l,
+            q,
+            context,
+            options,
+            hits,
+            error,
+        })
     }
 }

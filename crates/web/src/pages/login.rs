@@ -14,7 +14,7 @@ use crate::session::{self, LOGIN_COOKIE, SESSION_COOKIE, Viewer, see_other, set_
 use crate::views::{Layout, bodies};
 
 /// `/`: the files when signed in, else the sign-in page.
-pub async fn home<S: Host>(viewer: Result<Viewer, Response>) -> Response {
+pub async fn home(viewer: Result<Viewer, Response>) -> Response {
     match viewer {
         Ok(_) => see_other("/files"),
         Err(_) => see_other("/login"),
@@ -47,7 +47,15 @@ fn safe_next(next: Option<&str>) -> &str {
 }
 
 /// The sign-in form with a fresh token of its own (its cookie is set here).
-fn form(headers: &HeaderMap, show_tenant: bool, next: &str, tenant: &str, username: &str, error: Option<String>, status: StatusCode) -> Response {
+fn form(
+    headers: &HeaderMap,
+    show_tenant: bool,
+    next: &str,
+    tenant: &str,
+    username: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     let token = orgscope_app::secrets::new_secret("osl_");
     let l = Layout::bare("Sign in");
     let mut res = html(&LoginPage {
@@ -60,7 +68,13 @@ fn form(headers: &HeaderMap, show_tenant: bool, next: &str, tenant: &str, userna
         error,
     });
     *res.status_mut() = status;
-    let cookie = set_cookie(LOGIN_COOKIE, Some(&token), "/login", 3600, session::behind_tls(headers));
+    let cookie = set_cookie(
+        LOGIN_COOKIE,
+        Some(&token),
+        "/login",
+        3600,
+        session::behind_tls(headers),
+    );
     if let Ok(v) = cookie.parse() {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -111,10 +125,24 @@ pub async fn submit<S: Host>(State(state): State<S>, req: Request) -> Response {
     let tenant = Some(f.tenant.trim()).filter(|t| !t.is_empty());
     let next = safe_next(Some(&f.next)).to_owned();
     let body = bodies::login(tenant, f.username.trim(), &f.password);
-    match orgscope_app::me::login(&env, state.login_limiter(), state.session_ttl(), &body, &address).await {
+    match orgscope_app::me::login(
+        &env,
+        state.login_limiter(),
+        state.session_ttl(),
+        &body,
+        &address,
+    )
+    .await
+    {
         Ok((token, _expires)) => {
             let tls = session::behind_tls(&headers);
-            let session = set_cookie(SESSION_COOKIE, Some(&token), "/", state.session_ttl().whole_seconds(), tls);
+            let session = set_cookie(
+                SESSION_COOKIE,
+                Some(&token),
+                "/",
+                state.session_ttl().whole_seconds(),
+                tls,
+            );
             let gone = set_cookie(LOGIN_COOKIE, None, "/login", 0, tls);
             let mut res = see_other(&next);
             for c in [session, gone] {
@@ -148,7 +176,15 @@ pub async fn submit<S: Host>(State(state): State<S>, req: Request) -> Response {
                     (e.status(), e.message())
                 }
             };
-            form(&headers, needs_tenant, &next, tenant.unwrap_or_default(), f.username.trim(), Some(message), status)
+            form(
+                &headers,
+                needs_tenant,
+                &next,
+                tenant.unwrap_or_default(),
+                f.username.trim(),
+                Some(message),
+                status,
+            )
         }
     }
 }

@@ -40,7 +40,8 @@ impl Browser {
     /// `CI` is not set; under `CI` a missing browser fails the test.
     pub async fn start() -> Option<Browser> {
         let chromium = std::env::var("ORGSCOPE_CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
-        let chromedriver = std::env::var("ORGSCOPE_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
+        let chromedriver =
+            std::env::var("ORGSCOPE_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
         let missing: Vec<&str> = [&chromium, &chromedriver]
             .into_iter()
             .filter(|p| !std::path::Path::new(p).exists())
@@ -66,7 +67,10 @@ impl Browser {
             .expect("start chromedriver");
         let mut ready = false;
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 ready = true;
                 break;
             }
@@ -105,7 +109,10 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) {
-        self.client.goto(url).await.unwrap_or_else(|e| panic!("go to {url}: {e}"));
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("go to {url}: {e}"));
     }
 
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
@@ -122,7 +129,11 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     pub async fn exists(&self, css: &str) -> bool {
@@ -134,7 +145,11 @@ impl Browser {
     }
 
     pub async fn url(&self) -> String {
-        self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default()
+        self.client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default()
     }
 
     /// Waits until the URL satisfies `ok`.
@@ -176,13 +191,19 @@ impl Browser {
             let png = self.client.screenshot().await.expect("a screenshot");
             std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
         }
-        self.client.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+        self.client
+            .set_window_size(DESKTOP.0, DESKTOP.1)
+            .await
+            .unwrap();
     }
 
     /// Runs axe-core on the page as it is: no violation of impact serious
     /// or critical may remain.
     pub async fn audit(&self, name: &str) {
-        self.client.execute(AXE, vec![]).await.expect("inject axe-core");
+        self.client
+            .execute(AXE, vec![])
+            .await
+            .expect("inject axe-core");
         let result = self
             .client
             .execute_async(

@@ -67,7 +67,13 @@ impl TestServer {
         body["token"].as_str().unwrap().to_owned()
     }
 
-    pub async fn api(&self, method: reqwest::Method, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -81,7 +87,12 @@ impl TestServer {
     /// An org made by the admin.
     pub async fn org(&self, slug: &str, name: &str) {
         let (s, b) = self
-            .api(reqwest::Method::POST, &self.admin, "/api/v1/orgs", Some(json!({"slug": slug, "name": name})))
+            .api(
+                reqwest::Method::POST,
+                &self.admin,
+                "/api/v1/orgs",
+                Some(json!({"slug": slug, "name": name})),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "create org {slug}: {b}");
     }
@@ -140,7 +151,14 @@ impl TestServer {
     /// Waits until a file's text is searchable.
     pub async fn extracted(&self, token: &str, id: &str) {
         for _ in 0..200 {
-            let (_, f) = self.api(reqwest::Method::GET, token, &format!("/api/v1/files/{id}"), None).await;
+            let (_, f) = self
+                .api(
+                    reqwest::Method::GET,
+                    token,
+                    &format!("/api/v1/files/{id}"),
+                    None,
+                )
+                .await;
             match f["extraction"]["state"].as_str() {
                 Some("done") => return,
                 Some("failed" | "unsupported") => panic!("extraction of {id} failed: {f}"),
@@ -152,7 +170,9 @@ impl TestServer {
 
     /// The names of the files a token's holder lists.
     pub async fn file_names(&self, token: &str) -> Vec<String> {
-        let (_, b) = self.api(reqwest::Method::GET, token, "/api/v1/files", None).await;
+        let (_, b) = self
+            .api(reqwest::Method::GET, token, "/api/v1/files", None)
+            .await;
         b["items"]
             .as_array()
             .unwrap()
