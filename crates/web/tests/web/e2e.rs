@@ -227,6 +227,41 @@ async fn story(server: &TestServer, b: &Browser) {
     let context = b.text(".page-head .context").await;
     assert!(context.contains("Marketing"), "{context}");
 
+    // Drag and drop: a file dropped on the zone is listed and uploaded,
+    // here into Marketing, chosen in the picker.
+    b.goto(&server.url("/files")).await;
+    b.click("#upload-open").await;
+    b.find("#upload-dialog[open]").await;
+    b.find("#upload-org")
+        .await
+        .select_by_value("mkt")
+        .await
+        .unwrap();
+    b.client
+        .execute(
+            "const t = new DataTransfer();
+             t.items.add(new File(['dropped text about budgets'], 'dropped.txt', {type: 'text/plain'}));
+             document.querySelector('[data-dropzone]').dispatchEvent(
+                 new DragEvent('drop', {dataTransfer: t, bubbles: true, cancelable: true}));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.wait_text(".upload-list", "the dropped file", |t| {
+        t.contains("dropped.txt")
+    })
+    .await;
+    b.click("#upload-form button[type=submit]").await;
+    b.wait_url("Marketing's files", |u| {
+        u.contains("org=mkt") && u.contains("uploaded=1")
+    })
+    .await;
+    let table = b.text("#file-table").await;
+    assert!(
+        table.contains("dropped.txt") && table.contains("runbook.md"),
+        "{table}"
+    );
+
     sign_out(b).await;
 
     // Bob no longer sees it: not in his list, not in his search, and its
