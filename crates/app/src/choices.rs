@@ -59,8 +59,8 @@ pub async fn visible_orgs(env: &Env<'_>, auth: &Caller) -> Result<Vec<OrgChoice>
 pub async fn placements(env: &Env<'_>, auth: &Caller, kind: &Kind) -> Result<Placements> {
     let tenant = auth.tenant()?.to_owned();
     let scope = |org: Option<String>| Scope {
-        tenant: tenant.clone(),
-        org,
+        tenant: tenant.as_str().into(),
+        org: org.map(Into::into),
     };
     let orgs: Vec<OrgChoice> = visible_orgs(env, auth)
         .await?
