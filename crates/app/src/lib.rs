@@ -19,6 +19,7 @@ pub mod audit;
 pub mod blobs;
 pub mod caller;
 pub mod chat;
+pub mod choices;
 pub mod crypto;
 pub mod dns;
 pub mod error;

@@ -18,10 +18,9 @@ pub const SESSION_COOKIE: &str = "orgscope_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The CSRF token of a session: derived from its secret, so it needs no
-/// storage and no other site can know it.
-pub fn csrf_token(session: &str) -> String {
-    hash_secret(&format!("csrf:{session}"))
-}
+/// storage and no other site can know it (one derivation, in the app layer,
+/// shared with the web pages' forms).
+pub use orgscope_app::secrets::csrf_token;
 
 /// `Set-Cookie` for a new session (or, with `None`, one that ends it).
 /// `Secure` when the request reached the proxy over TLS.

@@ -81,6 +81,22 @@ pub struct Shared {
     pub proxy_style: orgscope_core::gateway::ProxyStyle,
 }
 
+/// The web pages run on the server's state.
+impl orgscope_web::Host for AppState {
+    fn env(&self) -> orgscope_app::Env<'_> {
+        AppState::env(self)
+    }
+    fn login_limiter(&self) -> &LoginLimiter {
+        &self.limiter
+    }
+    fn session_ttl(&self) -> time::Duration {
+        self.session_ttl
+    }
+    fn max_upload(&self) -> u64 {
+        self.max_upload
+    }
+}
+
 /// Uploads up to 4 GiB unless configured otherwise (`--max-upload-bytes`).
 pub const DEFAULT_MAX_UPLOAD: u64 = 4 * 1024 * 1024 * 1024;
 
@@ -276,6 +292,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(openapi());
     api.merge(routes::kinds::router())
         .merge(routes::apis::router())
+        .merge(orgscope_web::router::<AppState>())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {

@@ -1,0 +1,89 @@
+//! What a caller may choose between, for the edges that offer choices
+//! before the operation decides (the web UI's pickers and sign-in form).
+//! Each answer comes from core's rules, read in one transaction; the
+//! operation itself still checks when it is asked, so a stale offer can
+//! only be refused, never widen anything.
+
+use orgscope_core::kind::Kind;
+use orgscope_core::policy::{self, Scope};
+use orgscope_store::Page;
+
+use crate::{Caller, Env, Result};
+
+/// An org as a picker shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgChoice {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+}
+
+/// Where the caller may place a new resource of a kind.
+#[derive(Clone, Debug, Default)]
+pub struct Placements {
+    /// The orgs it may go into, by name.
+    pub orgs: Vec<OrgChoice>,
+    /// Whether it may be tenant-wide.
+    pub tenant_wide: bool,
+    /// The caller's default org, when it is one of `orgs`.
+    pub default_org: Option<String>,
+}
+
+/// At most this many orgs are offered in one picker.
+const MAX_CHOICES: i64 = 500;
+
+/// The orgs the caller can see, by name (at most 500).
+pub async fn visible_orgs(env: &Env<'_>, auth: &Caller) -> Result<Vec<OrgChoice>> {
+    let mut tx = env.store.read().await?;
+    let page = Page {
+        limit: MAX_CHOICES,
+        after: None,
+    };
+    let rows = tx
+        .orgs(&policy::read_filter(&auth.principal), &page)
+        .await?;
+    let mut out: Vec<OrgChoice> = rows
+        .into_iter()
+        .map(|o| OrgChoice {
+            id: o.id,
+            slug: o.slug,
+            name: o.name,
+        })
+        .collect();
+    out.sort_by_key(|o| o.name.to_lowercase());
+    Ok(out)
+}
+
+/// Where the caller may place a resource of `kind`: each visible org core's
+/// `can_place` allows, tenant-wide if it allows that, and the default org.
+pub async fn placements(env: &Env<'_>, auth: &Caller, kind: &Kind) -> Result<Placements> {
+    let tenant = auth.tenant()?.to_owned();
+    let scope = |org: Option<String>| Scope {
+        tenant: tenant.as_str().into(),
+        org: org.map(Into::into),
+    };
+    let orgs: Vec<OrgChoice> = visible_orgs(env, auth)
+        .await?
+        .into_iter()
+        .filter(|o| {
+            policy::can_place(&auth.principal, kind.policy, &scope(Some(o.id.clone()))).is_ok()
+        })
+        .collect();
+    let tenant_wide = policy::can_place(&auth.principal, kind.policy, &scope(None)).is_ok();
+    let default_org = auth
+        .user
+        .as_ref()
+        .and_then(|u| u.default_org_id.clone())
+        .filter(|d| orgs.iter().any(|o| &o.id == d));
+    Ok(Placements {
+        orgs,
+        tenant_wide,
+        default_org,
+    })
+}
+
+/// Whether signing in needs the tenant named: the server has several (or none).
+pub async fn sign_in_needs_tenant(env: &Env<'_>) -> Result<bool> {
+    let mut tx = env.store.read().await?;
+    Ok(tx.sole_tenant().await?.is_none())
+}

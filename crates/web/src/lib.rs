@@ -1,0 +1,75 @@
+//! orgscope's web UI: server-rendered pages for the daily work (sign in,
+//! files, knowledge search), every one a thin translation over the app
+//! layer's operations, with the org context visible on every page.
+//!
+//! Decisions:
+//! - Pages never open a transaction, check a permission or write an audit
+//!   entry: they call `orgscope_app` operations and render what comes back.
+//!   What a picker offers comes from `orgscope_app::choices` (core's rules);
+//!   the operation still decides when the form is sent.
+//! - Templates are askama (checked and compiled into the binary); htmx and
+//!   the stylesheet are compiled in too and served under `/static/` with
+//!   content-hashed URLs, so the UI works with no network.
+//! - The session is the API's cookie (`orgscope_session`); every unsafe
+//!   request carries the session's CSRF token (a hidden `csrf` field, or the
+//!   `X-CSRF-Token` header that htmx and the upload script send). The guard
+//!   runs before any handler, so a refused post changes nothing.
+//! - The crate knows nothing of the server's state type: the server
+//!   implements [`Host`] and merges [`router`].
+#![forbid(unsafe_code)]
+
+mod assets;
+mod error;
+mod pages;
+mod session;
+mod views;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use orgscope_app::Env;
+use orgscope_app::limits::LoginLimiter;
+
+pub use session::SESSION_COOKIE;
+
+/// What the pages need from the server that hosts them.
+pub trait Host: Clone + Send + Sync + 'static {
+    /// What the app layer's operations run against.
+    fn env(&self) -> Env<'_>;
+    /// The limiter that counts failed sign-ins (shared with the JSON API).
+    fn login_limiter(&self) -> &LoginLimiter;
+    /// How long a session lasts.
+    fn session_ttl(&self) -> time::Duration;
+    /// The largest upload accepted, in bytes.
+    fn max_upload(&self) -> u64;
+}
+
+/// The pages and their assets. The server merges this into its router.
+pub fn router<S: Host>() -> Router<S> {
+    use pages::{files, knowledge, login};
+    Router::new()
+        .route("/", get(login::home))
+        .route("/login", get(login::page::<S>).post(login::submit::<S>))
+        .route("/logout", post(login::logout::<S>))
+        .route("/files", get(files::list::<S>))
+        .route(
+            "/files/upload",
+            get(files::upload_page::<S>)
+                // Uploads stream and enforce their own limit.
+                .merge(post(files::upload::<S>).layer(DefaultBodyLimit::disable())),
+        )
+        .route("/files/{id}", get(files::show::<S>))
+        .route("/files/{id}/rename", post(files::rename::<S>))
+        .route(
+            "/files/{id}/delete",
+            get(files::delete_page::<S>).post(files::delete::<S>),
+        )
+        .route(
+            "/files/{id}/move",
+            get(files::move_preview::<S>).post(files::move_confirm::<S>),
+        )
+        .route("/knowledge", get(knowledge::search::<S>))
+        .route("/static/{file}", get(assets::serve))
+        .layer(axum::middleware::from_fn(session::csrf_guard))
+        .layer(axum::middleware::map_response(session::page_headers))
+}

@@ -1,0 +1,11 @@
+//! The pages, one module per area. Each handler reads its input, calls app
+//! operations, and renders what they answer.
+
+pub mod files;
+pub mod knowledge;
+pub mod login;
+
+/// A query value that means "no choice" reads as none.
+pub fn given(v: Option<&String>) -> Option<&str> {
+    v.map(|s| s.trim()).filter(|s| !s.is_empty())
+}

@@ -1,0 +1,9 @@
+//! The web UI's tests: pages over a real server on port 0, driven by
+//! Debian's Chromium (through chromedriver) where a browser is needed, and
+//! by plain HTTP where it is not.
+
+mod browser;
+mod csrf;
+mod e2e;
+mod harness;
+mod hiding;
