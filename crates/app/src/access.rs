@@ -383,13 +383,37 @@ async fn users_of(
     let count = tx.user_set_count(&set).await?;
     let mut rows = tx.user_set_page(&set, page).await?;
     let next = crate::input::next_cursor(&mut rows, page, |(id, _)| id.clone());
-    let mut names = Vec::with_capacity(rows.len());
-    for (id, name) in rows {
-        if may_name(tx, &auth.principal, &id).await? {
-            names.push(name);
-        }
-    }
+    let names = nameable_page(tx, &auth.principal, g, rows).await?;
     Ok((count, names, next))
+}
+
+/// The names of a page of users that `p` may learn: one query per org whose
+/// members `p` may name (none when the group is such an org's members).
+async fn nameable_page(
+    tx: &mut Tx,
+    p: &Principal,
+    g: &Group,
+    rows: Vec<(String, String)>,
+) -> Result<Vec<String>> {
+    let Some(orgs) = policy::named_users(p) else {
+        return Ok(rows.into_iter().map(|(_, name)| name).collect());
+    };
+    if let Because::MemberOf(org) = &g.because
+        && orgs.contains(org)
+    {
+        return Ok(rows.into_iter().map(|(_, name)| name).collect());
+    }
+    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    let mut known: std::collections::BTreeSet<String> =
+        p.user_id().map(str::to_owned).into_iter().collect();
+    for org in &orgs {
+        known.extend(tx.members_among(org, &ids).await?);
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|(id, _)| known.contains(id))
+        .map(|(_, name)| name)
+        .collect())
 }
 
 /// An org-key group: the keys in force (their makers still hold their

@@ -64,7 +64,30 @@ impl Tx {
         page: &Page,
     ) -> Result<Vec<(String, String)>> {
         let mut sql = from_where(set, "u.id, u.username");
-        page_clause(&mut sql, "u.id", page);
+        // An org's members in the membership key's order: no sort of them all.
+        let order = match set {
+            UserSet::Members { .. } => "m.user_id",
+            _ => "u.id",
+        };
+        page_clause(&mut sql, order, page);
         self.all(&sql).await
+    }
+
+    /// Which of `users` are members of `org` (one query for a page of names).
+    pub async fn members_among(&mut self, org: &str, users: &[String]) -> Result<Vec<String>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new("SELECT user_id FROM memberships WHERE org_id = ");
+        sql.arg(org).push(" AND user_id IN (");
+        for (i, u) in users.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.arg(u.as_str());
+        }
+        sql.push(")");
+        let rows: Vec<(String,)> = self.all(&sql).await?;
+        Ok(rows.into_iter().map(|(u,)| u).collect())
     }
 }
