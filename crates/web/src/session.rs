@@ -224,6 +224,14 @@ pub fn wants_main(headers: &HeaderMap) -> bool {
             .is_some_and(|t| t.as_bytes() == b"main")
 }
 
+/// Is this an htmx request aimed at the element with this id?
+pub fn wants_part(headers: &HeaderMap, id: &str) -> bool {
+    headers.get("hx-request").is_some()
+        && headers
+            .get("hx-target")
+            .is_some_and(|t| t.as_bytes() == id.as_bytes())
+}
+
 /// A `303 See Other` to a path of ours (htmx follows it too).
 pub fn see_other(to: &str) -> Response {
     (

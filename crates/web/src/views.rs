@@ -429,6 +429,104 @@ pub fn hit(h: &SearchHit, orgs: &[OrgChoice]) -> Hit {
     }
 }
 
+/// The "who has access" panel (`access::explain`).
+pub struct AccessPanel {
+    /// Where the "check a user" form goes (the resource's page).
+    pub base: String,
+    pub groups: Vec<AccessGroupView>,
+    /// The username asked about, if any.
+    pub asked: String,
+    pub decision: Option<DecisionView>,
+    pub decision_error: Option<String>,
+}
+
+/// One rule's group of people (or org keys).
+pub struct AccessGroupView {
+    pub text: String,
+    pub org: Option<Badge>,
+    pub see: bool,
+    pub change: bool,
+    pub count: i64,
+    /// "person", "people", "key", "keys".
+    pub noun: &'static str,
+    pub names: Vec<String>,
+    /// Counted but not named here (hidden from the viewer, or further pages).
+    pub unnamed: i64,
+}
+
+/// One user's decision and the rule that made it.
+pub struct DecisionView {
+    pub name: String,
+    pub see: bool,
+    pub change: bool,
+    pub because: String,
+    pub see_because: String,
+    pub change_because: String,
+}
+
+impl DecisionView {
+    /// The answer in one sentence.
+    pub fn summary(&self) -> String {
+        match (self.see, self.change) {
+            (true, true) => format!("{} can see and change it", self.name),
+            (true, false) => format!("{} can see it, not change it", self.name),
+            (false, _) => format!("{} cannot see it", self.name),
+        }
+    }
+}
+
+/// Reads `access::explain`'s groups.
+pub fn access_panel(
+    w: &orgscope_app::access::WhoHasAccess,
+    orgs: &[OrgChoice],
+    base: &str,
+    shown: usize,
+) -> AccessPanel {
+    let groups = w
+        .groups
+        .iter()
+        .map(|g| {
+            let keys = g.rule.contains("key");
+            let noun = match (keys, g.count == 1) {
+                (true, true) => "key",
+                (true, false) => "keys",
+                (false, true) => "person",
+                (false, false) => "people",
+            };
+            let names: Vec<String> = g.names.iter().take(shown).cloned().collect();
+            AccessGroupView {
+                text: g.text.clone(),
+                org: g.org.as_ref().map(|o| Badge::of_ref(Some(o), orgs)),
+                see: g.see,
+                change: g.change,
+                count: g.count,
+                noun,
+                unnamed: g.count - i64::try_from(names.len()).unwrap_or(0),
+                names,
+            }
+        })
+        .collect();
+    AccessPanel {
+        base: base.to_owned(),
+        groups,
+        asked: String::new(),
+        decision: None,
+        decision_error: None,
+    }
+}
+
+/// Reads one decision of `access::explain`.
+pub fn decision(d: &orgscope_app::access::Decision) -> DecisionView {
+    DecisionView {
+        name: d.name.clone(),
+        see: d.see,
+        change: d.change,
+        because: d.because.clone(),
+        see_because: d.see_because.clone(),
+        change_because: d.change_because.clone(),
+    }
+}
+
 /// The inputs of the operations, one builder each.
 pub mod bodies {
     use orgscope_app::me::Login;

@@ -1,6 +1,7 @@
 //! The pages, one module per area. Each handler reads its input, calls app
 //! operations, and renders what they answer.
 
+pub mod access;
 pub mod files;
 pub mod knowledge;
 pub mod login;

@@ -205,6 +205,20 @@ async fn story(server: &TestServer, b: &Browser) {
         .await;
     b.audit("file").await;
     b.shoot("file").await;
+    // Who has access, and one user checked (the panel swaps in place).
+    let panel = b.text("#access").await;
+    assert!(panel.contains("member of eng"), "{panel}");
+    b.find("#access-user").await.send_keys("bob").await.unwrap();
+    b.click("#access form button[type=submit]").await;
+    b.wait_text("#access-decision", "bob's decision", |t| {
+        t.contains("bob can see and change it")
+    })
+    .await;
+    b.wait_url("the checked user in the URL", |u| u.contains("user=bob"))
+        .await;
+    b.audit("access-panel").await;
+    b.scroll_to("#access").await;
+    b.shoot("access-panel").await;
     b.find("#move-to")
         .await
         .select_by_value("mkt")

@@ -168,6 +168,46 @@ impl TestServer {
         panic!("extraction of {id} did not finish");
     }
 
+    /// A page as a session's holder gets it: its status and HTML.
+    pub async fn page(&self, session: &str, path: &str) -> (StatusCode, String) {
+        let res = self
+            .http
+            .get(self.url(path))
+            .header("cookie", format!("orgscope_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.text().await.unwrap())
+    }
+
+    /// A form posted with the session's CSRF token: status, `Location`, body.
+    pub async fn post_form(
+        &self,
+        session: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, String, String) {
+        let csrf = orgscope_app::secrets::csrf_token(session);
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let res = self
+            .http
+            .post(self.url(path))
+            .header("cookie", format!("orgscope_session={session}"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, res.text().await.unwrap())
+    }
+
     /// The names of the files a token's holder lists.
     pub async fn file_names(&self, token: &str) -> Vec<String> {
         let (_, b) = self

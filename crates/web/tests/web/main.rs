@@ -2,6 +2,7 @@
 //! Debian's Chromium (through chromedriver) where a browser is needed, and
 //! by plain HTTP where it is not.
 
+mod access;
 mod browser;
 mod csrf;
 mod e2e;
