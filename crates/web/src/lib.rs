@@ -46,7 +46,7 @@ pub trait Host: Clone + Send + Sync + 'static {
 
 /// The pages and their assets. The server merges this into its router.
 pub fn router<S: Host>() -> Router<S> {
-    use pages::{files, knowledge, login};
+    use pages::{files, knowledge, login, orgs};
     Router::new()
         .route("/", get(login::home))
         .route("/login", get(login::page::<S>).post(login::submit::<S>))
@@ -69,6 +69,23 @@ pub fn router<S: Host>() -> Router<S> {
             get(files::move_preview::<S>).post(files::move_confirm::<S>),
         )
         .route("/knowledge", get(knowledge::search::<S>))
+        .route("/orgs", get(orgs::list::<S>).post(orgs::create::<S>))
+        .route("/orgs/{org}", get(orgs::show::<S>))
+        .route("/orgs/{org}/edit", post(orgs::edit::<S>))
+        .route("/orgs/{org}/verify", post(orgs::verify::<S>))
+        .route("/orgs/{org}/members", post(orgs::add_member::<S>))
+        .route(
+            "/orgs/{org}/members/{user}/manage",
+            post(orgs::set_manage::<S>),
+        )
+        .route(
+            "/orgs/{org}/members/{user}/remove",
+            post(orgs::remove_member::<S>),
+        )
+        .route(
+            "/orgs/{org}/delete",
+            get(orgs::delete_page::<S>).post(orgs::delete::<S>),
+        )
         .route("/static/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(session::csrf_guard))
         .layer(axum::middleware::map_response(session::page_headers))

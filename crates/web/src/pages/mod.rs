@@ -4,6 +4,7 @@
 pub mod access;
 pub mod files;
 pub mod knowledge;
+pub mod orgs;
 pub mod login;
 
 /// A query value that means "no choice" reads as none.

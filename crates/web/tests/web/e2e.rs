@@ -25,7 +25,7 @@ async fn upload_list_move_and_lose_access_in_a_browser() {
     }
 }
 
-async fn sign_in(b: &Browser, server: &TestServer, username: &str) {
+pub async fn sign_in(b: &Browser, server: &TestServer, username: &str) {
     b.goto(&server.url("/")).await;
     b.wait_url("the sign-in page", |u| u.contains("/login"))
         .await;
@@ -40,7 +40,7 @@ async fn sign_in(b: &Browser, server: &TestServer, username: &str) {
         .await;
 }
 
-async fn sign_out(b: &Browser) {
+pub async fn sign_out(b: &Browser) {
     b.click(".usermenu summary").await;
     b.click("form[action='/logout'] button").await;
     b.wait_url("the sign-in page", |u| u.contains("/login"))

@@ -8,3 +8,4 @@ mod csrf;
 mod e2e;
 mod harness;
 mod hiding;
+mod orgs;
