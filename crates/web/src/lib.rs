@@ -46,7 +46,7 @@ pub trait Host: Clone + Send + Sync + 'static {
 
 /// The pages and their assets. The server merges this into its router.
 pub fn router<S: Host>() -> Router<S> {
-    use pages::{files, knowledge, login, orgs};
+    use pages::{files, keys, knowledge, login, orgs, people};
     Router::new()
         .route("/", get(login::home))
         .route("/login", get(login::page::<S>).post(login::submit::<S>))
@@ -86,6 +86,17 @@ pub fn router<S: Host>() -> Router<S> {
             "/orgs/{org}/delete",
             get(orgs::delete_page::<S>).post(orgs::delete::<S>),
         )
+        .route("/keys", get(keys::list::<S>).post(keys::create::<S>))
+        .route("/keys/{id}/revoke", post(keys::revoke::<S>))
+        .route("/users", get(people::list::<S>).post(people::create::<S>))
+        .route("/users/{user}", post(people::change::<S>))
+        .route("/account", get(people::account::<S>))
+        .route("/account/tokens", post(people::create_token::<S>))
+        .route(
+            "/account/tokens/{id}/revoke",
+            post(people::revoke_token::<S>),
+        )
+        .route("/account/default-org", post(people::set_default::<S>))
         .route("/static/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(session::csrf_guard))
         .layer(axum::middleware::map_response(session::page_headers))

@@ -644,6 +644,12 @@ fn plural_kind(k: &str) -> String {
     }
 }
 
+/// A secret an operation answered once (a token, a key), to copy now.
+pub struct SecretOnce {
+    pub title: String,
+    pub value: String,
+}
+
 /// The inputs of the operations, one builder each.
 pub mod bodies {
     use orgscope_app::me::Login;

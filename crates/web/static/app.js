@@ -31,6 +31,19 @@
     }
   });
 
+  // [data-copy] copies the text of the element it names (a secret shown once).
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+      var said = button.parentNode.querySelector("[data-copied]");
+      if (said) said.hidden = false;
+      button.textContent = "Copied";
+    });
+  });
+
   // A form with data-dialog shows what htmx swapped in, in that dialog.
   document.addEventListener("htmx:afterSwap", function (e) {
     var source = e.detail.requestConfig && e.detail.requestConfig.elt;

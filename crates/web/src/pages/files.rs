@@ -83,7 +83,7 @@ pub struct ListQuery {
 }
 
 /// The org filter: all, tenant-wide, then each org the viewer can see.
-fn filter_choices(v: &Viewer, org: Option<&str>) -> Vec<Choice> {
+pub fn filter_choices(v: &Viewer, org: Option<&str>) -> Vec<Choice> {
     let mut out = vec![
         Choice::new("all", "All my organizations", org.is_none()),
         Choice::new("tenant", "Tenant-wide", org == Some("tenant")),
@@ -99,7 +99,7 @@ fn filter_choices(v: &Viewer, org: Option<&str>) -> Vec<Choice> {
 }
 
 /// The selector as the URL carries it (`all` is the default: left out).
-fn org_param(org: Option<&str>) -> Option<&str> {
+pub fn org_param(org: Option<&str>) -> Option<&str> {
     org.filter(|o| *o != "all")
 }
 

@@ -3,8 +3,10 @@
 
 pub mod access;
 pub mod files;
+pub mod keys;
 pub mod knowledge;
 pub mod orgs;
+pub mod people;
 pub mod login;
 
 /// A query value that means "no choice" reads as none.

@@ -9,3 +9,4 @@ mod e2e;
 mod harness;
 mod hiding;
 mod orgs;
+mod people;
