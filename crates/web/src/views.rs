@@ -552,10 +552,11 @@ pub struct OrgItem {
 
 /// Reads an org.
 pub fn org(o: &orgscope_app::orgs::Org, orgs: &[OrgChoice], me: &Me) -> OrgItem {
-    let parent = o
-        .parent
-        .as_deref()
-        .map(|p| orgs.iter().find(|c| c.id == p).map_or(p, |c| c.slug.as_str()));
+    let parent = o.parent.as_deref().map(|p| {
+        orgs.iter()
+            .find(|c| c.id == p)
+            .map_or(p, |c| c.slug.as_str())
+    });
     let v = o.domain_verification.as_ref();
     OrgItem {
         id: o.id.clone(),
@@ -671,7 +672,12 @@ pub mod bodies {
     }
 
     /// `orgs::create_org` from the form's fields (empty means none).
-    pub fn new_org(slug: &str, name: &str, parent: &str, domain: &str) -> orgscope_app::orgs::NewOrg {
+    pub fn new_org(
+        slug: &str,
+        name: &str,
+        parent: &str,
+        domain: &str,
+    ) -> orgscope_app::orgs::NewOrg {
         orgscope_app::orgs::NewOrg {
             slug: slug.trim().to_owned(),
             name: name.trim().to_owned(),
@@ -693,12 +699,8 @@ pub mod bodies {
         orgscope_app::orgs::OrgChanges {
             name: Some(name.trim().to_owned()).filter(|n| *n != was.name),
             domain: (domain != was.domain).then_some(domain),
-            slug: slug
-                .map(|s| s.trim().to_owned())
-                .filter(|s| *s != was.slug),
-            parent: parent
-                .filter(|p| p.trim() != was.parent_slug)
-                .map(some),
+            slug: slug.map(|s| s.trim().to_owned()).filter(|s| *s != was.slug),
+            parent: parent.filter(|p| p.trim() != was.parent_slug).map(some),
         }
     }
 

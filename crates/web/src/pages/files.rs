@@ -462,9 +462,20 @@ pub async fn show<S: Host>(
 ) -> Response {
     let user = given(q.user.as_ref());
     if wants_part(&headers, "access") {
-        return match access::panel(&state, &v, files::kind(), &id, &format!("/files/{}", encode(&id)), user).await {
+        return match access::panel(
+            &state,
+            &v,
+            files::kind(),
+            &id,
+            &format!("/files/{}", encode(&id)),
+            user,
+        )
+        .await
+        {
             Ok(Some(a)) => html(&AccessPart { a: &a }),
-            Ok(None) => v.fail(Error::Forbidden("you may not see who has access to this file".into())),
+            Ok(None) => v.fail(Error::Forbidden(
+                "you may not see who has access to this file".into(),
+            )),
             Err(e) => v.fail(e),
         };
     }

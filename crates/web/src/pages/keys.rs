@@ -117,7 +117,9 @@ async fn keys_page<S: Host>(
         context: Badge::selector(org, &v.orgs),
         filter: filter_choices(v, org),
         next: next.map(|c| {
-            let o = org.map(|o| format!("org={}&", encode(o))).unwrap_or_default();
+            let o = org
+                .map(|o| format!("org={}&", encode(o)))
+                .unwrap_or_default();
             format!("/keys?{o}cursor={}", encode(&c))
         }),
         places,
@@ -139,7 +141,16 @@ pub async fn list<S: Host>(
         _ => None,
     };
     let org = org_param(given(q.org.as_ref()));
-    keys_page(&state, &v, org, given(q.cursor.as_ref()), None, notice, None).await
+    keys_page(
+        &state,
+        &v,
+        org,
+        given(q.cursor.as_ref()),
+        None,
+        notice,
+        None,
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -170,10 +181,7 @@ pub async fn create<S: Host>(
     match resources::create(&state.env(), &v.caller, kind(), &body).await {
         Ok(k) => {
             let shown = SecretOnce {
-                title: format!(
-                    "The new key “{}”",
-                    k["name"].as_str().unwrap_or_default()
-                ),
+                title: format!("The new key “{}”", k["name"].as_str().unwrap_or_default()),
                 value: k["token"].as_str().unwrap_or_default().to_owned(),
             };
             let org = k["org"]["slug"].as_str().map(str::to_owned);

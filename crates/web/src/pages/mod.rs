@@ -2,12 +2,13 @@
 //! operations, and renders what they answer.
 
 pub mod access;
+pub mod chat;
 pub mod files;
 pub mod keys;
 pub mod knowledge;
+pub mod login;
 pub mod orgs;
 pub mod people;
-pub mod login;
 
 /// A query value that means "no choice" reads as none.
 pub fn given(v: Option<&String>) -> Option<&str> {

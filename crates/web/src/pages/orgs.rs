@@ -174,7 +174,11 @@ async fn org_page<S: Host>(
         Ok(m) => m,
         Err(e) => return v.fail(e),
     };
-    let mut parents = vec![Choice::new("", "None (top level)", o.parent_slug.is_empty())];
+    let mut parents = vec![Choice::new(
+        "",
+        "None (top level)",
+        o.parent_slug.is_empty(),
+    )];
     parents.extend(
         v.orgs
             .iter()
@@ -284,8 +288,7 @@ pub async fn verify<S: Host>(
     v: Viewer,
     Path(org): Path<String>,
 ) -> Response {
-    let result =
-        orgs::verify_domain(&state.env(), &v.caller, &org, &DomainProof::default()).await;
+    let result = orgs::verify_domain(&state.env(), &v.caller, &org, &DomainProof::default()).await;
     after(&state, &v, &org, result, |o| o.slug.clone(), "verified").await
 }
 
@@ -358,7 +361,11 @@ pub struct DisposalForm {
 
 /// Where an org's resources may go, as a picker.
 fn dispositions(v: &Viewer, o: &OrgItem, choice: &str) -> Vec<Choice> {
-    let mut out = vec![Choice::new("", "Choose what happens to what it owns…", choice.is_empty())];
+    let mut out = vec![Choice::new(
+        "",
+        "Choose what happens to what it owns…",
+        choice.is_empty(),
+    )];
     out.extend(v.orgs.iter().filter(|c| c.id != o.id).map(|c| {
         let value = format!("move:{}", c.slug);
         let selected = choice == value;
@@ -411,8 +418,13 @@ async fn delete_view<S: Host>(
         Ok(o) => o,
         Err(e) => return v.fail(e),
     };
-    let preview =
-        orgs::delete_org(&state.env(), &v.caller, &o.id, &bodies::disposal(choice, true)).await;
+    let preview = orgs::delete_org(
+        &state.env(),
+        &v.caller,
+        &o.id,
+        &bodies::disposal(choice, true),
+    )
+    .await;
     let (impact, mut error, mut status) = match preview {
         Ok(Some(p)) => (Some(views::org_deletion(&p.impact)), None, StatusCode::OK),
         Ok(None) => (None, None, StatusCode::OK),
@@ -463,7 +475,14 @@ pub async fn delete<S: Host>(
     axum::Form(f): axum::Form<DisposalForm>,
 ) -> Response {
     let choice = f.choice.trim();
-    match orgs::delete_org(&state.env(), &v.caller, &org, &bodies::disposal(choice, false)).await {
+    match orgs::delete_org(
+        &state.env(),
+        &v.caller,
+        &org,
+        &bodies::disposal(choice, false),
+    )
+    .await
+    {
         Ok(_) => see_other("/orgs?done=deleted"),
         Err(e @ (Error::Invalid(_) | Error::Forbidden(_) | Error::Conflict { .. })) => {
             delete_view(&state, &v, &org, choice, Some(e.into())).await

@@ -136,7 +136,14 @@ async fn users_page<S: Host>(
             .map(|c| format!("/users?cursor={}", encode(&c))),
         first: cursor.is_some(),
         can_create: !v.powers.grantable_roles.is_empty(),
-        roles: role_choices(v, if form.role.is_empty() { "user" } else { &form.role }),
+        roles: role_choices(
+            v,
+            if form.role.is_empty() {
+                "user"
+            } else {
+                &form.role
+            },
+        ),
         orgs,
         form,
         notice,
@@ -204,7 +211,14 @@ pub async fn change<S: Host>(
     match users::update_user(&state.env(), &v.caller, &user, &input).await {
         Ok(_) => see_other("/users?done=changed"),
         Err(e @ (Error::Invalid(_) | Error::Forbidden(_) | Error::Conflict { .. })) => {
-            users_page(&state, &v, None, None, Some((e.into(), &NewUserForm::default()))).await
+            users_page(
+                &state,
+                &v,
+                None,
+                None,
+                Some((e.into(), &NewUserForm::default())),
+            )
+            .await
         }
         Err(e) => v.fail(e),
     }
@@ -243,18 +257,14 @@ async fn account_page<S: Host>(
     };
     let current = v.me.default_org.clone().unwrap_or_default();
     let mut defaults = vec![Choice::new("", "None", current.is_empty())];
-    defaults.extend(
-        v.me.memberships
+    defaults.extend(v.me.memberships.iter().map(|m| {
+        let name = v
+            .orgs
             .iter()
-            .map(|m| {
-                let name = v
-                    .orgs
-                    .iter()
-                    .find(|o| o.slug == m.slug)
-                    .map_or(m.slug.clone(), |o| o.name.clone());
-                Choice::new(&m.slug, name, m.slug == current)
-            }),
-    );
+            .find(|o| o.slug == m.slug)
+            .map_or(m.slug.clone(), |o| o.name.clone());
+        Choice::new(&m.slug, name, m.slug == current)
+    }));
     let (status, error) = match failed {
         Some(e) => (e.status(), Some(e.message())),
         None if new_token.is_some() => (StatusCode::CREATED, None),
@@ -369,7 +379,9 @@ pub async fn set_default<S: Host>(
     axum::Form(f): axum::Form<DefaultForm>,
 ) -> Response {
     let Some(me) = v.caller.principal.user_id().map(str::to_owned) else {
-        return v.fail(Error::Forbidden("only users have a default organization".into()));
+        return v.fail(Error::Forbidden(
+            "only users have a default organization".into(),
+        ));
     };
     let input = UserChanges {
         default_org: Some(bodies::some(&f.default_org)),
@@ -383,5 +395,3 @@ pub async fn set_default<S: Host>(
         Err(e) => v.fail(e),
     }
 }
-
-

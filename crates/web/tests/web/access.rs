@@ -27,9 +27,7 @@ async fn the_panel_names_the_rules_and_checks_a_user() {
     assert!(page.contains(">admin<"), "{page}");
 
     // One user's decision, with the rule (a denial names what would allow it).
-    let (_, page) = server
-        .page(&alice, &format!("/files/{id}?user=bob"))
-        .await;
+    let (_, page) = server.page(&alice, &format!("/files/{id}?user=bob")).await;
     assert!(page.contains("bob can see and change it"), "{page}");
     let (_, page) = server
         .page(&server.admin, &format!("/files/{id}?user=olga"))
@@ -37,9 +35,7 @@ async fn the_panel_names_the_rules_and_checks_a_user() {
     assert!(page.contains("olga cannot see it"), "{page}");
     assert!(page.contains("not a member of eng"), "{page}");
     // Someone the asker cannot name reads as nobody.
-    let (status, page) = server
-        .page(&alice, &format!("/files/{id}?user=olga"))
-        .await;
+    let (status, page) = server.page(&alice, &format!("/files/{id}?user=olga")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("no user “olga” you can name"), "{page}");
 
@@ -65,8 +61,6 @@ async fn the_panel_names_the_rules_and_checks_a_user() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("handbook.md"));
     assert!(!page.contains("Who has access"), "{page}");
-    let (_, page) = server
-        .page(&server.admin, &format!("/files/{wide}"))
-        .await;
+    let (_, page) = server.page(&server.admin, &format!("/files/{wide}")).await;
     assert!(page.contains("Who has access") && page.contains("tenant-wide"));
 }

@@ -20,6 +20,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(None).await
+    }
+
+    /// A server whose chat answers come from this model endpoint.
+    pub async fn start_with(llm: Option<orgscope_server::llm::Llm>) -> TestServer {
         let dir = std::env::temp_dir().join(orgscope_store::new_id("orgscope-web-test"));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
@@ -28,7 +33,7 @@ impl TestServer {
             .await
             .expect("bootstrap");
         let blobs = orgscope_server::blobs::Blobs::local(&dir.join("blobs")).expect("blob folder");
-        let state = AppState::new(store, MasterKey::generate(), blobs);
+        let state = AppState::new(store, MasterKey::generate(), blobs).with_llm(llm);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();

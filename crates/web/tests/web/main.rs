@@ -4,6 +4,7 @@
 
 mod access;
 mod browser;
+mod chat;
 mod csrf;
 mod e2e;
 mod harness;

@@ -48,13 +48,18 @@ async fn story(server: &TestServer, b: &Browser) {
     b.shoot("orgs").await;
     b.click("#org-table a[href='/orgs/eng']").await;
     b.find("#add-member").await;
-    b.find("#member-user").await.send_keys("noah").await.unwrap();
+    b.find("#member-user")
+        .await
+        .send_keys("noah")
+        .await
+        .unwrap();
     b.click("#add-member button[type=submit]").await;
     b.wait_url("the org after adding", |u| u.contains("done=added"))
         .await;
     let members = b.text("#member-table").await;
     assert!(members.contains("noah"), "{members}");
-    b.click("form[action='/orgs/eng/members/noah/manage'] button").await;
+    b.click("form[action='/orgs/eng/members/noah/manage'] button")
+        .await;
     b.wait_url("the org after the change", |u| u.contains("done=changed"))
         .await;
     let (_, m) = server
@@ -67,7 +72,11 @@ async fn story(server: &TestServer, b: &Browser) {
         .await;
     assert_eq!(m["can_manage"], true, "{m}");
     // A name that is no user: said in words, nothing added.
-    b.find("#member-user").await.send_keys("nobody").await.unwrap();
+    b.find("#member-user")
+        .await
+        .send_keys("nobody")
+        .await
+        .unwrap();
     b.click("#add-member button[type=submit]").await;
     b.wait_text(".alert", "the error", |t| t.contains("no user 'nobody'"))
         .await;
@@ -85,7 +94,8 @@ async fn story(server: &TestServer, b: &Browser) {
         .await
         .unwrap();
     b.click("form[action='/login'] button[type=submit]").await;
-    b.wait_url("the files page", |u| u.ends_with("/files")).await;
+    b.wait_url("the files page", |u| u.ends_with("/files"))
+        .await;
     b.goto(&server.url("/orgs")).await;
     b.click("#org-open").await;
     b.find("#new-org input[name=name]")
@@ -120,7 +130,8 @@ async fn story(server: &TestServer, b: &Browser) {
         .select_by_value("move:eng")
         .await
         .unwrap();
-    b.click("form[action='/orgs/mkt/delete'] button[type=submit]").await;
+    b.click("form[action='/orgs/mkt/delete'] button[type=submit]")
+        .await;
     let confirm = b.text("#org-delete-confirm").await;
     assert_eq!(
         confirm, "Delete Marketing, its resources move to Engineering",

@@ -18,7 +18,11 @@ async fn a_plain_user_cannot_see_the_admin_pages() {
     let (status, page) = server.page(&pat, "/users").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(page.contains("Not allowed"), "{page}");
-    assert!(page.contains("Only admins and auditors see the tenant&#x27;s users") || page.contains("Only admins and auditors see the tenant"), "{page}");
+    assert!(
+        page.contains("Only admins and auditors see the tenant&#x27;s users")
+            || page.contains("Only admins and auditors see the tenant"),
+        "{page}"
+    );
     assert!(!page.contains("admin-password") && !page.contains(">admin<"));
     // No entry for it in the nav, on any page.
     let (_, files) = server.page(&pat, "/files").await;
@@ -26,14 +30,26 @@ async fn a_plain_user_cannot_see_the_admin_pages() {
     assert!(!files.contains("href=\"/audit\""), "{files}");
     // A form post changes nothing either.
     let (status, _, _) = server
-        .post_form(&pat, "/users", &[("username", "x"), ("password", "pw-long-enough"), ("role", "admin")])
+        .post_form(
+            &pat,
+            "/users",
+            &[
+                ("username", "x"),
+                ("password", "pw-long-enough"),
+                ("role", "admin"),
+            ],
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, users) = server
         .api(Method::GET, &server.admin, "/api/v1/users", None)
         .await;
     assert!(
-        !users["items"].as_array().unwrap().iter().any(|u| u["username"] == "x"),
+        !users["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["username"] == "x"),
         "{users}"
     );
     // The admin sees both.
@@ -72,7 +88,8 @@ async fn story(server: &TestServer, b: &Browser) {
         .await
         .unwrap();
     b.click("form[action='/login'] button[type=submit]").await;
-    b.wait_url("the files page", |u| u.ends_with("/files")).await;
+    b.wait_url("the files page", |u| u.ends_with("/files"))
+        .await;
     b.click(".sidenav a[href='/users']").await;
     b.find("#new-user input[name=username]")
         .await
@@ -92,8 +109,13 @@ async fn story(server: &TestServer, b: &Browser) {
     b.click("#new-user button[type=submit]").await;
     b.wait_url("the users after creating", |u| u.contains("done=created"))
         .await;
-    b.find("#role-sam").await.select_by_value("auditor").await.unwrap();
-    b.click("form[action='/users/sam'] button.small:not(.danger)").await;
+    b.find("#role-sam")
+        .await
+        .select_by_value("auditor")
+        .await
+        .unwrap();
+    b.click("form[action='/users/sam'] button.small:not(.danger)")
+        .await;
     b.wait_url("the users after the change", |u| u.contains("done=changed"))
         .await;
     let (_, sam) = server
@@ -148,7 +170,10 @@ async fn story(server: &TestServer, b: &Browser) {
     let (s, me) = server.api(Method::GET, &key, "/api/v1/me", None).await;
     assert_eq!(s, StatusCode::OK, "the key works: {me}");
     let table = b.text("#key-table").await;
-    assert!(table.contains("build agent") && table.contains("Engineering"), "{table}");
+    assert!(
+        table.contains("build agent") && table.contains("Engineering"),
+        "{table}"
+    );
     b.audit("keys").await;
     b.shoot("keys").await;
     b.click("button[aria-label='Revoke build agent']").await;
