@@ -579,11 +579,15 @@ fn stream_answer(
     orgs: Vec<OrgChoice>,
 ) -> futures_util::stream::BoxStream<'static, Result<Event, std::convert::Infallible>> {
     enum Step {
-        Reading(crate::AnswerStream, String, chat::Turn),
+        Reading(crate::AnswerStream, String, Box<chat::Turn>),
         Done,
     }
     futures_util::stream::unfold(
-        (Step::Reading(pieces, String::new(), turn), store, orgs),
+        (
+            Step::Reading(pieces, String::new(), Box::new(turn)),
+            store,
+            orgs,
+        ),
         |(step, store, orgs)| async move {
             match step {
                 Step::Done => None,
@@ -598,7 +602,7 @@ fn stream_answer(
                         Some((event("error", words), (Step::Done, store, orgs)))
                     }
                     None => {
-                        let e = match chat::finish_turn(&store, turn, &answer).await {
+                        let e = match chat::finish_turn(&store, *turn, &answer).await {
                             Ok(m) => event("message", part(&message_view(&m, &orgs))),
                             Err(e) => event("error", PageError::from(e).message()),
                         };
