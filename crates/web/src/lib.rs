@@ -58,7 +58,7 @@ pub type ModelAnswer = futures_util::future::BoxFuture<'static, Result<AnswerStr
 
 /// The pages and their assets. The server merges this into its router.
 pub fn router<S: Host>() -> Router<S> {
-    use pages::{chat, files, keys, knowledge, login, orgs, people};
+    use pages::{audit, chat, files, keys, knowledge, login, orgs, people};
     Router::new()
         .route("/", get(login::home))
         .route("/login", get(login::page::<S>).post(login::submit::<S>))
@@ -98,6 +98,7 @@ pub fn router<S: Host>() -> Router<S> {
             "/orgs/{org}/delete",
             get(orgs::delete_page::<S>).post(orgs::delete::<S>),
         )
+        .route("/audit", get(audit::log::<S>))
         .route("/chat", get(chat::home::<S>).post(chat::start::<S>))
         .route("/chat/{id}", get(chat::session::<S>))
         .route("/chat/{id}/messages", post(chat::send::<S>))

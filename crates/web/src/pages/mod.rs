@@ -2,6 +2,7 @@
 //! operations, and renders what they answer.
 
 pub mod access;
+pub mod audit;
 pub mod chat;
 pub mod files;
 pub mod keys;

@@ -148,4 +148,32 @@ async fn story(server: &TestServer, b: &Browser) {
         .api(reqwest::Method::GET, &server.admin, "/api/v1/files", None)
         .await;
     assert_eq!(f["items"][0]["org"]["slug"], "eng", "{f}");
+
+    // The audit log, filtered by kind in its toolbar; the export keeps the query.
+    b.click(".sidenav a[href='/audit']").await;
+    b.find("#f-kind").await.send_keys("org").await.unwrap();
+    b.click(".audit-filters button[type=submit]").await;
+    b.wait_url("the filtered log", |u| u.contains("kind=org"))
+        .await;
+    let log = b
+        .wait_text("#audit-table", "the org entries", |t| {
+            t.contains("org.delete")
+        })
+        .await;
+    assert!(
+        log.contains("org.create") && !log.contains("file.create"),
+        "{log}"
+    );
+    let export = b.find("#audit-export").await.attr("href").await.unwrap();
+    assert_eq!(export.as_deref(), Some("/api/v1/audit/export?kind=org"));
+    let (status, body) = server
+        .page(&server.admin, "/api/v1/audit/export?kind=org")
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(
+        body.lines().all(|l| l.contains("\"kind\":\"org\"")),
+        "{body}"
+    );
+    b.audit("audit").await;
+    b.shoot("audit").await;
 }
