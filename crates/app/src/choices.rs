@@ -87,3 +87,52 @@ pub async fn sign_in_needs_tenant(env: &Env<'_>) -> Result<bool> {
     let mut tx = env.store.read().await?;
     Ok(tx.sole_tenant().await?.is_none())
 }
+
+// ---------------------------------------------------------------------------
+// Added for the web UI's second slice: what the caller's role opens, so a
+// page shows only the entries and buttons that can work. Each answer is
+// core's rule; the operation still decides when it is asked.
+
+/// What the caller may do beyond its own resources.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Powers {
+    /// List and manage users (admins; auditors list them).
+    pub list_users: bool,
+    /// Create and delete orgs, change their slug and parent.
+    pub restructure_orgs: bool,
+    /// Read some of the audit log: the tenant's (admins, auditors) or the
+    /// orgs it manages.
+    pub read_audit: bool,
+    /// The roles it may give a user (`user`, `admin`, ...).
+    pub grantable_roles: Vec<&'static str>,
+}
+
+/// What `auth`'s role opens.
+#[must_use]
+pub fn powers(auth: &Caller) -> Powers {
+    use policy::{Actor, Role};
+    let p = &auth.principal;
+    let manages_some = matches!(&p.actor, Actor::User { managing, .. } if !managing.is_empty());
+    Powers {
+        list_users: policy::can_list_users(p),
+        restructure_orgs: policy::can_restructure_orgs(p),
+        read_audit: policy::audit_filter(p).is_some() && (p.sees_tenant() || manages_some),
+        grantable_roles: [Role::User, Role::Admin, Role::Auditor, Role::Superuser]
+            .into_iter()
+            .filter(|r| policy::can_grant_role(p, *r))
+            .map(Role::as_str)
+            .collect(),
+    }
+}
+
+/// Whether `auth` manages the org `org` (slug or id) it can see: its
+/// members, name and domain. An org it cannot see is a 404.
+pub async fn manages_org(env: &Env<'_>, auth: &Caller, org: &str) -> Result<bool> {
+    let mut tx = env.store.read().await?;
+    let row = crate::orgs::visible_org(&mut tx, auth, org).await?;
+    Ok(policy::can_manage_org(
+        &auth.principal,
+        &row.tenant(),
+        &row.org(),
+    ))
+}

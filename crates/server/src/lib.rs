@@ -95,6 +95,26 @@ impl orgscope_web::Host for AppState {
     fn max_upload(&self) -> u64 {
         self.max_upload
     }
+    fn answer(&self, turn: &orgscope_app::chat::Turn) -> Option<orgscope_web::ModelAnswer> {
+        use futures_util::{FutureExt, StreamExt};
+        let model = self.llm.clone()?;
+        let prompt = llm::prompt(&turn.instructions, &turn.hits, &turn.question);
+        Some(
+            async move {
+                let upstream = model.start(&prompt).await?;
+                let pieces = futures_util::stream::unfold(Some(upstream), |up| async move {
+                    let mut up = up?;
+                    match up.next_delta().await {
+                        Ok(Some(piece)) => Some((Ok(piece), Some(up))),
+                        Ok(None) => None,
+                        Err(e) => Some((Err(e), None)),
+                    }
+                });
+                Ok(pieces.boxed())
+            }
+            .boxed(),
+        )
+    }
 }
 
 /// Uploads up to 4 GiB unless configured otherwise (`--max-upload-bytes`).

@@ -42,11 +42,23 @@ pub trait Host: Clone + Send + Sync + 'static {
     fn session_ttl(&self) -> time::Duration;
     /// The largest upload accepted, in bytes.
     fn max_upload(&self) -> u64;
+    /// Starts a model's answer to a chat turn, or `None` when no model is
+    /// configured (the app then answers from the passages alone). The
+    /// stream yields the answer's text as it is written.
+    fn answer(&self, turn: &orgscope_app::chat::Turn) -> Option<ModelAnswer> {
+        let _ = turn;
+        None
+    }
 }
+
+/// A model's answer being written: its pieces of text, or what failed.
+pub type AnswerStream = futures_util::stream::BoxStream<'static, Result<String, String>>;
+/// The answer once the model has accepted the turn.
+pub type ModelAnswer = futures_util::future::BoxFuture<'static, Result<AnswerStream, String>>;
 
 /// The pages and their assets. The server merges this into its router.
 pub fn router<S: Host>() -> Router<S> {
-    use pages::{files, knowledge, login};
+    use pages::{audit, chat, files, keys, knowledge, login, orgs, people};
     Router::new()
         .route("/", get(login::home))
         .route("/login", get(login::page::<S>).post(login::submit::<S>))
@@ -69,6 +81,41 @@ pub fn router<S: Host>() -> Router<S> {
             get(files::move_preview::<S>).post(files::move_confirm::<S>),
         )
         .route("/knowledge", get(knowledge::search::<S>))
+        .route("/orgs", get(orgs::list::<S>).post(orgs::create::<S>))
+        .route("/orgs/{org}", get(orgs::show::<S>))
+        .route("/orgs/{org}/edit", post(orgs::edit::<S>))
+        .route("/orgs/{org}/verify", post(orgs::verify::<S>))
+        .route("/orgs/{org}/members", post(orgs::add_member::<S>))
+        .route(
+            "/orgs/{org}/members/{user}/manage",
+            post(orgs::set_manage::<S>),
+        )
+        .route(
+            "/orgs/{org}/members/{user}/remove",
+            post(orgs::remove_member::<S>),
+        )
+        .route(
+            "/orgs/{org}/delete",
+            get(orgs::delete_page::<S>).post(orgs::delete::<S>),
+        )
+        .route("/audit", get(audit::log::<S>))
+        .route("/chat", get(chat::home::<S>).post(chat::start::<S>))
+        .route("/chat/{id}", get(chat::session::<S>))
+        .route("/chat/{id}/messages", post(chat::send::<S>))
+        .route("/personas", post(chat::create_persona::<S>))
+        .route("/personas/{id}", get(chat::persona::<S>))
+        .route("/personas/{id}/assignments", post(chat::assign::<S>))
+        .route("/keys", get(keys::list::<S>).post(keys::create::<S>))
+        .route("/keys/{id}/revoke", post(keys::revoke::<S>))
+        .route("/users", get(people::list::<S>).post(people::create::<S>))
+        .route("/users/{user}", post(people::change::<S>))
+        .route("/account", get(people::account::<S>))
+        .route("/account/tokens", post(people::create_token::<S>))
+        .route(
+            "/account/tokens/{id}/revoke",
+            post(people::revoke_token::<S>),
+        )
+        .route("/account/default-org", post(people::set_default::<S>))
         .route("/static/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(session::csrf_guard))
         .layer(axum::middleware::map_response(session::page_headers))

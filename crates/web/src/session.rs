@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use orgscope_app::Caller;
-use orgscope_app::choices::OrgChoice;
+use orgscope_app::choices::{OrgChoice, Powers};
 use orgscope_app::secrets::{SESSION_PREFIX, csrf_token, ct_eq};
 
 use crate::Host;
@@ -180,6 +180,8 @@ pub struct Viewer {
     pub orgs: Vec<OrgChoice>,
     /// The change's token is in its multipart body, not yet checked.
     pub csrf_in_body: bool,
+    /// What their role opens (admin pages, buttons).
+    pub powers: Powers,
 }
 
 impl<S: Host> FromRequestParts<S> for Viewer {
@@ -207,6 +209,7 @@ impl<S: Host> FromRequestParts<S> for Viewer {
             .await
             .map_err(|e| error::bare(PageError::App(e)))?;
         Ok(Viewer {
+            powers: orgscope_app::choices::powers(&caller),
             csrf: csrf_token(&secret),
             me: views::me(&me),
             orgs,
@@ -222,6 +225,14 @@ pub fn wants_main(headers: &HeaderMap) -> bool {
         && headers
             .get("hx-target")
             .is_some_and(|t| t.as_bytes() == b"main")
+}
+
+/// Is this an htmx request aimed at the element with this id?
+pub fn wants_part(headers: &HeaderMap, id: &str) -> bool {
+    headers.get("hx-request").is_some()
+        && headers
+            .get("hx-target")
+            .is_some_and(|t| t.as_bytes() == id.as_bytes())
 }
 
 /// A `303 See Other` to a path of ours (htmx follows it too).

@@ -164,6 +164,8 @@ pub struct Layout {
     pub css: String,
     pub js: String,
     pub htmx: String,
+    /// What the viewer's role opens (the admin nav entries).
+    pub powers: orgscope_app::choices::Powers,
 }
 
 impl Layout {
@@ -175,6 +177,7 @@ impl Layout {
         l.role.clone_from(&v.me.role);
         l.tenant.clone_from(&v.me.tenant);
         l.default_org = v.me.default_org.as_deref().map(|d| Badge::org(d, &v.orgs));
+        l.powers = v.powers.clone();
         l.memberships =
             v.me.memberships
                 .iter()
@@ -200,6 +203,7 @@ impl Layout {
             css: assets::url("app.css"),
             js: assets::url("app.js"),
             htmx: assets::url("htmx.min.js"),
+            powers: orgscope_app::choices::Powers::default(),
         }
     }
 
@@ -429,6 +433,224 @@ pub fn hit(h: &SearchHit, orgs: &[OrgChoice]) -> Hit {
     }
 }
 
+/// The "who has access" panel (`access::explain`).
+pub struct AccessPanel {
+    /// Where the "check a user" form goes (the resource's page).
+    pub base: String,
+    pub groups: Vec<AccessGroupView>,
+    /// The username asked about, if any.
+    pub asked: String,
+    pub decision: Option<DecisionView>,
+    pub decision_error: Option<String>,
+}
+
+/// One rule's group of people (or org keys).
+pub struct AccessGroupView {
+    pub text: String,
+    pub org: Option<Badge>,
+    pub see: bool,
+    pub change: bool,
+    pub count: i64,
+    /// "person", "people", "key", "keys".
+    pub noun: &'static str,
+    pub names: Vec<String>,
+    /// Counted but not named here (hidden from the viewer, or further pages).
+    pub unnamed: i64,
+}
+
+/// One user's decision and the rule that made it.
+pub struct DecisionView {
+    pub name: String,
+    pub see: bool,
+    pub change: bool,
+    pub because: String,
+    pub see_because: String,
+    pub change_because: String,
+}
+
+impl DecisionView {
+    /// The answer in one sentence.
+    pub fn summary(&self) -> String {
+        match (self.see, self.change) {
+            (true, true) => format!("{} can see and change it", self.name),
+            (true, false) => format!("{} can see it, not change it", self.name),
+            (false, _) => format!("{} cannot see it", self.name),
+        }
+    }
+}
+
+/// Reads `access::explain`'s groups.
+pub fn access_panel(
+    w: &orgscope_app::access::WhoHasAccess,
+    orgs: &[OrgChoice],
+    base: &str,
+    shown: usize,
+) -> AccessPanel {
+    let groups = w
+        .groups
+        .iter()
+        .map(|g| {
+            let keys = g.rule.contains("key");
+            let noun = match (keys, g.count == 1) {
+                (true, true) => "key",
+                (true, false) => "keys",
+                (false, true) => "person",
+                (false, false) => "people",
+            };
+            let names: Vec<String> = g.names.iter().take(shown).cloned().collect();
+            AccessGroupView {
+                text: g.text.clone(),
+                org: g.org.as_ref().map(|o| Badge::of_ref(Some(o), orgs)),
+                see: g.see,
+                change: g.change,
+                count: g.count,
+                noun,
+                unnamed: g.count - i64::try_from(names.len()).unwrap_or(0),
+                names,
+            }
+        })
+        .collect();
+    AccessPanel {
+        base: base.to_owned(),
+        groups,
+        asked: String::new(),
+        decision: None,
+        decision_error: None,
+    }
+}
+
+/// Reads one decision of `access::explain`.
+pub fn decision(d: &orgscope_app::access::Decision) -> DecisionView {
+    DecisionView {
+        name: d.name.clone(),
+        see: d.see,
+        change: d.change,
+        because: d.because.clone(),
+        see_because: d.see_because.clone(),
+        change_because: d.change_because.clone(),
+    }
+}
+
+/// An org in a listing or on its page (`orgs::get_org`, `list_orgs`).
+pub struct OrgItem {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub badge: Badge,
+    pub parent: Option<Badge>,
+    pub parent_slug: String,
+    pub domain: Option<String>,
+    /// `pending` or `verified`.
+    pub domain_status: String,
+    pub txt_name: String,
+    pub txt_value: Option<String>,
+    pub verified_at: Option<When>,
+    pub created: When,
+    /// The viewer's own membership: "member", "manages", or "".
+    pub yours: &'static str,
+}
+
+/// Reads an org.
+pub fn org(o: &orgscope_app::orgs::Org, orgs: &[OrgChoice], me: &Me) -> OrgItem {
+    let parent = o.parent.as_deref().map(|p| {
+        orgs.iter()
+            .find(|c| c.id == p)
+            .map_or(p, |c| c.slug.as_str())
+    });
+    let v = o.domain_verification.as_ref();
+    OrgItem {
+        id: o.id.clone(),
+        slug: o.slug.clone(),
+        name: o.name.clone(),
+        badge: Badge::org(&o.slug, orgs),
+        parent: parent.map(|p| Badge::org(p, orgs)),
+        parent_slug: parent.unwrap_or_default().to_owned(),
+        domain: o.domain.clone(),
+        domain_status: v.map(|v| v.status.clone()).unwrap_or_default(),
+        txt_name: v.map(|v| v.txt_name.clone()).unwrap_or_default(),
+        txt_value: v.and_then(|v| v.txt_value.clone()),
+        verified_at: v.and_then(|v| v.verified_at.as_deref()).map(When::of),
+        created: When::of(&o.created_at),
+        yours: match me.memberships.iter().find(|m| m.slug == o.slug) {
+            Some(m) if m.can_manage => "manages",
+            Some(_) => "member",
+            None => "",
+        },
+    }
+}
+
+/// A member of an org (`orgs::list_members`).
+pub struct MemberItem {
+    pub user: String,
+    pub can_manage: bool,
+    pub since: When,
+}
+
+pub fn member(m: &orgscope_app::orgs::Member) -> MemberItem {
+    MemberItem {
+        user: m.user.username.clone(),
+        can_manage: m.can_manage,
+        since: When::of(&m.created_at),
+    }
+}
+
+/// What deleting an org would do (`orgs::delete_org` with `preview`).
+pub struct OrgDeletion {
+    /// (how many, what) the org owns.
+    pub owns: Vec<(i64, String)>,
+    pub owns_total: i64,
+    pub children: Vec<String>,
+    pub pruned: Vec<String>,
+    pub keys: usize,
+    pub losing: Vec<String>,
+    pub losing_count: usize,
+}
+
+impl OrgDeletion {
+    pub fn losing_unnamed(&self) -> usize {
+        self.losing_count.saturating_sub(self.losing.len())
+    }
+}
+
+pub fn org_deletion(i: &orgscope_app::orgs::OrgImpact) -> OrgDeletion {
+    OrgDeletion {
+        owns: i
+            .owns
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (*n, counted(*n, &plural_kind(k))))
+            .collect(),
+        owns_total: i.owns.values().sum(),
+        children: i.children_losing_their_parent.clone(),
+        pruned: i
+            .persona_assignments_pruned
+            .iter()
+            .map(|p| format!("{} from persona {}", p.user, p.persona))
+            .collect(),
+        keys: i.keys_revoked.len(),
+        losing: i.users_losing_access.clone(),
+        losing_count: i.users_losing_access_count,
+    }
+}
+
+/// `api_key` reads as "api keys", `file` as "files".
+fn plural_kind(k: &str) -> String {
+    let k = k.replace('_', " ");
+    if k.ends_with('y') && !k.ends_with("ey") {
+        format!("{}ies", &k[..k.len() - 1])
+    } else if k.ends_with('s') {
+        k
+    } else {
+        format!("{k}s")
+    }
+}
+
+/// A secret an operation answered once (a token, a key), to copy now.
+pub struct SecretOnce {
+    pub title: String,
+    pub value: String,
+}
+
 /// The inputs of the operations, one builder each.
 pub mod bodies {
     use orgscope_app::me::Login;
@@ -447,6 +669,70 @@ pub mod bodies {
     /// `resources::update` of a name.
     pub fn rename(name: &str) -> Value {
         json!({ "name": name })
+    }
+
+    /// `orgs::create_org` from the form's fields (empty means none).
+    pub fn new_org(
+        slug: &str,
+        name: &str,
+        parent: &str,
+        domain: &str,
+    ) -> orgscope_app::orgs::NewOrg {
+        orgscope_app::orgs::NewOrg {
+            slug: slug.trim().to_owned(),
+            name: name.trim().to_owned(),
+            parent: some(parent),
+            domain: some(domain),
+        }
+    }
+
+    /// `orgs::update_org`: only what differs from `was` is sent (a domain
+    /// sent again would start its proof over).
+    pub fn org_changes(
+        was: &super::OrgItem,
+        name: &str,
+        domain: &str,
+        slug: Option<&str>,
+        parent: Option<&str>,
+    ) -> orgscope_app::orgs::OrgChanges {
+        let domain = some(domain);
+        orgscope_app::orgs::OrgChanges {
+            name: Some(name.trim().to_owned()).filter(|n| *n != was.name),
+            domain: (domain != was.domain).then_some(domain),
+            slug: slug.map(|s| s.trim().to_owned()).filter(|s| *s != was.slug),
+            parent: parent.filter(|p| p.trim() != was.parent_slug).map(some),
+        }
+    }
+
+    /// `orgs::delete_org`: `move:<org>`, `tenant` or `delete`.
+    pub fn disposal(choice: &str, preview: bool) -> orgscope_app::orgs::OrgDisposal {
+        let mut d = orgscope_app::orgs::OrgDisposal {
+            preview,
+            ..Default::default()
+        };
+        match choice {
+            "delete" => d.delete_resources = true,
+            "tenant" => d.move_to = Some(None),
+            c => {
+                if let Some(org) = c.strip_prefix("move:") {
+                    d.move_to = Some(Some(org.to_owned()));
+                }
+            }
+        }
+        d
+    }
+
+    /// `orgs::add_member`.
+    pub fn new_member(user: &str, can_manage: bool) -> orgscope_app::orgs::NewMember {
+        orgscope_app::orgs::NewMember {
+            user: user.trim().to_owned(),
+            can_manage,
+        }
+    }
+
+    /// A form field: empty reads as none.
+    pub fn some(v: &str) -> Option<String> {
+        Some(v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     /// `resources::rescope`: `to` an org slug, or `None` for tenant-wide.

@@ -31,6 +31,19 @@
     }
   });
 
+  // [data-copy] copies the text of the element it names (a secret shown once).
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+      var said = button.parentNode.querySelector("[data-copied]");
+      if (said) said.hidden = false;
+      button.textContent = "Copied";
+    });
+  });
+
   // A form with data-dialog shows what htmx swapped in, in that dialog.
   document.addEventListener("htmx:afterSwap", function (e) {
     var source = e.detail.requestConfig && e.detail.requestConfig.elt;
@@ -184,8 +197,93 @@
     });
   }
 
+  // Chat: the turn is posted with fetch and its answer read as server-sent
+  // events: `question` and `message` carry HTML the server rendered (and
+  // escaped), `delta` plain text as a model writes it, `error` words.
+  function setupChat(form) {
+    if (form.dataset.ready) return;
+    form.dataset.ready = "1";
+    var list = document.getElementById("messages");
+    var input = form.querySelector("textarea");
+    var problem = form.querySelector("[data-chat-error]");
+    var button = form.querySelector("button[type=submit]");
+
+    function add(html) {
+      list.insertAdjacentHTML("beforeend", html);
+      var empty = document.getElementById("empty-chat");
+      if (empty) empty.remove();
+      return list.lastElementChild;
+    }
+
+    function fail(text) {
+      problem.textContent = text;
+      problem.hidden = false;
+    }
+
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (!input.value.trim()) { fail("Write a message first."); return; }
+      problem.hidden = true;
+      button.disabled = true;
+      var pending = null;
+      var body = new URLSearchParams(new FormData(form));
+      fetch(form.getAttribute("action"), {
+        method: "POST",
+        headers: { "X-CSRF-Token": csrfToken(), "Accept": "text/event-stream" },
+        body: body
+      }).then(function (res) {
+        if (!res.ok || !res.body) throw new Error("The message could not be sent (" + res.status + "). Reload the page and try again.");
+        input.value = "";
+        var reader = res.body.getReader();
+        var decoder = new TextDecoder();
+        var buffer = "";
+        function handle(frame) {
+          var name = "message", data = [];
+          frame.split("\n").forEach(function (line) {
+            if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+            else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+          });
+          var text = data.join("\n");
+          if (name === "question") add(text);
+          else if (name === "delta") {
+            if (!pending) {
+              pending = add('<li class="message assistant pending"><div class="message-body"></div></li>');
+            }
+            pending.querySelector(".message-body").textContent += text;
+          } else if (name === "message") {
+            if (pending) pending.remove();
+            pending = null;
+            add(text);
+          } else if (name === "error") {
+            if (pending) pending.classList.remove("pending");
+            fail(text);
+          }
+        }
+        function pump() {
+          return reader.read().then(function (step) {
+            if (step.done) return;
+            buffer += decoder.decode(step.value, { stream: true });
+            var at;
+            while ((at = buffer.indexOf("\n\n")) >= 0) {
+              handle(buffer.slice(0, at));
+              buffer = buffer.slice(at + 2);
+            }
+            return pump();
+          });
+        }
+        return pump();
+      }).catch(function (err) {
+        fail(err.message || "The connection was lost; try again.");
+      }).then(function () {
+        button.disabled = false;
+        input.focus();
+      });
+    });
+  }
+
   function init(root) {
     root.querySelectorAll("form[data-upload]").forEach(setupUpload);
+    root.querySelectorAll("form[data-chat]").forEach(setupChat);
   }
   // New content from htmx (a new main area) gets the same behaviour.
   document.addEventListener("htmx:load", function (e) { init(e.detail.elt); });

@@ -13,11 +13,11 @@ use orgscope_app::secrets::ct_eq;
 use orgscope_app::{Error, resources};
 use serde::Deserialize;
 
-use super::given;
+use super::{access, given};
 use crate::Host;
 use crate::error::{PageError, encode, html};
-use crate::session::{CSRF_FIELD, Viewer, see_other, wants_main};
-use crate::views::{self, Badge, Choice, FileItem, Impact, Layout, bodies};
+use crate::session::{CSRF_FIELD, Viewer, see_other, wants_main, wants_part};
+use crate::views::{self, AccessPanel, Badge, Choice, FileItem, Impact, Layout, bodies};
 
 /// Files per page.
 const PAGE: i64 = 50;
@@ -83,7 +83,7 @@ pub struct ListQuery {
 }
 
 /// The org filter: all, tenant-wide, then each org the viewer can see.
-fn filter_choices(v: &Viewer, org: Option<&str>) -> Vec<Choice> {
+pub fn filter_choices(v: &Viewer, org: Option<&str>) -> Vec<Choice> {
     let mut out = vec![
         Choice::new("all", "All my organizations", org.is_none()),
         Choice::new("tenant", "Tenant-wide", org == Some("tenant")),
@@ -99,7 +99,7 @@ fn filter_choices(v: &Viewer, org: Option<&str>) -> Vec<Choice> {
 }
 
 /// The selector as the URL carries it (`all` is the default: left out).
-fn org_param(org: Option<&str>) -> Option<&str> {
+pub fn org_param(org: Option<&str>) -> Option<&str> {
     org.filter(|o| *o != "all")
 }
 
@@ -372,11 +372,21 @@ struct FilePage<'a> {
     name_value: &'a str,
     notice: Option<&'static str>,
     error: Option<String>,
+    access: Option<AccessPanel>,
+}
+
+/// The access panel alone, for htmx's "check a user".
+#[derive(Template)]
+#[template(path = "access_panel.html")]
+struct AccessPart<'a> {
+    a: &'a AccessPanel,
 }
 
 #[derive(Deserialize, Default)]
 pub struct DoneQuery {
     done: Option<String>,
+    /// The access panel's "check a user".
+    user: Option<String>,
 }
 
 async fn read_file<S: Host>(state: &S, v: &Viewer, id: &str) -> Result<FileItem, Error> {
@@ -410,9 +420,15 @@ async fn file_page<S: Host>(
     id: &str,
     notice: Option<&'static str>,
     error: Option<(PageError, String)>,
+    user: Option<&str>,
 ) -> Response {
     let f = match read_file(state, v, id).await {
         Ok(f) => f,
+        Err(e) => return v.fail(e),
+    };
+    let base = format!("/files/{}", encode(&f.id));
+    let access = match access::panel(state, v, files::kind(), &f.id, &base, user).await {
+        Ok(a) => a,
         Err(e) => return v.fail(e),
     };
     let move_options = match move_options(state, v, &f).await {
@@ -431,6 +447,7 @@ async fn file_page<S: Host>(
         name_value: &name_value,
         notice,
         error,
+        access,
     });
     *res.status_mut() = status;
     res
@@ -439,9 +456,29 @@ async fn file_page<S: Host>(
 pub async fn show<S: Host>(
     State(state): State<S>,
     v: Viewer,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
+    let user = given(q.user.as_ref());
+    if wants_part(&headers, "access") {
+        return match access::panel(
+            &state,
+            &v,
+            files::kind(),
+            &id,
+            &format!("/files/{}", encode(&id)),
+            user,
+        )
+        .await
+        {
+            Ok(Some(a)) => html(&AccessPart { a: &a }),
+            Ok(None) => v.fail(Error::Forbidden(
+                "you may not see who has access to this file".into(),
+            )),
+            Err(e) => v.fail(e),
+        };
+    }
     let notice = match q.done.as_deref() {
         Some("renamed") => Some("The file was renamed."),
         Some("moved") => {
@@ -449,7 +486,7 @@ pub async fn show<S: Host>(
         }
         _ => None,
     };
-    file_page(&state, &v, &id, notice, None).await
+    file_page(&state, &v, &id, notice, None, user).await
 }
 
 #[derive(Deserialize, Default)]
@@ -468,7 +505,7 @@ pub async fn rename<S: Host>(
     match resources::update(&state.env(), &v.caller, files::kind(), &id, &body).await {
         Ok(_) => see_other(&format!("/files/{}?done=renamed", encode(&id))),
         Err(e @ (Error::Invalid(_) | Error::Forbidden(_) | Error::Conflict { .. })) => {
-            file_page(&state, &v, &id, None, Some((e.into(), form.name))).await
+            file_page(&state, &v, &id, None, Some((e.into(), form.name)), None).await
         }
         Err(e) => v.fail(e),
     }
@@ -504,7 +541,7 @@ pub async fn delete<S: Host>(
     match resources::remove(&state.env(), &v.caller, files::kind(), &id).await {
         Ok(()) => see_other("/files?done=deleted"),
         Err(e @ (Error::Forbidden(_) | Error::Conflict { .. })) => {
-            file_page(&state, &v, &id, None, Some((e.into(), String::new()))).await
+            file_page(&state, &v, &id, None, Some((e.into(), String::new())), None).await
         }
         Err(e) => v.fail(e),
     }

@@ -181,6 +181,18 @@ impl Browser {
         panic!("{css} never showed {what}; it shows: {last}");
     }
 
+    /// Scrolls an element to the top of the window.
+    pub async fn scroll_to(&self, css: &str) {
+        self.find(css).await;
+        self.client
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'start'});",
+                vec![serde_json::Value::String(css.to_owned())],
+            )
+            .await
+            .unwrap();
+    }
+
     /// Screenshots of what is shown now, at desktop and at phone width.
     pub async fn shoot(&self, name: &str) {
         let dir = screenshot_dir();

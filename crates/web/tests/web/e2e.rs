@@ -25,7 +25,7 @@ async fn upload_list_move_and_lose_access_in_a_browser() {
     }
 }
 
-async fn sign_in(b: &Browser, server: &TestServer, username: &str) {
+pub async fn sign_in(b: &Browser, server: &TestServer, username: &str) {
     b.goto(&server.url("/")).await;
     b.wait_url("the sign-in page", |u| u.contains("/login"))
         .await;
@@ -40,7 +40,7 @@ async fn sign_in(b: &Browser, server: &TestServer, username: &str) {
         .await;
 }
 
-async fn sign_out(b: &Browser) {
+pub async fn sign_out(b: &Browser) {
     b.click(".usermenu summary").await;
     b.click("form[action='/logout'] button").await;
     b.wait_url("the sign-in page", |u| u.contains("/login"))
@@ -205,6 +205,20 @@ async fn story(server: &TestServer, b: &Browser) {
         .await;
     b.audit("file").await;
     b.shoot("file").await;
+    // Who has access, and one user checked (the panel swaps in place).
+    let panel = b.text("#access").await;
+    assert!(panel.contains("member of eng"), "{panel}");
+    b.find("#access-user").await.send_keys("bob").await.unwrap();
+    b.click("#access form button[type=submit]").await;
+    b.wait_text("#access-decision", "bob's decision", |t| {
+        t.contains("bob can see and change it")
+    })
+    .await;
+    b.wait_url("the checked user in the URL", |u| u.contains("user=bob"))
+        .await;
+    b.audit("access-panel").await;
+    b.scroll_to("#access").await;
+    b.shoot("access-panel").await;
     b.find("#move-to")
         .await
         .select_by_value("mkt")

@@ -20,6 +20,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(None).await
+    }
+
+    /// A server whose chat answers come from this model endpoint.
+    pub async fn start_with(llm: Option<orgscope_server::llm::Llm>) -> TestServer {
         let dir = std::env::temp_dir().join(orgscope_store::new_id("orgscope-web-test"));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
@@ -28,7 +33,7 @@ impl TestServer {
             .await
             .expect("bootstrap");
         let blobs = orgscope_server::blobs::Blobs::local(&dir.join("blobs")).expect("blob folder");
-        let state = AppState::new(store, MasterKey::generate(), blobs);
+        let state = AppState::new(store, MasterKey::generate(), blobs).with_llm(llm);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -166,6 +171,46 @@ impl TestServer {
             }
         }
         panic!("extraction of {id} did not finish");
+    }
+
+    /// A page as a session's holder gets it: its status and HTML.
+    pub async fn page(&self, session: &str, path: &str) -> (StatusCode, String) {
+        let res = self
+            .http
+            .get(self.url(path))
+            .header("cookie", format!("orgscope_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.text().await.unwrap())
+    }
+
+    /// A form posted with the session's CSRF token: status, `Location`, body.
+    pub async fn post_form(
+        &self,
+        session: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, String, String) {
+        let csrf = orgscope_app::secrets::csrf_token(session);
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let res = self
+            .http
+            .post(self.url(path))
+            .header("cookie", format!("orgscope_session={session}"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, res.text().await.unwrap())
     }
 
     /// The names of the files a token's holder lists.

@@ -2,8 +2,12 @@
 //! Debian's Chromium (through chromedriver) where a browser is needed, and
 //! by plain HTTP where it is not.
 
+mod access;
 mod browser;
+mod chat;
 mod csrf;
 mod e2e;
 mod harness;
 mod hiding;
+mod orgs;
+mod people;
