@@ -455,7 +455,7 @@ pub fn changes(kind: &Kind, current: &Value, sent: &Sent) -> Map<String, Value> 
 pub struct Shown {
     pub label: String,
     /// `text`, `long`, `pre`, `mono`, `links`, `chips`, `time`, `yes`,
-    /// `no`, `none`, `state`.
+    /// `no`, `none`, `muted`, `state`.
     pub style: &'static str,
     pub text: String,
     pub links: Vec<(String, String)>,

@@ -160,10 +160,10 @@ fn show_extra(key: &str, v: &Value) -> Shown {
     match v {
         Value::Null => {
             if key == "next_firing" {
-                out.style = "text";
+                out.style = "muted";
                 out.text = "paused".into();
             } else if timed {
-                out.style = "text";
+                out.style = "muted";
                 out.text = "never".into();
             }
         }
