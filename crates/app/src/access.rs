@@ -46,9 +46,10 @@ pub struct Subject {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WhoHasAccess {
     pub resource: Subject,
-    /// For derived data (a knowledge entry): what its access comes from.
+    /// Derived data asked about (a knowledge entry): its access is that of
+    /// `resource`, the file it comes from.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub through: Option<Subject>,
+    pub asked_about: Option<Subject>,
     pub groups: Vec<AccessGroup>,
 }
 
@@ -133,7 +134,7 @@ pub async fn explain_knowledge(
         .resource("file", &filter, &entry.file_id)
         .await
         .or_not_found("knowledge entry", id)?;
-    let through = Subject {
+    let entry_subject = Subject {
         id: entry.id.clone(),
         kind: "knowledge_entry".into(),
         name: format!("{} #{}", entry.file_name, entry.position),
@@ -145,7 +146,7 @@ pub async fn explain_knowledge(
         auth,
         KindRules::of(file_kind),
         &file,
-        Some(through),
+        Some(entry_subject),
         q,
     )
     .await
@@ -156,7 +157,7 @@ async fn answer(
     auth: &Caller,
     rules: KindRules,
     row: &ResourceRow,
-    through: Option<Subject>,
+    asked_about: Option<Subject>,
     q: &AccessQuery,
 ) -> Result<AccessAnswer> {
     let scope = row.scope();
@@ -254,7 +255,7 @@ async fn answer(
                     name: row.name.clone(),
                     org: OrgRef::of(row.org_id.as_deref(), row.org_slug.as_deref()),
                 },
-                through,
+                asked_about,
                 groups,
             }))
         }

@@ -40,6 +40,8 @@ pub enum ApiError {
     /// 502: an upstream the server relies on (the model endpoint) failed;
     /// the detail names it.
     BadGateway(String),
+    /// 504: the model endpoint took too long; the detail names it.
+    GatewayTimeout(String),
     /// 500: logged, never described to the client.
     Internal(String),
     /// 503: a dependency (the database) is not answering.
@@ -86,6 +88,7 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -138,7 +141,8 @@ impl ApiError {
             | ApiError::TooLarge(d)
             | ApiError::UnsupportedMediaType(d)
             | ApiError::Invalid(d)
-            | ApiError::BadGateway(d) => (d.clone(), &null),
+            | ApiError::BadGateway(d)
+            | ApiError::GatewayTimeout(d) => (d.clone(), &null),
         };
         let title = status.canonical_reason().unwrap_or("Error");
         serde_json::to_value(Problem {

@@ -107,7 +107,7 @@ impl orgscope_web::Host for AppState {
                     match up.next_delta().await {
                         Ok(Some(piece)) => Some((Ok(piece), Some(up))),
                         Ok(None) => None,
-                        Err(e) => Some((Err(e), None)),
+                        Err(e) => Some((Err(e.into()), None)),
                     }
                 });
                 Ok(pieces.boxed())

@@ -96,7 +96,7 @@ async fn post_message(
         );
     };
     let prompt = llm::prompt(&turn.instructions, &turn.hits, &turn.question);
-    let upstream = model.start(&prompt).await.map_err(ApiError::BadGateway)?;
+    let upstream = model.start(&prompt).await?;
     let wants_stream = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -106,7 +106,7 @@ async fn post_message(
         Ok::<_, ApiError>(chat::finish_turn(&store, turn, &answer).await?)
     };
     if !wants_stream {
-        let answer = llm::collect(upstream).await.map_err(ApiError::BadGateway)?;
+        let answer = llm::collect(upstream).await?;
         return Ok(axum::Json(finish(answer).await?).into_response());
     }
     // Server-Sent Events: `delta` events as the model writes, then `message`
@@ -153,7 +153,11 @@ where
                         };
                         Some((Ok(event), Step::Done))
                     }
-                    Err(e) => Some((Ok(Event::default().event("error").data(e)), Step::Done)),
+                    Err(e) => {
+                        let problem = ApiError::from(e).problem();
+                        let event = Event::default().event("error").data(problem.to_string());
+                        Some((Ok(event), Step::Done))
+                    }
                 },
             }
         },

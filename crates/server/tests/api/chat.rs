@@ -456,3 +456,118 @@ async fn an_unreachable_model_is_a_502_naming_it_and_the_message_is_kept() {
         .await;
     assert_eq!(history["items"][0]["content"], "hello there");
 }
+
+/// A model endpoint that sends `events` one byte at a time (so characters
+/// arrive split across reads), then stalls for `stall` before ending.
+async fn trickling_model(events: String, stall: std::time::Duration) -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let events = events.clone();
+            async move {
+                let bytes: Vec<u8> = events.into_bytes();
+                let stream = futures_util::stream::unfold(0usize, move |i| {
+                    let bytes = bytes.clone();
+                    async move {
+                        if i < bytes.len() {
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                            let chunk = bytes::Bytes::copy_from_slice(&bytes[i..=i]);
+                            Some((Ok::<_, std::io::Error>(chunk), i + 1))
+                        } else if i == bytes.len() && !stall.is_zero() {
+                            tokio::time::sleep(stall).await;
+                            None
+                        } else {
+                            None
+                        }
+                    }
+                });
+                (
+                    [("content-type", "text/event-stream")],
+                    axum::body::Body::from_stream(stream),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn sse(pieces: &[&str], done: bool) -> String {
+    let mut out: String = pieces
+        .iter()
+        .map(|d| {
+            format!(
+                "data: {}\n\n",
+                json!({"choices": [{"delta": {"content": d}}]})
+            )
+        })
+        .collect();
+    if done {
+        out.push_str("data: [DONE]\n\n");
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_streamed_answer_split_inside_characters_comes_back_whole() {
+    let url = trickling_model(
+        sse(&["café ", "ünïcode ", "日本語 🦘"], true),
+        Default::default(),
+    )
+    .await;
+    let llm = orgscope_server::llm::Llm::new(&url, "test-model", None);
+    let up = llm.start(&json!([])).await.unwrap();
+    let answer = orgscope_server::llm::collect(up).await.unwrap();
+    assert_eq!(answer, "café ünïcode 日本語 🦘");
+}
+
+#[tokio::test]
+async fn a_model_that_stalls_is_a_504_naming_it_and_the_message_is_kept() {
+    let url = trickling_model(
+        sse(&["half an "], false),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let llm = orgscope_server::llm::Llm::new(&url, "test-model", None).with_timeouts(
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_millis(500),
+    );
+    let s = TestServer::start_with(
+        Backend::Sqlite,
+        Options {
+            llm: Some(llm),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = world(s).await;
+    let s = &w.s;
+    let p = persona(s, &w.alice, "alpha").await;
+    let (_, session) = s
+        .post(&w.alice, "/api/v1/sessions", json!({"persona": p}))
+        .await;
+    let sid = session["id"].as_str().unwrap().to_owned();
+    let (st, problem) = s
+        .post(
+            &w.alice,
+            &format!("/api/v1/sessions/{sid}/messages"),
+            json!({"content": "quokka"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::GATEWAY_TIMEOUT, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&url),
+        "{problem}"
+    );
+    let (_, history) = s
+        .get(&w.alice, &format!("/api/v1/sessions/{sid}/messages"))
+        .await;
+    assert_eq!(
+        history["items"][0]["content"], "quokka",
+        "the question is kept"
+    );
+    let _ = (&w.bob, &w.carol);
+}

@@ -2,6 +2,7 @@
 //! On SQLite by default; on PostgreSQL too when `ORGSCOPE_TEST_DATABASE_URL`
 //! is set (each server gets a database of its own).
 
+mod access;
 mod agents;
 mod apis;
 mod audit;
