@@ -294,6 +294,31 @@ fn relative(iso: &str) -> String {
     }
 }
 
+/// A name that ends in a stored timestamp (a session named by the app
+/// after its persona and the time it started) reads as a date for people:
+/// "Helper 2026-12-02T14:05:09.123456Z" is "Helper, 2 Dec 2026 14:05 UTC".
+pub fn readable_name(name: &str) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let Some((head, last)) = name.rsplit_once(' ') else {
+        return name.to_owned();
+    };
+    let Ok(t) = time::OffsetDateTime::parse(last, &Rfc3339) else {
+        return name.to_owned();
+    };
+    let t = t.to_offset(time::UtcOffset::UTC);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{head}, {} {} {} {:02}:{:02} UTC",
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month())) - 1],
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
+}
+
 /// Bytes for people: 1 decimal above a KiB.
 pub fn size(bytes: i64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
@@ -812,6 +837,16 @@ mod tests {
         assert_eq!(counted(1, "knowledge entries"), "knowledge entry");
         assert_eq!(counted(2, "knowledge entries"), "knowledge entries");
         assert_eq!(counted(1, "sessions"), "session");
+    }
+
+    #[test]
+    fn session_names_read_as_dates() {
+        assert_eq!(
+            readable_name("On-call helper 2026-12-02T14:05:09.123456Z"),
+            "On-call helper, 2 Dec 2026 14:05 UTC"
+        );
+        assert_eq!(readable_name("My session"), "My session");
+        assert_eq!(readable_name("Plan 2026"), "Plan 2026");
     }
 
     #[test]
