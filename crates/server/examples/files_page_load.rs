@@ -7,7 +7,9 @@
 //!     cargo run --release -p orgscope-server --example files_page_load [-- FILES ORGS REQUESTS]
 //!
 //! Defaults: 100,000 files in 200 orgs (500 each), the user a member of 20
-//! of them (10,000 files visible), 1,000 requests of each.
+//! of them (10,000 files visible), 1,000 requests of each. With
+//! `ORGSCOPE_BENCH_KEEP` set, the database is kept (its path is printed)
+//! for `EXPLAIN QUERY PLAN`.
 
 use std::time::{Duration, Instant};
 
@@ -175,5 +177,9 @@ async fn main() {
         "JSON  /api/v1/files?org=<one of hers>&sort=-time&limit=50",
         org_json,
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("ORGSCOPE_BENCH_KEEP").is_some() {
+        println!("kept {}", dir.join("bench.db").display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
