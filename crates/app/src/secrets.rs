@@ -59,6 +59,31 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Runs password hashing or checking on the blocking pool, at most as many
+/// at once as the machine has cores: a storm of logins never stalls the
+/// async workers that answer everything else.
+pub async fn off_the_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        tokio::sync::Semaphore::new(cores)
+    });
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(format!("argon2 slots: {e}")))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Internal(format!("argon2 task: {e}")))
+}
+
+/// [`hash_password`] on the blocking pool.
+pub async fn hash_password_off(password: String) -> Result<String> {
+    off_the_workers(move || hash_password(&password)).await?
+}
+
 pub fn hash_password(password: &str) -> Result<String> {
     if password.chars().count() < 8 {
         return Err(Error::Invalid(

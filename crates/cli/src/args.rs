@@ -57,6 +57,11 @@ pub enum Command {
         /// refused.
         #[arg(long, env = "ORGSCOPE_GATEWAY_HEADERS", default_value = "nginx", value_parser = ["nginx", "traefik", "envoy"])]
         gateway_headers: String,
+        /// Proxies (addresses or networks, comma-separated: 10.0.0.0/8,127.0.0.1)
+        /// whose X-Forwarded-For names the client, for login limits. None by
+        /// default: the connection's address is the client's.
+        #[arg(long, env = "ORGSCOPE_TRUSTED_PROXIES", default_value = "")]
+        trusted_proxies: String,
     },
     /// Create the data dir, database and master key, and bootstrap the first
     /// tenant, its admin (password from ORGSCOPE_ADMIN_PASSWORD, or printed once) and default org.

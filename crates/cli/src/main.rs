@@ -48,10 +48,13 @@ async fn run(args: Args) -> Result<()> {
             listen,
             max_upload_bytes,
             gateway_headers,
+            trusted_proxies,
         } => {
             let style = orgscope_core::gateway::ProxyStyle::parse(gateway_headers)
                 .context("--gateway-headers: use nginx, traefik or envoy")?;
-            serve(&args, listen, *max_upload_bytes, style).await
+            let proxies = orgscope_server::client::Network::parse_list(trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?;
+            serve(&args, listen, *max_upload_bytes, style, proxies).await
         }
         Command::Init => init(&args).await,
         _ => admin(&args).await,
@@ -100,11 +103,13 @@ async fn serve(
     listen: &str,
     max_upload: u64,
     proxy_style: orgscope_core::gateway::ProxyStyle,
+    trusted_proxies: Vec<orgscope_server::client::Network>,
 ) -> Result<()> {
     let state = open(args, true)
         .await?
         .with_max_upload(max_upload)
-        .with_proxy_style(proxy_style);
+        .with_proxy_style(proxy_style)
+        .with_trusted_proxies(trusted_proxies);
     if let Some(b) = orgscope_server::bootstrap(&state.store, admin_password())
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?

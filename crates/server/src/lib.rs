@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client;
 pub use orgscope_app::blobs;
 pub use orgscope_app::crypto;
 pub use orgscope_app::dns;
@@ -79,6 +80,8 @@ pub struct Shared {
     pub dns_server: Option<std::net::SocketAddr>,
     /// Where the gateway check reads the original request (`--gateway-headers`).
     pub proxy_style: orgscope_core::gateway::ProxyStyle,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
+    pub trusted_proxies: Vec<crate::client::Network>,
 }
 
 /// The web pages run on the server's state.
@@ -173,6 +176,16 @@ impl AppState {
         }
     }
 
+    /// Sets the proxies whose `X-Forwarded-For` names the client; call it
+    /// while building the state.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: Vec<crate::client::Network>) -> AppState {
+        Arc::get_mut(&mut self.shared)
+            .expect("the trusted proxies are set before the state is shared")
+            .trusted_proxies = proxies;
+        self
+    }
+
     /// Sets the header style of the proxy in front of the gateway check.
     #[must_use]
     pub fn with_proxy_style(mut self, style: orgscope_core::gateway::ProxyStyle) -> AppState {
@@ -196,6 +209,7 @@ impl AppState {
                 dns_server: dns::resolver_from_env(),
                 responses: routes::system::ResponseCounts::default(),
                 proxy_style: orgscope_core::gateway::ProxyStyle::Nginx,
+                trusted_proxies: Vec::new(),
             }),
         }
     }
@@ -330,6 +344,10 @@ pub fn router(state: AppState) -> Router {
             count_responses,
         ))
         .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client::resolve,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
