@@ -491,7 +491,14 @@ async fn admin(args: &Args) -> Result<()> {
                 tenant_wide,
             } => {
                 for path in paths {
-                    show(&upload(&client, path, org.as_deref(), *tenant_wide).await?);
+                    let file = upload(&client, path, org.as_deref(), *tenant_wide).await?;
+                    show(&file);
+                    if matches!(client, Client::Local { .. }) {
+                        // On the data dir, this process is the only one
+                        // extracting: finish before exiting, or the file
+                        // would wait for a server's sweep.
+                        extracted(&client, &file).await?;
+                    }
                 }
             }
             FileCmd::List { org, sort } => {
@@ -775,6 +782,40 @@ async fn resource(client: &Client, path: &str, cmd: &ResourceCmd) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// Waits, with a spinner, until a file's knowledge extraction has ended.
+async fn extracted(client: &Client, file: &Value) -> Result<()> {
+    let id = file["id"].as_str().unwrap_or_default();
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!("extracting the knowledge of {id}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let now = client
+            .send("GET", &format!("/api/v1/files/{}", enc(id)), None)
+            .await?;
+        let state = now["extraction"]["state"].as_str().unwrap_or_default();
+        if !["pending", "running"].contains(&state) {
+            bar.finish_and_clear();
+            eprintln!(
+                "{id}: extraction {state} ({} knowledge entries){}",
+                now["extraction"]["entries"],
+                now["extraction"]["error"]
+                    .as_str()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bar.finish_and_clear();
+            bail!(
+                "{id}: extraction is still {state} after 10 minutes; a running server will finish it"
+            );
+        }
+        bar.tick();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// A listing path, narrowed to an org when one is given.

@@ -375,6 +375,11 @@ fn file_upload_with_the_cli_then_rescope_with_preview() {
             .collect::<Vec<_>>(),
         ["a.txt", "b.md"]
     );
+    // On the data dir the CLI finishes extraction before it exits.
+    for f in &files {
+        assert_eq!(f["extraction"]["state"], "done", "{f}");
+        assert_eq!(f["extraction"]["entries"], 1, "{f}");
+    }
     let id = files[0]["id"].as_str().unwrap();
     let preview = json(&ok(
         &dir,
