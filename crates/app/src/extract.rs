@@ -236,12 +236,23 @@ async fn extract_inner(store: &Store, blobs: &Blobs, id: &str) -> Result<(), Str
                 .await
                 .map_err(|e| e.to_string())?;
             // NUL is no text (and PostgreSQL refuses it in a string).
-            tokio::task::spawn_blocking(move || {
+            let work = tokio::task::spawn_blocking(move || {
                 text_of(format, &bytes).map(|t| chunks(&t.replace('\0', " ")))
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| ("failed", e))
+            });
+            // A parser that loops on a hostile file is given up on (its
+            // thread cannot be stopped, but the file does not wait on it).
+            match tokio::time::timeout(EXTRACT_TIME_LIMIT, work).await {
+                Ok(joined) => joined
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| ("failed", e)),
+                Err(_) => Err((
+                    "failed",
+                    format!(
+                        "the text could not be extracted within {} seconds",
+                        EXTRACT_TIME_LIMIT.as_secs()
+                    ),
+                )),
+            }
         }
     };
     let finish = async |state: &str, error: Option<&str>, chunks: &[String]| {
@@ -263,6 +274,9 @@ async fn extract_inner(store: &Store, blobs: &Blobs, id: &str) -> Result<(), Str
     }
     Ok(())
 }
+
+/// How long one file's text may take to extract.
+const EXTRACT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// How often the sweep looks for extractions that stalled.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
