@@ -32,6 +32,9 @@ pub struct Args {
     /// A session or personal token for --url.
     #[arg(long, global = true, env = "ORGSCOPE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Log lines as text for people, or as JSON for log pipelines.
+    #[arg(long, global = true, env = "ORGSCOPE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     /// The tenant (slug or id) to act in, for superusers and local use when the server has several.
     #[arg(long, global = true, env = "ORGSCOPE_TENANT")]
     pub tenant: Option<String>,

@@ -348,8 +348,55 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             client::resolve,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response),
+        )
+        // The request's id: the client's `X-Request-Id` if it sent one, else
+        // a new UUID; returned on the response and on the request's log line.
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            tower_http::request_id::MakeRequestUuid,
+        ))
         .with_state(state)
+}
+
+/// The span of one request: its method, route template (never the path
+/// itself, which may hold ids), request id, and — once authenticated — the
+/// principal's id. Never a token or a secret.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route,
+        request_id = id,
+        principal = tracing::field::Empty,
+    )
+}
+
+/// One line per request at `info`: its status and latency (in the span's
+/// context: method, route, request id, principal).
+fn log_response(
+    res: &axum::http::Response<axum::body::Body>,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    tracing::info!(
+        status = res.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request"
+    );
 }
 
 /// A NUL (`%00`) in a path segment or query value is refused before any
