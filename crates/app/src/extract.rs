@@ -29,6 +29,8 @@ enum Format {
     Text,
     Html,
     Pdf,
+    Docx,
+    Odt,
 }
 
 fn format_of(content_type: &str, name: &str) -> Option<Format> {
@@ -41,6 +43,10 @@ fn format_of(content_type: &str, name: &str) -> Option<Format> {
     match ct.as_str() {
         "text/html" | "application/xhtml+xml" => return Some(Format::Html),
         "application/pdf" => return Some(Format::Pdf),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
+            return Some(Format::Docx);
+        }
+        "application/vnd.oasis.opendocument.text" => return Some(Format::Odt),
         "application/json" | "text/csv" | "text/markdown" | "application/x-ndjson" => {
             return Some(Format::Text);
         }
@@ -54,93 +60,79 @@ fn format_of(content_type: &str, name: &str) -> Option<Format> {
         }
         Some("html" | "htm") => Some(Format::Html),
         Some("pdf") => Some(Format::Pdf),
+        Some("docx") => Some(Format::Docx),
+        Some("odt") => Some(Format::Odt),
         _ => None,
     }
 }
 
-/// Visible text of an HTML document: tags, scripts and styles removed, the
-/// common entities decoded, block elements as line breaks.
-pub fn html_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len() / 2);
-    let lower = html.to_ascii_lowercase();
-    let mut i = 0;
-    let bytes = html.as_bytes();
-    while i < bytes.len() {
-        if bytes[i] == b'<' {
-            let rest = &lower[i..];
-            let skip_to = ["script", "style"].iter().find_map(|t| {
-                rest.strip_prefix('<')
-                    .filter(|r| r.starts_with(t))
-                    .and_then(|_| rest.find(&format!("</{t}")))
-            });
-            let from = i + skip_to.unwrap_or(0);
-            match html[from..].find('>') {
-                Some(end) => {
-                    let tag = &lower[i..from + end];
-                    if [
-                        "<p", "<br", "<div", "<li", "<h", "<tr", "</p", "</div", "</li", "</h",
-                        "</tr",
-                    ]
-                    .iter()
-                    .any(|b| tag.starts_with(b))
-                    {
-                        out.push('\n');
-                    } else {
-                        out.push(' ');
-                    }
-                    i = from + end + 1;
-                }
-                None => break,
-            }
-        } else {
-            let next = html[i..].find('<').map_or(html.len(), |n| i + n);
-            out.push_str(&decode_entities(&html[i..next]));
-            i = next;
-        }
-    }
-    out
+/// Visible text of an HTML document (html2text: entities decoded, scripts,
+/// styles and comments dropped, blocks on lines of their own, no wrapping).
+pub fn html_text(html: &[u8]) -> Result<String, String> {
+    html2text::config::plain_no_decorate()
+        .string_from_read(html, usize::MAX / 4)
+        .map(|t| t.lines().map(str::trim_end).collect::<Vec<_>>().join("\n"))
+        .map_err(|e| format!("the HTML could not be read: {e}"))
 }
 
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let end = rest.find(';').filter(|e| *e <= 10);
-        let decoded = end.and_then(|e| {
-            let name = &rest[1..e];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" | "#39" => Some('\''),
-                "nbsp" => Some(' '),
-                n if n.starts_with("#x") || n.starts_with("#X") => u32::from_str_radix(&n[2..], 16)
-                    .ok()
-                    .and_then(char::from_u32),
-                n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
-                _ => None,
-            };
-            c.map(|c| (c, e))
-        });
-        match decoded {
-            Some((c, e)) => {
-                out.push(c);
-                rest = &rest[e + 1..];
+/// The text of an office document (DOCX, ODT): the XML part that holds the
+/// body, inside its zip, with a line per paragraph. Parts are read with a
+/// size cap, so a zip bomb stops at the cap.
+fn office_text(bytes: &[u8], part: &str, paragraph: &[u8]) -> Result<String, String> {
+    use std::io::Read;
+    const MAX_PART: u64 = 64 * 1024 * 1024;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("the document is not a readable zip: {e}"))?;
+    let mut xml = Vec::new();
+    zip.by_name(part)
+        .map_err(|_| format!("the document has no {part}"))?
+        .take(MAX_PART)
+        .read_to_end(&mut xml)
+        .map_err(|e| format!("the document's {part} could not be read: {e}"))?;
+    let mut reader = quick_xml::Reader::from_reader(xml.as_slice());
+    let mut out = String::new();
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(quick_xml::events::Event::Text(t)) => {
+                let text = t
+                    .xml10_content()
+                    .map_err(|e| format!("the document's {part} is not valid XML: {e}"))?;
+                out.push_str(&text);
             }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
+            Ok(quick_xml::events::Event::GeneralRef(r)) => {
+                // `&amp;` and friends, and character references.
+                let name = String::from_utf8_lossy(&r);
+                let c = match name.as_ref() {
+                    "amp" => Some('&'),
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "quot" => Some('"'),
+                    "apos" => Some('\''),
+                    _ => r.resolve_char_ref().ok().flatten(),
+                };
+                out.extend(c);
             }
+            Ok(quick_xml::events::Event::End(e)) if e.local_name().as_ref() == paragraph => {
+                out.push('\n');
+            }
+            Ok(quick_xml::events::Event::Empty(e))
+                if matches!(e.local_name().as_ref(), b"tab" | b"s") =>
+            {
+                out.push(' ');
+            }
+            Ok(quick_xml::events::Event::Empty(e))
+                if matches!(e.local_name().as_ref(), b"br" | b"line-break") =>
+            {
+                out.push('\n');
+            }
+            Ok(quick_xml::events::Event::Eof) => break,
+            Err(e) => return Err(format!("the document's {part} is not valid XML: {e}")),
+            _ => {}
         }
+        buf.clear();
     }
-    out.push_str(rest);
-    out
+    Ok(out)
 }
 
 /// Splits text into entries of about [`CHUNK_CHARS`] characters, at
@@ -188,7 +180,9 @@ pub fn chunks(text: &str) -> Vec<String> {
 fn text_of(format: Format, bytes: &[u8]) -> Result<String, String> {
     match format {
         Format::Text => Ok(String::from_utf8_lossy(bytes).into_owned()),
-        Format::Html => Ok(html_text(&String::from_utf8_lossy(bytes))),
+        Format::Html => html_text(bytes),
+        Format::Docx => office_text(bytes, "word/document.xml", b"p"),
+        Format::Odt => office_text(bytes, "content.xml", b"p"),
         Format::Pdf => {
             // The PDF parser may panic on hostile input: contain it.
             let bytes = bytes.to_vec();
@@ -242,12 +236,23 @@ async fn extract_inner(store: &Store, blobs: &Blobs, id: &str) -> Result<(), Str
                 .await
                 .map_err(|e| e.to_string())?;
             // NUL is no text (and PostgreSQL refuses it in a string).
-            tokio::task::spawn_blocking(move || {
+            let work = tokio::task::spawn_blocking(move || {
                 text_of(format, &bytes).map(|t| chunks(&t.replace('\0', " ")))
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| ("failed", e))
+            });
+            // A parser that loops on a hostile file is given up on (its
+            // thread cannot be stopped, but the file does not wait on it).
+            match tokio::time::timeout(EXTRACT_TIME_LIMIT, work).await {
+                Ok(joined) => joined
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| ("failed", e)),
+                Err(_) => Err((
+                    "failed",
+                    format!(
+                        "the text could not be extracted within {} seconds",
+                        EXTRACT_TIME_LIMIT.as_secs()
+                    ),
+                )),
+            }
         }
     };
     let finish = async |state: &str, error: Option<&str>, chunks: &[String]| {
@@ -270,9 +275,24 @@ async fn extract_inner(store: &Store, blobs: &Blobs, id: &str) -> Result<(), Str
     Ok(())
 }
 
-/// Picks up files whose extraction never finished (a restart, another
-/// replica that stopped), a batch at a time.
+/// How long one file's text may take to extract.
+const EXTRACT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How often the sweep looks for extractions that stalled.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Picks up files whose extraction never finished (a restart, a replica or
+/// a process that stopped mid-way, a claim gone stale), a batch at a time;
+/// then looks again every minute, for as long as the server runs.
 pub async fn resume(store: Store, blobs: Blobs) {
+    loop {
+        drain(&store, &blobs).await;
+        tokio::time::sleep(SWEEP_EVERY).await;
+    }
+}
+
+/// Extracts the backlog as it stands now.
+pub async fn drain(store: &Store, blobs: &Blobs) {
     loop {
         let backlog = match store.read().await {
             Ok(mut tx) => tx.extraction_backlog(&stale_before(), 100).await,
@@ -282,7 +302,7 @@ pub async fn resume(store: Store, blobs: Blobs) {
             Ok(ids) if ids.is_empty() => return,
             Ok(ids) => {
                 for id in ids {
-                    extract(&store, &blobs, &id).await;
+                    extract(store, blobs, &id).await;
                 }
             }
             Err(e) => {
@@ -300,12 +320,53 @@ mod tests {
     #[test]
     fn html_to_text() {
         let t = html_text(
-            "<html><head><style>p{}</style><script>var x='<p>';</script></head><body><h1>Title</h1><p>A &amp; B &lt;c&gt; &#233;t&#xE9;</p></body></html>",
-        );
+            b"<html><head><title>Page</title><style>p{}</style><script>var x='<p>';</script></head><body><h1>Title</h1><!-- hidden note --><p>A &amp; B &lt;c&gt; &#233;t&#xE9; caf&eacute;</p><noscript>enable js</noscript></body></html>",
+        )
+        .unwrap();
         assert!(t.contains("Title"), "{t}");
-        assert!(t.contains("A & B <c> été"), "{t}");
+        assert!(t.contains("A & B <c> été café"), "{t}");
         assert!(!t.contains("var x"), "{t}");
         assert!(!t.contains("p{}"), "{t}");
+        assert!(!t.contains("hidden note"), "comments do not leak: {t}");
+    }
+
+    /// A zip with one part, as an office document holds its body.
+    fn office(part: &str, xml: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file(part, stored).unwrap();
+        zip.write_all(xml.as_bytes()).unwrap();
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn docx_and_odt_to_text() {
+        let docx = office(
+            "word/document.xml",
+            r#"<?xml version="1.0"?><w:document xmlns:w="w"><w:body><w:p><w:r><w:t>Caf&#233; runbook</w:t></w:r><w:r><w:tab/><w:t xml:space="preserve">restart &amp; check</w:t></w:r></w:p><w:p><w:r><w:t>second line</w:t></w:r></w:p></w:body></w:document>"#,
+        );
+        let t = text_of(Format::Docx, &docx).unwrap();
+        assert_eq!(t, "Café runbook restart & check\nsecond line\n");
+        let odt = office(
+            "content.xml",
+            r#"<office:document-content xmlns:office="o" xmlns:text="t"><office:body><office:text><text:p>first<text:s/>para</text:p><text:p>next</text:p></office:text></office:body></office:document-content>"#,
+        );
+        assert_eq!(text_of(Format::Odt, &odt).unwrap(), "first para\nnext\n");
+        assert!(text_of(Format::Docx, b"not a zip").is_err());
+        assert!(text_of(Format::Docx, &office("other.xml", "<a/>")).is_err());
+        assert_eq!(
+            format_of("application/octet-stream", "Notes.DOCX"),
+            Some(Format::Docx)
+        );
+        assert_eq!(
+            format_of(
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "x"
+            ),
+            Some(Format::Docx)
+        );
     }
 
     #[test]

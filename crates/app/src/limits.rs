@@ -26,22 +26,32 @@ impl Default for LoginLimiter {
 }
 
 impl LoginLimiter {
-    /// `Err(seconds)` while `user` or `address` is over its budget.
-    pub fn check(&self, user: &str, address: &str) -> Result<(), u64> {
+    /// `Err(seconds)` while `key`'s budget is spent.
+    fn over(&self, key: &str, budget: u32) -> Result<(), u64> {
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        for (key, budget) in [
-            (format!("u:{user}"), self.per_user),
-            (format!("a:{address}"), self.per_address),
-        ] {
-            if let Some((n, since)) = map.get(&key) {
-                let age = now.duration_since(*since);
-                if age < self.window && *n >= budget {
-                    return Err((self.window - age).as_secs().max(1));
-                }
+        if let Some((n, since)) = map.get(key) {
+            let age = now.duration_since(*since);
+            if age < self.window && *n >= budget {
+                return Err((self.window - age).as_secs().max(1));
             }
         }
         Ok(())
+    }
+
+    /// `Err(seconds)` while `user` (tenant and username) is locked: its own
+    /// failures, from anywhere, spent its budget. Asked before the password.
+    pub fn check_user(&self, user: &str) -> Result<(), u64> {
+        self.over(&format!("u:{user}"), self.per_user)
+    }
+
+    /// `Err(seconds)` while `address` has spent its budget of failures. Asked
+    /// after a *failed* attempt only: it turns that address's failures into
+    /// 429s, and never refuses a correct password for a username that is
+    /// not itself locked (behind a shared address, others' failures lock
+    /// nobody out).
+    pub fn check_address(&self, address: &str) -> Result<(), u64> {
+        self.over(&format!("a:{address}"), self.per_address)
     }
 
     pub fn failed(&self, user: &str, address: &str) {

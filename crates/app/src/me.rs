@@ -172,7 +172,7 @@ pub async fn login(
         tenant.as_ref().map_or("-", |t| t.id.as_str())
     );
     limiter
-        .check(&limit_key, address)
+        .check_user(&limit_key)
         .map_err(Error::TooManyRequests)?;
     // Named tenant: only its users. No tenant: superusers (who have no
     // tenant) and the users of the server's only tenant are both candidates,
@@ -195,10 +195,14 @@ pub async fn login(
     };
     drop(tx);
     let hash = |u: &Option<UserRow>| u.as_ref().map(|u| u.password_hash.clone());
-    let super_ok = superuser
-        .as_ref()
-        .is_some_and(|s| verify_password(&password, hash(s).as_deref()));
-    let tenant_ok = verify_password(&password, hash(&tenant_user).as_deref());
+    let super_hash = superuser.as_ref().map(hash);
+    let tenant_hash = hash(&tenant_user);
+    // Both checks in one go on the blocking pool (argon2 is slow on purpose).
+    let (super_ok, tenant_ok) = crate::secrets::off_the_workers(move || {
+        let super_ok = super_hash.is_some_and(|h| verify_password(&password, h.as_deref()));
+        (super_ok, verify_password(&password, tenant_hash.as_deref()))
+    })
+    .await?;
     let found = if super_ok {
         superuser.flatten()
     } else if tenant_ok {
@@ -210,6 +214,9 @@ pub async fn login(
         Some(u) if u.disabled == 0 => u,
         _ => {
             limiter.failed(&limit_key, address);
+            limiter
+                .check_address(address)
+                .map_err(Error::TooManyRequests)?;
             if tenant.is_none() && tenant_ref.is_none() {
                 return Err(Error::Invalid(
                     "tenant: this server has several tenants; name yours in `tenant` (its slug)"

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::audit::{Change, audit, snapshot};
 use crate::input::{Listing, next_cursor, nullable, required};
 use crate::orgs::OrgRef;
-use crate::secrets::{hash_password, verify_password};
+use crate::secrets::{hash_password_off, off_the_workers, verify_password};
 use crate::{Caller, Credential, Env, Error, Result};
 
 /// A user as `POST /api/v1/users` takes it.
@@ -200,7 +200,7 @@ pub async fn create_user(env: &Env<'_>, auth: &Caller, input: &NewUser) -> Resul
         AccountChange::Create { role },
     )
     .map_err(refused)?;
-    let hash = hash_password(password)?;
+    let hash = hash_password_off(password.to_owned()).await?;
     let tenant = if role == Role::Superuser {
         None
     } else {
@@ -309,13 +309,15 @@ pub async fn update_user(
             let current = input.current_password.as_deref().ok_or_else(|| {
                 Error::Invalid("current_password: is required to change your own password".into())
             })?;
-            if !verify_password(current, Some(&before.password_hash)) {
+            let (current, stored) = (current.to_owned(), before.password_hash.clone());
+            let matches = off_the_workers(move || verify_password(&current, Some(&stored))).await?;
+            if !matches {
                 return Err(Error::Forbidden(
                     "current_password: is not your password".into(),
                 ));
             }
         }
-        after.password_hash = hash_password(password)?;
+        after.password_hash = hash_password_off(password.to_owned()).await?;
     } else if input.current_password.is_some() {
         return Err(Error::Invalid(
             "current_password: goes with password, to change it".into(),

@@ -32,6 +32,9 @@ pub struct Args {
     /// A session or personal token for --url.
     #[arg(long, global = true, env = "ORGSCOPE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Log lines as text for people, or as JSON for log pipelines.
+    #[arg(long, global = true, env = "ORGSCOPE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     /// The tenant (slug or id) to act in, for superusers and local use when the server has several.
     #[arg(long, global = true, env = "ORGSCOPE_TENANT")]
     pub tenant: Option<String>,
@@ -57,6 +60,11 @@ pub enum Command {
         /// refused.
         #[arg(long, env = "ORGSCOPE_GATEWAY_HEADERS", default_value = "nginx", value_parser = ["nginx", "traefik", "envoy"])]
         gateway_headers: String,
+        /// Proxies (addresses or networks, comma-separated: 10.0.0.0/8,127.0.0.1)
+        /// whose X-Forwarded-For names the client, for login limits. None by
+        /// default: the connection's address is the client's.
+        #[arg(long, env = "ORGSCOPE_TRUSTED_PROXIES", default_value = "")]
+        trusted_proxies: String,
     },
     /// Create the data dir, database and master key, and bootstrap the first
     /// tenant, its admin (password from ORGSCOPE_ADMIN_PASSWORD, or printed once) and default org.

@@ -25,14 +25,21 @@ use crate::client::Client;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ORGSCOPE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORGSCOPE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        // One JSON object per line, with the request's span fields.
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -48,10 +55,13 @@ async fn run(args: Args) -> Result<()> {
             listen,
             max_upload_bytes,
             gateway_headers,
+            trusted_proxies,
         } => {
             let style = orgscope_core::gateway::ProxyStyle::parse(gateway_headers)
                 .context("--gateway-headers: use nginx, traefik or envoy")?;
-            serve(&args, listen, *max_upload_bytes, style).await
+            let proxies = orgscope_server::client::Network::parse_list(trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?;
+            serve(&args, listen, *max_upload_bytes, style, proxies).await
         }
         Command::Init => init(&args).await,
         _ => admin(&args).await,
@@ -100,11 +110,13 @@ async fn serve(
     listen: &str,
     max_upload: u64,
     proxy_style: orgscope_core::gateway::ProxyStyle,
+    trusted_proxies: Vec<orgscope_server::client::Network>,
 ) -> Result<()> {
     let state = open(args, true)
         .await?
         .with_max_upload(max_upload)
-        .with_proxy_style(proxy_style);
+        .with_proxy_style(proxy_style)
+        .with_trusted_proxies(trusted_proxies);
     if let Some(b) = orgscope_server::bootstrap(&state.store, admin_password())
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
@@ -486,7 +498,14 @@ async fn admin(args: &Args) -> Result<()> {
                 tenant_wide,
             } => {
                 for path in paths {
-                    show(&upload(&client, path, org.as_deref(), *tenant_wide).await?);
+                    let file = upload(&client, path, org.as_deref(), *tenant_wide).await?;
+                    show(&file);
+                    if matches!(client, Client::Local { .. }) {
+                        // On the data dir, this process is the only one
+                        // extracting: finish before exiting, or the file
+                        // would wait for a server's sweep.
+                        extracted(&client, &file).await?;
+                    }
                 }
             }
             FileCmd::List { org, sort } => {
@@ -770,6 +789,40 @@ async fn resource(client: &Client, path: &str, cmd: &ResourceCmd) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// Waits, with a spinner, until a file's knowledge extraction has ended.
+async fn extracted(client: &Client, file: &Value) -> Result<()> {
+    let id = file["id"].as_str().unwrap_or_default();
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!("extracting the knowledge of {id}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let now = client
+            .send("GET", &format!("/api/v1/files/{}", enc(id)), None)
+            .await?;
+        let state = now["extraction"]["state"].as_str().unwrap_or_default();
+        if !["pending", "running"].contains(&state) {
+            bar.finish_and_clear();
+            eprintln!(
+                "{id}: extraction {state} ({} knowledge entries){}",
+                now["extraction"]["entries"],
+                now["extraction"]["error"]
+                    .as_str()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bar.finish_and_clear();
+            bail!(
+                "{id}: extraction is still {state} after 10 minutes; a running server will finish it"
+            );
+        }
+        bar.tick();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// A listing path, narrowed to an org when one is given.

@@ -96,7 +96,6 @@ fn bearer(parts: &Parts) -> Option<String> {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    #[tracing::instrument(skip_all)]
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Auth> {
         let tenant = parts
             .headers
@@ -116,6 +115,8 @@ impl FromRequestParts<AppState> for Auth {
             ),
         };
         let auth = caller::authenticate(&state.store, &secret, tenant).await?;
+        // The request's log line names who asked (an id, never the secret).
+        tracing::Span::current().record("principal", auth.actor_id().as_str());
         if from_cookie {
             // A change must prove it comes from our own pages (as
             // SameSite=Strict does in browsers that honour it).

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client;
 pub use orgscope_app::blobs;
 pub use orgscope_app::crypto;
 pub use orgscope_app::dns;
@@ -79,6 +80,8 @@ pub struct Shared {
     pub dns_server: Option<std::net::SocketAddr>,
     /// Where the gateway check reads the original request (`--gateway-headers`).
     pub proxy_style: orgscope_core::gateway::ProxyStyle,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
+    pub trusted_proxies: Vec<crate::client::Network>,
 }
 
 /// The web pages run on the server's state.
@@ -173,6 +176,16 @@ impl AppState {
         }
     }
 
+    /// Sets the proxies whose `X-Forwarded-For` names the client; call it
+    /// while building the state.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: Vec<crate::client::Network>) -> AppState {
+        Arc::get_mut(&mut self.shared)
+            .expect("the trusted proxies are set before the state is shared")
+            .trusted_proxies = proxies;
+        self
+    }
+
     /// Sets the header style of the proxy in front of the gateway check.
     #[must_use]
     pub fn with_proxy_style(mut self, style: orgscope_core::gateway::ProxyStyle) -> AppState {
@@ -196,6 +209,7 @@ impl AppState {
                 dns_server: dns::resolver_from_env(),
                 responses: routes::system::ResponseCounts::default(),
                 proxy_style: orgscope_core::gateway::ProxyStyle::Nginx,
+                trusted_proxies: Vec::new(),
             }),
         }
     }
@@ -330,8 +344,59 @@ pub fn router(state: AppState) -> Router {
             count_responses,
         ))
         .layer(DefaultBodyLimit::max(1024 * 1024))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client::resolve,
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response),
+        )
+        // The request's id: the client's `X-Request-Id` if it sent one, else
+        // a new UUID; returned on the response and on the request's log line.
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            tower_http::request_id::MakeRequestUuid,
+        ))
         .with_state(state)
+}
+
+/// The span of one request: its method, route template (never the path
+/// itself, which may hold ids), request id, and — once authenticated — the
+/// principal's id. Never a token or a secret.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route,
+        request_id = id,
+        principal = tracing::field::Empty,
+    )
+}
+
+/// One line per request at `info`: its status and latency (in the span's
+/// context: method, route, request id, principal).
+fn log_response(
+    res: &axum::http::Response<axum::body::Body>,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    tracing::info!(
+        status = res.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request"
+    );
 }
 
 /// A NUL (`%00`) in a path segment or query value is refused before any

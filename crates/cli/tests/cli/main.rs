@@ -375,6 +375,11 @@ fn file_upload_with_the_cli_then_rescope_with_preview() {
             .collect::<Vec<_>>(),
         ["a.txt", "b.md"]
     );
+    // On the data dir the CLI finishes extraction before it exits.
+    for f in &files {
+        assert_eq!(f["extraction"]["state"], "done", "{f}");
+        assert_eq!(f["extraction"]["entries"], 1, "{f}");
+    }
     let id = files[0]["id"].as_str().unwrap();
     let preview = json(&ok(
         &dir,
@@ -572,6 +577,75 @@ fn agent_infrastructure_with_the_cli() {
     assert!(
         blocking.len() >= 2,
         "the task and the job refer to it: {preview}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--log-format json`: one line per request with its route template,
+/// status, request id (the client's, echoed back) and principal; never the
+/// token.
+#[test]
+fn request_logs_name_the_route_the_request_and_the_principal() {
+    use std::io::Read;
+    let dir = data_dir();
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+        .env("ORGSCOPE_ADMIN_PASSWORD", "admin-password-1")
+        .env("ORGSCOPE_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut server = Server(child);
+    let url = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("orgscope: listening on ")
+                .map(|r| r.split(' ').next().unwrap().to_owned())
+        })
+        .expect("the server says where it listens");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let token = login(&rt, &url);
+    let (echoed, generated) = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let res = http
+            .get(format!("{url}/api/v1/orgs/default"))
+            .bearer_auth(&token)
+            .header("x-request-id", "test-request-1")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+        let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let res = http.get(format!("{url}/healthz")).send().await.unwrap();
+        let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        (echoed, generated)
+    });
+    assert_eq!(echoed, "test-request-1");
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    let mut logs = String::new();
+    stderr.read_to_string(&mut logs).unwrap();
+    assert!(!logs.contains(&token), "a token never reaches the logs");
+    let line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["span"]["request_id"] == "test-request-1" && l["fields"]["status"].is_number())
+        .unwrap_or_else(|| panic!("no log line of the request:\n{logs}"));
+    assert_eq!(line["span"]["route"], "/api/v1/orgs/{org}", "{line}");
+    assert_eq!(line["span"]["method"], "GET", "{line}");
+    assert_eq!(line["fields"]["status"], 200, "{line}");
+    assert!(
+        line["span"]["principal"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("usr_")),
+        "{line}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

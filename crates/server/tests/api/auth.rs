@@ -792,3 +792,100 @@ async fn the_session_cookie_needs_its_csrf_token_to_change_anything() {
         );
     }
 }
+
+/// Logs in from a given client address, as a proxy would forward it.
+async fn login_via(s: &TestServer, forwarded: &str, username: &str, password: &str) -> StatusCode {
+    s.http
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Fifty failed logins with random usernames from one address spend that
+/// address's budget: its further failures are 429, but a correct password
+/// for a username that is not itself locked still signs in (the admin is
+/// not locked out by a stranger's guessing behind the same address).
+#[tokio::test]
+async fn guessing_from_one_address_locks_nobody_else_out() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        for i in 0..49 {
+            let (st, _, _) = s
+                .login_in(None, &format!("nobody-{i}"), "guess-password")
+                .await;
+            assert_eq!(st, UNAUTHORIZED, "{backend:?} attempt {i}");
+        }
+        // The fiftieth failure spends the budget, and so do the ones after.
+        for name in ["nobody-49", "nobody-else"] {
+            let (st, _, _) = s.login_in(None, name, "guess-password").await;
+            assert_eq!(
+                st,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{backend:?}: the address is spent"
+            );
+        }
+        let (st, body, _) = s
+            .login_in(None, "admin", crate::harness::ADMIN_PASSWORD)
+            .await;
+        assert_eq!(
+            st,
+            StatusCode::OK,
+            "{backend:?}: the admin still signs in: {body}"
+        );
+    }
+}
+
+/// Behind a trusted proxy each client has its own address budget; without
+/// trusting it, X-Forwarded-For is a client's claim and is ignored.
+#[tokio::test]
+async fn the_client_address_comes_from_trusted_proxies_only() {
+    let trusting = TestServer::start_with(
+        crate::harness::Backend::Sqlite,
+        crate::harness::Options {
+            trusted_proxies: orgscope_server::client::Network::parse_list("127.0.0.1/32").unwrap(),
+            ..Default::default()
+        },
+    )
+    .await;
+    for i in 0..60 {
+        let st = login_via(
+            &trusting,
+            &format!("198.51.100.{i}"),
+            &format!("nobody-{i}"),
+            "guess",
+        )
+        .await;
+        assert_eq!(st, UNAUTHORIZED, "client {i} has its own budget");
+    }
+    // One client behind the proxy spends its own budget only.
+    for i in 0..50 {
+        login_via(&trusting, "203.0.113.9", &format!("x-{i}"), "guess").await;
+    }
+    assert_eq!(
+        login_via(&trusting, "203.0.113.9", "x-last", "guess").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_via(&trusting, "203.0.113.10", "x-last", "guess").await,
+        UNAUTHORIZED
+    );
+    // Not trusted: every request is the peer's, whatever it claims.
+    let plain = TestServer::start(crate::harness::Backend::Sqlite).await;
+    for i in 0..50 {
+        login_via(
+            &plain,
+            &format!("198.51.100.{i}"),
+            &format!("nobody-{i}"),
+            "guess",
+        )
+        .await;
+    }
+    assert_eq!(
+        login_via(&plain, "192.0.2.1", "fresh", "guess").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

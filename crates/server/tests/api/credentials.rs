@@ -14,7 +14,7 @@ fn secret(label: &str) -> String {
 
 /// Lowercase hex of a string's bytes.
 fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
+    orgscope_server::auth::hex(s.as_bytes())
 }
 
 /// The stored secret column and fields of a credential.

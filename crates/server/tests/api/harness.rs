@@ -47,6 +47,8 @@ pub struct Options {
     pub dns: Option<std::net::SocketAddr>,
     /// The proxy style of the gateway check (default: nginx).
     pub proxy_style: Option<orgscope_core::gateway::ProxyStyle>,
+    /// Proxies whose X-Forwarded-For names the client (default: none).
+    pub trusted_proxies: Vec<orgscope_server::client::Network>,
 }
 
 pub struct TestServer {
@@ -115,6 +117,7 @@ impl TestServer {
         if let Some(style) = options.proxy_style {
             state = state.with_proxy_style(style);
         }
+        state = state.with_trusted_proxies(options.trusted_proxies);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();
