@@ -136,3 +136,45 @@ pub async fn manages_org(env: &Env<'_>, auth: &Caller, org: &str) -> Result<bool
         &row.org(),
     ))
 }
+
+// ---------------------------------------------------------------------------
+// Added for the web UI's last slice: whom a picker of people may suggest
+// (the add-member field). Core's `named_users` rule, read here; adding a
+// member still goes through `orgs::add_member`, which decides.
+
+/// The usernames of the enabled users of the caller's tenant that it may
+/// name, sorted (at most 500): every user of the tenant for those who list
+/// users (admins, auditors, superusers); otherwise the members of its orgs,
+/// itself included.
+pub async fn nameable_users(env: &Env<'_>, auth: &Caller) -> Result<Vec<String>> {
+    let tenant = auth.tenant()?.to_owned();
+    let mut tx = env.store.read().await?;
+    let page = Page {
+        limit: MAX_CHOICES,
+        after: None,
+    };
+    let mut names = std::collections::BTreeSet::new();
+    match policy::named_users(&auth.principal) {
+        None => {
+            for u in tx.users(Some(&tenant), &page).await? {
+                if u.disabled == 0 {
+                    names.insert(u.username);
+                }
+            }
+        }
+        Some(orgs) => {
+            if let Some(me) = &auth.user {
+                names.insert(me.username.clone());
+            }
+            for org in &orgs {
+                for m in tx.members(org.as_str(), &page).await? {
+                    names.insert(m.username);
+                }
+            }
+        }
+    }
+    Ok(names
+        .into_iter()
+        .take(usize::try_from(MAX_CHOICES).unwrap_or(500))
+        .collect())
+}

@@ -151,9 +151,9 @@ macro_rules! migrations {
 }
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] = migrations!("sqlite":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids", 10 "0010_user_roles");
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids", 10 "0010_user_roles", 11 "0011_list_order");
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = migrations!("postgres":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids", 10 "0010_user_roles");
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids", 10 "0010_user_roles", 11 "0011_list_order");
 
 #[cfg(test)]
 mod tests {

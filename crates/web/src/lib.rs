@@ -20,6 +20,7 @@
 
 mod assets;
 mod error;
+mod fields;
 mod pages;
 mod session;
 mod views;
@@ -59,7 +60,7 @@ pub type ModelAnswer = futures_util::future::BoxFuture<'static, Result<AnswerStr
 /// The pages and their assets. The server merges this into its router.
 pub fn router<S: Host>() -> Router<S> {
     use pages::{audit, chat, files, keys, knowledge, login, orgs, people};
-    Router::new()
+    let router = Router::new()
         .route("/", get(login::home))
         .route("/login", get(login::page::<S>).post(login::submit::<S>))
         .route("/logout", post(login::logout::<S>))
@@ -116,7 +117,8 @@ pub fn router<S: Host>() -> Router<S> {
             post(people::revoke_token::<S>),
         )
         .route("/account/default-org", post(people::set_default::<S>))
-        .route("/static/{file}", get(assets::serve))
+        .route("/static/{file}", get(assets::serve));
+    pages::kinds::routes(router)
         .layer(axum::middleware::from_fn(session::csrf_guard))
         .layer(axum::middleware::map_response(session::page_headers))
 }

@@ -58,6 +58,7 @@ pub fn me(m: &orgscope_app::me::Me) -> Me {
 }
 
 /// An org (or tenant-wide) as a badge: the text says it, the colour only helps.
+#[derive(Clone)]
 pub struct Badge {
     pub label: String,
     pub title: String,
@@ -210,6 +211,29 @@ impl Layout {
     pub fn signed_in(&self) -> bool {
         !self.username.is_empty()
     }
+
+    /// The nav's groups of the generic kinds' pages.
+    pub fn nav_groups(&self) -> Vec<NavGroup> {
+        crate::pages::kinds::GROUPS
+            .iter()
+            .map(|(id, title, paths)| NavGroup {
+                id,
+                title,
+                entries: paths
+                    .iter()
+                    .filter_map(|p| orgscope_core::kind::by_path(p))
+                    .map(|k| (k.path, crate::fields::plural(k)))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// A heading of the nav and its entries: (path, label).
+pub struct NavGroup {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub entries: Vec<(&'static str, String)>,
 }
 
 /// A file in a listing or on its page (`files::list`, `resources::read`).
@@ -253,6 +277,14 @@ fn relative(iso: &str) -> String {
         return iso.to_owned();
     };
     let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds();
+    // A time to come (a job's next firing).
+    match -secs {
+        60..3600 => return format!("in {} min", -secs / 60),
+        3600..86_400 => return format!("in {} h", -secs / 3600),
+        86_400..2_592_000 => return format!("in {} d", -secs / 86_400),
+        2_592_000.. => return iso.get(..10).unwrap_or(iso).to_owned(),
+        _ => {}
+    }
     match secs {
         ..60 => "just now".into(),
         60..3600 => format!("{} min ago", secs / 60),
@@ -260,6 +292,31 @@ fn relative(iso: &str) -> String {
         86_400..2_592_000 => format!("{} d ago", secs / 86_400),
         _ => iso.get(..10).unwrap_or(iso).to_owned(),
     }
+}
+
+/// A name that ends in a stored timestamp (a session named by the app
+/// after its persona and the time it started) reads as a date for people:
+/// "Helper 2026-12-02T14:05:09.123456Z" is "Helper, 2 Dec 2026 14:05 UTC".
+pub fn readable_name(name: &str) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let Some((head, last)) = name.rsplit_once(' ') else {
+        return name.to_owned();
+    };
+    let Ok(t) = time::OffsetDateTime::parse(last, &Rfc3339) else {
+        return name.to_owned();
+    };
+    let t = t.to_offset(time::UtcOffset::UTC);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{head}, {} {} {} {:02}:{:02} UTC",
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month())) - 1],
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 /// Bytes for people: 1 decimal above a KiB.
@@ -312,6 +369,29 @@ pub fn file(v: &Value, orgs: &[OrgChoice]) -> FileItem {
         },
         created: When::of(v["created_at"].as_str().unwrap_or_default()),
         updated: When::of(v["updated_at"].as_str().unwrap_or_default()),
+    }
+}
+
+/// A resource being moved to another org: what the move preview names.
+pub struct Subject {
+    pub name: String,
+    pub org: Badge,
+    /// Its page (`/files/file_…`); the move is `{base}/move`.
+    pub base: String,
+    /// Its list, for the breadcrumb.
+    pub list: String,
+    pub list_label: String,
+}
+
+impl FileItem {
+    pub fn subject(&self) -> Subject {
+        Subject {
+            name: self.name.clone(),
+            org: self.org.clone(),
+            base: format!("/files/{}", crate::error::encode(&self.id)),
+            list: "/files".into(),
+            list_label: "Files".into(),
+        }
     }
 }
 
@@ -757,6 +837,16 @@ mod tests {
         assert_eq!(counted(1, "knowledge entries"), "knowledge entry");
         assert_eq!(counted(2, "knowledge entries"), "knowledge entries");
         assert_eq!(counted(1, "sessions"), "session");
+    }
+
+    #[test]
+    fn session_names_read_as_dates() {
+        assert_eq!(
+            readable_name("On-call helper 2026-12-02T14:05:09.123456Z"),
+            "On-call helper, 2 Dec 2026 14:05 UTC"
+        );
+        assert_eq!(readable_name("My session"), "My session");
+        assert_eq!(readable_name("Plan 2026"), "Plan 2026");
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub struct SessionItem {
 fn session_item(x: &Value, orgs: &[OrgChoice]) -> SessionItem {
     SessionItem {
         id: s(x, "id"),
-        name: s(x, "name"),
+        name: crate::views::readable_name(&s(x, "name")),
         org: Badge::of(&x["org"], orgs),
         created: When::of(x["created_at"].as_str().unwrap_or_default()),
     }

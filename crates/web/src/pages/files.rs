@@ -17,7 +17,7 @@ use super::{access, given};
 use crate::Host;
 use crate::error::{PageError, encode, html};
 use crate::session::{CSRF_FIELD, Viewer, see_other, wants_main, wants_part};
-use crate::views::{self, AccessPanel, Badge, Choice, FileItem, Impact, Layout, bodies};
+use crate::views::{self, AccessPanel, Badge, Choice, FileItem, Impact, Layout, Subject, bodies};
 
 /// Files per page.
 const PAGE: i64 = 50;
@@ -551,7 +551,7 @@ pub async fn delete<S: Host>(
 #[template(path = "move.html")]
 struct MovePage<'a> {
     l: &'a Layout,
-    f: &'a FileItem,
+    f: &'a Subject,
     to: &'a str,
     impact: Option<Impact>,
     error: Option<String>,
@@ -561,7 +561,7 @@ struct MovePage<'a> {
 #[template(path = "move.html", block = "dialog")]
 struct MoveDialog<'a> {
     l: &'a Layout,
-    f: &'a FileItem,
+    f: &'a Subject,
     to: &'a str,
     impact: Option<Impact>,
     error: Option<String>,
@@ -622,6 +622,7 @@ async fn move_page<S: Host>(
         error = Some(e.message());
     }
     let l = Layout::new(format!("Move {}", f.name), "files", v);
+    let f = f.subject();
     let mut res = if headers.get("hx-request").is_some() {
         html(&MoveDialog {
             l: &l,

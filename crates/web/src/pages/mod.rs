@@ -6,6 +6,7 @@ pub mod audit;
 pub mod chat;
 pub mod files;
 pub mod keys;
+pub mod kinds;
 pub mod knowledge;
 pub mod login;
 pub mod orgs;

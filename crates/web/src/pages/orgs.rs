@@ -136,6 +136,9 @@ struct OrgPage<'a> {
     manages: bool,
     restructure: bool,
     parents: Vec<Choice>,
+    /// Whom the add-member field suggests: the users the viewer may name
+    /// who are not members yet.
+    addable: Vec<String>,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -174,6 +177,17 @@ async fn org_page<S: Host>(
         Ok(m) => m,
         Err(e) => return v.fail(e),
     };
+    let addable = if manages {
+        match orgscope_app::choices::nameable_users(&env, &v.caller).await {
+            Ok(names) => names
+                .into_iter()
+                .filter(|n| !members.items.iter().any(|m| m.user.username == *n))
+                .collect(),
+            Err(e) => return v.fail(e),
+        }
+    } else {
+        Vec::new()
+    };
     let mut parents = vec![Choice::new(
         "",
         "None (top level)",
@@ -198,6 +212,7 @@ async fn org_page<S: Host>(
         manages,
         restructure: v.powers.restructure_orgs,
         parents,
+        addable,
         notice,
         error,
     });

@@ -9,5 +9,6 @@ mod csrf;
 mod e2e;
 mod harness;
 mod hiding;
+mod kinds;
 mod orgs;
 mod people;

@@ -177,3 +177,45 @@ async fn story(server: &TestServer, b: &Browser) {
     b.audit("audit").await;
     b.shoot("audit").await;
 }
+
+#[tokio::test]
+async fn the_add_member_field_suggests_whom_the_viewer_may_name() {
+    let server = TestServer::start().await;
+    server.org("eng", "Engineering").await;
+    server.org("ops", "Operations").await;
+    server.user("mia", &["eng", "ops"], Some("eng")).await;
+    server.user("olga", &["ops"], None).await;
+    server.user("noah", &[], None).await;
+    let (s, body) = server
+        .api(
+            reqwest::Method::PATCH,
+            &server.admin,
+            "/api/v1/orgs/eng/members/mia",
+            Some(serde_json::json!({"can_manage": true})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{body}");
+    let suggested = |page: &str| -> Vec<String> {
+        let list = page
+            .split("<datalist id=\"member-choices\">")
+            .nth(1)
+            .unwrap();
+        let list = list.split("</datalist>").next().unwrap();
+        list.split("value=\"")
+            .skip(1)
+            .map(|v| v.split('"').next().unwrap().to_owned())
+            .collect()
+    };
+    // A manager: the members of her orgs who are not members here.
+    let mia = server.api_login("mia", "mia-password").await;
+    let (_, page) = server.page(&mia, "/orgs/eng").await;
+    assert_eq!(suggested(&page), vec!["olga".to_owned()], "{page}");
+    // An admin: every enabled user of the tenant who is not a member.
+    let (_, page) = server.page(&server.admin, "/orgs/eng").await;
+    let names = suggested(&page);
+    assert!(
+        names.contains(&"noah".to_owned()) && names.contains(&"olga".to_owned()),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"mia".to_owned()), "{names:?}");
+}
