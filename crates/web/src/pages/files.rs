@@ -13,11 +13,12 @@ use orgscope_app::secrets::ct_eq;
 use orgscope_app::{Error, resources};
 use serde::Deserialize;
 
+use super::moving::{MoveDialog, MoveForm, MovePage, target};
 use super::{access, given};
 use crate::Host;
 use crate::error::{PageError, encode, html};
 use crate::session::{CSRF_FIELD, Viewer, see_other, wants_main, wants_part};
-use crate::views::{self, AccessPanel, Badge, Choice, FileItem, Impact, Layout, Subject, bodies};
+use crate::views::{self, AccessPanel, Badge, Choice, FileItem, Layout, bodies};
 
 /// Files per page.
 const PAGE: i64 = 50;
@@ -544,43 +545,6 @@ pub async fn delete<S: Host>(
             file_page(&state, &v, &id, None, Some((e.into(), String::new())), None).await
         }
         Err(e) => v.fail(e),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "move.html")]
-struct MovePage<'a> {
-    l: &'a Layout,
-    f: &'a Subject,
-    to: &'a str,
-    impact: Option<Impact>,
-    error: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "move.html", block = "dialog")]
-struct MoveDialog<'a> {
-    l: &'a Layout,
-    f: &'a Subject,
-    to: &'a str,
-    impact: Option<Impact>,
-    error: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-pub struct MoveForm {
-    #[serde(default)]
-    to: String,
-}
-
-/// `to` as the operation takes it: `tenant` is tenant-wide.
-fn target(to: &str) -> Result<Option<&str>, Error> {
-    match to.trim() {
-        "" => Err(Error::Invalid(
-            "Move to: choose an organization (or Tenant-wide where offered)".into(),
-        )),
-        "tenant" => Ok(None),
-        org => Ok(Some(org)),
     }
 }
 

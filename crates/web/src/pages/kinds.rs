@@ -25,14 +25,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::files::{filter_choices, org_param};
+use super::moving::{MoveDialog, MoveForm, MovePage, target};
 use super::{access, given};
 use crate::Host;
 use crate::error::{PageError, encode, html};
 use crate::fields::{self, Candidate, Input, Names, RefChoices, Sent, Shown};
 use crate::session::{Viewer, behind_tls, see_other, wants_main, wants_part};
-use crate::views::{
-    self, AccessPanel, Badge, Choice, Impact, Layout, SecretOnce, Subject, When, bodies,
-};
+use crate::views::{self, AccessPanel, Badge, Choice, Layout, SecretOnce, Subject, When, bodies};
 
 /// The nav's groups of these pages: (id, heading, kind paths).
 pub const GROUPS: &[(&str, &str, &[&str])] = &[
@@ -980,42 +979,6 @@ pub async fn delete<S: Host>(
 
 // ---------------------------------------------------------------------------
 // Change of org: the same preview files use.
-
-#[derive(Template)]
-#[template(path = "move.html")]
-struct MovePage<'a> {
-    l: &'a Layout,
-    f: &'a Subject,
-    to: &'a str,
-    impact: Option<Impact>,
-    error: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "move.html", block = "dialog")]
-struct MoveDialog<'a> {
-    l: &'a Layout,
-    f: &'a Subject,
-    to: &'a str,
-    impact: Option<Impact>,
-    error: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-pub struct MoveForm {
-    #[serde(default)]
-    to: String,
-}
-
-fn target(to: &str) -> Result<Option<&str>, Error> {
-    match to.trim() {
-        "" => Err(Error::Invalid(
-            "Move to: choose an organization (or Tenant-wide where offered)".into(),
-        )),
-        "tenant" => Ok(None),
-        org => Ok(Some(org)),
-    }
-}
 
 async fn move_page<S: Host>(
     state: &S,

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod kinds;
 pub mod knowledge;
 pub mod login;
+pub mod moving;
 pub mod orgs;
 pub mod people;
 
