@@ -105,6 +105,8 @@ pub struct Powers {
     pub read_audit: bool,
     /// The roles it may give a user (`user`, `admin`, ...).
     pub grantable_roles: Vec<&'static str>,
+    /// Choose the tenant it works in (superusers).
+    pub pick_tenant: bool,
 }
 
 /// What `auth`'s role opens.
@@ -122,6 +124,7 @@ pub fn powers(auth: &Caller) -> Powers {
             .filter(|r| policy::can_grant_role(p, *r))
             .map(Role::as_str)
             .collect(),
+        pick_tenant: policy::spans_tenants(p),
     }
 }
 

@@ -60,6 +60,18 @@ pub async fn list(env: &Env<'_>, auth: &Caller, page: &Page) -> Result<Listing<T
     Ok(listing(rows, page, |t| t.id.clone(), render_tenant))
 }
 
+/// The tenant a superuser names to work in (slug or id): the web UI keeps
+/// it for the session, the JSON API takes it per request.
+pub async fn enter(env: &Env<'_>, auth: &Caller, reference: &str) -> Result<Tenant> {
+    superuser(auth)?;
+    let mut tx = env.store.read().await?;
+    match tx.tenant(reference.trim()).await {
+        Ok(t) => Ok(render_tenant(&t)),
+        Err(StoreError::NotFound) => Err(Error::not_found("tenant", reference)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A new tenant (`{slug, name}`) with its `default` org (superusers).
 pub async fn create(env: &Env<'_>, auth: &Caller, input: &NewTenant) -> Result<Tenant> {
     superuser(auth)?;

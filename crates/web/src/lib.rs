@@ -59,7 +59,7 @@ pub type ModelAnswer = futures_util::future::BoxFuture<'static, Result<AnswerStr
 
 /// The pages and their assets. The server merges this into its router.
 pub fn router<S: Host>() -> Router<S> {
-    use pages::{audit, chat, files, keys, knowledge, login, orgs, people};
+    use pages::{audit, chat, files, keys, knowledge, login, orgs, people, tenants};
     let router = Router::new()
         .route("/", get(login::home))
         .route("/login", get(login::page::<S>).post(login::submit::<S>))
@@ -110,6 +110,11 @@ pub fn router<S: Host>() -> Router<S> {
         .route("/keys/{id}/revoke", post(keys::revoke::<S>))
         .route("/users", get(people::list::<S>).post(people::create::<S>))
         .route("/users/{user}", post(people::change::<S>))
+        .route(
+            "/tenants",
+            get(tenants::list::<S>).post(tenants::create::<S>),
+        )
+        .route("/tenants/enter", post(tenants::enter::<S>))
         .route("/account", get(people::account::<S>))
         .route("/account/tokens", post(people::create_token::<S>))
         .route(

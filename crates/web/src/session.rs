@@ -26,6 +26,8 @@ use crate::views::{self, Me};
 pub const SESSION_COOKIE: &str = "orgscope_session";
 /// The sign-in form's own token (double submit: cookie and field).
 pub const LOGIN_COOKIE: &str = "orgscope_login";
+/// The tenant a superuser works in (its slug); tenant users ignore it.
+pub const TENANT_COOKIE: &str = "orgscope_tenant";
 /// The header htmx and the upload script send the token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// The form field forms send it in.
@@ -192,11 +194,29 @@ impl<S: Host> FromRequestParts<S> for Viewer {
             return Err(error::to_login(parts));
         };
         let env = state.env();
-        let caller = match orgscope_app::caller::authenticate(env.store, &secret, None).await {
+        let tenant = cookie(&parts.headers, TENANT_COOKIE);
+        let mut caller =
+            orgscope_app::caller::authenticate(env.store, &secret, tenant.as_deref()).await;
+        if tenant.is_some() && matches!(caller, Err(orgscope_app::Error::NotFound(_))) {
+            // The tenant chosen earlier is gone: choose again.
+            caller = orgscope_app::caller::authenticate(env.store, &secret, None).await;
+        }
+        let caller = match caller {
             Ok(c) => c,
             Err(orgscope_app::Error::Unauthorized) => return Err(error::to_login(parts)),
             Err(e) => return Err(error::bare(PageError::App(e))),
         };
+        // A superuser on a server of several tenants works in one it chose.
+        let path = parts.uri.path();
+        if caller.principal.tenant.is_empty() && !path.starts_with("/tenants") && path != "/logout"
+        {
+            return Err(match parts.method {
+                Method::GET | Method::HEAD => see_other("/tenants"),
+                _ => error::bare(PageError::App(orgscope_app::Error::Invalid(
+                    "choose the tenant to work in first, under Tenants".into(),
+                ))),
+            });
+        }
         let checked = parts.extensions.get::<CsrfChecked>().is_some();
         let in_body = parts.extensions.get::<CsrfInBody>().is_some();
         if !is_safe(&parts.method) && !checked && !in_body {

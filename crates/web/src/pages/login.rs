@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use crate::Host;
 use crate::error::{self, PageError, html};
-use crate::session::{self, LOGIN_COOKIE, SESSION_COOKIE, Viewer, see_other, set_cookie};
+use crate::session::{
+    self, LOGIN_COOKIE, SESSION_COOKIE, TENANT_COOKIE, Viewer, see_other, set_cookie,
+};
 use crate::views::{Layout, bodies};
 
 /// `/`: the files when signed in, else the sign-in page.
@@ -195,9 +197,11 @@ pub async fn logout<S: Host>(State(state): State<S>, headers: HeaderMap, v: View
         return v.fail(e);
     }
     let mut res = see_other("/login");
-    let gone = set_cookie(SESSION_COOKIE, None, "/", 0, session::behind_tls(&headers));
-    if let Ok(c) = gone.parse() {
-        res.headers_mut().insert(header::SET_COOKIE, c);
+    let tls = session::behind_tls(&headers);
+    for name in [SESSION_COOKIE, TENANT_COOKIE] {
+        if let Ok(c) = set_cookie(name, None, "/", 0, tls).parse() {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
     }
     res.into_response()
 }

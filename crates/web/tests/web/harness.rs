@@ -15,6 +15,7 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub admin: String,
     pub dir: PathBuf,
+    pub store: Store,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -33,7 +34,7 @@ impl TestServer {
             .await
             .expect("bootstrap");
         let blobs = orgscope_server::blobs::Blobs::local(&dir.join("blobs")).expect("blob folder");
-        let state = AppState::new(store, MasterKey::generate(), blobs).with_llm(llm);
+        let state = AppState::new(store.clone(), MasterKey::generate(), blobs).with_llm(llm);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -48,6 +49,7 @@ impl TestServer {
                 .unwrap(),
             admin: String::new(),
             dir,
+            store,
             _shutdown: tx,
         };
         server.admin = server.api_login("admin", ADMIN_PASSWORD).await;
@@ -56,6 +58,17 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Makes the superuser `root` in the store (admins cannot make one);
+    /// its password is `root-password`.
+    pub async fn superuser(&self) {
+        let hash = orgscope_app::secrets::hash_password("root-password").unwrap();
+        let mut tx = self.store.write().await.unwrap();
+        tx.user_create(None, "root", &hash, "superuser", None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
     }
 
     /// A session token from the JSON API.

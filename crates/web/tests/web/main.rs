@@ -12,3 +12,4 @@ mod hiding;
 mod kinds;
 mod orgs;
 mod people;
+mod tenants;
