@@ -57,6 +57,9 @@ pub struct Field {
     pub ty: FieldType,
     pub required: bool,
     pub doc: &'static str,
+    /// Set when the resource is made, never changed after (a task's agent,
+    /// host and command): an update naming it is refused.
+    pub fixed: bool,
 }
 
 /// What a kind does with secrets.
@@ -119,7 +122,13 @@ const fn field(name: &'static str, ty: FieldType, required: bool, doc: &'static 
         ty,
         required,
         doc,
+        fixed: false,
     }
+}
+
+/// `f`, set once when the resource is made.
+const fn fixed(f: Field) -> Field {
+    Field { fixed: true, ..f }
 }
 
 const DESCRIPTION: Field = field(
@@ -296,24 +305,24 @@ pub static KINDS: &[Kind] = &[
         prefix: "tsk",
         policy: ScopePolicy::OrgRequired,
         fields: &[
-            field(
+            fixed(field(
                 "agent",
                 FieldType::Ref("agent"),
                 true,
                 "The agent that runs it (same org).",
-            ),
-            field(
+            )),
+            fixed(field(
                 "host",
                 FieldType::Ref("host"),
                 true,
                 "The host it runs on (same org).",
-            ),
-            field(
+            )),
+            fixed(field(
                 "command",
                 FieldType::Text(20_000),
                 true,
                 "What to run; checked against the blacklists in force.",
-            ),
+            )),
             field(
                 "status",
                 FieldType::ReadOnly,
@@ -633,6 +642,15 @@ impl Kind {
                 None => {}
                 Some(Value::Null) if !f.required => {
                     out.insert(f.name.to_owned(), Value::Null);
+                }
+                Some(_) if f.fixed && partial => {
+                    return Err(bad(
+                        f.name,
+                        format!(
+                            "is fixed once the {} is made; make a new {} instead",
+                            self.name, self.name
+                        ),
+                    ));
                 }
                 Some(v) => {
                     out.insert(f.name.to_owned(), check(f, v)?);

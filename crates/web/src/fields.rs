@@ -80,7 +80,7 @@ pub struct Input {
     pub hint: &'static str,
     pub required: bool,
     /// `text`, `textarea`, `select`, `checks`, `checkbox`, `number`,
-    /// `datetime`, `secret`, `lines`.
+    /// `datetime`, `secret`, `lines`, or `fixed` (shown, not editable).
     pub widget: &'static str,
     pub value: String,
     pub max: usize,
@@ -149,6 +149,19 @@ pub fn inputs(
         let text = v.and_then(Value::as_str).unwrap_or_default().to_owned();
         let input = match f.ty {
             FieldType::ReadOnly => continue,
+            // Shown, not offered: the operation refuses a change to it.
+            _ if editing && f.fixed => {
+                let mut i = Input::new(f, "fixed");
+                i.required = false;
+                i.value = match (f.ty, refs.get(f.name)) {
+                    (FieldType::Ref(_), Some(offered)) => offered
+                        .iter()
+                        .find(|c| c.id == text)
+                        .map_or(text, |c| c.label.clone()),
+                    _ => text,
+                };
+                i
+            }
             FieldType::Text(max) => {
                 let mut i = Input::new(f, if max > 500 { "textarea" } else { "text" });
                 i.max = max;
@@ -437,6 +450,7 @@ pub fn changes(kind: &Kind, current: &Value, sent: &Sent) -> Map<String, Value> 
         let now = sent.values.get(f.name);
         match f.ty {
             FieldType::ReadOnly => {}
+            _ if f.fixed => {}
             FieldType::Secret => {
                 if let Some(v) = now {
                     out.insert(f.name.into(), v.clone());

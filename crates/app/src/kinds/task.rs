@@ -7,7 +7,7 @@ use orgscope_store::{ResourceRow, Tx};
 use serde_json::{Map, Value};
 
 use super::{Place, Write, text};
-use crate::{Error, Result};
+use crate::Result;
 
 pub async fn check(
     tx: &mut Tx,
@@ -19,12 +19,10 @@ pub async fn check(
         Write::Create => {
             crate::agents::blacklist_check(tx, at.tenant, at.org, text(fields, "command")).await
         }
-        // A rename judges nothing: a command allowed when the task was made
-        // is not re-judged by a blacklist made since.
-        Write::Update { changes, .. } if changes.is_empty() => Ok(()),
-        Write::Update { .. } => Err(Error::Invalid(
-            "a task's agent, host and command are fixed once queued; create a new task".into(),
-        )),
+        // Agent, host and command are fixed (core's table refuses them in an
+        // update), so an update is a rename: a command allowed when the task
+        // was made is not re-judged by a blacklist made since.
+        Write::Update { .. } => Ok(()),
     }
 }
 

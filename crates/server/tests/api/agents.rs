@@ -191,15 +191,29 @@ async fn the_kinds_follow_the_org_rules_and_keep_references_in_their_org() {
         );
         let (st, _) = s.post(&s.admin, &rescope, json!({"org": "beta"})).await;
         assert_eq!(st, StatusCode::CONFLICT);
-        // Tasks are fixed once queued.
-        let (st, _) = s
-            .patch(
-                &i.alice,
-                &format!("/api/v1/tasks/{}", t["id"].as_str().unwrap()),
-                json!({"command": "ls"}),
-            )
+        // Agent, host and command are fixed once made (even to the same
+        // value); a rename is not.
+        let task_path = format!("/api/v1/tasks/{}", t["id"].as_str().unwrap());
+        for body in [
+            json!({"command": "ls"}),
+            json!({"agent": t["agent"]}),
+            json!({"host": t["host"], "name": "x"}),
+        ] {
+            let (st, e) = s.patch(&i.alice, &task_path, body.clone()).await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {e}");
+            assert!(
+                e["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("is fixed once the task is made"),
+                "{e}"
+            );
+        }
+        let (st, renamed) = s
+            .patch(&i.alice, &task_path, json!({"name": "nightly"}))
             .await;
-        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(st, StatusCode::OK, "{renamed}");
+        assert_eq!(renamed["command"], t["command"]);
         assert_eq!(
             t["status"],
             Value::Null,

@@ -153,6 +153,23 @@ async fn the_generic_pages_over_http() {
     assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
     let (_, page) = server.page(&rita, &location).await;
     assert!(page.contains("class=\"state pending\">queued<"), "{page}");
+    // Agent, host and command are fixed once made: shown, not offered,
+    // and a rename through the edit form still works.
+    assert!(
+        page.contains("class=\"fixed-value\"") && page.contains(">pg_dump app</textarea>"),
+        "{page}"
+    );
+    for fixed in ["command", "agent", "host"] {
+        assert!(
+            !page.contains(&format!("name=\"{fixed}\"")),
+            "{fixed}: {page}"
+        );
+    }
+    let task = location.split('?').next().unwrap();
+    let (s, _, body) = server
+        .post_form(&rita, &format!("{task}/edit"), &[("name", "dump-nightly")])
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
     let (_, list) = server.page(&rita, "/tasks?org=eng").await;
     assert!(
         list.contains(">queued<") && list.contains("backup-agent"),
