@@ -122,6 +122,7 @@ static WIDGET: Kind = Kind {
         ty: FieldType::Choice(&["red", "blue"]),
         required: true,
         doc: "The widget's colour.",
+        fixed: false,
     }],
     secret: Secret::None,
     behaviour: Behaviour::Plain,
