@@ -547,3 +547,178 @@ async fn story(server: &TestServer, b: &Browser) {
     assert_eq!(secret, "s3cret-value");
     b.shoot("credential-revealed").await;
 }
+
+/// The consumer key (`ock_…`) a page shows once.
+fn key_in(page: &str) -> String {
+    let start = page.find("ock_").expect("the key is shown");
+    page[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+#[tokio::test]
+async fn api_management_pages_over_http() {
+    let server = TestServer::start().await;
+    server.org("eng", "Engineering").await;
+    server.org("mkt", "Marketing").await;
+    server.user("rita", &["eng"], Some("eng")).await;
+    let rita = server.api_login("rita", "rita-password").await;
+    let admin = server.admin.clone();
+    // Marketing's API and developer, which rita never sees.
+    let hidden_api = made(
+        &server,
+        &admin,
+        "api-definitions",
+        json!({"name": "mkt-api", "org": "mkt", "listen_path": "/mkt/", "upstream_url": "http://mkt.internal"}),
+    )
+    .await;
+    let hidden_dev = made(
+        &server,
+        &admin,
+        "developers",
+        json!({"name": "mallory", "org": "mkt", "email": "mallory@example.com"}),
+    )
+    .await;
+
+    // An API definition through the form, with two methods.
+    let (s, location, page) = server
+        .post_form(
+            &rita,
+            "/api-definitions",
+            &[
+                ("name", "payments"),
+                ("org", "eng"),
+                ("listen_path", "/pay/"),
+                ("upstream_url", "http://payments.internal:9000"),
+                ("published", "true"),
+                ("methods", "GET"),
+                ("methods", "POST"),
+                ("description", "Charge cards."),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
+    let api = id_in(&location, "api-definitions");
+    let (_, page) = server.page(&rita, &location).await;
+    assert!(
+        page.contains("/pay/") && page.contains("Charge cards."),
+        "{page}"
+    );
+    assert!(page.contains(">GET<") && page.contains(">POST<"), "{page}");
+    assert!(!page.contains(">DELETE<"), "{page}");
+    // A listen path taken in the tenant: refused, what was typed kept.
+    let (s, _, page) = server
+        .post_form(
+            &rita,
+            "/api-definitions",
+            &[
+                ("name", "payments-2"),
+                ("org", "eng"),
+                ("listen_path", "/mkt/"),
+                ("upstream_url", "http://other.internal"),
+            ],
+        )
+        .await;
+    assert!(s.is_client_error(), "{s}: {page}");
+    assert!(
+        page.contains("listen_path") && page.contains("value=\"payments-2\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains("mkt.internal") && !page.contains(&hidden_api),
+        "{page}"
+    );
+
+    // A developer.
+    let (s, location, page) = server
+        .post_form(
+            &rita,
+            "/developers",
+            &[
+                ("name", "dana"),
+                ("org", "eng"),
+                ("email", "dana@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
+    let dev = id_in(&location, "developers");
+    let (_, list) = server.page(&rita, "/developers?org=eng").await;
+    assert!(list.contains("dana") && !list.contains("mallory"), "{list}");
+
+    // The consumer key form offers eng's developer and API, nothing of mkt's.
+    let (s, form) = server.page(&rita, "/consumer-keys/new?org=eng").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(form.contains(&dev) && form.contains(&api), "{form}");
+    assert!(
+        !form.contains(&hidden_dev) && !form.contains(&hidden_api),
+        "{form}"
+    );
+    // Naming mkt's API anyway is refused like an unknown one.
+    let (s, _, page) = server
+        .post_form(
+            &rita,
+            "/consumer-keys",
+            &[
+                ("name", "sneaky"),
+                ("org", "eng"),
+                ("developer", &dev),
+                ("apis", &hidden_api),
+            ],
+        )
+        .await;
+    assert!(s.is_client_error(), "{s}: {page}");
+    assert!(!page.contains("ock_"), "{page}");
+
+    // A key: shown once, and it opens the API at the gateway check.
+    let (s, _, page) = server
+        .post_form(
+            &rita,
+            "/consumer-keys",
+            &[
+                ("name", "dana-key"),
+                ("org", "eng"),
+                ("developer", &dev),
+                ("apis", &api),
+                ("rate_limit", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{page}");
+    let key = key_in(&page);
+    let check = |key: String, path: &'static str| {
+        server
+            .http
+            .get(server.url("/api/v1/gateway/check"))
+            .header("x-original-method", "GET")
+            .header("x-original-uri", path)
+            .header("x-api-key", key)
+            .send()
+    };
+    assert_eq!(
+        check(key.clone(), "/pay/charges").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        check(key.clone(), "/mkt/x").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let (_, keys) = server
+        .api(Method::GET, &rita, "/api/v1/consumer-keys", None)
+        .await;
+    let ck = keys["items"][0]["id"].as_str().unwrap().to_owned();
+    let (_, page) = server.page(&rita, &format!("/consumer-keys/{ck}")).await;
+    assert!(!page.contains(&key), "the key is shown once only: {page}");
+    assert!(page.contains("payments") && page.contains("60"), "{page}");
+
+    // Revoking it (the delete of a consumer key) closes the gate.
+    let (s, _, page) = server
+        .post_form(&rita, &format!("/consumer-keys/{ck}/delete"), &[])
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
+    assert_eq!(
+        check(key, "/pay/charges").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
