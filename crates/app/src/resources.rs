@@ -219,6 +219,39 @@ pub async fn list(
     Ok((items, next))
 }
 
+/// A resource as a reference to it shows: its name, and whether it is
+/// tenant-wide.
+#[derive(Clone, Debug)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+    pub tenant_wide: bool,
+}
+
+/// Those of `ids` (of `kind`) the caller can see, by name; the others are
+/// left out, as if never used.
+pub async fn named(
+    env: &Env<'_>,
+    auth: &Caller,
+    kind: &'static Kind,
+    ids: &[String],
+) -> Result<Vec<Named>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = env.store.read().await?;
+    let filter = policy::read_filter(&auth.principal);
+    let rows = tx.resources_among(kind.name, &filter, ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Named {
+            tenant_wide: r.org_id.is_none(),
+            id: r.id,
+            name: r.name,
+        })
+        .collect())
+}
+
 /// One resource of `kind` the caller can see (else the "no such" of an
 /// unused id).
 pub async fn read(env: &Env<'_>, auth: &Caller, kind: &'static Kind, id: &str) -> Result<Value> {

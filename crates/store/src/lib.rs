@@ -1227,6 +1227,41 @@ impl Tx {
         self.one(&sql).await
     }
 
+    /// Those of `ids` (resources of `kind`) that `filter` allows: what a
+    /// page's references are called, without listing the whole kind.
+    pub async fn resources_among(
+        &mut self,
+        kind: &str,
+        filter: &ReadFilter,
+        ids: &[String],
+    ) -> Result<Vec<ResourceRow>> {
+        let mut out = Vec::new();
+        // Well under every backend's limit on bound parameters.
+        for chunk in ids.chunks(500) {
+            let mut sql = Sql::new(&format!(
+                "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = "
+            ));
+            sql.arg(kind).push(" AND r.id IN (");
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.arg(id.as_str());
+            }
+            sql.push(")");
+            push_scope(
+                &mut sql,
+                filter,
+                &OrgSelector::All,
+                "r.tenant_id",
+                "r.org_id",
+                None,
+            );
+            out.extend(self.all::<ResourceRow>(&sql).await?);
+        }
+        Ok(out)
+    }
+
     /// The org access key with this token hash (authentication: no principal
     /// yet). Returns the key and the `disabled` flag of the user who made it.
     pub async fn key_by_hash_for_auth(&mut self, hash: &str) -> Result<(ResourceRow, i64)> {

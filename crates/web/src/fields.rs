@@ -69,8 +69,19 @@ pub struct Candidate {
     pub label: String,
 }
 
-/// The candidates of each reference field, by field name.
-pub type RefChoices = HashMap<&'static str, Vec<Candidate>>;
+/// What a reference field's picker offers.
+#[derive(Clone, Default)]
+pub struct Offered {
+    pub candidates: Vec<Candidate>,
+    /// More could be offered than the picker holds (said beside it).
+    pub more: bool,
+}
+
+/// What each reference field's picker offers, by field name.
+pub type RefChoices = HashMap<&'static str, Offered>;
+
+/// Said under a picker that holds the first of many.
+pub const MORE_THAN_OFFERED: &str = "Only the first 200 of this organization and 200 tenant-wide are offered, with what is chosen now.";
 
 /// One input of a kind's form.
 pub struct Input {
@@ -155,6 +166,7 @@ pub fn inputs(
                 i.required = false;
                 i.value = match (f.ty, refs.get(f.name)) {
                     (FieldType::Ref(_), Some(offered)) => offered
+                        .candidates
                         .iter()
                         .find(|c| c.id == text)
                         .map_or(text, |c| c.label.clone()),
@@ -237,10 +249,14 @@ pub fn inputs(
                 }
                 i.options.extend(
                     offered
+                        .candidates
                         .iter()
                         .map(|c| Choice::new(&c.id, &c.label, c.id == text)),
                 );
-                if offered.is_empty() {
+                if offered.more {
+                    i.empty = MORE_THAN_OFFERED.into();
+                }
+                if offered.candidates.is_empty() {
                     i.empty = format!(
                         "There is no {} you can see here to choose.",
                         target.replace('_', " ")
@@ -251,14 +267,15 @@ pub fn inputs(
             FieldType::Refs(target) => {
                 let chosen = strings(v);
                 let mut i = Input::new(f, "checks");
-                i.options = refs
-                    .get(f.name)
-                    .map(|c| {
-                        c.iter()
-                            .map(|c| Choice::new(&c.id, &c.label, chosen.contains(&c.id)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let offered = refs.get(f.name).cloned().unwrap_or_default();
+                i.options = offered
+                    .candidates
+                    .iter()
+                    .map(|c| Choice::new(&c.id, &c.label, chosen.contains(&c.id)))
+                    .collect();
+                if offered.more {
+                    i.empty = MORE_THAN_OFFERED.into();
+                }
                 if i.options.is_empty() {
                     i.empty = format!(
                         "There is no {} you can see here to choose.",

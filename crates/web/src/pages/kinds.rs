@@ -29,7 +29,7 @@ use super::moving::{MoveDialog, MoveForm, MovePage, target};
 use super::{access, given};
 use crate::Host;
 use crate::error::{PageError, encode, html};
-use crate::fields::{self, Candidate, Input, Names, RefChoices, Sent, Shown};
+use crate::fields::{self, Candidate, Input, Names, Offered, RefChoices, Sent, Shown};
 use crate::session::{Viewer, behind_tls, see_other, wants_main, wants_part};
 use crate::views::{self, AccessPanel, Badge, Choice, Layout, SecretOnce, Subject, When, bodies};
 
@@ -190,34 +190,62 @@ fn s(v: &Value, f: &str) -> String {
     v[f].as_str().unwrap_or_default().to_owned()
 }
 
-/// Names of what the rows refer to: one listing per kind referred to.
+/// The ids in a reference field's value.
+fn ids_in(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(id) => vec![id.clone()],
+        Value::Array(ids) => ids
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What the references in `values` (rows of `kind`) are called: only the
+/// ids they name, as far as the viewer sees them.
 async fn names_for<S: Host>(
     state: &S,
     v: &Viewer,
-    targets: &[&'static str],
+    kind: &Kind,
+    values: &[&Value],
 ) -> Result<Names, Error> {
     let mut names = Names::new();
-    let page = Page {
-        limit: 500,
-        after: None,
-    };
-    for t in targets {
-        let Some(k) = by_name(t) else { continue };
-        let (items, _) = resources::list(&state.env(), &v.caller, k, None, &page).await?;
-        for i in items {
-            names.insert(s(&i, "id"), s(&i, "name"));
+    for (field, target) in fields::ref_fields(kind) {
+        let Some(k) = by_name(target) else { continue };
+        let mut ids: Vec<String> = values.iter().flat_map(|r| ids_in(&r[field])).collect();
+        ids.sort();
+        ids.dedup();
+        for n in resources::named(&state.env(), &v.caller, k, &ids).await? {
+            names.insert(n.id, n.name);
         }
     }
     Ok(names)
 }
 
+/// A candidate's label: its name, and where it is when tenant-wide.
+fn candidate(id: String, name: &str, tenant_wide: bool) -> Candidate {
+    Candidate {
+        id,
+        label: if tenant_wide {
+            format!("{name} (tenant-wide)")
+        } else {
+            name.to_owned()
+        },
+    }
+}
+
 /// What the reference pickers offer for a resource in `org` (a slug;
-/// `None`: tenant-wide): what the viewer sees there, and tenant-wide.
+/// `None`: tenant-wide): the first of what the viewer sees there and
+/// tenant-wide, and what `chosen` names (so a form never drops a choice
+/// the list did not reach).
 async fn candidates<S: Host>(
     state: &S,
     v: &Viewer,
     kind: &Kind,
     org: Option<&str>,
+    chosen: &Map<String, Value>,
 ) -> Result<RefChoices, Error> {
     let mut out = RefChoices::new();
     let env = state.env();
@@ -227,23 +255,33 @@ async fn candidates<S: Host>(
     };
     for (field, target) in fields::ref_fields(kind) {
         let Some(k) = by_name(target) else { continue };
-        let mut list = Vec::new();
+        let mut offered = Offered::default();
         let mut scopes = vec![Some("tenant")];
         if let Some(o) = org {
             scopes.insert(0, Some(o));
         }
         for scope in scopes {
-            let (items, _) = resources::list(&env, &v.caller, k, scope, &page).await?;
-            list.extend(items.iter().map(|i| Candidate {
-                id: s(i, "id"),
-                label: if i["org"].is_null() {
-                    format!("{} (tenant-wide)", s(i, "name"))
-                } else {
-                    s(i, "name")
-                },
-            }));
+            let (items, next) = resources::list(&env, &v.caller, k, scope, &page).await?;
+            offered.more |= next.is_some();
+            offered.candidates.extend(
+                items
+                    .iter()
+                    .map(|i| candidate(s(i, "id"), &s(i, "name"), i["org"].is_null())),
+            );
         }
-        out.insert(field, list);
+        let missing: Vec<String> = chosen
+            .get(field)
+            .map(ids_in)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| !offered.candidates.iter().any(|c| c.id == *id))
+            .collect();
+        for n in resources::named(&env, &v.caller, k, &missing).await? {
+            offered
+                .candidates
+                .push(candidate(n.id, &n.name, n.tenant_wide));
+        }
+        out.insert(field, offered);
     }
     Ok(out)
 }
@@ -408,17 +446,9 @@ pub async fn list<S: Host>(
         Err(e) => return v.fail(e),
     };
     let columns = fields::columns(kind);
-    let targets: Vec<&'static str> = columns
-        .iter()
-        .filter_map(|f| kind.ref_target(f.name))
-        .collect();
-    let names = if items.is_empty() || targets.is_empty() {
-        Names::new()
-    } else {
-        match names_for(&state, &v, &targets).await {
-            Ok(n) => n,
-            Err(e) => return v.fail(e),
-        }
+    let names = match names_for(&state, &v, kind, &items.iter().collect::<Vec<_>>()).await {
+        Ok(n) => n,
+        Err(e) => return v.fail(e),
     };
     let placements = match orgscope_app::choices::placements(&env, &v.caller, kind).await {
         Ok(p) => p,
@@ -526,7 +556,7 @@ async fn new_form<S: Host>(
             "" | "tenant" => None,
             o => Some(o),
         };
-        match candidates(state, v, kind, org).await {
+        match candidates(state, v, kind, org, &sent.values).await {
             Ok(r) => r,
             Err(e) => return v.fail(e),
         }
@@ -750,13 +780,14 @@ async fn item_page<S: Host>(
     add_next_firing(kind, &mut value);
     let id = s(&value, "id");
     let org_slug = value["org"]["slug"].as_str().map(str::to_owned);
-    let refs = match candidates(state, v, kind, org_slug.as_deref()).await {
+    let current = value.as_object().cloned().unwrap_or_default();
+    let refs = match candidates(state, v, kind, org_slug.as_deref(), &current).await {
         Ok(r) => r,
         Err(e) => return v.fail(e),
     };
     let names: Names = refs
         .values()
-        .flatten()
+        .flat_map(|o| &o.candidates)
         .map(|c| (c.id.clone(), c.label.clone()))
         .collect();
     let base = format!("/{}/{}", kind.path, encode(&id));

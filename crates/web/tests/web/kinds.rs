@@ -722,3 +722,78 @@ async fn api_management_pages_over_http() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_picker_of_many_keeps_the_choice_it_did_not_reach() {
+    let server = TestServer::start().await;
+    server.org("eng", "Engineering").await;
+    server.user("rita", &["eng"], Some("eng")).await;
+    let rita = server.api_login("rita", "rita-password").await;
+    let agent = made(
+        &server,
+        &rita,
+        "agents",
+        json!({"name": "runner", "org": "eng"}),
+    )
+    .await;
+    // More hosts than a picker holds; the job uses the last one made.
+    let mut last = String::new();
+    for n in 0..=200 {
+        last = made(
+            &server,
+            &rita,
+            "hosts",
+            json!({"name": format!("box-{n:03}"), "org": "eng", "address": "10.0.0.1"}),
+        )
+        .await;
+    }
+    let job = made(
+        &server,
+        &rita,
+        "jobs",
+        json!({"name": "nightly", "org": "eng", "agent": agent, "host": last,
+               "command": "true", "schedule": "0 3 * * *"}),
+    )
+    .await;
+    let (_, page) = server.page(&rita, &format!("/jobs/{job}")).await;
+    assert!(
+        page.contains(&format!(
+            "<option value=\"{last}\" selected>box-200</option>"
+        )),
+        "the job's host is offered, and chosen: {page}"
+    );
+    assert!(page.contains("Only the first 200"), "{page}");
+    // Saving the form as shown keeps the host.
+    let (s, _, body) = server
+        .post_form(
+            &rita,
+            &format!("/jobs/{job}/edit"),
+            &[
+                ("name", "nightly-2"),
+                ("agent", &agent),
+                ("host", &last),
+                ("command", "true"),
+                ("schedule", "0 3 * * *"),
+                ("enabled", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let (_, j) = server
+        .api(Method::GET, &rita, &format!("/api/v1/jobs/{job}"), None)
+        .await;
+    assert_eq!(j["host"], json!(last), "{j}");
+    // A list names it, not its id.
+    made(
+        &server,
+        &rita,
+        "tasks",
+        json!({"name": "once", "org": "eng", "agent": agent, "host": last, "command": "true"}),
+    )
+    .await;
+    let (_, list) = server.page(&rita, "/tasks").await;
+    assert!(
+        list.contains("box-200") && !list.contains(&format!(">{last}<")),
+        "{list}"
+    );
+}
