@@ -57,17 +57,23 @@ pub async fn visible_orgs(env: &Env<'_>, auth: &Caller) -> Result<Vec<OrgChoice>
 /// Where the caller may place a resource of `kind`: each visible org core's
 /// `can_place` allows, tenant-wide if it allows that, and the default org.
 pub async fn placements(env: &Env<'_>, auth: &Caller, kind: &Kind) -> Result<Placements> {
+    placements_among(auth, kind, &visible_orgs(env, auth).await?)
+}
+
+/// [`placements`] among the orgs `visible_orgs` answered (a page that has
+/// them already asks no second time).
+pub fn placements_among(auth: &Caller, kind: &Kind, visible: &[OrgChoice]) -> Result<Placements> {
     let tenant = auth.tenant()?.to_owned();
     let scope = |org: Option<String>| Scope {
         tenant: tenant.as_str().into(),
         org: org.map(Into::into),
     };
-    let orgs: Vec<OrgChoice> = visible_orgs(env, auth)
-        .await?
-        .into_iter()
+    let orgs: Vec<OrgChoice> = visible
+        .iter()
         .filter(|o| {
             policy::can_place(&auth.principal, kind.policy, &scope(Some(o.id.clone()))).is_ok()
         })
+        .cloned()
         .collect();
     let tenant_wide = policy::can_place(&auth.principal, kind.policy, &scope(None)).is_ok();
     let default_org = auth

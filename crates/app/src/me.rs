@@ -263,15 +263,16 @@ pub async fn whoami(env: &Env<'_>, auth: &Caller) -> Result<Me> {
             },
             Some(user),
         ) => {
-            let mut memberships = Vec::new();
-            for org in member_of {
-                if let Ok(o) = tx.org(&filter, org).await {
-                    memberships.push(Membership {
-                        org: named(&o.id, &o.slug, &o.name),
-                        can_manage: managing.contains(org),
-                    });
-                }
-            }
+            let ids: Vec<&str> = member_of.iter().map(|o| o.as_str()).collect();
+            let mut rows = tx.orgs_among(&filter, &ids).await?;
+            rows.sort_by(|a, b| a.id.cmp(&b.id));
+            let memberships = rows
+                .iter()
+                .map(|o| Membership {
+                    org: named(&o.id, &o.slug, &o.name),
+                    can_manage: managing.contains(o.id.as_str()),
+                })
+                .collect();
             let u = crate::users::render_user_in(&mut tx, user).await?;
             Me {
                 id: Some(u.id),

@@ -731,6 +731,31 @@ impl Tx {
         self.all(&sql).await
     }
 
+    /// Those of `ids` (orgs) that `filter` allows, in one statement.
+    pub async fn orgs_among(&mut self, filter: &ReadFilter, ids: &[&str]) -> Result<Vec<OrgRow>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let mut sql = Sql::new(&format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE o.id IN ("));
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.arg(*id);
+            }
+            sql.push(")");
+            push_scope(
+                &mut sql,
+                filter,
+                &OrgSelector::All,
+                "o.tenant_id",
+                "o.id",
+                None,
+            );
+            out.extend(self.all::<OrgRow>(&sql).await?);
+        }
+        Ok(out)
+    }
+
     /// The parent of an org, for cycle checks (`filter` is the tenant's).
     pub async fn org_parent(&mut self, filter: &ReadFilter, id: &str) -> Result<Option<String>> {
         Ok(self.org(filter, id).await?.parent_id)

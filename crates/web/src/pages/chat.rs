@@ -164,7 +164,7 @@ async fn chat_page<S: Host>(
         Ok((p, _)) => p,
         Err(e) => return v.fail(e),
     };
-    let places = match orgscope_app::choices::placements(&env, &v.caller, personas()).await {
+    let places = match orgscope_app::choices::placements_among(&v.caller, personas(), &v.orgs) {
         Ok(p) => p,
         Err(e) => return v.fail(e),
     };

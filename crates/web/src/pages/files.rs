@@ -128,7 +128,7 @@ async fn upload_view<S: Host>(
     org: Option<&str>,
 ) -> Result<UploadView, Error> {
     let placements: Placements =
-        orgscope_app::choices::placements(&state.env(), &v.caller, files::kind()).await?;
+        orgscope_app::choices::placements_among(&v.caller, files::kind(), &v.orgs)?;
     let preselect = placements.default_org.clone();
     let mut options: Vec<Choice> = placements
         .orgs
@@ -397,8 +397,8 @@ async fn read_file<S: Host>(state: &S, v: &Viewer, id: &str) -> Result<FileItem,
 
 /// Where the file could move: where the viewer may place files, but not
 /// where it already is.
-async fn move_options<S: Host>(state: &S, v: &Viewer, f: &FileItem) -> Result<Vec<Choice>, Error> {
-    let p = orgscope_app::choices::placements(&state.env(), &v.caller, files::kind()).await?;
+fn move_options(v: &Viewer, f: &FileItem) -> Result<Vec<Choice>, Error> {
+    let p = orgscope_app::choices::placements_among(&v.caller, files::kind(), &v.orgs)?;
     let mut out: Vec<Choice> = p
         .orgs
         .iter()
@@ -432,7 +432,7 @@ async fn file_page<S: Host>(
         Ok(a) => a,
         Err(e) => return v.fail(e),
     };
-    let move_options = match move_options(state, v, &f).await {
+    let move_options = match move_options(v, &f) {
         Ok(o) => o,
         Err(e) => return v.fail(e),
     };

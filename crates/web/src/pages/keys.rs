@@ -90,7 +90,7 @@ async fn keys_page<S: Host>(
         Ok(p) => p,
         Err(e) => return v.fail(e),
     };
-    let places = match orgscope_app::choices::placements(&env, &v.caller, kind()).await {
+    let places = match orgscope_app::choices::placements_among(&v.caller, kind(), &v.orgs) {
         Ok(p) => p,
         Err(e) => return v.fail(e),
     };

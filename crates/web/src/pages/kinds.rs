@@ -288,13 +288,8 @@ async fn candidates<S: Host>(
 
 /// Where the viewer may place the kind, `chosen` (or the default org)
 /// selected; with a "Choose…" first when nothing is.
-async fn places<S: Host>(
-    state: &S,
-    v: &Viewer,
-    kind: &Kind,
-    chosen: &str,
-) -> Result<(Vec<Choice>, String), Error> {
-    let p = orgscope_app::choices::placements(&state.env(), &v.caller, kind).await?;
+fn places(v: &Viewer, kind: &Kind, chosen: &str) -> Result<(Vec<Choice>, String), Error> {
+    let p = orgscope_app::choices::placements_among(&v.caller, kind, &v.orgs)?;
     let chosen = if chosen.is_empty() {
         p.default_org
             .as_deref()
@@ -450,7 +445,7 @@ pub async fn list<S: Host>(
         Ok(n) => n,
         Err(e) => return v.fail(e),
     };
-    let placements = match orgscope_app::choices::placements(&env, &v.caller, kind).await {
+    let placements = match orgscope_app::choices::placements_among(&v.caller, kind, &v.orgs) {
         Ok(p) => p,
         Err(e) => return v.fail(e),
     };
@@ -546,7 +541,7 @@ async fn new_form<S: Host>(
     typed: bool,
     failed: Option<Error>,
 ) -> Response {
-    let (places, chosen) = match places(state, v, kind, &sent.org).await {
+    let (places, chosen) = match places(v, kind, &sent.org) {
         Ok(p) => p,
         Err(e) => return v.fail(e),
     };
@@ -741,13 +736,8 @@ fn webhook(kind: &Kind, id: &str, headers: &HeaderMap) -> Option<String> {
     Some(format!("{scheme}://{host}/hooks/gateways/{}", encode(id)))
 }
 
-async fn move_options<S: Host>(
-    state: &S,
-    v: &Viewer,
-    kind: &Kind,
-    org: Option<&str>,
-) -> Result<Vec<Choice>, Error> {
-    let p = orgscope_app::choices::placements(&state.env(), &v.caller, kind).await?;
+fn move_options(v: &Viewer, kind: &Kind, org: Option<&str>) -> Result<Vec<Choice>, Error> {
+    let p = orgscope_app::choices::placements_among(&v.caller, kind, &v.orgs)?;
     let mut out: Vec<Choice> = p
         .orgs
         .iter()
@@ -799,7 +789,7 @@ async fn item_page<S: Host>(
     let move_options = if fixed.is_some() {
         Vec::new()
     } else {
-        match move_options(state, v, kind, org_slug.as_deref()).await {
+        match move_options(v, kind, org_slug.as_deref()) {
             Ok(o) => o,
             Err(e) => return v.fail(e),
         }
