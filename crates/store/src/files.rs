@@ -5,7 +5,7 @@
 use orgscope_core::policy::{OrgSelector, ReadFilter};
 use sqlx::FromRow;
 
-use crate::sql::{Sql, push_scope};
+use crate::sql::{Arg, Sql, push_scope, union_all};
 use crate::{Backend, Ctx, Page, RESOURCE_COLUMNS, Result, StoreError, Tx, now};
 
 /// A file resource with its blob and extraction state.
@@ -108,26 +108,58 @@ impl Tx {
         after: Option<(String, String)>,
         limit: i64,
     ) -> Result<Vec<FileRow>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {RESOURCE_COLUMNS}, {FILE_COLUMNS} FROM resources r JOIN files f ON f.id = r.id LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = 'file'"
-        ));
-        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
         let col = sort.column();
         let (cmp, dir) = if descending {
             ("<", "DESC")
         } else {
             (">", "ASC")
         };
-        if let Some((value, id)) = after {
-            sql.push(&format!(" AND ({col}, r.id) {cmp} ("));
-            match sort {
-                FileSort::Size => sql.arg(value.parse::<i64>().map_err(|_| StoreError::NotFound)?),
-                _ => sql.arg(value),
-            };
-            sql.push(", ").arg(id).push(")");
-        }
-        sql.push(&format!(" ORDER BY {col} {dir}, r.id {dir} LIMIT "))
-            .arg(limit);
+        let after = match (after, sort) {
+            (Some((value, id)), FileSort::Size) => Some((
+                Arg::from(value.parse::<i64>().map_err(|_| StoreError::NotFound)?),
+                id,
+            )),
+            (Some((value, id)), _) => Some((Arg::from(value), id)),
+            (None, _) => None,
+        };
+        // The conditions after the scope: the cursor, the order, the page.
+        let tail = |sql: &mut Sql| {
+            if let Some((value, id)) = &after {
+                sql.push(&format!(" AND ({col}, r.id) {cmp} ("))
+                    .arg(value.clone())
+                    .push(", ")
+                    .arg(id.as_str())
+                    .push(")");
+            }
+            sql.push(&format!(" ORDER BY {col} {dir}, r.id {dir} LIMIT "))
+                .arg(limit);
+        };
+        // Only creation time has an index per org to walk.
+        let driving = match sort {
+            FileSort::Time => self.driving_selectors(filter, selector).await?,
+            _ => None,
+        };
+        let mut sql = match driving {
+            Some(selectors) => {
+                let mut sql =
+                    Sql::new(&format!("SELECT {RESOURCE_COLUMNS}, {FILE_COLUMNS} FROM ("));
+                union_all(&mut sql, &selectors, |sql, sel| {
+                    sql.push("SELECT r.id AS page_id FROM resources r WHERE r.kind = 'file'");
+                    push_scope(sql, filter, sel, "r.tenant_id", "r.org_id", None);
+                    tail(sql);
+                });
+                sql.push(") d JOIN resources r ON r.id = d.page_id JOIN files f ON f.id = r.id LEFT JOIN orgs o ON o.id = r.org_id WHERE 1 = 1");
+                sql
+            }
+            None => {
+                let mut sql = Sql::new(&format!(
+                    "SELECT {RESOURCE_COLUMNS}, {FILE_COLUMNS} FROM resources r JOIN files f ON f.id = r.id LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = 'file'"
+                ));
+                push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
+                sql
+            }
+        };
+        tail(&mut sql);
         self.all(&sql).await
     }
 

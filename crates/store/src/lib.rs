@@ -25,14 +25,14 @@ pub use queue::TaskState;
 pub use refs::RefRow;
 
 use orgscope_core::ids::{OrgId, TenantId};
-use orgscope_core::policy::{OrgSelector, ReadFilter, Scope};
+use orgscope_core::policy::{OrgSelector, ReadFilter, Rule, Scope};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::{Any, AnyPool, FromRow, Transaction};
 
-use crate::sql::{Sql, push_scope};
+use crate::sql::{Sql, push_scope, union_all};
 
 pub use sqlx::any::install_default_drivers;
 
@@ -1196,13 +1196,53 @@ impl Tx {
         selector: &OrgSelector,
         page: &Page,
     ) -> Result<Vec<ResourceRow>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = "
-        ));
-        sql.arg(kind);
-        push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
+        let mut sql = match self.driving_selectors(filter, selector).await? {
+            Some(selectors) => {
+                let mut sql = Sql::new(&format!("SELECT {RESOURCE_COLUMNS} FROM ("));
+                union_all(&mut sql, &selectors, |sql, sel| {
+                    sql.push("SELECT r.id AS page_id FROM resources r WHERE r.kind = ")
+                        .arg(kind);
+                    push_scope(sql, filter, sel, "r.tenant_id", "r.org_id", None);
+                    page_clause(sql, "r.id", page);
+                });
+                sql.push(") d JOIN resources r ON r.id = d.page_id LEFT JOIN orgs o ON o.id = r.org_id WHERE 1 = 1");
+                sql
+            }
+            None => {
+                let mut sql = Sql::new(&format!(
+                    "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = "
+                ));
+                sql.arg(kind);
+                push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
+                sql
+            }
+        };
         page_clause(&mut sql, "r.id", page);
         self.all(&sql).await
+    }
+
+    /// The selectors a member's "all my orgs" page is read by, one branch an
+    /// org (`sql::driving_selectors`), or `None` for one statement.
+    pub(crate) async fn driving_selectors(
+        &mut self,
+        filter: &ReadFilter,
+        selector: &OrgSelector,
+    ) -> Result<Option<Vec<OrgSelector>>> {
+        let Rule::Member { user, .. } = filter.rule() else {
+            return Ok(None);
+        };
+        if *selector != OrgSelector::All {
+            return Ok(None);
+        }
+        // Each branch still applies the whole filter: this list only says
+        // where to look, so a membership gone since is filtered out there.
+        let orgs: Vec<String> = self
+            .memberships_of(user)
+            .await?
+            .into_iter()
+            .map(|(org, _)| org)
+            .collect();
+        Ok(sql::driving_selectors(filter, selector, &orgs))
     }
 
     /// Every resource of `kind` that `filter` and `selector` allow, page by

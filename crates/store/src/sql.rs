@@ -204,3 +204,45 @@ pub(crate) fn push_scope(
         }
     }
 }
+
+/// At most this many orgs drive a member's "all my orgs" page (see
+/// [`driving_selectors`]); a member of more walks the kind instead.
+pub(crate) const MAX_DRIVING_ORGS: usize = 64;
+
+/// The selectors that cover `selector` for `filter` one org at a time, when
+/// that is the cheaper shape: a member's "all my orgs" page read as one
+/// branch per org they belong to (`orgs`) and one tenant-wide, each through
+/// [`push_scope`] with the whole filter, merged by the caller. Each branch
+/// walks the `(tenant, kind, org, …)` index for at most a page, so the cost
+/// follows the member's orgs, not the tenant's rows. `None`: one statement
+/// over the kind is as good (anyone else, one org asked, too many orgs).
+pub(crate) fn driving_selectors(
+    filter: &ReadFilter,
+    selector: &OrgSelector,
+    orgs: &[String],
+) -> Option<Vec<OrgSelector>> {
+    let member = matches!(filter.rule(), Rule::Member { .. });
+    if !member || *selector != OrgSelector::All || orgs.len() > MAX_DRIVING_ORGS {
+        return None;
+    }
+    let mut out: Vec<OrgSelector> = orgs.iter().cloned().map(OrgSelector::Org).collect();
+    out.push(OrgSelector::TenantWide);
+    Some(out)
+}
+
+/// `SELECT * FROM (branch) AS b0 UNION ALL SELECT * FROM (branch) AS b1 …`,
+/// one branch a selector (each with its own ORDER BY and LIMIT).
+pub(crate) fn union_all(
+    sql: &mut Sql,
+    selectors: &[OrgSelector],
+    mut branch: impl FnMut(&mut Sql, &OrgSelector),
+) {
+    for (i, s) in selectors.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push("SELECT * FROM (");
+        branch(sql, s);
+        sql.push(&format!(") AS b{i}"));
+    }
+}

@@ -34,7 +34,9 @@ fn key_filter(tenant: &str, org: &str) -> ReadFilter {
         },
     })
 }
-use orgscope_store::{Disposition, DomainClaim, NewResource, Page, Store, StoreError, new_id};
+use orgscope_store::{
+    Disposition, DomainClaim, FileSort, NewFile, NewResource, Page, Store, StoreError, new_id,
+};
 use sqlx::Connection;
 
 async fn stores() -> Vec<(String, Store)> {
@@ -330,6 +332,122 @@ async fn pages_follow_each_other_without_gaps() {
         }
         let want: Vec<String> = (0..25).map(|i| format!("r{i:02}")).collect();
         assert_eq!(seen, want, "{backend}");
+        store.close().await;
+    }
+}
+
+/// A member's "all my orgs" pages are read one branch per org (and one
+/// tenant-wide) and merged: page after page they must be exactly the rows
+/// of their orgs and tenant-wide, in the order one statement over the kind
+/// gives, with nothing of another org.
+#[tokio::test]
+async fn a_members_pages_are_their_orgs_and_tenant_wide_in_order() {
+    for (backend, store) in stores().await {
+        let mut tx = store.write().await.unwrap();
+        let t = tx.tenant_create("one", "One").await.unwrap();
+        let a = tx.org_create(&t.id, "a", "A", None, None).await.unwrap();
+        let b = tx.org_create(&t.id, "b", "B", None, None).await.unwrap();
+        let c = tx.org_create(&t.id, "c", "C", None, None).await.unwrap();
+        let u = tx
+            .user_create(Some(&t.id), "u", "x", "user", None)
+            .await
+            .unwrap();
+        tx.member_put(&a.id, &u.id, false).await.unwrap();
+        tx.member_put(&b.id, &u.id, false).await.unwrap();
+        let places = [Some(&a.id), Some(&b.id), Some(&c.id), None];
+        for i in 0..30 {
+            let org = places[i % places.len()].map(String::as_str);
+            tx.resource_insert(&resource(&t.id, org, &format!("r{i:02}")))
+                .await
+                .unwrap();
+            let mut file = resource(&t.id, org, &format!("f{i:02}"));
+            file.kind = "file".into();
+            file.id = new_id("file");
+            tx.resource_insert(&file).await.unwrap();
+            tx.file_insert(&NewFile {
+                id: file.id.clone(),
+                blob_key: file.id.clone(),
+                size: 1,
+                sha256: String::new(),
+                content_type: "text/plain".into(),
+            })
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let admin = admin_filter(&t.id);
+        let member = user_filter(&t.id, &u.id, Role::User);
+        let hers = |org: &Option<String>| org.as_deref() != Some(c.id.as_str());
+
+        // Resources, in id order, 7 a page.
+        let pages = |filter: ReadFilter| {
+            let store = store.clone();
+            async move {
+                let mut seen = Vec::new();
+                let mut after = None;
+                loop {
+                    let mut tx = store.read().await.unwrap();
+                    let page = Page {
+                        limit: 7,
+                        after: after.clone(),
+                    };
+                    let rows = tx
+                        .resources("specialty", &filter, &OrgSelector::All, &page)
+                        .await
+                        .unwrap();
+                    if rows.is_empty() {
+                        return seen;
+                    }
+                    after = rows.last().map(|r| r.id.clone());
+                    seen.extend(rows.into_iter().map(|r| (r.org_id, r.name)));
+                }
+            }
+        };
+        let want: Vec<_> = pages(admin.clone())
+            .await
+            .into_iter()
+            .filter(|(org, _)| hers(org))
+            .collect();
+        assert_eq!(want.len(), 23, "{backend}");
+        assert_eq!(pages(member.clone()).await, want, "{backend}: resources");
+
+        // Files, newest first, 4 a page.
+        let file_pages = |filter: ReadFilter| {
+            let store = store.clone();
+            async move {
+                let mut seen = Vec::new();
+                let mut after = None;
+                loop {
+                    let mut tx = store.read().await.unwrap();
+                    let rows = tx
+                        .files(
+                            &filter,
+                            &OrgSelector::All,
+                            FileSort::Time,
+                            true,
+                            after.clone(),
+                            4,
+                        )
+                        .await
+                        .unwrap();
+                    let Some(last) = rows.last() else {
+                        return seen;
+                    };
+                    after = Some((last.resource.created_at.clone(), last.resource.id.clone()));
+                    seen.extend(
+                        rows.into_iter()
+                            .map(|f| (f.resource.org_id, f.resource.name)),
+                    );
+                }
+            }
+        };
+        let want: Vec<_> = file_pages(admin)
+            .await
+            .into_iter()
+            .filter(|(org, _)| hers(org))
+            .collect();
+        assert_eq!(want.len(), 23, "{backend}");
+        assert_eq!(file_pages(member).await, want, "{backend}: files");
         store.close().await;
     }
 }
