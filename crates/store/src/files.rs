@@ -141,14 +141,23 @@ impl Tx {
         };
         let mut sql = match driving {
             Some(selectors) => {
-                let mut sql =
-                    Sql::new(&format!("SELECT {RESOURCE_COLUMNS}, {FILE_COLUMNS} FROM ("));
+                // The page is cut from the branches' ids and keys before
+                // any row is joined.
+                let mut sql = Sql::new(&format!(
+                    "SELECT {RESOURCE_COLUMNS}, {FILE_COLUMNS} FROM (SELECT page_id FROM ("
+                ));
                 union_all(&mut sql, &selectors, |sql, sel| {
-                    sql.push("SELECT r.id AS page_id FROM resources r WHERE r.kind = 'file'");
+                    sql.push(&format!(
+                        "SELECT r.id AS page_id, {col} AS page_key FROM resources r WHERE r.kind = 'file'"
+                    ));
                     push_scope(sql, filter, sel, "r.tenant_id", "r.org_id", None);
                     tail(sql);
                 });
-                sql.push(") d JOIN resources r ON r.id = d.page_id JOIN files f ON f.id = r.id LEFT JOIN orgs o ON o.id = r.org_id WHERE 1 = 1");
+                sql.push(&format!(
+                    ") u ORDER BY page_key {dir}, page_id {dir} LIMIT "
+                ))
+                .arg(limit)
+                .push(") d JOIN resources r ON r.id = d.page_id JOIN files f ON f.id = r.id LEFT JOIN orgs o ON o.id = r.org_id WHERE 1 = 1");
                 sql
             }
             None => {

@@ -1198,14 +1198,20 @@ impl Tx {
     ) -> Result<Vec<ResourceRow>> {
         let mut sql = match self.driving_selectors(filter, selector).await? {
             Some(selectors) => {
-                let mut sql = Sql::new(&format!("SELECT {RESOURCE_COLUMNS} FROM ("));
+                // The page is cut from the branches' ids before any row is
+                // joined.
+                let mut sql = Sql::new(&format!(
+                    "SELECT {RESOURCE_COLUMNS} FROM (SELECT page_id FROM ("
+                ));
                 union_all(&mut sql, &selectors, |sql, sel| {
                     sql.push("SELECT r.id AS page_id FROM resources r WHERE r.kind = ")
                         .arg(kind);
                     push_scope(sql, filter, sel, "r.tenant_id", "r.org_id", None);
                     page_clause(sql, "r.id", page);
                 });
-                sql.push(") d JOIN resources r ON r.id = d.page_id LEFT JOIN orgs o ON o.id = r.org_id WHERE 1 = 1");
+                sql.push(") u ORDER BY page_id LIMIT ")
+                    .arg(page.limit)
+                    .push(") d JOIN resources r ON r.id = d.page_id LEFT JOIN orgs o ON o.id = r.org_id WHERE 1 = 1");
                 sql
             }
             None => {
