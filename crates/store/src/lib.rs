@@ -305,6 +305,16 @@ impl Store {
         self.statements.load(Ordering::Relaxed)
     }
 
+    /// The pool's connections: (open, idle, the most it opens).
+    #[must_use]
+    pub fn pool_use(&self) -> (u32, usize, u32) {
+        (
+            self.pool.size(),
+            self.pool.num_idle(),
+            self.pool.options().get_max_connections(),
+        )
+    }
+
     /// Readiness: the database answers.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.ctx()?;
