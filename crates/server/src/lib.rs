@@ -77,8 +77,9 @@ pub struct Shared {
     pub session_ttl: time::Duration,
     /// The one metrics registry (`/metrics`, `--metrics-listen`).
     pub metrics: metrics::Metrics,
-    /// The resolver asked for domain proofs (`ORGSCOPE_DNS_SERVER`, else /etc/resolv.conf).
-    pub dns_server: Option<std::net::SocketAddr>,
+    /// The nameservers asked for domain proofs (`ORGSCOPE_DNS_SERVER`, else
+    /// every one of /etc/resolv.conf).
+    pub dns: Option<dns::Nameservers>,
     /// Where the gateway check reads the original request (`--gateway-headers`).
     pub proxy_style: orgscope_core::gateway::ProxyStyle,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
@@ -157,12 +158,13 @@ impl AppState {
         self
     }
 
-    /// Sets the DNS resolver asked for domain proofs; call it while building the state.
+    /// Sets the nameservers asked for domain proofs, in order; call it while
+    /// building the state.
     #[must_use]
-    pub fn with_dns_server(mut self, server: std::net::SocketAddr) -> AppState {
+    pub fn with_dns_servers(mut self, servers: Vec<std::net::SocketAddr>) -> AppState {
         Arc::get_mut(&mut self.shared)
             .expect("the resolver is set before the state is shared")
-            .dns_server = Some(server);
+            .dns = Some(dns::Nameservers::Listed(servers));
         self
     }
 
@@ -173,7 +175,7 @@ impl AppState {
             store: &self.store,
             master_key: &self.master_key,
             blobs: &self.blobs,
-            dns_server: self.dns_server,
+            dns: self.dns.as_ref(),
         }
     }
 
@@ -209,7 +211,7 @@ impl AppState {
                 metrics: metrics::Metrics::new(store, limiter.clone()),
                 limiter,
                 session_ttl: time::Duration::hours(12),
-                dns_server: dns::resolver_from_env(),
+                dns: dns::nameservers_from_env(),
                 proxy_style: orgscope_core::gateway::ProxyStyle::Nginx,
                 trusted_proxies: Vec::new(),
             }),
