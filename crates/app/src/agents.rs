@@ -319,12 +319,14 @@ pub fn agent_key(auth: &Caller) -> Result<(String, OrgId)> {
 /// update: of several replicas, one wins and makes the task in the same
 /// transaction. A job whose firings were missed (the server was down) fires
 /// once, now, and then follows its schedule: missed firings are not replayed.
-pub async fn run_scheduler(store: Store) {
+/// `fired` hears how many tasks each pass made (the server counts them).
+pub async fn run_scheduler(store: Store, fired: impl Fn(usize) + Send) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tick.tick().await;
-        if let Err(e) = fire_due(&store).await {
-            tracing::warn!(error = ?e, "scheduler tick failed");
+        match fire_due(&store).await {
+            Ok(made) => fired(made.len()),
+            Err(e) => tracing::warn!(error = ?e, "scheduler tick failed"),
         }
     }
 }

@@ -1,51 +1,85 @@
 //! The one DNS question orgscope asks: the TXT records of a name, to prove
-//! that whoever claims a domain for an org controls it. A single UDP query to
-//! the configured resolver; no caching (a proof is read fresh each time).
+//! that whoever claims a domain for an org controls it. Asked through
+//! `hickory-resolver` (UDP, then TCP when an answer is truncated; every
+//! configured nameserver, the next one asked when one fails) with a resolver
+//! made for the question, so nothing is cached: a proof is read fresh.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-const TXT: u16 = 16;
-const CLASS_IN: u16 = 1;
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
+use hickory_resolver::net::NetError;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::{Resolver, TokioResolver};
+
+/// The environment variable naming the nameservers domain proofs ask.
+pub const DNS_SERVER_ENV: &str = "ORGSCOPE_DNS_SERVER";
+
+/// Where domain proofs ask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Nameservers {
+    /// Named by the operator (`ORGSCOPE_DNS_SERVER`), in order.
+    Listed(Vec<SocketAddr>),
+    /// Every `nameserver` of /etc/resolv.conf, with its options, read at
+    /// each question.
+    System,
+}
+
+impl std::fmt::Display for Nameservers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Nameservers::Listed(servers) => {
+                let names: Vec<String> = servers.iter().map(ToString::to_string).collect();
+                f.write_str(&names.join(", "))
+            }
+            Nameservers::System => f.write_str("of /etc/resolv.conf"),
+        }
+    }
+}
 
 /// Why the TXT records could not be read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DnsError {
-    /// The resolver did not answer, or answered something that is not DNS.
+    /// No nameserver answered, or the configuration cannot be read.
     Unreachable(String),
-    /// The resolver answered with an error code other than "no such name".
-    Failed(u8),
+    /// The nameservers answered with an error (SERVFAIL, REFUSED, …).
+    Failed(String),
 }
 
 impl std::fmt::Display for DnsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DnsError::Unreachable(why) => f.write_str(why),
-            DnsError::Failed(code) => {
-                let name = match code {
-                    2 => "SERVFAIL",
-                    4 => "NOTIMP",
-                    5 => "REFUSED",
-                    _ => "an error",
-                };
-                write!(f, "it answered {name} (code {code})")
-            }
+            DnsError::Failed(code) => write!(f, "it answered {code}"),
         }
     }
 }
 
-/// The resolver orgscope asks: `ORGSCOPE_DNS_SERVER` (`ip:port` or `ip`),
-/// else the first `nameserver` of /etc/resolv.conf.
-pub fn resolver_from_env() -> Option<SocketAddr> {
-    if let Ok(v) = std::env::var("ORGSCOPE_DNS_SERVER")
-        && !v.trim().is_empty()
-    {
-        return parse_server(v.trim());
+/// The nameservers orgscope asks: `ORGSCOPE_DNS_SERVER` (`ip` or `ip:port`,
+/// several comma-separated), else the system's. `None` when the variable
+/// is set but not understood: proofs then fail, naming it.
+pub fn nameservers_from_env() -> Option<Nameservers> {
+    match std::env::var(DNS_SERVER_ENV) {
+        Ok(v) if !v.trim().is_empty() => {
+            let parsed = parse_list(&v);
+            if parsed.is_none() {
+                tracing::warn!(
+                    value = v,
+                    "{DNS_SERVER_ENV} is not a list of ip or ip:port: domain proofs will fail"
+                );
+            }
+            parsed
+        }
+        _ => Some(Nameservers::System),
     }
-    let conf = std::fs::read_to_string("/etc/resolv.conf").ok()?;
-    conf.lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .find_map(|rest| parse_server(rest.trim()))
+}
+
+fn parse_list(v: &str) -> Option<Nameservers> {
+    let servers = v
+        .split(',')
+        .map(|s| parse_server(s.trim()))
+        .collect::<Option<Vec<_>>>()?;
+    Some(Nameservers::Listed(servers))
 }
 
 fn parse_server(s: &str) -> Option<SocketAddr> {
@@ -54,124 +88,71 @@ fn parse_server(s: &str) -> Option<SocketAddr> {
         .or_else(|| s.parse().ok().map(|ip| SocketAddr::new(ip, 53)))
 }
 
+fn resolver(servers: &Nameservers) -> Result<TokioResolver, NetError> {
+    let mut builder = match servers {
+        Nameservers::System => TokioResolver::builder_tokio()?,
+        Nameservers::Listed(list) => {
+            let name_servers = list
+                .iter()
+                .map(|addr| {
+                    // UDP first, TCP for an answer that did not fit.
+                    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                    for connection in &mut server.connections {
+                        connection.port = addr.port();
+                    }
+                    server
+                })
+                .collect();
+            Resolver::builder_with_config(
+                ResolverConfig::from_name_servers(name_servers),
+                TokioRuntimeProvider::default(),
+            )
+        }
+    };
+    let options = builder.options_mut();
+    // A TXT question: /etc/hosts has nothing to say.
+    options.use_hosts_file = ResolveHosts::Never;
+    // One nameserver at a time: asked in parallel, a truncated answer is
+    // asked again over TCP only once every parallel query has ended, so one
+    // nameserver that is down would stall it past the deadline.
+    options.num_concurrent_reqs = 1;
+    if let Nameservers::Listed(list) = servers {
+        // Each try that times out (2 s) makes that nameserver the slowest,
+        // so the next try goes to another: one more try than there are
+        // nameservers gives each its turn, and a lone one a second chance.
+        // The system's keep resolv.conf's `options timeout: attempts:`.
+        options.timeout = std::time::Duration::from_secs(2);
+        options.attempts = list.len().max(1);
+    }
+    builder.build()
+}
+
 /// The TXT records of `name` (each record's strings joined); empty when the
 /// name does not exist or has none.
-pub async fn txt_records(server: SocketAddr, name: &str) -> Result<Vec<String>, DnsError> {
-    let id: u16 = rand::random();
-    let query = encode_query(id, name);
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse().expect("an address")
-    } else {
-        "[::]:0".parse().expect("an address")
-    };
-    let socket = tokio::net::UdpSocket::bind(bind)
-        .await
-        .map_err(|e| DnsError::Unreachable(e.to_string()))?;
-    socket
-        .connect(server)
-        .await
-        .map_err(|e| DnsError::Unreachable(e.to_string()))?;
-    let mut buf = vec![0u8; 4096];
-    // Three tries, as resolvers do: UDP may drop a datagram.
-    for _ in 0..3 {
-        socket
-            .send(&query)
-            .await
-            .map_err(|e| DnsError::Unreachable(e.to_string()))?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        loop {
-            match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
-                Err(_) => break,
-                Ok(Err(e)) => return Err(DnsError::Unreachable(e.to_string())),
-                // Not our answer (a late reply to an earlier try): keep waiting.
-                Ok(Ok(n)) if n < 2 || u16::from_be_bytes([buf[0], buf[1]]) != id => {}
-                Ok(Ok(n)) => return decode_txt(&buf[..n]),
-            }
+pub async fn txt_records(servers: &Nameservers, name: &str) -> Result<Vec<String>, DnsError> {
+    let resolver = resolver(servers).map_err(|e| DnsError::Unreachable(e.to_string()))?;
+    // Fully qualified: no search domain is tried first.
+    let fqdn = format!("{}.", name.trim_end_matches('.'));
+    match resolver.txt_lookup(fqdn).await {
+        Ok(lookup) => Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part))
+                        .collect::<String>(),
+                ),
+                _ => None, // a CNAME on the way
+            })
+            .collect()),
+        Err(e) if e.is_no_records_found() => Ok(Vec::new()),
+        Err(NetError::Dns(hickory_resolver::net::DnsError::ResponseCode(code))) => {
+            Err(DnsError::Failed(code.to_string()))
         }
+        Err(e) => Err(DnsError::Unreachable(e.to_string())),
     }
-    Err(DnsError::Unreachable(format!("no answer from {server}")))
-}
-
-fn encode_query(id: u16, name: &str) -> Vec<u8> {
-    let mut q = Vec::with_capacity(18 + name.len());
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&0x0100u16.to_be_bytes()); // a standard query, recursion desired
-    q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question
-    for label in name.trim_end_matches('.').split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.push(0);
-    q.extend_from_slice(&TXT.to_be_bytes());
-    q.extend_from_slice(&CLASS_IN.to_be_bytes());
-    q
-}
-
-fn bad(what: &str) -> DnsError {
-    DnsError::Unreachable(format!("a malformed DNS answer ({what})"))
-}
-
-/// Skips a (possibly compressed) name; returns the offset after it.
-fn skip_name(msg: &[u8], mut at: usize) -> Result<usize, DnsError> {
-    loop {
-        let len = *msg.get(at).ok_or_else(|| bad("name"))?;
-        match len {
-            0 => return Ok(at + 1),
-            l if l & 0xC0 == 0xC0 => return Ok(at + 2),
-            l => at += 1 + l as usize,
-        }
-    }
-}
-
-fn u16_at(msg: &[u8], at: usize) -> Result<u16, DnsError> {
-    Ok(u16::from_be_bytes([
-        *msg.get(at).ok_or_else(|| bad("short"))?,
-        *msg.get(at + 1).ok_or_else(|| bad("short"))?,
-    ]))
-}
-
-fn decode_txt(msg: &[u8]) -> Result<Vec<String>, DnsError> {
-    if msg.len() < 12 {
-        return Err(bad("header"));
-    }
-    let flags = u16_at(msg, 2)?;
-    if flags & 0x0200 != 0 {
-        return Err(DnsError::Unreachable(
-            "the answer was truncated; the TXT records are too large".into(),
-        ));
-    }
-    match (flags & 0x000F) as u8 {
-        0 => {}
-        3 => return Ok(Vec::new()), // no such name
-        code => return Err(DnsError::Failed(code)),
-    }
-    let questions = u16_at(msg, 4)?;
-    let answers = u16_at(msg, 6)?;
-    let mut at = 12;
-    for _ in 0..questions {
-        at = skip_name(msg, at)? + 4;
-    }
-    let mut out = Vec::new();
-    for _ in 0..answers {
-        at = skip_name(msg, at)?;
-        let kind = u16_at(msg, at)?;
-        let len = u16_at(msg, at + 8)? as usize;
-        let start = at + 10;
-        let data = msg.get(start..start + len).ok_or_else(|| bad("record"))?;
-        at = start + len;
-        if kind != TXT {
-            continue; // a CNAME on the way
-        }
-        let mut text = Vec::new();
-        let mut i = 0;
-        while i < data.len() {
-            let n = data[i] as usize;
-            text.extend_from_slice(data.get(i + 1..i + 1 + n).ok_or_else(|| bad("text"))?);
-            i += 1 + n;
-        }
-        out.push(String::from_utf8_lossy(&text).into_owned());
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -179,23 +160,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_answer_a_resolver_gives() {
-        // dnsmasq's answer to `_orgscope.alpha.portal.test TXT`, captured.
-        let msg = b"\x124\x85\x80\x00\x01\x00\x01\x00\x00\x00\x00\t_orgscope\x05alpha\x06portal\x04test\x00\x00\x10\x00\x01\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x00\x00\x14\x13orgscope-verify=abc";
-        assert_eq!(decode_txt(msg).unwrap(), ["orgscope-verify=abc"]);
-        // The question it answers is the one we ask, but for the header.
-        let mut asked = msg[..45].to_vec();
-        asked[2..4].copy_from_slice(&[0x01, 0x00]);
-        asked[6..8].copy_from_slice(&[0, 0]);
-        assert_eq!(encode_query(0x1234, "_orgscope.alpha.portal.test"), asked);
-    }
-
-    #[test]
-    fn no_such_name_is_no_records_and_garbage_is_an_error() {
-        let mut nx = b"\x124\x81\x83\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
-        assert_eq!(decode_txt(&nx).unwrap(), Vec::<String>::new());
-        nx[3] = 0x82; // SERVFAIL
-        assert_eq!(decode_txt(&nx), Err(DnsError::Failed(2)));
-        assert!(decode_txt(b"\x124\x81\x80\x00\x00\x00\x05\x00\x00\x00\x00").is_err());
+    fn the_operator_names_one_or_several_nameservers() {
+        assert_eq!(
+            parse_list("10.0.0.1"),
+            Some(Nameservers::Listed(vec!["10.0.0.1:53".parse().unwrap()]))
+        );
+        assert_eq!(
+            parse_list("127.0.0.1:5353, [::1]:53,10.0.0.2"),
+            Some(Nameservers::Listed(vec![
+                "127.0.0.1:5353".parse().unwrap(),
+                "[::1]:53".parse().unwrap(),
+                "10.0.0.2:53".parse().unwrap(),
+            ]))
+        );
+        assert_eq!(parse_list("10.0.0.1,dns.example"), None);
     }
 }

@@ -78,6 +78,8 @@ impl From<StoreError> for Error {
             }
             StoreError::Unavailable(e) => Error::Unavailable(e),
             StoreError::Other(e) => Error::Internal(e.to_string()),
+            // Only opening a store migrates; an operation never meets this.
+            StoreError::Migration(e) => Error::Internal(e),
         }
     }
 }

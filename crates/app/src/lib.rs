@@ -47,6 +47,7 @@ pub struct Env<'a> {
     pub store: &'a orgscope_store::Store,
     pub master_key: &'a crypto::MasterKey,
     pub blobs: &'a blobs::Blobs,
-    /// The resolver asked for org domain proofs (none: proofs fail, saying so).
-    pub dns_server: Option<std::net::SocketAddr>,
+    /// The nameservers asked for org domain proofs (none: proofs fail,
+    /// saying so).
+    pub dns: Option<&'a dns::Nameservers>,
 }

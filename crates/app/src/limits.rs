@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Failed-login counting per key (a username, an address), in memory.
@@ -12,6 +13,19 @@ pub struct LoginLimiter {
     per_user: u32,
     per_address: u32,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Since start, for /metrics: wrong credentials, and sign-ins refused
+    /// before the password because the username was locked.
+    failed_total: AtomicU64,
+    locked_total: AtomicU64,
+}
+
+/// What the limiter saw since the process started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginCounts {
+    /// Wrong password, unknown or disabled user.
+    pub failed: u64,
+    /// Refused with 429 before the password was checked.
+    pub locked: u64,
 }
 
 impl Default for LoginLimiter {
@@ -21,6 +35,8 @@ impl Default for LoginLimiter {
             per_user: 10,
             per_address: 50,
             failures: Mutex::new(HashMap::new()),
+            failed_total: AtomicU64::new(0),
+            locked_total: AtomicU64::new(0),
         }
     }
 }
@@ -42,7 +58,11 @@ impl LoginLimiter {
     /// `Err(seconds)` while `user` (tenant and username) is locked: its own
     /// failures, from anywhere, spent its budget. Asked before the password.
     pub fn check_user(&self, user: &str) -> Result<(), u64> {
-        self.over(&format!("u:{user}"), self.per_user)
+        let answer = self.over(&format!("u:{user}"), self.per_user);
+        if answer.is_err() {
+            self.locked_total.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
     }
 
     /// `Err(seconds)` while `address` has spent its budget of failures. Asked
@@ -55,6 +75,7 @@ impl LoginLimiter {
     }
 
     pub fn failed(&self, user: &str, address: &str) {
+        self.failed_total.fetch_add(1, Ordering::Relaxed);
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if map.len() > 100_000 {
@@ -66,6 +87,14 @@ impl LoginLimiter {
                 *entry = (0, now);
             }
             entry.0 += 1;
+        }
+    }
+
+    #[must_use]
+    pub fn counts(&self) -> LoginCounts {
+        LoginCounts {
+            failed: self.failed_total.load(Ordering::Relaxed),
+            locked: self.locked_total.load(Ordering::Relaxed),
         }
     }
 

@@ -923,7 +923,7 @@ pub async fn verify_domain(
         }
     } else {
         // Asked with no transaction open: DNS may take seconds.
-        prove_by_dns(env.dns_server, domain, token).await?;
+        prove_by_dns(env.dns, domain, token).await?;
     }
     let mut tx = env.store.write().await?;
     let now = tx
@@ -964,21 +964,21 @@ pub async fn verify_domain(
 /// Succeeds when a TXT record at `_orgscope.<domain>` holds `token`. The
 /// answer never depends on other tenants: DNS is asked, not the database.
 async fn prove_by_dns(
-    server: Option<std::net::SocketAddr>,
+    servers: Option<&crate::dns::Nameservers>,
     domain: &str,
     token: &str,
 ) -> Result<()> {
     let name = txt_name(domain);
-    let Some(server) = server else {
+    let Some(servers) = servers else {
         return Err(Error::BadGateway(
             "no DNS resolver is configured: the operator sets ORGSCOPE_DNS_SERVER".into(),
         ));
     };
-    let records = crate::dns::txt_records(server, &name)
+    let records = crate::dns::txt_records(servers, &name)
         .await
         .map_err(|e| {
             Error::BadGateway(format!(
-                "the DNS resolver {server} could not be asked for {name}: {e}; try again, or ask the operator to check ORGSCOPE_DNS_SERVER"
+                "the DNS resolvers {servers} could not be asked for {name}: {e}; try again, or ask the operator to check ORGSCOPE_DNS_SERVER"
             ))
         })?;
     if records.iter().any(|r| r.trim() == token) {

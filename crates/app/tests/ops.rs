@@ -51,7 +51,7 @@ impl World {
             store: &self.store,
             master_key: &self.key,
             blobs: &self.blobs,
-            dns_server: None,
+            dns: None,
         }
     }
 }

@@ -65,6 +65,11 @@ pub enum Command {
         /// default: the connection's address is the client's.
         #[arg(long, env = "ORGSCOPE_TRUSTED_PROXIES", default_value = "")]
         trusted_proxies: String,
+        /// Also serve /metrics on this address, without authentication: put
+        /// it on an interface only the scraper reaches (e.g. 10.0.0.5:9090).
+        /// On --listen, /metrics answers superusers only.
+        #[arg(long, env = "ORGSCOPE_METRICS_LISTEN")]
+        metrics_listen: Option<String>,
     },
     /// Create the data dir, database and master key, and bootstrap the first
     /// tenant, its admin (password from ORGSCOPE_ADMIN_PASSWORD, or printed once) and default org.

@@ -56,12 +56,21 @@ async fn run(args: Args) -> Result<()> {
             max_upload_bytes,
             gateway_headers,
             trusted_proxies,
+            metrics_listen,
         } => {
             let style = orgscope_core::gateway::ProxyStyle::parse(gateway_headers)
                 .context("--gateway-headers: use nginx, traefik or envoy")?;
             let proxies = orgscope_server::client::Network::parse_list(trusted_proxies)
                 .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?;
-            serve(&args, listen, *max_upload_bytes, style, proxies).await
+            serve(
+                &args,
+                listen,
+                metrics_listen.as_deref(),
+                *max_upload_bytes,
+                style,
+                proxies,
+            )
+            .await
         }
         Command::Init => init(&args).await,
         _ => admin(&args).await,
@@ -108,6 +117,7 @@ async fn init(args: &Args) -> Result<()> {
 async fn serve(
     args: &Args,
     listen: &str,
+    metrics_listen: Option<&str>,
     max_upload: u64,
     proxy_style: orgscope_core::gateway::ProxyStyle,
     trusted_proxies: Vec<orgscope_server::client::Network>,
@@ -133,6 +143,21 @@ async fn serve(
                 "cannot listen on {listen}: is another server using it? pick another with --listen"
             )
         })?;
+    if let Some(metrics_listen) = metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(metrics_listen)
+            .await
+            .with_context(|| format!("cannot listen on {metrics_listen} (--metrics-listen)"))?;
+        println!(
+            "orgscope: metrics on http://{}/metrics",
+            metrics.local_addr()?
+        );
+        // It stops with the process, after the main server has drained.
+        tokio::spawn(orgscope_server::serve_metrics(
+            metrics,
+            state.clone(),
+            std::future::pending(),
+        ));
+    }
     let addr = listener.local_addr()?;
     println!(
         "orgscope: listening on http://{addr} (data in {})",

@@ -17,6 +17,7 @@ pub mod error;
 pub use orgscope_app::extract;
 pub use orgscope_app::tenants::{Bootstrapped, bootstrap};
 pub mod llm;
+pub mod metrics;
 pub mod routes;
 
 use std::future::Future;
@@ -72,12 +73,13 @@ pub struct Shared {
     pub llm: Option<crate::llm::Llm>,
     /// Rate-limit windows and last uses of consumer keys.
     pub gateway: std::sync::Arc<orgscope_app::gateway_check::GatewayState>,
-    pub limiter: LoginLimiter,
+    pub limiter: Arc<LoginLimiter>,
     pub session_ttl: time::Duration,
-    /// Responses sent, for /metrics.
-    pub responses: routes::system::ResponseCounts,
-    /// The resolver asked for domain proofs (`ORGSCOPE_DNS_SERVER`, else /etc/resolv.conf).
-    pub dns_server: Option<std::net::SocketAddr>,
+    /// The one metrics registry (`/metrics`, `--metrics-listen`).
+    pub metrics: metrics::Metrics,
+    /// The nameservers asked for domain proofs (`ORGSCOPE_DNS_SERVER`, else
+    /// every one of /etc/resolv.conf).
+    pub dns: Option<dns::Nameservers>,
     /// Where the gateway check reads the original request (`--gateway-headers`).
     pub proxy_style: orgscope_core::gateway::ProxyStyle,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
@@ -156,12 +158,13 @@ impl AppState {
         self
     }
 
-    /// Sets the DNS resolver asked for domain proofs; call it while building the state.
+    /// Sets the nameservers asked for domain proofs, in order; call it while
+    /// building the state.
     #[must_use]
-    pub fn with_dns_server(mut self, server: std::net::SocketAddr) -> AppState {
+    pub fn with_dns_servers(mut self, servers: Vec<std::net::SocketAddr>) -> AppState {
         Arc::get_mut(&mut self.shared)
             .expect("the resolver is set before the state is shared")
-            .dns_server = Some(server);
+            .dns = Some(dns::Nameservers::Listed(servers));
         self
     }
 
@@ -172,7 +175,7 @@ impl AppState {
             store: &self.store,
             master_key: &self.master_key,
             blobs: &self.blobs,
-            dns_server: self.dns_server,
+            dns: self.dns.as_ref(),
         }
     }
 
@@ -196,18 +199,19 @@ impl AppState {
     }
 
     pub fn new(store: Store, master_key: MasterKey, blobs: crate::blobs::Blobs) -> AppState {
+        let limiter = Arc::new(LoginLimiter::default());
         AppState {
-            store,
+            store: store.clone(),
             shared: Arc::new(Shared {
                 master_key,
                 blobs,
                 max_upload: DEFAULT_MAX_UPLOAD,
                 llm: None,
                 gateway: std::sync::Arc::default(),
-                limiter: LoginLimiter::default(),
+                metrics: metrics::Metrics::new(store, limiter.clone()),
+                limiter,
                 session_ttl: time::Duration::hours(12),
-                dns_server: dns::resolver_from_env(),
-                responses: routes::system::ResponseCounts::default(),
+                dns: dns::nameservers_from_env(),
                 proxy_style: orgscope_core::gateway::ProxyStyle::Nginx,
                 trusted_proxies: Vec::new(),
             }),
@@ -341,7 +345,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(problems_only))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            count_responses,
+            observe_request,
         ))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(
@@ -421,13 +425,23 @@ async fn refuse_nul_url(
     next.run(req).await
 }
 
-async fn count_responses(
+/// Counts and times each request by its route template (as the log line
+/// names it), for /metrics.
+async fn observe_request(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let res = next.run(req).await;
-    state.responses.add(res.status());
+    state
+        .metrics
+        .request(&method, &route, res.status(), started.elapsed());
     res
 }
 
@@ -485,6 +499,25 @@ pub async fn serve(
     .await
 }
 
+/// Serves `/metrics` alone, without authentication, on an already-bound
+/// listener (`--metrics-listen`): for a private interface that only the
+/// scraper reaches (see DECISIONS, metrics).
+pub async fn serve_metrics(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(routes::system::metrics_unauthenticated),
+        )
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// Start-up housekeeping: removes what a crash left half-written and resumes
 /// extractions that never finished (in the background).
 pub async fn recover(state: &AppState) -> Result<(), String> {
@@ -497,7 +530,11 @@ pub async fn recover(state: &AppState) -> Result<(), String> {
         state.store.clone(),
         state.gateway.clone(),
     ));
-    tokio::spawn(routes::agents::run_scheduler(state.store.clone()));
+    let counting = state.clone();
+    tokio::spawn(orgscope_app::agents::run_scheduler(
+        state.store.clone(),
+        move |made| counting.metrics.scheduler_fired(made),
+    ));
     Ok(())
 }
 

@@ -227,6 +227,18 @@ impl Tx {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    /// How many files, in every tenant, are in each extraction state but
+    /// `done` (which the index would have to walk in full): for /metrics,
+    /// which only superusers or a private listener read. Counts, no rows.
+    pub async fn extraction_counts_all_tenants(&mut self) -> Result<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT extraction, COUNT(*) FROM files WHERE extraction IN ('pending', 'running', 'failed', 'unsupported') GROUP BY extraction",
+        )
+        .fetch_all(self.conn())
+        .await
+        .ctx()
+    }
+
     /// The blob and type of a file, for its extractor (the claim was made).
     pub async fn file_blob_for_extraction(
         &mut self,

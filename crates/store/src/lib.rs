@@ -12,6 +12,7 @@
 mod chat;
 mod files;
 mod gateway;
+mod migrate;
 mod people;
 mod queue;
 mod refs;
@@ -48,6 +49,10 @@ pub enum StoreError {
     /// A foreign key: something still refers to the row.
     #[error("still referenced")]
     Referenced,
+    /// The schema cannot be brought up to date; the message names the
+    /// migration and what to do (an edited, failed or unknown migration).
+    #[error("{0}")]
+    Migration(String),
     /// The database cannot be reached (pool timeout, closed, I/O).
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -143,18 +148,6 @@ pub struct Store {
     statements: Arc<AtomicU64>,
 }
 
-/// Each migration exists once per backend, under the same number and name.
-macro_rules! migrations {
-    ($backend:literal: $($version:literal $name:literal),* $(,)?) => {
-        &[$(($version, include_str!(concat!("../migrations/", $backend, "/", $name, ".sql")))),*]
-    };
-}
-
-const SQLITE_MIGRATIONS: &[(i64, &str)] = migrations!("sqlite":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids", 10 "0010_user_roles", 11 "0011_list_order");
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = migrations!("postgres":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids", 10 "0010_user_roles", 11 "0011_list_order");
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -185,8 +178,11 @@ mod tests {
     /// A migration added for one backend only would leave the other behind.
     #[test]
     fn both_backends_have_every_migration() {
-        let sqlite: Vec<i64> = super::SQLITE_MIGRATIONS.iter().map(|m| m.0).collect();
-        let postgres: Vec<i64> = super::POSTGRES_MIGRATIONS.iter().map(|m| m.0).collect();
+        let sqlite: Vec<_> = super::migrate::SQLITE.iter().map(|m| (m.0, m.1)).collect();
+        let postgres: Vec<_> = super::migrate::POSTGRES
+            .iter()
+            .map(|m| (m.0, m.1))
+            .collect();
         assert_eq!(sqlite, postgres);
         let on_disk = |backend: &str| {
             std::fs::read_dir(format!(
@@ -273,55 +269,10 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let mut conn = self.pool.acquire().await.ctx()?;
-        if self.backend == Backend::Postgres {
-            // Replicas starting together migrate one at a time.
-            sqlx::query("SELECT pg_advisory_lock(7260218)")
-                .execute(&mut *conn)
-                .await
-                .ctx()?;
-        }
-        let result = async {
-            sqlx::query(
-                "CREATE TABLE IF NOT EXISTS orgscope_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
-            )
-            .execute(&mut *conn)
-            .await
-            .ctx()?;
-            let done: Vec<(i64,)> = sqlx::query_as("SELECT version FROM orgscope_migrations")
-                .fetch_all(&mut *conn)
-                .await
-                .ctx()?;
-            let all = match self.backend {
-                Backend::Sqlite => SQLITE_MIGRATIONS,
-                Backend::Postgres => POSTGRES_MIGRATIONS,
-            };
-            for (version, text) in all {
-                if done.iter().any(|(v,)| v == version) {
-                    continue;
-                }
-                tracing::info!(version, "applying migration");
-                let mut tx = sqlx::Connection::begin(&mut *conn).await.ctx()?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(*text))
-                    .execute(&mut *tx)
-                    .await
-                    .ctx()?;
-                sqlx::query("INSERT INTO orgscope_migrations (version, applied_at) VALUES ($1, $2)")
-                    .bind(*version)
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await
-                    .ctx()?;
-                tx.commit().await.ctx()?;
-            }
-            Ok(())
-        }
-        .await;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_unlock(7260218)")
-                .execute(&mut *conn)
-                .await
-                .ctx()?;
+        let result = migrate::run(self.backend, &migrate::migrator(self.backend), &self.pool).await;
+        if result.is_err() {
+            // A failed start leaves no session (and no lock) behind.
+            self.pool.close().await;
         }
         result
     }
@@ -352,6 +303,16 @@ impl Store {
     /// How many statements transactions have run since the server started.
     pub fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// The pool's connections: (open, idle, the most it opens).
+    #[must_use]
+    pub fn pool_use(&self) -> (u32, usize, u32) {
+        (
+            self.pool.size(),
+            self.pool.num_idle(),
+            self.pool.options().get_max_connections(),
+        )
     }
 
     /// Readiness: the database answers.

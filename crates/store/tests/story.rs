@@ -39,20 +39,19 @@ use orgscope_store::{
 };
 use sqlx::Connection;
 
-async fn stores() -> Vec<(String, Store)> {
+/// Empty databases, one per backend under test: (backend, URL).
+async fn fresh_databases() -> Vec<(String, String)> {
+    orgscope_store::install_default_drivers();
     let dir = std::env::temp_dir().join(new_id("orgscope-store"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut out = vec![(
         "sqlite".to_owned(),
-        Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("t.db").display()))
-            .await
-            .unwrap(),
+        format!("sqlite://{}?mode=rwc", dir.join("t.db").display()),
     )];
     if let Some(url) = std::env::var("ORGSCOPE_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
     {
-        orgscope_store::install_default_drivers();
         let name = new_id("orgscope_test");
         let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -60,10 +59,15 @@ async fn stores() -> Vec<(String, Store)> {
             .await
             .unwrap();
         let (head, _) = url.rsplit_once('/').unwrap();
-        out.push((
-            "postgres".to_owned(),
-            Store::connect(&format!("{head}/{name}")).await.unwrap(),
-        ));
+        out.push(("postgres".to_owned(), format!("{head}/{name}")));
+    }
+    out
+}
+
+async fn stores() -> Vec<(String, Store)> {
+    let mut out = Vec::new();
+    for (backend, url) in fresh_databases().await {
+        out.push((backend, Store::connect(&url).await.unwrap()));
     }
     out
 }
@@ -449,5 +453,141 @@ async fn a_members_pages_are_their_orgs_and_tenant_wide_in_order() {
         assert_eq!(want.len(), 23, "{backend}");
         assert_eq!(file_pages(member).await, want, "{backend}: files");
         store.close().await;
+    }
+}
+
+/// The migrations applied to a database, in order.
+async fn applied(url: &str) -> Vec<(i64, String)> {
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    // The Any driver does not decode SQLite's BOOLEAN: say it in words.
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT version, CASE WHEN success THEN 'ok' ELSE 'failed' END FROM _sqlx_migrations ORDER BY version",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    rows
+}
+
+fn all_applied() -> Vec<(i64, String)> {
+    (1..=11).map(|v| (v, "ok".to_owned())).collect()
+}
+
+/// A migration whose SQL differs from what was applied (here: its recorded
+/// checksum no longer matches the file) stops the start, naming the file and
+/// what to do, instead of running on a schema that is not the one described.
+#[tokio::test]
+async fn an_edited_migration_stops_the_start_and_says_which() {
+    for (backend, url) in fresh_databases().await {
+        Store::connect(&url).await.unwrap().close().await;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let other_bytes = if backend == "sqlite" {
+            "X'00'"
+        } else {
+            "decode('00', 'hex')"
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE _sqlx_migrations SET checksum = {other_bytes} WHERE version = 3"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        let err = Store::connect(&url).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Migration(_)),
+            "{backend}: {err:?}"
+        );
+        let message = err.to_string();
+        for says in [
+            "migration 0003",
+            &format!("migrations/{backend}/0003_chat.sql"),
+            "new migration",
+        ] {
+            assert!(message.contains(says), "{backend}: {message}");
+        }
+    }
+}
+
+/// A database the hand-written migrations made, as they left it: tables up
+/// to `last` and their versions in `orgscope_migrations`.
+async fn old_style_database(backend: &str, url: &str, last: usize) {
+    let folder = format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE orgscope_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for (i, file) in files.iter().take(last).enumerate() {
+        let sql = std::fs::read_to_string(file).unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO orgscope_migrations (version, applied_at) VALUES ($1, 'then')")
+            .bind(i64::try_from(i + 1).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+/// A database from before sqlx's Migrator opens: its history is recorded in
+/// `_sqlx_migrations` once (nothing it had is applied again), the migrations
+/// it lacked are applied, and opening it again changes nothing.
+#[tokio::test]
+async fn an_old_migration_history_is_adopted() {
+    for (backend, url) in fresh_databases().await {
+        old_style_database(&backend, &url, 10).await;
+        let store = Store::connect(&url).await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        tx.tenant_create("one", "One").await.unwrap();
+        tx.commit().await.unwrap();
+        store.close().await;
+        assert_eq!(applied(&url).await, all_applied(), "{backend}");
+        Store::connect(&url).await.unwrap().close().await;
+        assert_eq!(applied(&url).await, all_applied(), "{backend}: again");
+    }
+}
+
+/// Replicas starting together on one PostgreSQL database (new, or from
+/// before the Migrator) all start, and each migration is applied once.
+#[tokio::test]
+async fn replicas_starting_together_migrate_once() {
+    for (backend, url) in fresh_databases().await {
+        if backend != "postgres" {
+            continue;
+        }
+        let (head, _) = url.rsplit_once('/').unwrap();
+        let old = new_id("orgscope_test");
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {old}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let old = format!("{head}/{old}");
+        old_style_database(&backend, &old, 10).await;
+        for url in [url.clone(), old] {
+            let starts: Vec<_> = (0..4)
+                .map(|_| {
+                    let url = url.clone();
+                    tokio::spawn(async move { Store::connect(&url).await })
+                })
+                .collect();
+            for start in starts {
+                start.await.unwrap().unwrap().close().await;
+            }
+            assert_eq!(applied(&url).await, all_applied(), "{url}");
+        }
     }
 }

@@ -218,6 +218,51 @@ fn start_server(dir: &Path) -> (Server, String) {
     (server, url.expect("the server says where it listens"))
 }
 
+/// `--metrics-listen` serves /metrics to anyone on its own address (meant
+/// to be private); the API's address keeps asking for a superuser.
+#[test]
+fn metrics_on_a_listener_of_their_own() {
+    let dir = data_dir();
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .env("ORGSCOPE_ADMIN_PASSWORD", "admin-password-1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = Server(child);
+    let (mut metrics, mut url) = (None, None);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("orgscope: metrics on ") {
+            metrics = Some(rest.to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("orgscope: listening on ") {
+            url = Some(rest.split(' ').next().unwrap().to_owned());
+            break;
+        }
+    }
+    let (metrics, url) = (metrics.expect("the metrics address"), url.unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let res = http.get(&metrics).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.text().await.unwrap().contains("orgscope_build_info"));
+        let res = http.get(format!("{url}/metrics")).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn login(rt: &tokio::runtime::Runtime, url: &str) -> String {
     rt.block_on(async {
         let res: Value = reqwest::Client::new()

@@ -12,12 +12,14 @@ use utoipa_axum::routes;
 use orgscope_app::agents::{self, Claim, Claimed, Revealed, TaskResult, Ticket, TicketTask};
 pub use orgscope_app::agents::{
     add_state, agent_key, blacklist_check, blacklist_refusal, in_force, make_task, next_firing,
-    run_scheduler,
 };
 
-/// One scheduler pass (tests drive the scheduler with it); the tasks made.
+/// One scheduler pass (tests drive the scheduler with it); the tasks made,
+/// counted as the running scheduler counts them.
 pub async fn fire_due(state: &AppState) -> ApiResult<Vec<String>> {
-    Ok(orgscope_app::agents::fire_due(&state.store).await?)
+    let made = orgscope_app::agents::fire_due(&state.store).await?;
+    state.metrics.scheduler_fired(made.len());
+    Ok(made)
 }
 
 use crate::AppState;

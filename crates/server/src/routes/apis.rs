@@ -39,8 +39,20 @@ fn consumer_key(headers: &HeaderMap) -> Option<&str> {
 
 /// Forward auth: 2xx lets the request through, 401 for a missing or unknown
 /// key, 403 for a key that may not make it, 429 over the key's rate limit.
+/// Each decision is counted for /metrics.
 async fn check(
     State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let res = decide(&state, method, uri, headers).await.into_response();
+    state.metrics.gateway_check(res.status());
+    res
+}
+
+async fn decide(
+    state: &AppState,
     method: Method,
     uri: Uri,
     headers: HeaderMap,

@@ -13,20 +13,20 @@ use orgscope_core::gateway::ProxyStyle;
 
 use crate::harness::{Backend, Options, TestServer, backends};
 
-struct Apis {
-    s: TestServer,
-    alice: String,
+pub(crate) struct Apis {
+    pub s: TestServer,
+    pub alice: String,
     bob: String,
     auditor: String,
-    api_a: String,
+    pub api_a: String,
     api_b: String,
     dev_a: String,
     dev_b: String,
-    key_a: String,
+    pub key_a: String,
     key_a_id: String,
 }
 
-async fn setup(backend: Backend) -> Apis {
+pub(crate) async fn setup(backend: Backend) -> Apis {
     setup_with(backend, Options::default()).await
 }
 
@@ -97,7 +97,12 @@ async fn setup_with(backend: Backend, options: Options) -> Apis {
     }
 }
 
-async fn check(s: &TestServer, key: Option<&str>, method: &str, uri: &str) -> reqwest::Response {
+pub(crate) async fn check(
+    s: &TestServer,
+    key: Option<&str>,
+    method: &str,
+    uri: &str,
+) -> reqwest::Response {
     let mut req = s
         .http
         .get(format!("{}/api/v1/gateway/check", s.base))

@@ -108,7 +108,7 @@ async fn a_domain_serves_its_org_once_dns_proves_the_claim_and_leaks_nothing_acr
         let s = TestServer::start_with(
             backend,
             Options {
-                dns: Some(resolver),
+                dns: vec![resolver],
                 ..Options::default()
             },
         )
@@ -303,4 +303,62 @@ async fn a_domain_serves_its_org_once_dns_proves_the_claim_and_leaks_nothing_acr
             .await;
         assert_ne!(moved["domain_verification"]["txt_value"], json!(t1));
     }
+}
+
+/// A free UDP port on 127.0.0.1 (nothing listens there once this returns).
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Guards issue 19 (point 8): a TXT answer too large for one UDP datagram
+/// is asked again over TCP (the hand-written client gave up on it), and
+/// when the first configured nameserver does not answer the next is asked.
+#[tokio::test]
+async fn proofs_read_large_answers_over_tcp_and_ask_every_nameserver() {
+    let Some(bin) = dnsmasq_binary() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs dnsmasq: it must be found"
+        );
+        eprintln!("dnsmasq is not installed: the DNS proof test is skipped");
+        return;
+    };
+    let (down, up) = (free_port(), free_port());
+    let s = TestServer::start_with(
+        crate::harness::Backend::Sqlite,
+        Options {
+            dns: vec![([127, 0, 0, 1], down).into(), ([127, 0, 0, 1], up).into()],
+            ..Options::default()
+        },
+    )
+    .await;
+    s.org("alpha").await;
+    let (st, alpha) = s
+        .patch(
+            &s.admin,
+            "/api/v1/orgs/alpha",
+            json!({"domain": "big.example.test"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{alpha}");
+    let token = alpha["domain_verification"]["txt_value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Other TXT records at the name (site verifications of other services)
+    // make the answer about 2 KB: more than the 1232 bytes asked over UDP.
+    let others: Vec<String> = (0..8)
+        .map(|i| format!("other-service-{i}={}", "x".repeat(220)))
+        .collect();
+    let name = "_orgscope.big.example.test";
+    let mut records: Vec<(&str, &str)> = others.iter().map(|o| (name, o.as_str())).collect();
+    records.push((name, &token));
+    let _dns = dnsmasq(bin, up, &records).await;
+    let (st, body) = verify(&s, &s.admin, "alpha").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["domain_verification"]["status"], "verified", "{body}");
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::harness::{Backend, Options, TestServer, backends};
 
 /// Uploads `body` as a raw file; returns the file.
-async fn upload(
+pub(crate) async fn upload(
     s: &TestServer,
     token: &str,
     name: &str,
@@ -34,7 +34,7 @@ async fn upload(
 }
 
 /// Waits until a file's extraction has finished; returns the file.
-async fn extracted(s: &TestServer, id: &str) -> Value {
+pub(crate) async fn extracted(s: &TestServer, id: &str) -> Value {
     for _ in 0..200 {
         let (_, f) = s.get(&s.admin, &format!("/api/v1/files/{id}")).await;
         if !["pending", "running"].contains(&f["extraction"]["state"].as_str().unwrap_or("")) {

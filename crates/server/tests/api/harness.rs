@@ -43,8 +43,9 @@ pub struct Options {
     pub blobs: Option<orgscope_server::blobs::Blobs>,
     /// A model endpoint for chat (default: none, retrieval-only answers).
     pub llm: Option<orgscope_server::llm::Llm>,
-    /// The DNS resolver asked for domain proofs (default: the machine's).
-    pub dns: Option<std::net::SocketAddr>,
+    /// The nameservers asked for domain proofs, in order (default: the
+    /// machine's).
+    pub dns: Vec<std::net::SocketAddr>,
     /// The proxy style of the gateway check (default: nginx).
     pub proxy_style: Option<orgscope_core::gateway::ProxyStyle>,
     /// Proxies whose X-Forwarded-For names the client (default: none).
@@ -111,8 +112,8 @@ impl TestServer {
                     .unwrap_or(orgscope_server::DEFAULT_MAX_UPLOAD),
             )
             .with_llm(options.llm);
-        if let Some(dns) = options.dns {
-            state = state.with_dns_server(dns);
+        if !options.dns.is_empty() {
+            state = state.with_dns_servers(options.dns);
         }
         if let Some(style) = options.proxy_style {
             state = state.with_proxy_style(style);

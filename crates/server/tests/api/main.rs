@@ -17,6 +17,7 @@ mod harness;
 mod hiding;
 mod isolation;
 mod lifecycle;
+mod metrics;
 mod openapi;
 mod org_filter;
 mod pagination;
