@@ -19,6 +19,19 @@ pub struct Blobs {
     local: Option<PathBuf>,
 }
 
+/// Where S3-compatible blobs live (`--s3-*`, `ORGSCOPE_S3_*`, `AWS_*`).
+/// Its `Debug` shows no secret.
+#[derive(Clone, Debug)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    /// Default `us-east-1`.
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<secrecy::SecretString>,
+    pub session_token: Option<secrecy::SecretString>,
+}
+
 /// Blobs of files live under this prefix, one per file id.
 pub const FILES_PREFIX: &str = "files";
 
@@ -34,17 +47,28 @@ impl Blobs {
         })
     }
 
-    /// S3-compatible storage: `ORGSCOPE_S3_BUCKET` (required),
-    /// `ORGSCOPE_S3_ENDPOINT`, `ORGSCOPE_S3_REGION` and the usual `AWS_*`
-    /// credentials.
-    pub fn s3(bucket: &str, endpoint: Option<&str>, region: Option<&str>) -> Result<Blobs, String> {
+    /// S3-compatible storage as the operator configured it. Settings left
+    /// out fall back to what object_store reads from the usual `AWS_*`
+    /// variables (web identity, container credentials, …).
+    pub fn s3(s3: &S3Settings) -> Result<Blobs, String> {
+        use secrecy::ExposeSecret;
+        let bucket = &s3.bucket;
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
-            .with_region(region.unwrap_or("us-east-1"));
-        if let Some(endpoint) = endpoint {
+            .with_region(s3.region.as_deref().unwrap_or("us-east-1"));
+        if let Some(endpoint) = &s3.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
                 .with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(id) = &s3.access_key_id {
+            builder = builder.with_access_key_id(id);
+        }
+        if let Some(secret) = &s3.secret_access_key {
+            builder = builder.with_secret_access_key(secret.expose_secret());
+        }
+        if let Some(token) = &s3.session_token {
+            builder = builder.with_token(token.expose_secret());
         }
         let store = builder
             .build()
@@ -55,18 +79,10 @@ impl Blobs {
         })
     }
 
-    /// From the environment: S3 when `ORGSCOPE_S3_BUCKET` is set, else the
-    /// data dir's blob folder.
-    pub fn from_env(local_dir: &Path) -> Result<Blobs, String> {
-        match std::env::var("ORGSCOPE_S3_BUCKET")
-            .ok()
-            .filter(|b| !b.is_empty())
-        {
-            Some(bucket) => Blobs::s3(
-                &bucket,
-                std::env::var("ORGSCOPE_S3_ENDPOINT").ok().as_deref(),
-                std::env::var("ORGSCOPE_S3_REGION").ok().as_deref(),
-            ),
+    /// S3 when a bucket is configured, else the data dir's blob folder.
+    pub fn open(local_dir: &Path, s3: Option<&S3Settings>) -> Result<Blobs, String> {
+        match s3 {
+            Some(s3) => Blobs::s3(s3),
             None => Blobs::local(local_dir),
         }
     }

@@ -12,9 +12,6 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::{Resolver, TokioResolver};
 
-/// The environment variable naming the nameservers domain proofs ask.
-pub const DNS_SERVER_ENV: &str = "ORGSCOPE_DNS_SERVER";
-
 /// Where domain proofs ask.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Nameservers {
@@ -55,31 +52,19 @@ impl std::fmt::Display for DnsError {
     }
 }
 
-/// The nameservers orgscope asks: `ORGSCOPE_DNS_SERVER` (`ip` or `ip:port`,
-/// several comma-separated), else the system's. `None` when the variable
-/// is set but not understood: proofs then fail, naming it.
-pub fn nameservers_from_env() -> Option<Nameservers> {
-    match std::env::var(DNS_SERVER_ENV) {
-        Ok(v) if !v.trim().is_empty() => {
-            let parsed = parse_list(&v);
-            if parsed.is_none() {
-                tracing::warn!(
-                    value = v,
-                    "{DNS_SERVER_ENV} is not a list of ip or ip:port: domain proofs will fail"
-                );
-            }
-            parsed
-        }
-        _ => Some(Nameservers::System),
+/// The nameservers the operator names (`ORGSCOPE_DNS_SERVER`, `--dns-server`):
+/// `ip` or `ip:port`, several comma-separated; empty means the system's.
+pub fn parse_list(v: &str) -> Result<Nameservers, String> {
+    if v.trim().is_empty() {
+        return Ok(Nameservers::System);
     }
-}
-
-fn parse_list(v: &str) -> Option<Nameservers> {
     let servers = v
         .split(',')
-        .map(|s| parse_server(s.trim()))
-        .collect::<Option<Vec<_>>>()?;
-    Some(Nameservers::Listed(servers))
+        .map(|s| {
+            parse_server(s.trim()).ok_or_else(|| format!("'{}' is not an ip or ip:port", s.trim()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Nameservers::Listed(servers))
 }
 
 fn parse_server(s: &str) -> Option<SocketAddr> {
@@ -163,16 +148,21 @@ mod tests {
     fn the_operator_names_one_or_several_nameservers() {
         assert_eq!(
             parse_list("10.0.0.1"),
-            Some(Nameservers::Listed(vec!["10.0.0.1:53".parse().unwrap()]))
+            Ok(Nameservers::Listed(vec!["10.0.0.1:53".parse().unwrap()]))
         );
         assert_eq!(
             parse_list("127.0.0.1:5353, [::1]:53,10.0.0.2"),
-            Some(Nameservers::Listed(vec![
+            Ok(Nameservers::Listed(vec![
                 "127.0.0.1:5353".parse().unwrap(),
                 "[::1]:53".parse().unwrap(),
                 "10.0.0.2:53".parse().unwrap(),
             ]))
         );
-        assert_eq!(parse_list("10.0.0.1,dns.example"), None);
+        assert!(
+            parse_list("10.0.0.1,dns.example")
+                .unwrap_err()
+                .contains("dns.example")
+        );
+        assert_eq!(parse_list(" "), Ok(Nameservers::System));
     }
 }

@@ -3,6 +3,29 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+/// Secrets are parsed straight into `SecretString`, so no `Debug` of the
+/// arguments shows them.
+fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(s))
+}
+
+fn nameservers(s: &str) -> Result<orgscope_server::dns::Nameservers, String> {
+    orgscope_server::dns::parse_list(s)
+}
+
+/// The arguments that hold secrets: refused on the command line (other
+/// users see it in `ps`, shells keep it in their history), accepted from
+/// the environment and the config file.
+pub const SECRETS: &[&str] = &[
+    "token",
+    "master_key",
+    "admin_password",
+    "s3_secret_access_key",
+    "s3_session_token",
+    "llm_api_key",
+];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -12,7 +35,9 @@ use clap::{Parser, Subcommand};
     long_about = "orgscope is at once the server and its admin CLI.\n\n\
         `orgscope serve` runs the server (first start: creates a tenant, its admin and a default org).\n\
         Admin commands work on the database directly (--data-dir or --database-url, acting as a local operator \
-        with superuser rights) or against a running server (--url with --token)."
+        with superuser rights) or against a running server (--url with ORGSCOPE_TOKEN).\n\n\
+        Settings come from the command line, then the environment, then the config file (--config), \
+        then the defaults shown. Secrets (marked below) are never accepted on the command line."
 )]
 pub struct Args {
     /// Where the embedded store keeps its database, blobs and master key.
@@ -29,15 +54,77 @@ pub struct Args {
     /// A running server's base URL (e.g. http://127.0.0.1:8080); admin commands then go to it.
     #[arg(long, global = true, env = "ORGSCOPE_URL")]
     pub url: Option<String>,
-    /// A session or personal token for --url.
-    #[arg(long, global = true, env = "ORGSCOPE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// A session or personal token for --url. Secret: from the environment only.
+    #[arg(long, global = true, env = "ORGSCOPE_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub token: Option<SecretString>,
     /// Log lines as text for people, or as JSON for log pipelines.
     #[arg(long, global = true, env = "ORGSCOPE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
     /// The tenant (slug or id) to act in, for superusers and local use when the server has several.
     #[arg(long, global = true, env = "ORGSCOPE_TENANT")]
     pub tenant: Option<String>,
+    /// A TOML file of settings named as the long flags (`data-dir = "/srv/orgscope"`);
+    /// the command line and the environment override it.
+    #[arg(long, global = true, env = "ORGSCOPE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Which log lines are written (a tracing filter: `info`, `warn,orgscope_server=debug`).
+    #[arg(long, global = true, env = "ORGSCOPE_LOG", default_value = "info")]
+    pub log: String,
+    /// The master key that encrypts secrets at rest, 64 hex characters
+    /// (default: the data dir's `master.key`, created at init). Secret: from
+    /// the environment or the config file, never the command line.
+    #[arg(long, global = true, env = "ORGSCOPE_MASTER_KEY", hide_env_values = true, value_parser = secret, help_heading = "Storage")]
+    pub master_key: Option<SecretString>,
+    /// The first admin's password when a tenant is bootstrapped (default:
+    /// generated and printed once). Secret: from the environment or the
+    /// config file, never the command line.
+    #[arg(long, global = true, env = "ORGSCOPE_ADMIN_PASSWORD", hide_env_values = true, value_parser = secret, help_heading = "Storage")]
+    pub admin_password: Option<SecretString>,
+    /// Keep blobs in this S3-compatible bucket instead of the data dir's `blobs/`.
+    #[arg(
+        long,
+        global = true,
+        env = "ORGSCOPE_S3_BUCKET",
+        help_heading = "Storage"
+    )]
+    pub s3_bucket: Option<String>,
+    /// The S3 endpoint (e.g. http://127.0.0.1:9000); default: AWS.
+    #[arg(
+        long,
+        global = true,
+        env = "ORGSCOPE_S3_ENDPOINT",
+        help_heading = "Storage"
+    )]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region [default: us-east-1].
+    #[arg(
+        long,
+        global = true,
+        env = "ORGSCOPE_S3_REGION",
+        help_heading = "Storage"
+    )]
+    pub s3_region: Option<String>,
+    /// The S3 access key id (other `AWS_*` credential sources still work).
+    #[arg(
+        long,
+        global = true,
+        env = "AWS_ACCESS_KEY_ID",
+        help_heading = "Storage"
+    )]
+    pub s3_access_key_id: Option<String>,
+    /// The S3 secret access key. Secret: from the environment or the config
+    /// file, never the command line.
+    #[arg(long, global = true, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, value_parser = secret, help_heading = "Storage")]
+    pub s3_secret_access_key: Option<SecretString>,
+    /// A temporary S3 session token. Secret: from the environment or the config
+    /// file, never the command line.
+    #[arg(long, global = true, env = "AWS_SESSION_TOKEN", hide_env_values = true, value_parser = secret, help_heading = "Storage")]
+    pub s3_session_token: Option<SecretString>,
+    /// The DNS resolvers asked for org domain proofs: `ip` or `ip:port`,
+    /// several comma-separated, asked in turn (default: every nameserver of
+    /// /etc/resolv.conf).
+    #[arg(long, global = true, env = "ORGSCOPE_DNS_SERVER", value_parser = nameservers)]
+    pub dns_server: Option<orgscope_server::dns::Nameservers>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -70,6 +157,22 @@ pub enum Command {
         /// On --listen, /metrics answers superusers only.
         #[arg(long, env = "ORGSCOPE_METRICS_LISTEN")]
         metrics_listen: Option<String>,
+        /// An OpenAI-compatible model endpoint for chat answers (its API root,
+        /// e.g. http://127.0.0.1:11434/v1); none: answers are the retrieved passages.
+        #[arg(long, env = "ORGSCOPE_LLM_URL", help_heading = "Chat model")]
+        llm_url: Option<String>,
+        /// The model the endpoint is asked for.
+        #[arg(
+            long,
+            env = "ORGSCOPE_LLM_MODEL",
+            default_value = "default",
+            help_heading = "Chat model"
+        )]
+        llm_model: String,
+        /// The endpoint's API key (sent as a bearer token). Secret: from the
+        /// environment or the config file, never the command line.
+        #[arg(long, env = "ORGSCOPE_LLM_API_KEY", hide_env_values = true, value_parser = secret, help_heading = "Chat model")]
+        llm_api_key: Option<SecretString>,
     },
     /// Create the data dir, database and master key, and bootstrap the first
     /// tenant, its admin (password from ORGSCOPE_ADMIN_PASSWORD, or printed once) and default org.
@@ -341,14 +444,17 @@ pub enum OrgCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCmd {
-    /// Create a user; without --password a random one is printed once.
+    /// Create a user. Their password comes from ORGSCOPE_USER_PASSWORD when
+    /// set, else with --password from a prompt (or standard input's first
+    /// line when it is not a terminal); else a random one is printed once.
     Create {
         username: String,
         /// user, admin, auditor or superuser.
         #[arg(long, default_value = "user")]
         role: String,
-        #[arg(long, env = "ORGSCOPE_USER_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
+        /// Ask for the password (never given as a value: see above).
+        #[arg(long)]
+        password: bool,
         /// An org (slug or id) the user joins and starts in.
         #[arg(long)]
         default_org: Option<String>,
@@ -373,11 +479,16 @@ pub enum UserCmd {
         disable: bool,
         #[arg(long)]
         enable: bool,
-        #[arg(long, hide_env_values = true)]
-        password: Option<String>,
-        /// Your current password: needed to change your own (remote mode).
-        #[arg(long, hide_env_values = true, requires = "password")]
-        current_password: Option<String>,
+        /// Set a new password, from ORGSCOPE_USER_PASSWORD, else a prompt,
+        /// else standard input's first line when it is not a terminal. Never
+        /// given as a value.
+        #[arg(long)]
+        password: bool,
+        /// Also give your current password, needed to change your own (remote
+        /// mode): from ORGSCOPE_CURRENT_PASSWORD, else a prompt, else the
+        /// line of standard input before the new one.
+        #[arg(long, requires = "password")]
+        current_password: bool,
     },
 }
 

@@ -43,11 +43,12 @@ impl Client {
     pub async fn new(args: &Args) -> Result<Client> {
         match &args.url {
             Some(url) => {
-                let Some(token) = args.token.clone() else {
+                let Some(token) = &args.token else {
                     bail!(
-                        "--url needs --token (or ORGSCOPE_TOKEN): a session token from POST /api/v1/auth/login or a personal token"
+                        "--url needs ORGSCOPE_TOKEN: a session token from POST /api/v1/auth/login or a personal token"
                     );
                 };
+                let token = secrecy::ExposeSecret::expose_secret(token).to_owned();
                 Ok(Client::Remote {
                     http: reqwest::Client::new(),
                     base: url.trim_end_matches('/').to_owned(),

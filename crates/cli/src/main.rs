@@ -9,11 +9,12 @@
 
 mod args;
 mod client;
+mod settings;
 
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::args::{
@@ -24,8 +25,12 @@ use crate::client::Client;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORGSCOPE_LOG")
+    let (args, warnings) = match settings::parse(std::env::args_os().collect()) {
+        Ok(parsed) => parsed,
+        Err(e) => e.exit(),
+    };
+    // As before the setting was a flag: a filter that does not parse means `info`.
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -39,6 +44,9 @@ async fn main() -> std::process::ExitCode {
     } else {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
+    }
+    for warning in warnings {
+        tracing::warn!("{warning}");
     }
     match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -57,6 +65,7 @@ async fn run(args: Args) -> Result<()> {
             gateway_headers,
             trusted_proxies,
             metrics_listen,
+            ..
         } => {
             let style = orgscope_core::gateway::ProxyStyle::parse(gateway_headers)
                 .context("--gateway-headers: use nginx, traefik or envoy")?;
@@ -77,14 +86,39 @@ async fn run(args: Args) -> Result<()> {
     }
 }
 
-fn admin_password() -> Option<String> {
-    std::env::var("ORGSCOPE_ADMIN_PASSWORD").ok()
+fn admin_password(args: &Args) -> Option<String> {
+    args.admin_password
+        .as_ref()
+        .map(|p| p.expose_secret().to_owned())
 }
 
 async fn open(args: &Args, create: bool) -> Result<orgscope_server::AppState> {
-    orgscope_server::open(&args.data_dir, args.database_url.as_deref(), create)
+    orgscope_server::open(&settings::server(args), create)
         .await
         .map_err(anyhow::Error::msg)
+}
+
+/// A password never comes from the command line: from `var`, else typed at
+/// a prompt without echo, else the next line of standard input.
+fn read_password(var: &str, prompt: &str) -> Result<String> {
+    if let Some(v) = std::env::var_os(var) {
+        return v
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("{var} is not UTF-8"));
+    }
+    let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password(prompt).context("cannot read the password")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        bail!("no password given ({var}, a prompt, or a line of standard input)");
+    }
+    Ok(password)
 }
 
 fn announce(b: &orgscope_server::Bootstrapped) {
@@ -100,7 +134,7 @@ fn announce(b: &orgscope_server::Bootstrapped) {
 async fn init(args: &Args) -> Result<()> {
     let state = open(args, true).await?;
     let store = &state.store;
-    match orgscope_server::bootstrap(store, admin_password())
+    match orgscope_server::bootstrap(store, admin_password(args))
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
     {
@@ -127,7 +161,7 @@ async fn serve(
         .with_max_upload(max_upload)
         .with_proxy_style(proxy_style)
         .with_trusted_proxies(trusted_proxies);
-    if let Some(b) = orgscope_server::bootstrap(&state.store, admin_password())
+    if let Some(b) = orgscope_server::bootstrap(&state.store, admin_password(args))
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
     {
@@ -382,10 +416,16 @@ async fn admin(args: &Args) -> Result<()> {
                 password,
                 default_org,
             } => {
-                let (password, generated) = match password {
-                    Some(p) => (p.clone(), false),
-                    None => (random_password(), true),
-                };
+                // The variable alone sets it, as when it was read by clap.
+                let (password, generated) =
+                    if *password || std::env::var_os("ORGSCOPE_USER_PASSWORD").is_some() {
+                        (
+                            read_password("ORGSCOPE_USER_PASSWORD", "password: ")?,
+                            false,
+                        )
+                    } else {
+                        (random_password(), true)
+                    };
                 let mut body = json!({"username": username, "password": password, "role": role});
                 if let Some(o) = default_org {
                     body["default_org"] = json!(o);
@@ -415,8 +455,11 @@ async fn admin(args: &Args) -> Result<()> {
                 current_password,
             } => {
                 let mut body = json!({});
-                if let Some(p) = current_password {
-                    body["current_password"] = json!(p);
+                if *current_password {
+                    body["current_password"] = json!(read_password(
+                        "ORGSCOPE_CURRENT_PASSWORD",
+                        "current password: "
+                    )?);
                 }
                 if let Some(r) = role {
                     body["role"] = json!(r);
@@ -433,8 +476,9 @@ async fn admin(args: &Args) -> Result<()> {
                 if *enable {
                     body["disabled"] = json!(false);
                 }
-                if let Some(p) = password {
-                    body["password"] = json!(p);
+                if *password {
+                    body["password"] =
+                        json!(read_password("ORGSCOPE_USER_PASSWORD", "new password: ")?);
                 }
                 if body.as_object().is_some_and(|m| m.is_empty()) {
                     bail!(

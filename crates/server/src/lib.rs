@@ -22,13 +22,14 @@ pub mod routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use orgscope_store::Store;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
@@ -158,6 +159,15 @@ impl AppState {
         self
     }
 
+    /// Sets where domain proofs ask; call it while building the state.
+    #[must_use]
+    pub fn with_nameservers(mut self, servers: dns::Nameservers) -> AppState {
+        Arc::get_mut(&mut self.shared)
+            .expect("the resolver is set before the state is shared")
+            .dns = Some(servers);
+        self
+    }
+
     /// Sets the nameservers asked for domain proofs, in order; call it while
     /// building the state.
     #[must_use]
@@ -211,7 +221,7 @@ impl AppState {
                 metrics: metrics::Metrics::new(store, limiter.clone()),
                 limiter,
                 session_ttl: time::Duration::hours(12),
-                dns: dns::nameservers_from_env(),
+                dns: Some(dns::Nameservers::System),
                 proxy_style: orgscope_core::gateway::ProxyStyle::Nginx,
                 trusted_proxies: Vec::new(),
             }),
@@ -538,32 +548,69 @@ pub async fn recover(state: &AppState) -> Result<(), String> {
     Ok(())
 }
 
+/// What opening a server's state needs: where its data lives and the
+/// services it uses, as the operator set them (`orgscope serve --help`).
+/// Secrets are held as [`SecretString`]: a `Debug` of this never shows them.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// A database URL instead of the data dir's SQLite.
+    pub database_url: Option<String>,
+    /// 64 hex characters; none: the data dir's `master.key`.
+    pub master_key: Option<SecretString>,
+    /// S3-compatible blobs; none: the data dir's `blobs/` folder.
+    pub s3: Option<blobs::S3Settings>,
+    /// The chat model; none: retrieval-only answers.
+    pub llm: Option<LlmSettings>,
+    /// Where domain proofs ask; none: /etc/resolv.conf.
+    pub dns: Option<dns::Nameservers>,
+}
+
+/// An OpenAI-compatible model endpoint.
+#[derive(Clone, Debug)]
+pub struct LlmSettings {
+    pub url: String,
+    pub model: String,
+    pub api_key: Option<SecretString>,
+}
+
 /// Opens the store, master key and blobs for a data dir (and optional database URL),
 /// creating the data dir and key file when `create` is true.
-pub async fn open(
-    data_dir: &Path,
-    database_url: Option<&str>,
-    create: bool,
-) -> Result<AppState, String> {
-    let dir = DataDir(data_dir.to_path_buf());
+pub async fn open(settings: &Settings, create: bool) -> Result<AppState, String> {
+    let data_dir = &settings.data_dir;
+    let dir = DataDir(data_dir.clone());
     if create {
         dir.create()
             .map_err(|e| format!("cannot create the data dir {}: {e}", data_dir.display()))?;
-    } else if database_url.is_none() && !dir.0.join("orgscope.db").exists() {
+    } else if settings.database_url.is_none() && !dir.0.join("orgscope.db").exists() {
         return Err(format!(
             "no orgscope database in {}: run `orgscope init` (or `orgscope serve`) first, or pass --data-dir",
             data_dir.display()
         ));
     }
     let key = MasterKey::load(
-        std::env::var(crypto::MASTER_KEY_ENV).ok().as_deref(),
+        settings
+            .master_key
+            .as_ref()
+            .map(ExposeSecret::expose_secret),
         &dir.master_key(),
         create,
     )?;
-    let url = database_url.map_or_else(|| dir.database_url(), str::to_owned);
+    let url = settings
+        .database_url
+        .clone()
+        .unwrap_or_else(|| dir.database_url());
     let store = Store::connect(&url)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    let blobs = crate::blobs::Blobs::from_env(&dir.blobs())?;
-    Ok(AppState::new(store, key, blobs).with_llm(crate::llm::Llm::from_env()))
+    let blobs = crate::blobs::Blobs::open(&dir.blobs(), settings.s3.as_ref())?;
+    let llm = settings
+        .llm
+        .as_ref()
+        .map(|l| crate::llm::Llm::new(&l.url, &l.model, l.api_key.clone()));
+    let state = AppState::new(store, key, blobs).with_llm(llm);
+    Ok(match &settings.dns {
+        Some(servers) => state.with_nameservers(servers.clone()),
+        None => state,
+    })
 }

@@ -1,11 +1,12 @@
 //! An OpenAI-compatible chat endpoint (`POST …/chat/completions`, streamed),
-//! configured by `ORGSCOPE_LLM_URL`, `ORGSCOPE_LLM_MODEL` and
-//! `ORGSCOPE_LLM_API_KEY`. Only the passages retrieved in the session's
+//! configured by `--llm-url`, `--llm-model` and `--llm-api-key` (or their
+//! `ORGSCOPE_LLM_*` variables). Only the passages retrieved in the session's
 //! context are ever sent to it.
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use orgscope_store::KnowledgeHit;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 /// How long the model endpoint may take to accept a connection, and to
@@ -68,13 +69,14 @@ pub struct Llm {
     /// The full `…/chat/completions` URL.
     url: String,
     model: String,
-    api_key: Option<String>,
+    /// Held as a secret: a `Debug` of the state must not show it.
+    api_key: Option<SecretString>,
 }
 
 impl Llm {
     /// `base` is the API root (e.g. `http://127.0.0.1:11434/v1`) or the full
     /// chat-completions URL.
-    pub fn new(base: &str, model: &str, api_key: Option<String>) -> Llm {
+    pub fn new(base: &str, model: &str, api_key: Option<SecretString>) -> Llm {
         let base = base.trim_end_matches('/');
         let url = if base.ends_with("/chat/completions") {
             base.to_owned()
@@ -90,7 +92,7 @@ impl Llm {
             http,
             url,
             model: model.to_owned(),
-            api_key: api_key.filter(|k| !k.is_empty()),
+            api_key: api_key.filter(|k| !k.expose_secret().is_empty()),
         }
     }
 
@@ -106,18 +108,6 @@ impl Llm {
         self
     }
 
-    pub fn from_env() -> Option<Llm> {
-        let url = std::env::var("ORGSCOPE_LLM_URL")
-            .ok()
-            .filter(|u| !u.is_empty())?;
-        let model = std::env::var("ORGSCOPE_LLM_MODEL").unwrap_or_else(|_| "default".into());
-        Some(Llm::new(
-            &url,
-            &model,
-            std::env::var("ORGSCOPE_LLM_API_KEY").ok(),
-        ))
-    }
-
     /// Sends the conversation; answers once the endpoint has accepted it.
     pub async fn start(&self, messages: &Value) -> Result<Upstream, ModelError> {
         let mut req = self
@@ -125,7 +115,7 @@ impl Llm {
             .post(&self.url)
             .json(&json!({"model": self.model, "messages": messages, "stream": true}));
         if let Some(key) = &self.api_key {
-            req = req.bearer_auth(key);
+            req = req.bearer_auth(key.expose_secret());
         }
         let res = req
             .send()

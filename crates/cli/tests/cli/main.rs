@@ -7,6 +7,8 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
+mod settings;
+
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgscope"));
     cmd.env_remove("ORGSCOPE_URL")
@@ -111,10 +113,15 @@ fn init_then_admin_commands_on_the_database() {
     let org = json(&ok(&dir, &["org", "verify-domain", "eng", "--skip-dns"]));
     assert_eq!(org["domain_verification"]["status"], "verified", "{org}");
 
-    let user = ok(
-        &dir,
-        &["user", "create", "alice", "--password", "alice-password-1"],
-    );
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["user", "create", "alice"])
+        .env("ORGSCOPE_USER_PASSWORD", "alice-password-1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let user = String::from_utf8(out.stdout).unwrap();
     assert!(user.contains("\"alice\""), "{user}");
     let member = json(&ok(&dir, &["member", "add", "eng", "alice", "--manage"]));
     assert_eq!(member["can_manage"], true);
@@ -286,7 +293,8 @@ fn serve_then_commands_against_the_server() {
     let token = login(&rt, &url);
     let remote = |args: &[&str]| {
         bin()
-            .args(["--url", &url, "--token", &token])
+            .args(["--url", &url])
+            .env("ORGSCOPE_TOKEN", &token)
             .args(args)
             .output()
             .unwrap()
@@ -300,7 +308,8 @@ fn serve_then_commands_against_the_server() {
     let out = remote(&["org", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"sales\""));
     let out = bin()
-        .args(["--url", &url, "--token", "oss_wrong", "org", "list"])
+        .args(["--url", &url, "org", "list"])
+        .env("ORGSCOPE_TOKEN", "oss_wrong")
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -378,7 +387,8 @@ fn a_server_killed_mid_upload_leaves_nothing_after_a_restart() {
     );
     let token = login(&rt, &url);
     let out = bin()
-        .args(["--url", &url, "--token", &token, "file", "list"])
+        .args(["--url", &url, "file", "list"])
+        .env("ORGSCOPE_TOKEN", &token)
         .output()
         .unwrap();
     assert!(out.status.success());

@@ -14,8 +14,16 @@ fn s3() -> Option<orgscope_server::blobs::Blobs> {
     let bucket =
         std::env::var("ORGSCOPE_TEST_S3_BUCKET").unwrap_or_else(|_| "orgscope-test".into());
     Some(
-        orgscope_server::blobs::Blobs::s3(&bucket, Some(&endpoint), Some("us-east-1"))
-            .expect("S3 blobs"),
+        // Credentials: object_store reads the usual AWS_* variables.
+        orgscope_server::blobs::Blobs::s3(&orgscope_server::blobs::S3Settings {
+            bucket,
+            endpoint: Some(endpoint),
+            region: Some("us-east-1".into()),
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+        })
+        .expect("S3 blobs"),
     )
 }
 
