@@ -3,6 +3,8 @@
 //! (a conditional update claims it); a failure is recorded on the file, which
 //! stays downloadable.
 
+use std::time::Duration;
+
 use object_store::ObjectStoreExt;
 use object_store::path::Path as BlobPath;
 
@@ -196,13 +198,18 @@ fn text_of(format: Format, bytes: &[u8]) -> Result<String, String> {
 }
 
 /// Extracts one file if this replica can claim it.
-pub async fn extract(store: &Store, blobs: &Blobs, id: &str) {
-    if let Err(e) = extract_inner(store, blobs, id).await {
+pub async fn extract(store: &Store, blobs: &Blobs, limit: Duration, id: &str) {
+    if let Err(e) = extract_inner(store, blobs, limit, id).await {
         tracing::error!(file = id, error = %e, "extraction failed");
     }
 }
 
-async fn extract_inner(store: &Store, blobs: &Blobs, id: &str) -> Result<(), String> {
+async fn extract_inner(
+    store: &Store,
+    blobs: &Blobs,
+    limit: Duration,
+    id: &str,
+) -> Result<(), String> {
     let mut tx = store.write().await.map_err(|e| e.to_string())?;
     if !tx
         .extraction_claim(id, &stale_before())
@@ -241,15 +248,15 @@ async fn extract_inner(store: &Store, blobs: &Blobs, id: &str) -> Result<(), Str
             });
             // A parser that loops on a hostile file is given up on (its
             // thread cannot be stopped, but the file does not wait on it).
-            match tokio::time::timeout(EXTRACT_TIME_LIMIT, work).await {
+            match tokio::time::timeout(limit, work).await {
                 Ok(joined) => joined
                     .map_err(|e| e.to_string())?
                     .map_err(|e| ("failed", e)),
                 Err(_) => Err((
                     "failed",
                     format!(
-                        "the text could not be extracted within {} seconds",
-                        EXTRACT_TIME_LIMIT.as_secs()
+                        "the text could not be extracted within the time limit of {}",
+                        shown(limit)
                     ),
                 )),
             }
@@ -275,24 +282,34 @@ async fn extract_inner(store: &Store, blobs: &Blobs, id: &str) -> Result<(), Str
     Ok(())
 }
 
-/// How long one file's text may take to extract.
-const EXTRACT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+/// How long one file's text may take to extract, unless the state says
+/// otherwise (PDF parsing is the slow path).
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(120);
+
+/// `120 s`, or `5 ms` for a limit under a second.
+fn shown(limit: Duration) -> String {
+    if limit.subsec_millis() == 0 && limit.as_secs() > 0 {
+        format!("{} s", limit.as_secs())
+    } else {
+        format!("{} ms", limit.as_millis())
+    }
+}
 
 /// How often the sweep looks for extractions that stalled.
-const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Picks up files whose extraction never finished (a restart, a replica or
 /// a process that stopped mid-way, a claim gone stale), a batch at a time;
 /// then looks again every minute, for as long as the server runs.
-pub async fn resume(store: Store, blobs: Blobs) {
+pub async fn resume(store: Store, blobs: Blobs, limit: Duration) {
     loop {
-        drain(&store, &blobs).await;
+        drain(&store, &blobs, limit).await;
         tokio::time::sleep(SWEEP_EVERY).await;
     }
 }
 
 /// Extracts the backlog as it stands now.
-pub async fn drain(store: &Store, blobs: &Blobs) {
+pub async fn drain(store: &Store, blobs: &Blobs, limit: Duration) {
     loop {
         let backlog = match store.read().await {
             Ok(mut tx) => tx.extraction_backlog(&stale_before(), 100).await,
@@ -302,7 +319,7 @@ pub async fn drain(store: &Store, blobs: &Blobs) {
             Ok(ids) if ids.is_empty() => return,
             Ok(ids) => {
                 for id in ids {
-                    extract(store, blobs, &id).await;
+                    extract(store, blobs, limit, &id).await;
                 }
             }
             Err(e) => {

@@ -239,8 +239,11 @@ pub async fn commit_file(
     .await;
     match result {
         Ok(out) => {
-            let (store, blobs) = (env.store.clone(), env.blobs.clone());
-            tokio::spawn(async move { crate::extract::extract(&store, &blobs, &blob.id).await });
+            let (store, blobs, limit) =
+                (env.store.clone(), env.blobs.clone(), env.extract_time_limit);
+            tokio::spawn(
+                async move { crate::extract::extract(&store, &blobs, limit, &blob.id).await },
+            );
             Ok(out)
         }
         Err(e) => {

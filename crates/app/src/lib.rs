@@ -50,4 +50,7 @@ pub struct Env<'a> {
     /// The nameservers asked for org domain proofs (none: proofs fail,
     /// saying so).
     pub dns: Option<&'a dns::Nameservers>,
+    /// How long one file's text extraction may take before it ends as
+    /// `failed` ([`extract::DEFAULT_TIME_LIMIT`]).
+    pub extract_time_limit: std::time::Duration,
 }

@@ -52,6 +52,7 @@ impl World {
             master_key: &self.key,
             blobs: &self.blobs,
             dns: None,
+            extract_time_limit: orgscope_app::extract::DEFAULT_TIME_LIMIT,
         }
     }
 }

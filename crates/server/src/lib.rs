@@ -85,6 +85,8 @@ pub struct Shared {
     pub proxy_style: orgscope_core::gateway::ProxyStyle,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub trusted_proxies: Vec<crate::client::Network>,
+    /// How long one file's text extraction may take.
+    pub extract_time_limit: std::time::Duration,
 }
 
 /// The web pages run on the server's state.
@@ -159,6 +161,16 @@ impl AppState {
         self
     }
 
+    /// Sets how long one file's text extraction may take; call it while
+    /// building the state.
+    #[must_use]
+    pub fn with_extract_time_limit(mut self, limit: std::time::Duration) -> AppState {
+        Arc::get_mut(&mut self.shared)
+            .expect("the extraction limit is set before the state is shared")
+            .extract_time_limit = limit;
+        self
+    }
+
     /// Sets where domain proofs ask; call it while building the state.
     #[must_use]
     pub fn with_nameservers(mut self, servers: dns::Nameservers) -> AppState {
@@ -186,6 +198,7 @@ impl AppState {
             master_key: &self.master_key,
             blobs: &self.blobs,
             dns: self.dns.as_ref(),
+            extract_time_limit: self.extract_time_limit,
         }
     }
 
@@ -224,6 +237,7 @@ impl AppState {
                 dns: Some(dns::Nameservers::System),
                 proxy_style: orgscope_core::gateway::ProxyStyle::Nginx,
                 trusted_proxies: Vec::new(),
+                extract_time_limit: extract::DEFAULT_TIME_LIMIT,
             }),
         }
     }
@@ -535,7 +549,11 @@ pub async fn recover(state: &AppState) -> Result<(), String> {
     if removed > 0 {
         tracing::info!(removed, "removed partial or orphaned blobs");
     }
-    tokio::spawn(extract::resume(state.store.clone(), state.blobs.clone()));
+    tokio::spawn(extract::resume(
+        state.store.clone(),
+        state.blobs.clone(),
+        state.extract_time_limit,
+    ));
     tokio::spawn(orgscope_app::gateway_check::flush_usage(
         state.store.clone(),
         state.gateway.clone(),

@@ -613,3 +613,110 @@ async fn a_member_removed_during_an_upload_gets_no_file() {
         assert_eq!(blobs, 0, "{backend:?}: the partial blob is gone");
     }
 }
+
+/// A PDF of `pages` pages of text, written by hand: its objects, then the
+/// cross-reference table of their byte offsets.
+fn pdf(pages: usize) -> String {
+    let mut objects: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            (0..pages)
+                .map(|i| format!("{} 0 R", 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+    ];
+    for i in 0..pages {
+        let mut text = String::from("BT /F1 10 Tf 50 780 Td 12 TL\n");
+        for line in 0..60 {
+            text.push_str(&format!(
+                "(page {i} line {line} of the wombat report) Tj T*\n"
+            ));
+        }
+        text.push_str("ET");
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            5 + 2 * i
+        ));
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{text}\nendstream",
+            text.len()
+        ));
+    }
+    let mut out = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::new();
+    for (n, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.push_str(&format!("{} 0 obj\n{body}\nendobj\n", n + 1));
+    }
+    let xref = out.len();
+    out.push_str(&format!(
+        "xref\n0 {}\n0000000000 65535 f \n",
+        objects.len() + 1
+    ));
+    for o in offsets {
+        out.push_str(&format!("{o:010} 00000 n \n"));
+    }
+    out.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    out
+}
+
+/// An extraction past the time limit ends as `failed`, naming the limit, as
+/// soon as the limit passes: the file does not wait for the parser.
+#[tokio::test]
+async fn an_extraction_past_its_time_limit_fails_naming_it() {
+    // About a second of parsing in a debug build.
+    let document = pdf(300);
+    // Without a tight limit the same PDF is read: it is a real one.
+    let s = TestServer::start(Backend::Sqlite).await;
+    let started = std::time::Instant::now();
+    let (_, f) = upload(&s, &s.admin, "report.pdf", None, &document).await;
+    let f = extracted_within(&s, f["id"].as_str().unwrap(), Duration::from_secs(120)).await;
+    let parse = started.elapsed();
+    assert_eq!(f["extraction"]["state"], "done", "{f}");
+    let (_, hits) = s.get(&s.admin, "/api/v1/knowledge/search?q=wombat").await;
+    assert!(!hits["items"].as_array().unwrap().is_empty(), "{hits}");
+
+    let s = TestServer::start_with(
+        Backend::Sqlite,
+        Options {
+            extract_time_limit: Some(Duration::from_millis(1)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (_, f) = upload(&s, &s.admin, "report.pdf", None, &document).await;
+    let f = extracted_within(&s, f["id"].as_str().unwrap(), Duration::from_secs(120)).await;
+    let given_up = started.elapsed();
+    assert_eq!(f["extraction"]["state"], "failed", "{f}");
+    assert!(
+        f["extraction"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("time limit of 1 ms"),
+        "{f}"
+    );
+    assert!(
+        given_up < parse / 2,
+        "failed after {given_up:?}; the whole parse takes {parse:?}"
+    );
+}
+
+/// Waits until a file's extraction has finished, for up to `wait`.
+async fn extracted_within(s: &TestServer, id: &str, wait: Duration) -> Value {
+    let until = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < until {
+        let (_, f) = s.get(&s.admin, &format!("/api/v1/files/{id}")).await;
+        if !["pending", "running"].contains(&f["extraction"]["state"].as_str().unwrap_or("")) {
+            return f;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("extraction of {id} did not finish in {wait:?}");
+}

@@ -50,6 +50,8 @@ pub struct Options {
     pub proxy_style: Option<orgscope_core::gateway::ProxyStyle>,
     /// Proxies whose X-Forwarded-For names the client (default: none).
     pub trusted_proxies: Vec<orgscope_server::client::Network>,
+    /// How long one file's text extraction may take (default: the server's).
+    pub extract_time_limit: Option<std::time::Duration>,
 }
 
 pub struct TestServer {
@@ -119,6 +121,9 @@ impl TestServer {
             state = state.with_proxy_style(style);
         }
         state = state.with_trusted_proxies(options.trusted_proxies);
+        if let Some(limit) = options.extract_time_limit {
+            state = state.with_extract_time_limit(limit);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();
