@@ -1491,10 +1491,12 @@ impl World {
                         json!({"slug": ORGS[org], "name": ORGS[org], "parent": parent.map(|p| ORGS[p])}),
                     )
                     .await;
-                let want = if !m.deleted.contains(&org) {
-                    StatusCode::CONFLICT
-                } else if parent.is_some_and(|p| m.deleted.contains(&p)) {
+                // The body is read before the write is tried: a parent that
+                // is gone is a 422 even when the slug is also taken.
+                let want = if parent.is_some_and(|p| m.deleted.contains(&p)) {
                     StatusCode::UNPROCESSABLE_ENTITY
+                } else if !m.deleted.contains(&org) {
+                    StatusCode::CONFLICT
                 } else {
                     StatusCode::CREATED
                 };
