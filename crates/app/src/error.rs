@@ -33,6 +33,9 @@ pub enum Error {
     Internal(String),
     /// The database is not answering. 503.
     Unavailable(String),
+    /// A service the operation needs is not set up here, or not answering
+    /// (the mail relay of portal sign-ups); the detail says what to do. 503.
+    NotReady(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use orgscope_core::policy::{self, OrgSelector, SystemRead};
-use orgscope_store::{OrgRow, Page, Store, StoreError};
-use serde_json::{Value, json};
+use orgscope_store::Store;
+use serde_json::Value;
 
 use crate::secrets::hash_secret;
 use crate::{Error, Result};
@@ -158,48 +157,4 @@ pub async fn check(
             .unwrap_or_default()
             .to_owned(),
     })
-}
-
-/// An org's portal, by the host it is reached on (its proved domain): the
-/// org and its published API definitions. Public by design.
-pub async fn portal(store: &Store, host: &str) -> Result<(OrgRow, Vec<Value>)> {
-    let mut tx = store.read().await?;
-    let org = match tx.org_by_domain_for_portal(host).await {
-        Ok(o) => o,
-        Err(StoreError::NotFound) => {
-            return Err(Error::NotFound(format!("no portal at '{host}'")));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // Public by design: the org whose proved domain this is, and below only
-    // its published API definitions.
-    let filter = policy::system_filter(&org.tenant(), None, SystemRead::Portal);
-    let mut apis = Vec::new();
-    let mut after = None;
-    loop {
-        let page = Page { limit: 200, after };
-        let rows = tx
-            .resources(
-                "api_definition",
-                &filter,
-                &OrgSelector::Org(org.id.clone()),
-                &page,
-            )
-            .await?;
-        after = rows.last().map(|r| r.id.clone());
-        let done = rows.len() < 200;
-        for r in rows {
-            let f: Value = serde_json::from_str(&r.fields).unwrap_or_default();
-            if f["published"] == Value::Bool(true) {
-                apis.push(json!({
-                    "id": r.id, "name": r.name, "listen_path": f["listen_path"],
-                    "methods": f["methods"], "description": f["description"],
-                }));
-            }
-        }
-        if done {
-            break;
-        }
-    }
-    Ok((org, apis))
 }

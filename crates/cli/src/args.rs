@@ -25,6 +25,7 @@ pub const SECRETS: &[&str] = &[
     "s3_secret_access_key",
     "s3_session_token",
     "llm_api_key",
+    "smtp_url",
 ];
 
 #[derive(Debug, Parser)]
@@ -173,6 +174,21 @@ pub enum Command {
         /// environment or the config file, never the command line.
         #[arg(long, env = "ORGSCOPE_LLM_API_KEY", hide_env_values = true, value_parser = secret, help_heading = "Chat model")]
         llm_api_key: Option<SecretString>,
+        /// The SMTP relay the portals' confirmation mail goes through:
+        /// smtp://host:port, smtp://user:password@host?tls=required
+        /// (STARTTLS) or smtps://host; none: portals take no sign-ups.
+        /// Secret (it may hold a password): from the environment or the
+        /// config file, never the command line.
+        #[arg(long, env = "ORGSCOPE_SMTP_URL", hide_env_values = true, value_parser = secret, help_heading = "Mail")]
+        smtp_url: Option<SecretString>,
+        /// The address portal mail comes from.
+        #[arg(
+            long,
+            env = "ORGSCOPE_MAIL_FROM",
+            default_value = "orgscope <noreply@localhost>",
+            help_heading = "Mail"
+        )]
+        mail_from: String,
     },
     /// Create the data dir, database and master key, and bootstrap the first
     /// tenant, its admin (password from ORGSCOPE_ADMIN_PASSWORD, or printed once) and default org.

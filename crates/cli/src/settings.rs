@@ -232,12 +232,26 @@ pub fn server(args: &Args) -> orgscope_server::Settings {
         }),
         _ => None,
     };
+    let mail = match &args.command {
+        Command::Serve {
+            smtp_url: Some(url),
+            mail_from,
+            ..
+        } if !secrecy::ExposeSecret::expose_secret(url).is_empty() => {
+            Some(orgscope_server::MailSettings {
+                url: url.clone(),
+                from: mail_from.clone(),
+            })
+        }
+        _ => None,
+    };
     orgscope_server::Settings {
         data_dir: args.data_dir.clone(),
         database_url: args.database_url.clone(),
         master_key: args.master_key.clone(),
         s3,
         llm,
+        mail,
         dns: args.dns_server.clone(),
     }
 }

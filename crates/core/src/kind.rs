@@ -457,12 +457,20 @@ pub static KINDS: &[Kind] = &[
         name: "developer",
         prefix: "dev",
         policy: ScopePolicy::OrgRequired,
-        fields: &[field(
-            "email",
-            FieldType::Text(320),
-            true,
-            "How to reach the developer.",
-        )],
+        fields: &[
+            field(
+                "email",
+                FieldType::Text(320),
+                true,
+                "How to reach the developer.",
+            ),
+            field(
+                "confirmed_at",
+                FieldType::ReadOnly,
+                false,
+                "When they confirmed the address on the org's portal (null: not signed up there).",
+            ),
+        ],
         secret: Secret::None,
         behaviour: Behaviour::Developer,
         doc: "Developers who consume an org's APIs.",

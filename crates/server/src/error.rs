@@ -46,6 +46,9 @@ pub enum ApiError {
     Internal(String),
     /// 503: a dependency (the database) is not answering.
     Unavailable(String),
+    /// 503: a service this needs is not set up or not answering (the mail
+    /// relay); the detail says what to do.
+    NotReady(String),
 }
 
 impl ApiError {
@@ -90,7 +93,7 @@ impl ApiError {
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -142,7 +145,8 @@ impl ApiError {
             | ApiError::UnsupportedMediaType(d)
             | ApiError::Invalid(d)
             | ApiError::BadGateway(d)
-            | ApiError::GatewayTimeout(d) => (d.clone(), &null),
+            | ApiError::GatewayTimeout(d)
+            | ApiError::NotReady(d) => (d.clone(), &null),
         };
         let title = status.canonical_reason().unwrap_or("Error");
         serde_json::to_value(Problem {
@@ -201,6 +205,7 @@ impl From<orgscope_app::Error> for ApiError {
             E::BadGateway(d) => ApiError::BadGateway(d),
             E::Internal(d) => ApiError::Internal(d),
             E::Unavailable(d) => ApiError::Unavailable(d),
+            E::NotReady(d) => ApiError::NotReady(d),
         }
     }
 }

@@ -72,6 +72,8 @@ pub struct Shared {
     pub max_upload: u64,
     /// The model that answers chat turns; none: retrieval-only answers.
     pub llm: Option<crate::llm::Llm>,
+    /// The relay of portal mail; none: portals take no sign-ups.
+    pub mailer: Option<orgscope_app::mail::Mailer>,
     /// Rate-limit windows and last uses of consumer keys.
     pub gateway: std::sync::Arc<orgscope_app::gateway_check::GatewayState>,
     pub limiter: Arc<LoginLimiter>,
@@ -102,6 +104,9 @@ impl orgscope_web::Host for AppState {
     }
     fn max_upload(&self) -> u64 {
         self.max_upload
+    }
+    fn mailer(&self) -> Option<&orgscope_app::mail::Mailer> {
+        self.mailer.as_ref()
     }
     fn answer(&self, turn: &orgscope_app::chat::Turn) -> Option<orgscope_web::ModelAnswer> {
         use futures_util::{FutureExt, StreamExt};
@@ -158,6 +163,15 @@ impl AppState {
         Arc::get_mut(&mut self.shared)
             .expect("the model is set before the state is shared")
             .llm = llm;
+        self
+    }
+
+    /// Sets the relay of portal mail; call it while building the state.
+    #[must_use]
+    pub fn with_mailer(mut self, mailer: Option<orgscope_app::mail::Mailer>) -> AppState {
+        Arc::get_mut(&mut self.shared)
+            .expect("the mailer is set before the state is shared")
+            .mailer = mailer;
         self
     }
 
@@ -230,6 +244,7 @@ impl AppState {
                 blobs,
                 max_upload: DEFAULT_MAX_UPLOAD,
                 llm: None,
+                mailer: None,
                 gateway: std::sync::Arc::default(),
                 metrics: metrics::Metrics::new(store, limiter.clone()),
                 limiter,
@@ -580,8 +595,17 @@ pub struct Settings {
     pub s3: Option<blobs::S3Settings>,
     /// The chat model; none: retrieval-only answers.
     pub llm: Option<LlmSettings>,
+    /// The SMTP relay of portal mail; none: portals take no sign-ups.
+    pub mail: Option<MailSettings>,
     /// Where domain proofs ask; none: /etc/resolv.conf.
     pub dns: Option<dns::Nameservers>,
+}
+
+/// An SMTP relay (its URL may hold a password) and the sender.
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    pub url: SecretString,
+    pub from: String,
 }
 
 /// An OpenAI-compatible model endpoint.
@@ -626,7 +650,16 @@ pub async fn open(settings: &Settings, create: bool) -> Result<AppState, String>
         .llm
         .as_ref()
         .map(|l| crate::llm::Llm::new(&l.url, &l.model, l.api_key.clone()));
-    let state = AppState::new(store, key, blobs).with_llm(llm);
+    let mailer = match &settings.mail {
+        Some(m) => Some(
+            orgscope_app::mail::Mailer::new(m.url.expose_secret(), &m.from)
+                .map_err(|e| format!("ORGSCOPE_SMTP_URL / ORGSCOPE_MAIL_FROM: {e:?}"))?,
+        ),
+        None => None,
+    };
+    let state = AppState::new(store, key, blobs)
+        .with_llm(llm)
+        .with_mailer(mailer);
     Ok(match &settings.dns {
         Some(servers) => state.with_nameservers(servers.clone()),
         None => state,

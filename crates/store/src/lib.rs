@@ -14,6 +14,7 @@ mod files;
 mod gateway;
 mod migrate;
 mod people;
+mod portal;
 mod queue;
 mod refs;
 mod sql;
@@ -22,6 +23,7 @@ pub use chat::MessageRow;
 pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
 pub use gateway::GatewayHit;
 pub use people::UserSet;
+pub use portal::PortalToken;
 pub use queue::TaskState;
 pub use refs::RefRow;
 

@@ -50,7 +50,7 @@ impl PageError {
                 E::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
                 E::BadGateway(_) => StatusCode::BAD_GATEWAY,
                 E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                E::Unavailable(_) | E::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
         }
     }
@@ -89,6 +89,7 @@ impl PageError {
                         "The error has been logged. Try again in a moment.".into(),
                     )
                 }
+                E::NotReady(d) => ("Not available here yet", capitalise(d)),
                 E::Unavailable(d) => {
                     tracing::error!(error = %d, "the database is unavailable");
                     (

@@ -31,6 +31,7 @@ use axum::routing::{get, post};
 use orgscope_app::Env;
 use orgscope_app::limits::LoginLimiter;
 
+pub use pages::portal::catalogue as portal_catalogue;
 pub use session::SESSION_COOKIE;
 
 /// What the pages need from the server that hosts them.
@@ -46,6 +47,11 @@ pub trait Host: Clone + Send + Sync + 'static {
     /// Starts a model's answer to a chat turn, or `None` when no model is
     /// configured (the app then answers from the passages alone). The
     /// stream yields the answer's text as it is written.
+    /// The relay the portal's confirmation mail goes through (`None`: the
+    /// portal takes no sign-ups, saying why).
+    fn mailer(&self) -> Option<&orgscope_app::mail::Mailer> {
+        None
+    }
     fn answer(&self, turn: &orgscope_app::chat::Turn) -> Option<ModelAnswer> {
         let _ = turn;
         None
@@ -59,7 +65,7 @@ pub type ModelAnswer = futures_util::future::BoxFuture<'static, Result<AnswerStr
 
 /// The pages and their assets. The server merges this into its router.
 pub fn router<S: Host>() -> Router<S> {
-    use pages::{audit, chat, files, keys, knowledge, login, orgs, people, tenants};
+    use pages::{audit, chat, files, keys, knowledge, login, orgs, people, portal, tenants};
     let router = Router::new()
         .route("/", get(login::home))
         .route("/login", get(login::page::<S>).post(login::submit::<S>))
@@ -122,6 +128,19 @@ pub fn router<S: Host>() -> Router<S> {
             post(people::revoke_token::<S>),
         )
         .route("/account/default-org", post(people::set_default::<S>))
+        .route("/portal/apis/{id}", get(portal::api::<S>))
+        .route(
+            "/portal/signup",
+            get(portal::signup_page::<S>).post(portal::signup::<S>),
+        )
+        .route("/portal/confirm", get(portal::confirm::<S>))
+        .route(
+            "/portal/login",
+            get(portal::login_page::<S>).post(portal::login::<S>),
+        )
+        .route("/portal/logout", post(portal::logout::<S>))
+        .route("/portal/keys", get(portal::keys::<S>))
+        .route("/portal/keys/{id}/revoke", post(portal::revoke::<S>))
         .route("/static/{file}", get(assets::serve));
     pages::kinds::routes(router)
         .layer(axum::middleware::from_fn(session::csrf_guard))

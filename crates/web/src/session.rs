@@ -99,6 +99,10 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
     let headers = req.headers();
     let expected = if req.uri().path() == "/login" {
         cookie(headers, LOGIN_COOKIE)
+    } else if req.uri().path().starts_with("/portal/") {
+        // Portal forms: a double-submit token of their own (developers
+        // hold no tenant session).
+        cookie(headers, crate::pages::portal::PORTAL_FORM_COOKIE)
     } else {
         session_secret(headers).map(|s| csrf_token(&s))
     };

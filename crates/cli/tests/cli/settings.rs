@@ -35,6 +35,8 @@ const VARIABLES: &[&str] = &[
     "ORGSCOPE_LLM_URL",
     "ORGSCOPE_LLM_MODEL",
     "ORGSCOPE_LLM_API_KEY",
+    "ORGSCOPE_SMTP_URL",
+    "ORGSCOPE_MAIL_FROM",
 ];
 
 #[test]
@@ -43,6 +45,7 @@ fn serve_help_names_every_variable_and_shows_no_secret() {
         .args(["serve", "--help"])
         .env("ORGSCOPE_LISTEN", "127.0.0.1:7777")
         .env("ORGSCOPE_LLM_API_KEY", "sk-never-shown")
+        .env("ORGSCOPE_SMTP_URL", "smtp://mailer:relay-never-shown@127.0.0.1:2525")
         .env("ORGSCOPE_MASTER_KEY", "ab".repeat(32))
         .output()
         .unwrap();
@@ -57,6 +60,7 @@ fn serve_help_names_every_variable_and_shows_no_secret() {
     // A plain setting's value is shown, a secret's is not.
     assert!(help.contains("ORGSCOPE_LISTEN=127.0.0.1:7777"), "{help}");
     assert!(!help.contains("sk-never-shown") && !help.contains(&"ab".repeat(32)));
+    assert!(!help.contains("relay-never-shown"), "{help}");
 }
 
 fn config(text: &str) -> std::path::PathBuf {

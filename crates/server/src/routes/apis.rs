@@ -3,8 +3,8 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use orgscope_core::gateway;
 use serde_json::json;
@@ -88,50 +88,19 @@ async fn decide(
     Ok(res)
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// An org's portal, by the Host it is reached on: its published API
-/// definitions, as HTML or (`Accept: application/json`) JSON.
+/// definitions as JSON (`Accept: application/json`), else the portal's
+/// catalogue page.
 async fn portal(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let host = header_str(&headers, "host")
-        .map(|h| {
-            h.rsplit_once(':')
-                .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
-                .map_or(h, |(h, _)| h)
-        })
-        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-        .unwrap_or_default();
-    let (org, apis) = gateway_check::portal(&state.store, &host).await?;
     let wants_json = header_str(&headers, "accept").is_some_and(|a| a.contains("application/json"));
-    if wants_json {
-        return Ok(
-            axum::Json(json!({"org": {"slug": org.slug, "name": org.name}, "apis": apis}))
-                .into_response(),
-        );
+    if !wants_json {
+        return Ok(orgscope_web::portal_catalogue(State(state), headers).await);
     }
-    let mut html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name} APIs</title></head><body><h1>{name} APIs</h1>",
-        name = escape(&org.name)
-    );
-    if apis.is_empty() {
-        html.push_str("<p>No APIs are published yet.</p>");
-    } else {
-        html.push_str("<ul>");
-        for a in &apis {
-            html.push_str(&format!(
-                "<li><strong>{}</strong> <code>{}</code> {}</li>",
-                escape(a["name"].as_str().unwrap_or_default()),
-                escape(a["listen_path"].as_str().unwrap_or_default()),
-                escape(a["description"].as_str().unwrap_or_default())
-            ));
-        }
-        html.push_str("</ul>");
-    }
-    html.push_str("</body></html>");
-    Ok(([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response())
+    let host = orgscope_app::portal::host_name(header_str(&headers, "host").unwrap_or_default());
+    let site = orgscope_app::portal::site(&state.store, &host).await?;
+    let apis = orgscope_app::portal::catalogue(&state.store, &site).await?;
+    Ok(
+        axum::Json(json!({"org": {"slug": site.slug(), "name": site.name()}, "apis": apis}))
+            .into_response(),
+    )
 }

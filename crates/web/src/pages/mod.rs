@@ -12,6 +12,7 @@ pub mod login;
 pub mod moving;
 pub mod orgs;
 pub mod people;
+pub mod portal;
 pub mod tenants;
 
 /// A query value that means "no choice" reads as none.

@@ -26,6 +26,18 @@ impl TestServer {
 
     /// A server whose chat answers come from this model endpoint.
     pub async fn start_with(llm: Option<orgscope_server::llm::Llm>) -> TestServer {
+        TestServer::start_full(llm, None).await
+    }
+
+    /// A server whose portal mail goes through this relay.
+    pub async fn start_mailing(mailer: orgscope_app::mail::Mailer) -> TestServer {
+        TestServer::start_full(None, Some(mailer)).await
+    }
+
+    async fn start_full(
+        llm: Option<orgscope_server::llm::Llm>,
+        mailer: Option<orgscope_app::mail::Mailer>,
+    ) -> TestServer {
         let dir = std::env::temp_dir().join(orgscope_store::new_id("orgscope-web-test"));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
@@ -34,7 +46,9 @@ impl TestServer {
             .await
             .expect("bootstrap");
         let blobs = orgscope_server::blobs::Blobs::local(&dir.join("blobs")).expect("blob folder");
-        let state = AppState::new(store.clone(), MasterKey::generate(), blobs).with_llm(llm);
+        let state = AppState::new(store.clone(), MasterKey::generate(), blobs)
+            .with_llm(llm)
+            .with_mailer(mailer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel();

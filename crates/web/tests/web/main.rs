@@ -10,6 +10,8 @@ mod e2e;
 mod harness;
 mod hiding;
 mod kinds;
+mod mailsink;
 mod orgs;
 mod people;
+mod portal;
 mod tenants;

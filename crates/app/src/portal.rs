@@ -1,0 +1,495 @@
+//! An org's developer portal, answered only on the org's proved domain: its
+//! catalogue of published API definitions, and developers' own accounts.
+//!
+//! A developer account is the `developer` kind of that org. Signing up
+//! sends a confirmation link (the password waits beside the link, hashed,
+//! and becomes the account's only when it is followed, so nobody can take
+//! an address they cannot read mail at; signing up again with a known
+//! address is how a forgotten password is replaced). A signed-in developer
+//! holds a portal session: its secret is kept in `portal_tokens`, never in
+//! the API's tokens, so it opens nothing but this portal, and the API's
+//! sessions open nothing here.
+//!
+//! Every read is bounded to the portal's org by the `Portal` system filter;
+//! a developer of another org, or of another tenant, is an unknown account.
+
+use orgscope_core::policy::{self, OrgSelector, SystemRead};
+use orgscope_store::{NewAudit, NewResource, OrgRow, ResourceRow, Store, StoreError, Tx};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::limits::LoginLimiter;
+use crate::mail::Mailer;
+use crate::secrets::{
+    hash_password_off, hash_secret, new_secret, off_the_workers, verify_password,
+};
+use crate::{Env, Error, Result};
+
+/// Secrets of a portal session (`osp_`) and of a confirmation link (`ospc_`).
+pub const SESSION_PREFIX: &str = "osp_";
+const CONFIRM_PREFIX: &str = "ospc_";
+/// How long a confirmation link works.
+const CONFIRM_TTL: time::Duration = time::Duration::hours(24);
+
+/// The org whose portal a request reached, by its proved domain.
+#[derive(Clone, Debug)]
+pub struct Site {
+    org: OrgRow,
+}
+
+impl Site {
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.org.name
+    }
+
+    #[must_use]
+    pub fn slug(&self) -> &str {
+        &self.org.slug
+    }
+
+    fn filter(&self) -> policy::ReadFilter {
+        // Public by design: the org whose proved domain this is, bounded to it.
+        policy::system_filter(
+            &self.org.tenant(),
+            Some(&self.org.org()),
+            SystemRead::Portal,
+        )
+    }
+
+    fn selector(&self) -> OrgSelector {
+        OrgSelector::Org(self.org.id.clone())
+    }
+}
+
+/// The name in a Host header: no port, no final dot, lower case.
+#[must_use]
+pub fn host_name(header: &str) -> String {
+    header
+        .rsplit_once(':')
+        .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+        .map_or(header, |(h, _)| h)
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// The portal at `host` (a Host header's name, without port), or the "no
+/// portal" of a domain nobody proved.
+pub async fn site(store: &Store, host: &str) -> Result<Site> {
+    let mut tx = store.read().await?;
+    match tx.org_by_domain_for_portal(host).await {
+        Ok(org) => Ok(Site { org }),
+        Err(StoreError::NotFound) => Err(Error::NotFound(format!("no portal at '{host}'"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A published API definition as the portal shows it: never its upstream.
+#[derive(Clone, Debug, Serialize)]
+pub struct PortalApi {
+    pub id: String,
+    pub name: String,
+    pub listen_path: String,
+    /// Empty: every method.
+    pub methods: Vec<String>,
+    pub description: Option<String>,
+}
+
+fn portal_api(r: &ResourceRow) -> Option<PortalApi> {
+    let f: Value = serde_json::from_str(&r.fields).unwrap_or_default();
+    (f["published"] == Value::Bool(true)).then(|| PortalApi {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        listen_path: f["listen_path"].as_str().unwrap_or_default().to_owned(),
+        methods: f["methods"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        description: f["description"].as_str().map(str::to_owned),
+    })
+}
+
+/// The org's published API definitions, in the order they were made.
+pub async fn catalogue(store: &Store, site: &Site) -> Result<Vec<PortalApi>> {
+    let mut tx = store.read().await?;
+    let rows = tx
+        .resources_all("api_definition", &site.filter(), &site.selector())
+        .await?;
+    Ok(rows.iter().filter_map(portal_api).collect())
+}
+
+/// One published API definition of the org (else the "no such" of an
+/// unused id: unpublished ones and other orgs' are not there).
+pub async fn api(store: &Store, site: &Site, id: &str) -> Result<PortalApi> {
+    let mut tx = store.read().await?;
+    let row = match tx.resource("api_definition", &site.filter(), id).await {
+        Ok(r) if r.org_id.as_deref() == Some(site.org.id.as_str()) => r,
+        Ok(_) | Err(StoreError::NotFound) => return Err(Error::not_found("API", id)),
+        Err(e) => return Err(e.into()),
+    };
+    portal_api(&row).ok_or_else(|| Error::not_found("API", id))
+}
+
+/// A developer signed in to the portal.
+#[derive(Clone, Debug, Serialize)]
+pub struct Developer {
+    pub id: String,
+    pub email: String,
+}
+
+fn email_of(r: &ResourceRow) -> String {
+    serde_json::from_str::<Value>(&r.fields).unwrap_or_default()["email"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn developer_of(r: &ResourceRow) -> Developer {
+    Developer {
+        id: r.id.clone(),
+        email: email_of(r),
+    }
+}
+
+/// The org's developer with this address (any case), if any.
+async fn developer_by_email(tx: &mut Tx, site: &Site, email: &str) -> Result<Option<ResourceRow>> {
+    let rows = tx
+        .resources_all("developer", &site.filter(), &site.selector())
+        .await?;
+    Ok(rows
+        .into_iter()
+        .find(|r| email_of(r).eq_ignore_ascii_case(email)))
+}
+
+fn checked_email(email: &str) -> Result<String> {
+    let email = email.trim();
+    let ok = email.len() <= 320
+        && email.split_once('@').is_some_and(|(user, host)| {
+            !user.is_empty() && host.contains('.') && !host.contains('@')
+        })
+        && !email.chars().any(char::is_whitespace);
+    if ok {
+        Ok(email.to_owned())
+    } else {
+        Err(Error::Invalid(format!(
+            "email: '{email}' is not an e-mail address; write it as name@example.com"
+        )))
+    }
+}
+
+async fn audit(
+    tx: &mut Tx,
+    site: &Site,
+    dev: &ResourceRow,
+    action: &str,
+    after: Value,
+) -> Result<()> {
+    tx.audit_append(&NewAudit {
+        tenant_id: Some(site.org.tenant_id.clone()),
+        actor: format!("developer:{}", email_of(dev)),
+        actor_id: Some(dev.id.clone()),
+        action: action.to_owned(),
+        kind: "developer".into(),
+        target: dev.id.clone(),
+        org_id: Some(site.org.id.clone()),
+        other_org_id: None,
+        before: None,
+        after: Some(after.to_string()),
+    })
+    .await?;
+    Ok(())
+}
+
+fn later(d: time::Duration) -> String {
+    (time::OffsetDateTime::now_utc() + d)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn expired(at: &str) -> bool {
+    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .map_or(true, |t| t <= time::OffsetDateTime::now_utc())
+}
+
+/// Signs a developer up on the portal: the confirmation link goes to
+/// `email` (with `base` the portal's own URL, e.g. `https://api.acme.test`).
+/// The answer is the same whether the address was known or not.
+pub async fn sign_up(
+    env: &Env<'_>,
+    mailer: Option<&Mailer>,
+    site: &Site,
+    email: &str,
+    password: &str,
+    base: &str,
+) -> Result<()> {
+    let email = checked_email(email)?;
+    let Some(mailer) = mailer else {
+        return Err(Error::NotReady(
+            "this portal cannot send mail, so it takes no sign-ups yet: its operator sets an SMTP relay (ORGSCOPE_SMTP_URL)".into(),
+        ));
+    };
+    let hash = hash_password_off(password.to_owned()).await?;
+    let link = new_secret(CONFIRM_PREFIX);
+    let mut tx = env.store.write().await?;
+    let dev = match developer_by_email(&mut tx, site, &email).await? {
+        Some(d) => d,
+        None => {
+            let id = orgscope_store::new_id("dev");
+            tx.resource_insert(&NewResource {
+                id: id.clone(),
+                tenant_id: site.org.tenant_id.clone(),
+                kind: "developer".into(),
+                org_id: Some(site.org.id.clone()),
+                name: email.clone(),
+                fields: json!({ "email": email }).to_string(),
+                secret: None,
+                created_by: None,
+            })
+            .await?;
+            let row = tx.resource("developer", &site.filter(), &id).await?;
+            audit(
+                &mut tx,
+                site,
+                &row,
+                "developer.signup",
+                json!({"id": id, "email": email}),
+            )
+            .await?;
+            row
+        }
+    };
+    tx.portal_token_put(
+        &hash_secret(&link),
+        &dev.id,
+        "confirm",
+        Some(&hash),
+        &later(CONFIRM_TTL),
+    )
+    .await?;
+    tx.commit().await?;
+    let body = format!(
+        "Someone (we hope you) signed up with this address on the {name} developer portal.\n\n\
+         Confirm it, and your password, within 24 hours:\n\n{base}/portal/confirm?token={link}\n\n\
+         If it was not you, ignore this mail: nothing changes until the link is followed.\n",
+        name = site.org.name,
+    );
+    mailer
+        .send(
+            &email,
+            &format!("Confirm your address for {}", site.org.name),
+            body,
+        )
+        .await
+}
+
+/// Follows a confirmation link: the password signed up with becomes the
+/// account's, and the address is confirmed.
+pub async fn confirm(env: &Env<'_>, site: &Site, link: &str) -> Result<Developer> {
+    let gone = || {
+        Error::Invalid(
+        "this confirmation link is used, expired or not for this portal; sign up again to get a new one".into(),
+    )
+    };
+    if !link.starts_with(CONFIRM_PREFIX) {
+        return Err(gone());
+    }
+    let hash = hash_secret(link);
+    let mut tx = env.store.write().await?;
+    let token = match tx.portal_token_for_auth(&hash, "confirm").await {
+        Ok(t) => t,
+        Err(StoreError::NotFound) => return Err(gone()),
+        Err(e) => return Err(e.into()),
+    };
+    let dev = match tx
+        .resource("developer", &site.filter(), &token.developer_id)
+        .await
+    {
+        Ok(d) if d.org_id.as_deref() == Some(site.org.id.as_str()) => d,
+        Ok(_) | Err(StoreError::NotFound) => return Err(gone()),
+        Err(e) => return Err(e.into()),
+    };
+    if expired(&token.expires_at) {
+        tx.portal_token_drop(&hash).await?;
+        tx.commit().await?;
+        return Err(gone());
+    }
+    let mut fields: Value = serde_json::from_str(&dev.fields).unwrap_or_default();
+    fields["confirmed_at"] = json!(orgscope_store::now());
+    tx.resource_update(
+        &dev.id,
+        &dev.name,
+        dev.org_id.as_deref(),
+        &fields.to_string(),
+        token.pending_secret.as_deref(),
+    )
+    .await?;
+    // One link, one password: the others (and old sessions) end here.
+    tx.portal_tokens_drop(&dev.id, "confirm").await?;
+    tx.portal_tokens_drop(&dev.id, "session").await?;
+    audit(
+        &mut tx,
+        site,
+        &dev,
+        "developer.confirm",
+        json!({"id": dev.id}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(developer_of(&dev))
+}
+
+/// Signs a developer in: a portal session secret and when it ends.
+pub async fn sign_in(
+    env: &Env<'_>,
+    limiter: &LoginLimiter,
+    site: &Site,
+    ttl: time::Duration,
+    email: &str,
+    password: &str,
+    address: &str,
+) -> Result<(String, String)> {
+    let email = email.trim().to_owned();
+    let limit_key = format!("portal:{}/{}", site.org.id, email.to_ascii_lowercase());
+    limiter
+        .check_user(&limit_key)
+        .map_err(Error::TooManyRequests)?;
+    limiter
+        .check_address(address)
+        .map_err(Error::TooManyRequests)?;
+    let mut tx = env.store.read().await?;
+    let dev = developer_by_email(&mut tx, site, &email).await?;
+    drop(tx);
+    // Only a confirmed account has a password; a miss costs a verification too.
+    let hash = dev.as_ref().and_then(|d| d.secret.clone());
+    let given = password.to_owned();
+    let ok = off_the_workers(move || verify_password(&given, hash.as_deref())).await?;
+    let Some(dev) = dev.filter(|_| ok) else {
+        limiter.failed(&limit_key, address);
+        return Err(Error::Unauthorized);
+    };
+    limiter.succeeded(&limit_key);
+    let secret = new_secret(SESSION_PREFIX);
+    let expires = later(ttl);
+    let mut tx = env.store.write().await?;
+    tx.portal_token_put(&hash_secret(&secret), &dev.id, "session", None, &expires)
+        .await?;
+    tx.commit().await?;
+    Ok((secret, expires))
+}
+
+/// The developer a portal session belongs to, on this portal only.
+pub async fn developer(store: &Store, site: &Site, secret: &str) -> Result<Developer> {
+    if !secret.starts_with(SESSION_PREFIX) || secret.starts_with(CONFIRM_PREFIX) {
+        return Err(Error::Unauthorized);
+    }
+    let mut tx = store.read().await?;
+    let token = match tx
+        .portal_token_for_auth(&hash_secret(secret), "session")
+        .await
+    {
+        Ok(t) if !expired(&t.expires_at) => t,
+        Ok(_) | Err(StoreError::NotFound) => return Err(Error::Unauthorized),
+        Err(e) => return Err(e.into()),
+    };
+    match tx
+        .resource("developer", &site.filter(), &token.developer_id)
+        .await
+    {
+        Ok(d) if d.org_id.as_deref() == Some(site.org.id.as_str()) && d.secret.is_some() => {
+            Ok(developer_of(&d))
+        }
+        Ok(_) | Err(StoreError::NotFound) => Err(Error::Unauthorized),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ends a portal session.
+pub async fn sign_out(store: &Store, secret: &str) -> Result<()> {
+    let mut tx = store.write().await?;
+    tx.portal_token_drop(&hash_secret(secret)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A consumer key as its developer sees it on the portal (never its secret).
+#[derive(Clone, Debug, Serialize)]
+pub struct DeveloperKey {
+    pub id: String,
+    pub name: String,
+    /// The APIs it opens, by name.
+    pub apis: Vec<String>,
+    pub expires_at: Option<String>,
+    pub rate_limit: Option<i64>,
+    pub created_at: String,
+}
+
+/// The developer's own consumer keys.
+pub async fn keys(store: &Store, site: &Site, dev: &Developer) -> Result<Vec<DeveloperKey>> {
+    let mut tx = store.read().await?;
+    let apis = tx
+        .resources_all("api_definition", &site.filter(), &site.selector())
+        .await?;
+    let name_of = |id: &str| {
+        apis.iter()
+            .find(|a| a.id == id)
+            .map_or_else(|| id.to_owned(), |a| a.name.clone())
+    };
+    let rows = tx
+        .resources_all("consumer_key", &site.filter(), &site.selector())
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let f: Value = serde_json::from_str(&r.fields).unwrap_or_default();
+            (f["developer"].as_str() == Some(dev.id.as_str())).then(|| DeveloperKey {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                apis: f["apis"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).map(name_of).collect())
+                    .unwrap_or_default(),
+                expires_at: f["expires_at"].as_str().map(str::to_owned),
+                rate_limit: f["rate_limit"].as_i64(),
+                created_at: r.created_at.clone(),
+            })
+        })
+        .collect())
+}
+
+/// Revokes one of the developer's own keys (another's is not there).
+pub async fn revoke_key(env: &Env<'_>, site: &Site, dev: &Developer, id: &str) -> Result<()> {
+    let mut tx = env.store.write().await?;
+    let key = match tx.resource("consumer_key", &site.filter(), id).await {
+        Ok(k) => k,
+        Err(StoreError::NotFound) => return Err(Error::not_found("key", id)),
+        Err(e) => return Err(e.into()),
+    };
+    let f: Value = serde_json::from_str(&key.fields).unwrap_or_default();
+    if f["developer"].as_str() != Some(dev.id.as_str())
+        || key.org_id.as_deref() != Some(site.org.id.as_str())
+    {
+        return Err(Error::not_found("key", id));
+    }
+    tx.resource_delete(&key.id).await?;
+    let row = tx.resource("developer", &site.filter(), &dev.id).await?;
+    tx.audit_append(&NewAudit {
+        tenant_id: Some(site.org.tenant_id.clone()),
+        actor: format!("developer:{}", dev.email),
+        actor_id: Some(row.id.clone()),
+        action: "consumer_key.delete".into(),
+        kind: "consumer_key".into(),
+        target: key.id.clone(),
+        org_id: Some(site.org.id.clone()),
+        other_org_id: None,
+        before: Some(json!({"id": key.id, "name": key.name}).to_string()),
+        after: None,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The portal's own secrets: confirmation links and developers' sessions,
+//! kept hashed in `portal_tokens` (never in `tokens`, so the API never
+//! takes one).
+
+use sqlx::FromRow;
+
+use crate::sql::Sql;
+use crate::{Result, Tx, now};
+
+/// A portal token found by its hash.
+#[derive(Clone, Debug, FromRow)]
+pub struct PortalToken {
+    pub developer_id: String,
+    pub purpose: String,
+    /// A sign-up's password hash, applied when the link is followed.
+    pub pending_secret: Option<String>,
+    pub expires_at: String,
+}
+
+impl Tx {
+    pub async fn portal_token_put(
+        &mut self,
+        hash: &str,
+        developer: &str,
+        purpose: &str,
+        pending_secret: Option<&str>,
+        expires_at: &str,
+    ) -> Result<()> {
+        let sql = Sql::insert(
+            "portal_tokens",
+            &[
+                "hash",
+                "developer_id",
+                "purpose",
+                "pending_secret",
+                "expires_at",
+                "created_at",
+            ],
+            vec![
+                hash.into(),
+                developer.into(),
+                purpose.into(),
+                pending_secret.into(),
+                expires_at.into(),
+                now().into(),
+            ],
+        );
+        self.exec(&sql).await.map(|_| ())
+    }
+
+    /// The token with this hash and purpose (authentication: no principal
+    /// yet; the caller checks its developer's org and its expiry).
+    pub async fn portal_token_for_auth(
+        &mut self,
+        hash: &str,
+        purpose: &str,
+    ) -> Result<PortalToken> {
+        let mut sql = Sql::new(
+            "SELECT developer_id, purpose, pending_secret, expires_at FROM portal_tokens WHERE hash = ",
+        );
+        sql.arg(hash).push(" AND purpose = ").arg(purpose);
+        self.one(&sql).await
+    }
+
+    /// Ends one token (a followed link, a signed-out session).
+    pub async fn portal_token_drop(&mut self, hash: &str) -> Result<()> {
+        let mut sql = Sql::new("DELETE FROM portal_tokens WHERE hash = ");
+        sql.arg(hash);
+        self.exec(&sql).await.map(|_| ())
+    }
+
+    /// Ends every token of a developer for one purpose.
+    pub async fn portal_tokens_drop(&mut self, developer: &str, purpose: &str) -> Result<()> {
+        let mut sql = Sql::new("DELETE FROM portal_tokens WHERE developer_id = ");
+        sql.arg(developer).push(" AND purpose = ").arg(purpose);
+        self.exec(&sql).await.map(|_| ())
+    }
+}

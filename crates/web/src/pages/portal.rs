@@ -1,0 +1,450 @@
+//! An org's developer portal, on its proved domain (the request's Host):
+//! the catalogue of its published APIs, a page per API, and developers'
+//! own accounts (sign up with a confirmation mail, sign in and out, their
+//! keys). Every answer comes from `orgscope_app::portal`, bounded to the
+//! org of the domain; nothing of the tenant's web UI is reachable here.
+//!
+//! The portal session is its own cookie (`orgscope_portal`, Path=/portal),
+//! never the tenant users' session; portal forms carry a double-submit
+//! token (`orgscope_portal_form`), checked by the CSRF guard.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use orgscope_app::portal::{self, Developer, DeveloperKey, PortalApi, Site};
+use serde::Deserialize;
+
+use crate::Host;
+use crate::error::{PageError, html};
+use crate::session::{self, cookie, see_other, set_cookie};
+use crate::views::Layout;
+
+/// The developer's portal session.
+pub const PORTAL_COOKIE: &str = "orgscope_portal";
+/// The portal forms' double-submit token.
+pub const PORTAL_FORM_COOKIE: &str = "orgscope_portal_form";
+
+/// What every portal page shows around itself.
+pub struct PortalLayout {
+    pub l: Layout,
+    pub org: String,
+    pub developer: Option<String>,
+    pub token: String,
+}
+
+/// The portal of the request's Host, its developer if signed in, and the
+/// form token (a fresh one is set when there is none).
+struct Visit {
+    site: Site,
+    developer: Option<Developer>,
+    token: String,
+    new_token: bool,
+    base: String,
+}
+
+async fn visit<S: Host>(state: &S, headers: &HeaderMap) -> Result<Visit, PageError> {
+    let raw_host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let env = state.env();
+    let site = portal::site(env.store, &portal::host_name(raw_host)).await?;
+    let developer = match cookie(headers, PORTAL_COOKIE) {
+        Some(secret) => portal::developer(env.store, &site, &secret).await.ok(),
+        None => None,
+    };
+    let (token, new_token) = match cookie(headers, PORTAL_FORM_COOKIE) {
+        Some(t) => (t, false),
+        None => (orgscope_app::secrets::new_secret("opf_"), true),
+    };
+    let scheme = if session::behind_tls(headers) {
+        "https"
+    } else {
+        "http"
+    };
+    Ok(Visit {
+        base: format!("{scheme}://{raw_host}"),
+        site,
+        developer,
+        token,
+        new_token,
+    })
+}
+
+impl Visit {
+    fn layout(&self, title: &str) -> PortalLayout {
+        let mut l = Layout::bare(format!("{title} · {}", self.site.name()));
+        l.title = format!("{title} · {}", self.site.name());
+        PortalLayout {
+            l,
+            org: self.site.name().to_owned(),
+            developer: self.developer.as_ref().map(|d| d.email.clone()),
+            token: self.token.clone(),
+        }
+    }
+
+    /// The page, with the form token's cookie when it is new.
+    fn answer(&self, headers: &HeaderMap, mut res: Response) -> Response {
+        if self.new_token {
+            let c = set_cookie(
+                PORTAL_FORM_COOKIE,
+                Some(&self.token),
+                "/portal",
+                86_400,
+                session::behind_tls(headers),
+            );
+            if let Ok(v) = c.parse() {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        res
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal_notice.html")]
+struct NoticePage<'a> {
+    p: &'a PortalLayout,
+    heading: &'a str,
+    message: String,
+}
+
+/// A portal page's failure: the portal's own page, never the tenant UI's.
+fn fail(v: Option<&Visit>, e: impl Into<PageError>) -> Response {
+    let e = e.into();
+    let status = e.status();
+    let (heading, message) = e.words();
+    let Some(v) = v else {
+        // No portal at this Host: the same "not found" as any unknown page.
+        return crate::error::bare(e);
+    };
+    let p = v.layout(heading);
+    let mut res = html(&NoticePage {
+        p: &p,
+        heading,
+        message,
+    });
+    *res.status_mut() = status;
+    res
+}
+
+#[derive(Template)]
+#[template(path = "portal_catalogue.html")]
+struct CataloguePage<'a> {
+    p: &'a PortalLayout,
+    apis: Vec<PortalApi>,
+}
+
+/// `/portal`: the published APIs.
+pub async fn catalogue<S: Host>(State(state): State<S>, headers: HeaderMap) -> Response {
+    let v = match visit(&state, &headers).await {
+        Ok(v) => v,
+        Err(e) => return fail(None, e),
+    };
+    let apis = match portal::catalogue(state.env().store, &v.site).await {
+        Ok(a) => a,
+        Err(e) => return fail(Some(&v), e),
+    };
+    let p = v.layout("APIs");
+    v.answer(&headers, html(&CataloguePage { p: &p, apis }))
+}
+
+#[derive(Template)]
+#[template(path = "portal_api.html")]
+struct ApiPage<'a> {
+    p: &'a PortalLayout,
+    api: PortalApi,
+}
+
+/// `/portal/apis/{id}`: one published API.
+pub async fn api<S: Host>(
+    State(state): State<S>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let v = match visit(&state, &headers).await {
+        Ok(v) => v,
+        Err(e) => return fail(None, e),
+    };
+    let api = match portal::api(state.env().store, &v.site, &id).await {
+        Ok(a) => a,
+        Err(e) => return fail(Some(&v), e),
+    };
+    let p = v.layout(&api.name);
+    v.answer(&headers, html(&ApiPage { p: &p, api }))
+}
+
+#[derive(Template)]
+#[template(path = "portal_account.html")]
+struct AccountForm<'a> {
+    p: &'a PortalLayout,
+    /// `signup` or `login`.
+    mode: &'a str,
+    email: &'a str,
+    error: Option<String>,
+}
+
+fn account_form(
+    v: &Visit,
+    headers: &HeaderMap,
+    mode: &str,
+    email: &str,
+    failed: Option<PageError>,
+) -> Response {
+    let title = if mode == "signup" {
+        "Sign up"
+    } else {
+        "Sign in"
+    };
+    let p = v.layout(title);
+    let (status, error) = match failed {
+        Some(e) => (e.status(), Some(e.message())),
+        None => (StatusCode::OK, None),
+    };
+    let mut res = html(&AccountForm {
+        p: &p,
+        mode,
+        email,
+        error,
+    });
+    *res.status_mut() = status;
+    v.answer(headers, res)
+}
+
+/// `GET /portal/signup` and `GET /portal/login`.
+pub async fn signup_page<S: Host>(State(state): State<S>, headers: HeaderMap) -> Response {
+    form_page(&state, &headers, "signup").await
+}
+
+pub async fn login_page<S: Host>(State(state): State<S>, headers: HeaderMap) -> Response {
+    form_page(&state, &headers, "login").await
+}
+
+async fn form_page<S: Host>(state: &S, headers: &HeaderMap, mode: &str) -> Response {
+    match visit(state, headers).await {
+        Ok(v) if v.developer.is_some() => see_other("/portal/keys"),
+        Ok(v) => account_form(&v, headers, mode, "", None),
+        Err(e) => fail(None, e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct AccountInput {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /portal/signup`: the confirmation mail goes out.
+pub async fn signup<S: Host>(
+    State(state): State<S>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<AccountInput>,
+) -> Response {
+    let v = match visit(&state, &headers).await {
+        Ok(v) => v,
+        Err(e) => return fail(None, e),
+    };
+    let env = state.env();
+    match portal::sign_up(
+        &env,
+        state.mailer(),
+        &v.site,
+        &f.email,
+        &f.password,
+        &v.base,
+    )
+    .await
+    {
+        Ok(()) => {
+            let p = v.layout("Check your mail");
+            let page = html(&NoticePage {
+                p: &p,
+                heading: "Check your mail",
+                message: format!(
+                    "We sent a link to {} to confirm the address and your password. Follow it within 24 hours, then sign in.",
+                    f.email.trim()
+                ),
+            });
+            v.answer(&headers, page)
+        }
+        Err(e) => account_form(&v, &headers, "signup", f.email.trim(), Some(e.into())),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ConfirmQuery {
+    token: Option<String>,
+}
+
+/// `GET /portal/confirm?token=`: the link from the mail.
+pub async fn confirm<S: Host>(
+    State(state): State<S>,
+    headers: HeaderMap,
+    Query(q): Query<ConfirmQuery>,
+) -> Response {
+    let v = match visit(&state, &headers).await {
+        Ok(v) => v,
+        Err(e) => return fail(None, e),
+    };
+    match portal::confirm(
+        &state.env(),
+        &v.site,
+        q.token.as_deref().unwrap_or_default(),
+    )
+    .await
+    {
+        Ok(d) => {
+            let p = v.layout("Address confirmed");
+            let page = html(&NoticePage {
+                p: &p,
+                heading: "Address confirmed",
+                message: format!(
+                    "{} is confirmed. Sign in with the password you chose.",
+                    d.email
+                ),
+            });
+            v.answer(&headers, page)
+        }
+        Err(e) => fail(Some(&v), e),
+    }
+}
+
+/// `POST /portal/login`: a portal session.
+pub async fn login<S: Host>(State(state): State<S>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    let Ok(axum::Form(f)) =
+        <axum::Form<AccountInput> as axum::extract::FromRequest<()>>::from_request(req, &()).await
+    else {
+        return fail(
+            None,
+            orgscope_app::Error::BadRequest("the form could not be read; reload the page".into()),
+        );
+    };
+    let v = match visit(&state, &headers).await {
+        Ok(v) => v,
+        Err(e) => return fail(None, e),
+    };
+    let env = state.env();
+    let ttl = state.session_ttl();
+    match portal::sign_in(&env, state.login_limiter(), &v.site, ttl, &f.email, &f.password, &address).await {
+        Ok((secret, _)) => {
+            let mut res = see_other("/portal/keys");
+            let c = set_cookie(
+                PORTAL_COOKIE,
+                Some(&secret),
+                "/portal",
+                ttl.whole_seconds(),
+                session::behind_tls(&headers),
+            );
+            if let Ok(c) = c.parse() {
+                res.headers_mut().append(header::SET_COOKIE, c);
+            }
+            res
+        }
+        Err(orgscope_app::Error::Unauthorized) => account_form(
+            &v,
+            &headers,
+            "login",
+            f.email.trim(),
+            Some(PageError::App(orgscope_app::Error::Invalid(
+                "that address and password do not match a confirmed account of this portal; check both, or sign up".into(),
+            ))),
+        ),
+        Err(e) => account_form(&v, &headers, "login", f.email.trim(), Some(e.into())),
+    }
+}
+
+/// `POST /portal/logout`.
+pub async fn logout<S: Host>(State(state): State<S>, headers: HeaderMap) -> Response {
+    if let Some(secret) = cookie(&headers, PORTAL_COOKIE)
+        && let Err(e) = portal::sign_out(state.env().store, &secret).await
+    {
+        return fail(None, e);
+    }
+    let mut res = see_other("/portal");
+    let c = set_cookie(
+        PORTAL_COOKIE,
+        None,
+        "/portal",
+        0,
+        session::behind_tls(&headers),
+    );
+    if let Ok(c) = c.parse() {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}
+
+#[derive(Template)]
+#[template(path = "portal_keys.html")]
+struct KeysPage<'a> {
+    p: &'a PortalLayout,
+    keys: Vec<DeveloperKey>,
+    notice: Option<&'a str>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct KeysQuery {
+    done: Option<String>,
+}
+
+/// `/portal/keys`: the signed-in developer's keys.
+pub async fn keys<S: Host>(
+    State(state): State<S>,
+    headers: HeaderMap,
+    Query(q): Query<KeysQuery>,
+) -> Response {
+    let v = match visit(&state, &headers).await {
+        Ok(v) => v,
+        Err(e) => return fail(None, e),
+    };
+    let Some(dev) = v.developer.clone() else {
+        return see_other("/portal/login");
+    };
+    let keys = match portal::keys(state.env().store, &v.site, &dev).await {
+        Ok(k) => k,
+        Err(e) => return fail(Some(&v), e),
+    };
+    let p = v.layout("Your keys");
+    let notice = q
+        .done
+        .as_deref()
+        .filter(|d| *d == "revoked")
+        .map(|_| "The key was revoked: it opens nothing from now on.");
+    v.answer(
+        &headers,
+        html(&KeysPage {
+            p: &p,
+            keys,
+            notice,
+        }),
+    )
+}
+
+/// `POST /portal/keys/{id}/revoke`: one of their own keys.
+pub async fn revoke<S: Host>(
+    State(state): State<S>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let v = match visit(&state, &headers).await {
+        Ok(v) => v,
+        Err(e) => return fail(None, e),
+    };
+    let Some(dev) = v.developer.clone() else {
+        return see_other("/portal/login");
+    };
+    match portal::revoke_key(&state.env(), &v.site, &dev, &id).await {
+        Ok(()) => see_other("/portal/keys?done=revoked"),
+        Err(e) => fail(Some(&v), e),
+    }
+}

@@ -1,0 +1,391 @@
+//! An org's developer portal on its proved domain (the Host header): the
+//! catalogue without upstreams, sign-up confirmed by the link a real SMTP
+//! server received, sign-in with a portal session that opens nothing else,
+//! a developer's own keys, and nothing of another org's portal.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::TestServer;
+use crate::mailsink::MailSink;
+
+const ENG: &str = "api.eng.test";
+const MKT: &str = "api.mkt.test";
+
+/// A portal request: its status, `Location`, `Set-Cookie`s and body.
+struct Got {
+    status: StatusCode,
+    location: String,
+    cookies: Vec<String>,
+    body: String,
+}
+
+async fn portal(
+    server: &TestServer,
+    method: Method,
+    host: &str,
+    path: &str,
+    cookie: &str,
+    form: Option<&[(&str, &str)]>,
+) -> Got {
+    let mut req = server
+        .http
+        .request(method, server.url(path))
+        .header("host", host)
+        .header("cookie", cookie);
+    if let Some(f) = form {
+        req = req.form(f);
+    }
+    let res = req.send().await.unwrap();
+    let header = |name: &str| -> Vec<String> {
+        res.headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let location = header("location").pop().unwrap_or_default();
+    let cookies = header("set-cookie");
+    Got {
+        status: res.status(),
+        location,
+        cookies,
+        body: res.text().await.unwrap(),
+    }
+}
+
+/// `name=value` of a `Set-Cookie` among these.
+fn cookie_of(cookies: &[String], name: &str) -> Option<String> {
+    cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .filter(|c| !c.ends_with('='))
+}
+
+/// The confirmation link in a mail (quoted-printable undone).
+fn link_in(mail: &str) -> String {
+    let text = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let start = text.find("http://").expect("a link in the mail");
+    text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect()
+}
+
+async fn verified_domain(server: &TestServer, root: &str, org: &str, domain: &str) {
+    let (s, b) = server
+        .api(
+            Method::PATCH,
+            &server.admin,
+            &format!("/api/v1/orgs/{org}"),
+            Some(json!({"domain": domain})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = server
+        .api(
+            Method::POST,
+            root,
+            &format!("/api/v1/orgs/{org}/domain/verify"),
+            Some(json!({"skip_dns": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+async fn api_definition(server: &TestServer, org: &str, name: &str, published: bool) -> String {
+    let (s, b) = server
+        .api(
+            Method::POST,
+            &server.admin,
+            "/api/v1/api-definitions",
+            Some(
+                json!({"name": name, "org": org, "listen_path": format!("/{name}/"),
+                "upstream_url": format!("http://{name}.internal:9000"), "published": published,
+                "methods": ["GET"], "description": format!("The {name} API.")}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_developer_signs_up_confirms_signs_in_and_keeps_to_their_portal() {
+    let Some(sink) = MailSink::start().await else {
+        return;
+    };
+    let mailer =
+        orgscope_app::mail::Mailer::new(&sink.url(), "Portal <portal@orgscope.test>").unwrap();
+    let server = TestServer::start_mailing(mailer).await;
+    server.org("eng", "Engineering").await;
+    server.org("mkt", "Marketing").await;
+    server.superuser().await;
+    let root = server.api_login("root", "root-password").await;
+    verified_domain(&server, &root, "eng", ENG).await;
+    verified_domain(&server, &root, "mkt", MKT).await;
+    let payments = api_definition(&server, "eng", "payments", true).await;
+    let draft = api_definition(&server, "eng", "draft", false).await;
+    let adverts = api_definition(&server, "mkt", "adverts", true).await;
+
+    // The catalogue: published APIs of this org only, never an upstream.
+    let home = portal(&server, Method::GET, ENG, "/portal", "", None).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(
+        home.body.contains("payments") && home.body.contains("/payments/"),
+        "{}",
+        home.body
+    );
+    for absent in ["draft", "adverts", ".internal"] {
+        assert!(!home.body.contains(absent), "{absent}: {}", home.body);
+    }
+    let form_cookie = cookie_of(&home.cookies, "orgscope_portal_form").expect("a form token");
+    let token = form_cookie.split_once('=').unwrap().1.to_owned();
+    let page = portal(
+        &server,
+        Method::GET,
+        ENG,
+        &format!("/portal/apis/{payments}"),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("The payments API.") && !page.body.contains(".internal"));
+    for hidden in [&draft, &adverts] {
+        let page = portal(
+            &server,
+            Method::GET,
+            ENG,
+            &format!("/portal/apis/{hidden}"),
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{hidden}");
+    }
+    let nobody = portal(&server, Method::GET, "nobody.test", "/portal", "", None).await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+
+    // A form without its token changes nothing.
+    let refused = portal(
+        &server,
+        Method::POST,
+        ENG,
+        "/portal/signup",
+        "",
+        Some(&[("email", "eve@example.com"), ("password", "eve-password")]),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Sign up: a mail with a link; the password counts once it is followed.
+    let signup = portal(
+        &server,
+        Method::POST,
+        ENG,
+        "/portal/signup",
+        &form_cookie,
+        Some(&[
+            ("csrf", &token),
+            ("email", "dana@example.com"),
+            ("password", "dana-password"),
+        ]),
+    )
+    .await;
+    assert_eq!(signup.status, StatusCode::OK, "{}", signup.body);
+    assert!(signup.body.contains("Check your mail"), "{}", signup.body);
+    let mail = sink.to("dana@example.com", 1).await.remove(0);
+    let link = link_in(&mail);
+    assert!(link.starts_with(&format!("http://{ENG}")), "{link}");
+    let sign_in = |host: &'static str, password: &'static str| {
+        let (form_cookie, token) = (form_cookie.clone(), token.clone());
+        let server = &server;
+        async move {
+            portal(
+                server,
+                Method::POST,
+                host,
+                "/portal/login",
+                &form_cookie,
+                Some(&[
+                    ("csrf", &token),
+                    ("email", "dana@example.com"),
+                    ("password", password),
+                ]),
+            )
+            .await
+        }
+    };
+    let early = sign_in(ENG, "dana-password").await;
+    assert_eq!(
+        early.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not confirmed yet"
+    );
+    let path = &link[link.find("/portal/confirm").unwrap()..];
+    let confirmed = portal(&server, Method::GET, ENG, path, "", None).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert!(confirmed.body.contains("dana@example.com is confirmed"));
+    let again = portal(&server, Method::GET, ENG, path, "", None).await;
+    assert_eq!(
+        again.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a link works once"
+    );
+    // Nor on another org's portal.
+    let (_, devs) = server
+        .api(
+            Method::GET,
+            &server.admin,
+            "/api/v1/developers?org=eng",
+            None,
+        )
+        .await;
+    let dana = devs["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(devs["items"][0]["email"], "dana@example.com", "{devs}");
+    assert!(devs["items"][0]["confirmed_at"].is_string(), "{devs}");
+
+    // Sign in: a portal session, on this portal only.
+    let wrong = sign_in(ENG, "not-her-password").await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let elsewhere = sign_in(MKT, "dana-password").await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an unknown account on mkt"
+    );
+    let signed = sign_in(ENG, "dana-password").await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let session = cookie_of(&signed.cookies, "orgscope_portal").expect("a portal session");
+    assert!(
+        signed
+            .cookies
+            .iter()
+            .any(|c| c.contains("Path=/portal") && c.contains("HttpOnly"))
+    );
+    let keys = portal(&server, Method::GET, ENG, "/portal/keys", &session, None).await;
+    assert_eq!(keys.status, StatusCode::OK);
+    assert!(keys.body.contains("no keys yet"), "{}", keys.body);
+    let on_mkt = portal(&server, Method::GET, MKT, "/portal/keys", &session, None).await;
+    assert_eq!(
+        (on_mkt.status, on_mkt.location.as_str()),
+        (StatusCode::SEE_OTHER, "/portal/login")
+    );
+    // The portal session opens nothing of the API or the tenant's pages,
+    // and a tenant user's session opens no portal account.
+    let secret = session.split_once('=').unwrap().1;
+    let (s, _) = server.api(Method::GET, secret, "/api/v1/me", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = server.page(secret, "/files").await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let tenant = format!("orgscope_portal={}", server.admin);
+    let as_admin = portal(&server, Method::GET, ENG, "/portal/keys", &tenant, None).await;
+    assert_eq!(as_admin.location, "/portal/login");
+
+    // Her keys, with the APIs they open; she revokes one (audited).
+    let (s, key) = server
+        .api(
+            Method::POST,
+            &server.admin,
+            "/api/v1/consumer-keys",
+            Some(json!({"name": "dana-key", "org": "eng", "developer": dana, "apis": [payments], "rate_limit": 60})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{key}");
+    let key_id = key["id"].as_str().unwrap();
+    let both = format!("{session}; {form_cookie}");
+    let keys = portal(&server, Method::GET, ENG, "/portal/keys", &both, None).await;
+    assert!(
+        keys.body.contains("dana-key")
+            && keys.body.contains("payments")
+            && keys.body.contains("60 a minute"),
+        "{}",
+        keys.body
+    );
+    assert!(
+        !keys.body.contains("ock_"),
+        "never the secret: {}",
+        keys.body
+    );
+    let revoked = portal(
+        &server,
+        Method::POST,
+        ENG,
+        &format!("/portal/keys/{key_id}/revoke"),
+        &both,
+        Some(&[("csrf", &token)]),
+    )
+    .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    let (s, _) = server
+        .api(
+            Method::GET,
+            &server.admin,
+            &format!("/api/v1/consumer-keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, audit) = server
+        .api(
+            Method::GET,
+            &server.admin,
+            "/api/v1/audit?action=consumer_key.delete",
+            None,
+        )
+        .await;
+    assert!(
+        audit.to_string().contains("developer:dana@example.com"),
+        "{audit}"
+    );
+
+    // Signing out ends the session.
+    let out = portal(
+        &server,
+        Method::POST,
+        ENG,
+        "/portal/logout",
+        &both,
+        Some(&[("csrf", &token)]),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let after = portal(&server, Method::GET, ENG, "/portal/keys", &session, None).await;
+    assert_eq!(after.location, "/portal/login");
+}
+
+#[tokio::test]
+async fn without_a_mail_relay_a_portal_takes_no_sign_ups_and_says_why() {
+    let server = TestServer::start().await;
+    server.org("eng", "Engineering").await;
+    server.superuser().await;
+    let root = server.api_login("root", "root-password").await;
+    verified_domain(&server, &root, "eng", ENG).await;
+    let home = portal(&server, Method::GET, ENG, "/portal", "", None).await;
+    let form_cookie = cookie_of(&home.cookies, "orgscope_portal_form").unwrap();
+    let token = form_cookie.split_once('=').unwrap().1.to_owned();
+    let got = portal(
+        &server,
+        Method::POST,
+        ENG,
+        "/portal/signup",
+        &form_cookie,
+        Some(&[
+            ("csrf", &token),
+            ("email", "dana@example.com"),
+            ("password", "dana-password"),
+        ]),
+    )
+    .await;
+    assert_eq!(got.status, StatusCode::SERVICE_UNAVAILABLE, "{}", got.body);
+    assert!(got.body.contains("ORGSCOPE_SMTP_URL"), "{}", got.body);
+    let (_, devs) = server
+        .api(Method::GET, &server.admin, "/api/v1/developers", None)
+        .await;
+    assert_eq!(devs["items"], json!([]), "nothing was made");
+}
