@@ -45,7 +45,10 @@ fn serve_help_names_every_variable_and_shows_no_secret() {
         .args(["serve", "--help"])
         .env("ORGSCOPE_LISTEN", "127.0.0.1:7777")
         .env("ORGSCOPE_LLM_API_KEY", "sk-never-shown")
-        .env("ORGSCOPE_SMTP_URL", "smtp://mailer:relay-never-shown@127.0.0.1:2525")
+        .env(
+            "ORGSCOPE_SMTP_URL",
+            "smtp://mailer:relay-never-shown@127.0.0.1:2525",
+        )
         .env("ORGSCOPE_MASTER_KEY", "ab".repeat(32))
         .output()
         .unwrap();

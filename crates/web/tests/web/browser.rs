@@ -85,7 +85,9 @@ impl Browser {
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                    "--force-device-scale-factor=1", "--hide-scrollbars"],
+                    "--force-device-scale-factor=1", "--hide-scrollbars",
+                    // Portal domains (*.test) reach the test server.
+                    "--host-resolver-rules=MAP *.test 127.0.0.1"],
             }),
         );
         let client = ClientBuilder::rustls()

@@ -389,3 +389,118 @@ async fn without_a_mail_relay_a_portal_takes_no_sign_ups_and_says_why() {
         .await;
     assert_eq!(devs["items"], json!([]), "nothing was made");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_in_a_browser() {
+    let Some(sink) = MailSink::start().await else {
+        return;
+    };
+    let Some(browser) = crate::browser::Browser::start().await else {
+        return;
+    };
+    let mailer =
+        orgscope_app::mail::Mailer::new(&sink.url(), "Portal <portal@orgscope.test>").unwrap();
+    let server = TestServer::start_mailing(mailer).await;
+    let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+        browser_story(&server, &sink, &browser),
+    ))
+    .await;
+    browser.finish().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser::Browser) {
+    server.org("eng", "Engineering").await;
+    server.superuser().await;
+    let root = server.api_login("root", "root-password").await;
+    verified_domain(server, &root, "eng", ENG).await;
+    let payments = api_definition(server, "eng", "payments", true).await;
+    api_definition(server, "eng", "ledger", true).await;
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let site = format!("http://{ENG}:{port}");
+
+    b.goto(&format!("{site}/portal")).await;
+    b.wait_text("main", "the catalogue", |t| {
+        t.contains("payments") && t.contains("ledger")
+    })
+    .await;
+    b.audit("portal").await;
+    b.shoot("portal").await;
+    b.click(&format!("a[href='/portal/apis/{payments}']")).await;
+    b.wait_text("main", "the API page", |t| t.contains("The payments API."))
+        .await;
+    b.audit("portal-api").await;
+    b.shoot("portal-api").await;
+
+    b.goto(&format!("{site}/portal/signup")).await;
+    b.find("#email")
+        .await
+        .send_keys("dana@example.com")
+        .await
+        .unwrap();
+    b.find("#password")
+        .await
+        .send_keys("dana-password")
+        .await
+        .unwrap();
+    b.audit("portal-signup").await;
+    b.shoot("portal-signup").await;
+    b.click("form[action='/portal/signup'] button[type=submit]")
+        .await;
+    b.wait_text("main", "the check-your-mail page", |t| {
+        t.contains("Check your mail")
+    })
+    .await;
+    let link = link_in(&sink.to("dana@example.com", 1).await.remove(0));
+    b.goto(&link).await;
+    b.wait_text("main", "the confirmation", |t| t.contains("is confirmed"))
+        .await;
+
+    let (_, devs) = server
+        .api(
+            Method::GET,
+            &server.admin,
+            "/api/v1/developers?org=eng",
+            None,
+        )
+        .await;
+    let dana = devs["items"][0]["id"].as_str().unwrap().to_owned();
+    let (s, key) = server
+        .api(
+            Method::POST,
+            &server.admin,
+            "/api/v1/consumer-keys",
+            Some(json!({"name": "dana-key", "org": "eng", "developer": dana, "apis": [payments], "rate_limit": 60})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{key}");
+
+    b.goto(&format!("{site}/portal/login")).await;
+    b.find("#email")
+        .await
+        .send_keys("dana@example.com")
+        .await
+        .unwrap();
+    b.find("#password")
+        .await
+        .send_keys("dana-password")
+        .await
+        .unwrap();
+    b.click("form[action='/portal/login'] button[type=submit]")
+        .await;
+    b.wait_url("her keys", |u| u.ends_with("/portal/keys"))
+        .await;
+    b.wait_text("main", "her key", |t| {
+        t.contains("dana-key") && t.contains("payments")
+    })
+    .await;
+    b.audit("portal-keys").await;
+    b.shoot("portal-keys").await;
+    b.click("button[aria-label='Revoke dana-key']").await;
+    b.wait_text("main", "the revocation", |t| {
+        t.contains("The key was revoked")
+    })
+    .await;
+}
