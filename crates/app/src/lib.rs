@@ -27,6 +27,7 @@ pub mod extract;
 pub mod files;
 pub mod gateway_check;
 pub mod input;
+pub mod key_requests;
 pub mod kinds;
 pub mod knowledge;
 pub mod limits;

@@ -182,11 +182,13 @@ fn checked_email(email: &str) -> Result<String> {
     }
 }
 
+/// An entry of the audit log by the developer `dev` (as `developer:<email>`).
 async fn audit(
     tx: &mut Tx,
     site: &Site,
     dev: &ResourceRow,
     action: &str,
+    (kind, target): (&str, &str),
     after: Value,
 ) -> Result<()> {
     tx.audit_append(&NewAudit {
@@ -194,8 +196,8 @@ async fn audit(
         actor: format!("developer:{}", email_of(dev)),
         actor_id: Some(dev.id.clone()),
         action: action.to_owned(),
-        kind: "developer".into(),
-        target: dev.id.clone(),
+        kind: kind.into(),
+        target: target.into(),
         org_id: Some(site.org.id.clone()),
         other_org_id: None,
         before: None,
@@ -257,6 +259,7 @@ pub async fn sign_up(
                 site,
                 &row,
                 "developer.signup",
+                ("developer", &id),
                 json!({"id": id, "email": email}),
             )
             .await?;
@@ -336,6 +339,7 @@ pub async fn confirm(env: &Env<'_>, site: &Site, link: &str) -> Result<Developer
         site,
         &dev,
         "developer.confirm",
+        ("developer", &dev.id),
         json!({"id": dev.id}),
     )
     .await?;
@@ -492,4 +496,162 @@ pub async fn revoke_key(env: &Env<'_>, site: &Site, dev: &Developer, id: &str) -
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A developer's request for a key, as they see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeveloperRequest {
+    pub id: String,
+    /// The APIs asked for, by name.
+    pub apis: Vec<String>,
+    pub reason: Option<String>,
+    /// `pending`, `approved` or `denied`.
+    pub status: String,
+    pub created_at: String,
+}
+
+/// A key issued on approval, shown to its developer once.
+#[derive(Clone, Debug, Serialize)]
+pub struct IssuedKey {
+    pub request: String,
+    pub token: String,
+}
+
+/// Asks the org for a key to these published APIs, with a reason; an org
+/// member approves or denies it (`key_requests::decide`).
+pub async fn request_key(
+    env: &Env<'_>,
+    site: &Site,
+    dev: &Developer,
+    apis: &[String],
+    reason: &str,
+) -> Result<DeveloperRequest> {
+    let reason = reason.trim();
+    if reason.chars().count() > 2000 {
+        return Err(Error::Invalid("reason: at most 2000 characters".into()));
+    }
+    if apis.is_empty() {
+        return Err(Error::Invalid("apis: choose at least one API".into()));
+    }
+    let mut tx = env.store.write().await?;
+    let published: Vec<PortalApi> = tx
+        .resources_all("api_definition", &site.filter(), &site.selector())
+        .await?
+        .iter()
+        .filter_map(portal_api)
+        .collect();
+    let mut names = Vec::new();
+    for id in apis {
+        match published.iter().find(|a| &a.id == id) {
+            Some(a) => names.push(a.name.clone()),
+            None => return Err(Error::Invalid(format!("apis: no published API '{id}'"))),
+        }
+    }
+    let me = tx.resource("developer", &site.filter(), &dev.id).await?;
+    let id = orgscope_store::new_id("kr");
+    let mut fields = json!({"developer": dev.id, "apis": apis, "status": "pending"});
+    if !reason.is_empty() {
+        fields["reason"] = json!(reason);
+    }
+    tx.resource_insert(&NewResource {
+        id: id.clone(),
+        tenant_id: site.org.tenant_id.clone(),
+        kind: "key_request".into(),
+        org_id: Some(site.org.id.clone()),
+        name: format!("{} asks for {}", dev.email, names.join(", ")),
+        fields: fields.to_string(),
+        secret: None,
+        created_by: None,
+    })
+    .await?;
+    let refs: Vec<(String, String)> = std::iter::once(("developer".to_owned(), dev.id.clone()))
+        .chain(apis.iter().map(|a| ("apis".to_owned(), a.clone())))
+        .collect();
+    tx.refs_set(&id, &refs).await?;
+    audit(
+        &mut tx,
+        site,
+        &me,
+        "key_request.create",
+        ("key_request", &id),
+        fields.clone(),
+    )
+    .await?;
+    let row = tx.resource("key_request", &site.filter(), &id).await?;
+    tx.commit().await?;
+    Ok(DeveloperRequest {
+        id,
+        apis: names,
+        reason: (!reason.is_empty()).then(|| reason.to_owned()),
+        status: "pending".into(),
+        created_at: row.created_at,
+    })
+}
+
+/// The developer's requests, newest first.
+pub async fn requests(
+    store: &Store,
+    site: &Site,
+    dev: &Developer,
+) -> Result<Vec<DeveloperRequest>> {
+    let mut tx = store.read().await?;
+    let apis = tx
+        .resources_all("api_definition", &site.filter(), &site.selector())
+        .await?;
+    let name_of = |id: &str| {
+        apis.iter()
+            .find(|a| a.id == id)
+            .map_or_else(|| id.to_owned(), |a| a.name.clone())
+    };
+    let mut out: Vec<DeveloperRequest> = tx
+        .resources_all("key_request", &site.filter(), &site.selector())
+        .await?
+        .iter()
+        .filter_map(|r| {
+            let f: Value = serde_json::from_str(&r.fields).unwrap_or_default();
+            (f["developer"].as_str() == Some(dev.id.as_str())).then(|| DeveloperRequest {
+                id: r.id.clone(),
+                apis: f["apis"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).map(name_of).collect())
+                    .unwrap_or_default(),
+                reason: f["reason"].as_str().map(str::to_owned),
+                status: f["status"].as_str().unwrap_or("pending").to_owned(),
+                created_at: r.created_at.clone(),
+            })
+        })
+        .collect();
+    out.reverse();
+    Ok(out)
+}
+
+/// The keys issued to the developer since they last looked: each secret
+/// is answered this once, then forgotten.
+pub async fn take_issued(env: &Env<'_>, site: &Site, dev: &Developer) -> Result<Vec<IssuedKey>> {
+    let mut tx = env.store.write().await?;
+    let rows = tx
+        .resources_all("key_request", &site.filter(), &site.selector())
+        .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let f: Value = serde_json::from_str(&r.fields).unwrap_or_default();
+        let Some(sealed) = r.secret.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        if f["developer"].as_str() != Some(dev.id.as_str()) {
+            continue;
+        }
+        let token = env
+            .master_key
+            .open(sealed, &r.id)
+            .map_err(Error::Internal)?;
+        out.push(IssuedKey {
+            request: r.id.clone(),
+            token: token.to_string(),
+        });
+        tx.resource_update(&r.id, &r.name, r.org_id.as_deref(), &r.fields, Some(""))
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(out)
 }

@@ -120,7 +120,12 @@ async fn visible(tx: &mut Tx, kind: &Kind, auth: &Caller, id: &str) -> Result<Re
 
 /// A visible resource the caller may change: 404 when hidden, 403 when
 /// visible but not theirs to change.
-async fn writable(tx: &mut Tx, kind: &Kind, auth: &Caller, id: &str) -> Result<ResourceRow> {
+pub(crate) async fn writable(
+    tx: &mut Tx,
+    kind: &Kind,
+    auth: &Caller,
+    id: &str,
+) -> Result<ResourceRow> {
     let row = visible(tx, kind, auth, id).await?;
     keys_only_by_users(kind, auth)?;
     policy::can_write(

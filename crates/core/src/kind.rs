@@ -91,6 +91,9 @@ pub enum Behaviour {
     Developer,
     /// Gateway credentials whose last use is shown.
     ConsumerKey,
+    /// A developer's request for a key, made on the org's portal and
+    /// approved or denied by a member (never made or changed otherwise).
+    KeyRequest,
     /// An uploaded blob with its knowledge (own create and read routes).
     File,
     /// Assigned to users; a re-scope prunes assignments.
@@ -474,6 +477,53 @@ pub static KINDS: &[Kind] = &[
         secret: Secret::None,
         behaviour: Behaviour::Developer,
         doc: "Developers who consume an org's APIs.",
+    },
+    Kind {
+        path: "key-requests",
+        name: "key_request",
+        prefix: "kr",
+        policy: ScopePolicy::OrgRequired,
+        fields: &[
+            fixed(field(
+                "developer",
+                FieldType::Ref("developer"),
+                true,
+                "The developer who asked (same org).",
+            )),
+            fixed(field(
+                "apis",
+                FieldType::Refs("api_definition"),
+                true,
+                "The API definitions asked for (same org).",
+            )),
+            fixed(field(
+                "reason",
+                FieldType::Text(2000),
+                false,
+                "What the developer says they need it for.",
+            )),
+            field(
+                "status",
+                FieldType::ReadOnly,
+                false,
+                "pending, approved or denied.",
+            ),
+            field(
+                "consumer_key",
+                FieldType::ReadOnly,
+                false,
+                "The key issued on approval.",
+            ),
+            field(
+                "decided_by",
+                FieldType::ReadOnly,
+                false,
+                "Who approved or denied it.",
+            ),
+        ],
+        secret: Secret::None,
+        behaviour: Behaviour::KeyRequest,
+        doc: "Developers' requests for consumer keys, made on the org's portal; POST /api/v1/key-requests/{id}/decide approves or denies.",
     },
     Kind {
         path: "consumer-keys",

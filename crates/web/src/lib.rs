@@ -140,6 +140,7 @@ pub fn router<S: Host>() -> Router<S> {
         )
         .route("/portal/logout", post(portal::logout::<S>))
         .route("/portal/keys", get(portal::keys::<S>))
+        .route("/portal/requests", post(portal::request::<S>))
         .route("/portal/keys/{id}/revoke", post(portal::revoke::<S>))
         .route("/static/{file}", get(assets::serve));
     pages::kinds::routes(router)

@@ -7,6 +7,7 @@ mod consumer_key;
 mod developer;
 mod file;
 mod job;
+mod key_request;
 mod persona;
 mod task;
 
@@ -54,6 +55,7 @@ pub async fn check(
             api_definition::check(tx, at, own, fields).await
         }
         Behaviour::Developer => developer::check(fields),
+        Behaviour::KeyRequest => key_request::check(write),
         _ => Ok(()),
     }
 }

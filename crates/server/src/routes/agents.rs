@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(claim))
         .routes(routes!(result))
         .routes(routes!(reveal))
+        .routes(routes!(decide))
         .routes(routes!(hook))
 }
 
@@ -71,6 +72,23 @@ async fn reveal(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     Ok(axum::Json(agents::reveal(&state.env(), &auth, &id).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/key-requests/{id}/decide", tag = "key-requests", params(("id" = String, Path)),
+    request_body = orgscope_app::key_requests::Decision,
+    responses((status = 200, description = "approved (a consumer key issued to the developer, its secret shown to them once on the portal) or denied; audited", body = orgscope_app::key_requests::Decided),
+        (status = 403, description = "may not change API management in its org"),
+        (status = 404, description = "no such key request for you"), (status = 409, description = "already decided")))]
+async fn decide(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<orgscope_app::key_requests::Decision>,
+) -> ApiResult<Response> {
+    Ok(
+        axum::Json(orgscope_app::key_requests::decide(&state.env(), &auth, &id, &body).await?)
+            .into_response(),
+    )
 }
 
 /// A ticket from outside: with the gateway's own secret it becomes a task

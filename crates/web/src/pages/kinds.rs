@@ -54,7 +54,12 @@ pub const GROUPS: &[(&str, &str, &[&str])] = &[
     (
         "api",
         "API management",
-        &["api-definitions", "developers", "consumer-keys"],
+        &[
+            "api-definitions",
+            "developers",
+            "key-requests",
+            "consumer-keys",
+        ],
     ),
 ];
 
@@ -92,6 +97,10 @@ pub fn routes<S: Host>(mut router: Router<S>) -> Router<S> {
                 .route(
                     &format!("/{path}/{{id}}/reveal"),
                     get(reveal_page::<S>).post(reveal::<S>).layer(k),
+                )
+                .route(
+                    &format!("/{path}/{{id}}/decide"),
+                    post(decide::<S>).layer(k),
                 );
         }
     }
@@ -684,6 +693,8 @@ pub struct ItemView {
     updated: When,
     webhook: Option<String>,
     reveal: bool,
+    /// A pending key request: approve or deny it here.
+    decide: bool,
     /// Why it cannot change org, if it cannot.
     fixed: Option<&'static str>,
     move_options: Vec<Choice>,
@@ -823,6 +834,7 @@ async fn item_page<S: Host>(
         updated: When::of(value["updated_at"].as_str().unwrap_or_default()),
         webhook: webhook(kind, &id, headers),
         reveal: kind.secret == Secret::Encrypted,
+        decide: kind.behaviour == Behaviour::KeyRequest && value["status"] == "pending",
         fixed,
         move_options,
         id,
@@ -894,6 +906,10 @@ pub async fn show<S: Host>(
         Some("saved") => Some("The changes were saved."),
         Some("unchanged") => Some("Nothing was changed: the form was as saved."),
         Some("moved") => Some("It was moved. Access follows its new organization from now on."),
+        Some("approved") => Some(
+            "Approved: a consumer key was issued; the developer sees its secret once, on the portal.",
+        ),
+        Some("denied") => Some("Denied: the developer sees it on the portal."),
         _ => None,
     };
     let shape = Shape {
@@ -1182,5 +1198,36 @@ mod tests {
             let generic = GROUPS.iter().any(|(_, _, paths)| paths.contains(&k.path));
             assert!(own ^ generic, "{} has no pages, or two", k.path);
         }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct DecideForm {
+    #[serde(default)]
+    decision: String,
+}
+
+/// Approves or denies a key request (`key_requests::decide`).
+pub async fn decide<S: Host>(
+    State(state): State<S>,
+    Extension(Generic(kind)): Extension<Generic>,
+    v: Viewer,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<DecideForm>,
+) -> Response {
+    if kind.behaviour != Behaviour::KeyRequest {
+        return v.fail(Error::not_found(kind.name, &id));
+    }
+    let d = orgscope_app::key_requests::Decision {
+        approve: f.decision == "approve",
+    };
+    match orgscope_app::key_requests::decide(&state.env(), &v.caller, &id, &d).await {
+        Ok(done) => see_other(&format!(
+            "/{}/{}?done={}",
+            kind.path,
+            encode(&id),
+            done.status
+        )),
+        Err(e) => v.fail(e),
     }
 }

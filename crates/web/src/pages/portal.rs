@@ -14,7 +14,9 @@ use askama::Template;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use orgscope_app::portal::{self, Developer, DeveloperKey, PortalApi, Site};
+use orgscope_app::portal::{
+    self, Developer, DeveloperKey, DeveloperRequest, IssuedKey, PortalApi, Site,
+};
 use serde::Deserialize;
 
 use crate::Host;
@@ -389,7 +391,11 @@ pub async fn logout<S: Host>(State(state): State<S>, headers: HeaderMap) -> Resp
 struct KeysPage<'a> {
     p: &'a PortalLayout,
     keys: Vec<DeveloperKey>,
+    issued: Vec<IssuedKey>,
+    requests: Vec<DeveloperRequest>,
+    apis: Vec<PortalApi>,
     notice: Option<&'a str>,
+    error: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -410,26 +416,82 @@ pub async fn keys<S: Host>(
     let Some(dev) = v.developer.clone() else {
         return see_other("/portal/login");
     };
-    let keys = match portal::keys(state.env().store, &v.site, &dev).await {
-        Ok(k) => k,
-        Err(e) => return fail(Some(&v), e),
+    let notice = match q.done.as_deref() {
+        Some("revoked") => Some("The key was revoked: it opens nothing from now on."),
+        Some("requested") => Some("Your request was sent. The org decides; its answer shows here."),
+        _ => None,
     };
-    let p = v.layout("Your keys");
-    let notice = q
-        .done
-        .as_deref()
-        .filter(|d| *d == "revoked")
-        .map(|_| "The key was revoked: it opens nothing from now on.");
-    v.answer(
-        &headers,
-        html(&KeysPage {
-            p: &p,
-            keys,
-            notice,
-        }),
-    )
+    keys_page(&state, &v, &headers, &dev, notice, None).await
 }
 
+async fn keys_page<S: Host>(
+    state: &S,
+    v: &Visit,
+    headers: &HeaderMap,
+    dev: &Developer,
+    notice: Option<&str>,
+    failed: Option<PageError>,
+) -> Response {
+    let env = state.env();
+    let store = env.store;
+    let loaded = async {
+        Ok::<_, orgscope_app::Error>((
+            portal::take_issued(&env, &v.site, dev).await?,
+            portal::keys(store, &v.site, dev).await?,
+            portal::requests(store, &v.site, dev).await?,
+            portal::catalogue(store, &v.site).await?,
+        ))
+    };
+    let (issued, keys, requests, apis) = match loaded.await {
+        Ok(all) => all,
+        Err(e) => return fail(Some(v), e),
+    };
+    let p = v.layout("Your keys");
+    let (status, error) = match failed {
+        Some(e) => (e.status(), Some(e.message())),
+        None => (StatusCode::OK, None),
+    };
+    let mut res = html(&KeysPage {
+        p: &p,
+        keys,
+        issued,
+        requests,
+        apis,
+        notice,
+        error,
+    });
+    *res.status_mut() = status;
+    v.answer(headers, res)
+}
+
+/// `POST /portal/requests`: a key for these APIs, with a reason.
+pub async fn request<S: Host>(
+    State(state): State<S>,
+    headers: HeaderMap,
+    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    let v = match visit(&state, &headers).await {
+        Ok(v) => v,
+        Err(e) => return fail(None, e),
+    };
+    let Some(dev) = v.developer.clone() else {
+        return see_other("/portal/login");
+    };
+    let apis: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "apis")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let reason = pairs
+        .iter()
+        .find(|(k, _)| k == "reason")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    match portal::request_key(&state.env(), &v.site, &dev, &apis, reason).await {
+        Ok(_) => see_other("/portal/keys?done=requested"),
+        Err(e) => keys_page(&state, &v, &headers, &dev, None, Some(e.into())).await,
+    }
+}
 /// `POST /portal/keys/{id}/revoke`: one of their own keys.
 pub async fn revoke<S: Host>(
     State(state): State<S>,

@@ -504,3 +504,244 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
     })
     .await;
 }
+
+/// Signs `email` up on `host`, follows the mailed link and signs in:
+/// (the cookies to send, the form token, the developer's id).
+async fn developer(
+    server: &TestServer,
+    sink: &MailSink,
+    host: &str,
+    email: &str,
+) -> (String, String) {
+    let home = portal(server, Method::GET, host, "/portal", "", None).await;
+    let form_cookie = cookie_of(&home.cookies, "orgscope_portal_form").unwrap();
+    let token = form_cookie.split_once('=').unwrap().1.to_owned();
+    let signup = portal(
+        server,
+        Method::POST,
+        host,
+        "/portal/signup",
+        &form_cookie,
+        Some(&[
+            ("csrf", &token),
+            ("email", email),
+            ("password", "a-long-password"),
+        ]),
+    )
+    .await;
+    assert_eq!(signup.status, StatusCode::OK, "{}", signup.body);
+    let link = link_in(&sink.to(email, 1).await.remove(0));
+    let path = &link[link.find("/portal/confirm").unwrap()..];
+    let confirmed = portal(server, Method::GET, host, path, "", None).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    let signed = portal(
+        server,
+        Method::POST,
+        host,
+        "/portal/login",
+        &form_cookie,
+        Some(&[
+            ("csrf", &token),
+            ("email", email),
+            ("password", "a-long-password"),
+        ]),
+    )
+    .await;
+    let session = cookie_of(&signed.cookies, "orgscope_portal").expect("signed in");
+    (format!("{session}; {form_cookie}"), token)
+}
+
+#[tokio::test]
+async fn a_key_request_is_approved_by_a_member_and_its_key_shown_once() {
+    let Some(sink) = MailSink::start().await else {
+        return;
+    };
+    let mailer =
+        orgscope_app::mail::Mailer::new(&sink.url(), "Portal <portal@orgscope.test>").unwrap();
+    let server = TestServer::start_mailing(mailer).await;
+    server.org("eng", "Engineering").await;
+    server.org("mkt", "Marketing").await;
+    server.user("rita", &["eng"], Some("eng")).await;
+    server.user("mo", &["mkt"], Some("mkt")).await;
+    let rita = server.api_login("rita", "rita-password").await;
+    let mo = server.api_login("mo", "mo-password").await;
+    server.superuser().await;
+    let root = server.api_login("root", "root-password").await;
+    verified_domain(&server, &root, "eng", ENG).await;
+    let payments = api_definition(&server, "eng", "payments", true).await;
+    let adverts = api_definition(&server, "mkt", "adverts", true).await;
+    let (cookies, token) = developer(&server, &sink, ENG, "dana@example.com").await;
+
+    // Asking: only this portal's published APIs.
+    let refused = portal(
+        &server,
+        Method::POST,
+        ENG,
+        "/portal/requests",
+        &cookies,
+        Some(&[("csrf", &token), ("apis", &adverts)]),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let asked = portal(
+        &server,
+        Method::POST,
+        ENG,
+        "/portal/requests",
+        &cookies,
+        Some(&[
+            ("csrf", &token),
+            ("apis", &payments),
+            ("reason", "billing sync"),
+        ]),
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.body);
+    let page = portal(&server, Method::GET, ENG, "/portal/keys", &cookies, None).await;
+    assert!(
+        page.body.contains("billing sync") && page.body.contains(">pending<"),
+        "{}",
+        page.body
+    );
+
+    // The org's queue: its members see it; another org's do not.
+    let (_, queue) = server
+        .api(Method::GET, &rita, "/api/v1/key-requests?org=eng", None)
+        .await;
+    let request = queue["items"][0]["id"]
+        .as_str()
+        .expect("a request")
+        .to_owned();
+    assert_eq!(queue["items"][0]["status"], "pending", "{queue}");
+    let (s, _) = server.page(&mo, &format!("/key-requests/{request}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = server
+        .post_form(
+            &mo,
+            &format!("/key-requests/{request}/decide"),
+            &[("decision", "approve")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Nobody makes one but a developer.
+    let (s, _) = server
+        .api(
+            Method::POST,
+            &rita,
+            "/api/v1/key-requests",
+            Some(json!({"name": "x", "org": "eng", "developer": queue["items"][0]["developer"], "apis": [payments]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Rita approves it on its page.
+    let (s, page) = server
+        .page(&rita, &format!("/key-requests/{request}"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("Approve and issue a key"), "{page}");
+    let (s, location, body) = server
+        .post_form(
+            &rita,
+            &format!("/key-requests/{request}/decide"),
+            &[("decision", "approve")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    assert!(location.ends_with("done=approved"), "{location}");
+    let (s, again) = server
+        .api(
+            Method::POST,
+            &rita,
+            &format!("/api/v1/key-requests/{request}/decide"),
+            Some(json!({"approve": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "decided once: {again}");
+
+    // Dana sees the key once; it opens the API.
+    let page = portal(&server, Method::GET, ENG, "/portal/keys", &cookies, None).await;
+    assert!(page.body.contains("A new key for you"), "{}", page.body);
+    let start = page.body.find("ock_").expect("the key");
+    let key: String = page.body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let page = portal(&server, Method::GET, ENG, "/portal/keys", &cookies, None).await;
+    assert!(!page.body.contains(&key), "shown once only");
+    assert!(
+        page.body.contains(">approved<") && page.body.contains("payments"),
+        "{}",
+        page.body
+    );
+    let check = server
+        .http
+        .get(server.url("/api/v1/gateway/check"))
+        .header("x-original-method", "GET")
+        .header("x-original-uri", "/payments/charges")
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.status(), StatusCode::NO_CONTENT);
+
+    // A second request, denied through the API: she sees it denied.
+    let asked = portal(
+        &server,
+        Method::POST,
+        ENG,
+        "/portal/requests",
+        &cookies,
+        Some(&[("csrf", &token), ("apis", &payments)]),
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER);
+    let (_, queue) = server
+        .api(Method::GET, &rita, "/api/v1/key-requests?org=eng", None)
+        .await;
+    let second = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "pending")
+        .expect("the second request")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, d) = server
+        .api(
+            Method::POST,
+            &rita,
+            &format!("/api/v1/key-requests/{second}/decide"),
+            Some(json!({"approve": false})),
+        )
+        .await;
+    assert_eq!(
+        (s, d["status"].as_str()),
+        (StatusCode::OK, Some("denied")),
+        "{d}"
+    );
+    let page = portal(&server, Method::GET, ENG, "/portal/keys", &cookies, None).await;
+    assert!(page.body.contains(">denied<"), "{}", page.body);
+    let (_, audit) = server
+        .api(
+            Method::GET,
+            &server.admin,
+            "/api/v1/audit?kind=key_request",
+            None,
+        )
+        .await;
+    let actions = audit.to_string();
+    for a in [
+        "key_request.create",
+        "key_request.approve",
+        "key_request.deny",
+    ] {
+        assert!(actions.contains(a), "{a}: {actions}");
+    }
+}
