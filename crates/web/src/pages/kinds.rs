@@ -496,7 +496,8 @@ pub async fn list<S: Host>(
             Some(o) if o != "tenant" => format!("/{}/new?org={}", kind.path, encode(o)),
             _ => format!("/{}/new", kind.path),
         },
-        can_create: !placements.orgs.is_empty() || placements.tenant_wide,
+        can_create: orgscope_app::kinds::made_by_create(kind)
+            && (!placements.orgs.is_empty() || placements.tenant_wide),
         notice,
     };
     let l = Layout::new(view.title.clone(), kind.path, &v);
