@@ -420,6 +420,23 @@ pub async fn sign_out(store: &Store, secret: &str) -> Result<()> {
     Ok(())
 }
 
+/// The names of the API ids in `ids` among the org's `apis` (an id that is
+/// gone stays as it is).
+fn api_names(apis: &[ResourceRow], ids: &Value) -> Vec<String> {
+    ids.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|id| {
+                    apis.iter()
+                        .find(|r| r.id == id)
+                        .map_or_else(|| id.to_owned(), |r| r.name.clone())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A consumer key as its developer sees it on the portal (never its secret).
 #[derive(Clone, Debug, Serialize)]
 pub struct DeveloperKey {
@@ -438,11 +455,7 @@ pub async fn keys(store: &Store, site: &Site, dev: &Developer) -> Result<Vec<Dev
     let apis = tx
         .resources_all("api_definition", &site.filter(), &site.selector())
         .await?;
-    let name_of = |id: &str| {
-        apis.iter()
-            .find(|a| a.id == id)
-            .map_or_else(|| id.to_owned(), |a| a.name.clone())
-    };
+
     let rows = tx
         .resources_all("consumer_key", &site.filter(), &site.selector())
         .await?;
@@ -453,10 +466,7 @@ pub async fn keys(store: &Store, site: &Site, dev: &Developer) -> Result<Vec<Dev
             (f["developer"].as_str() == Some(dev.id.as_str())).then(|| DeveloperKey {
                 id: r.id.clone(),
                 name: r.name.clone(),
-                apis: f["apis"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).map(name_of).collect())
-                    .unwrap_or_default(),
+                apis: api_names(&apis, &f["apis"]),
                 expires_at: f["expires_at"].as_str().map(str::to_owned),
                 rate_limit: f["rate_limit"].as_i64(),
                 created_at: r.created_at.clone(),
@@ -598,11 +608,7 @@ pub async fn requests(
     let apis = tx
         .resources_all("api_definition", &site.filter(), &site.selector())
         .await?;
-    let name_of = |id: &str| {
-        apis.iter()
-            .find(|a| a.id == id)
-            .map_or_else(|| id.to_owned(), |a| a.name.clone())
-    };
+
     let mut out: Vec<DeveloperRequest> = tx
         .resources_all("key_request", &site.filter(), &site.selector())
         .await?
@@ -611,10 +617,7 @@ pub async fn requests(
             let f: Value = serde_json::from_str(&r.fields).unwrap_or_default();
             (f["developer"].as_str() == Some(dev.id.as_str())).then(|| DeveloperRequest {
                 id: r.id.clone(),
-                apis: f["apis"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).map(name_of).collect())
-                    .unwrap_or_default(),
+                apis: api_names(&apis, &f["apis"]),
                 reason: f["reason"].as_str().map(str::to_owned),
                 status: f["status"].as_str().unwrap_or("pending").to_owned(),
                 created_at: r.created_at.clone(),

@@ -699,13 +699,7 @@ impl Tx {
         let mut out = Vec::new();
         for chunk in ids.chunks(500) {
             let mut sql = Sql::new(&format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE o.id IN ("));
-            for (i, id) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.arg(*id);
-            }
-            sql.push(")");
+            sql.args(chunk.iter().copied()).push(")");
             push_scope(
                 &mut sql,
                 filter,
@@ -1275,14 +1269,10 @@ impl Tx {
             let mut sql = Sql::new(&format!(
                 "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = "
             ));
-            sql.arg(kind).push(" AND r.id IN (");
-            for (i, id) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.arg(id.as_str());
-            }
-            sql.push(")");
+            sql.arg(kind)
+                .push(" AND r.id IN (")
+                .args(chunk.iter().map(String::as_str))
+                .push(")");
             push_scope(
                 &mut sql,
                 filter,

@@ -96,6 +96,17 @@ impl Sql {
         self
     }
 
+    /// Appends `$n, $n+1, …`, one placeholder an item (for `IN (…)`).
+    pub(crate) fn args<'a>(&mut self, items: impl IntoIterator<Item = &'a str>) -> &mut Sql {
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.arg(item);
+        }
+        self
+    }
+
     /// `INSERT INTO table (columns) VALUES ($1, …)` with one value a column.
     pub(crate) fn insert(table: &str, columns: &[&str], values: Vec<Arg>) -> Sql {
         debug_assert_eq!(columns.len(), values.len(), "one value a column");

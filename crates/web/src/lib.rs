@@ -31,7 +31,7 @@ use axum::routing::{get, post};
 use orgscope_app::Env;
 use orgscope_app::limits::LoginLimiter;
 
-pub use pages::portal::catalogue as portal_catalogue;
+pub use pages::portal::catalogue_page as portal_catalogue;
 pub use session::SESSION_COOKIE;
 
 /// What the pages need from the server that hosts them.
@@ -131,12 +131,12 @@ pub fn router<S: Host>() -> Router<S> {
         .route("/portal/apis/{id}", get(portal::api::<S>))
         .route(
             "/portal/signup",
-            get(portal::signup_page::<S>).post(portal::signup::<S>),
+            get(portal::signup_page).post(portal::signup::<S>),
         )
         .route("/portal/confirm", get(portal::confirm::<S>))
         .route(
             "/portal/login",
-            get(portal::login_page::<S>).post(portal::login::<S>),
+            get(portal::login_page).post(portal::login::<S>),
         )
         .route("/portal/logout", post(portal::logout::<S>))
         .route("/portal/keys", get(portal::keys::<S>))

@@ -94,7 +94,7 @@ async fn decide(
 async fn portal(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let wants_json = header_str(&headers, "accept").is_some_and(|a| a.contains("application/json"));
     if !wants_json {
-        return Ok(orgscope_web::portal_catalogue(State(state), headers).await);
+        return Ok(orgscope_web::portal_catalogue(state, headers).await);
     }
     let host = orgscope_app::portal::host_name(header_str(&headers, "host").unwrap_or_default());
     let site = orgscope_app::portal::site(&state.store, &host).await?;

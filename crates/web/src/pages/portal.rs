@@ -11,7 +11,8 @@
 use std::net::SocketAddr;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use orgscope_app::portal::{
@@ -39,7 +40,7 @@ pub struct PortalLayout {
 
 /// The portal of the request's Host, its developer if signed in, and the
 /// form token (a fresh one is set when there is none).
-struct Visit {
+pub struct Visit {
     site: Site,
     developer: Option<Developer>,
     token: String,
@@ -47,33 +48,56 @@ struct Visit {
     base: String,
 }
 
-async fn visit<S: Host>(state: &S, headers: &HeaderMap) -> Result<Visit, PageError> {
-    let raw_host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let env = state.env();
-    let site = portal::site(env.store, &portal::host_name(raw_host)).await?;
-    let developer = match cookie(headers, PORTAL_COOKIE) {
-        Some(secret) => portal::developer(env.store, &site, &secret).await.ok(),
-        None => None,
-    };
-    let (token, new_token) = match cookie(headers, PORTAL_FORM_COOKIE) {
-        Some(t) => (t, false),
-        None => (orgscope_app::secrets::new_secret("opf_"), true),
-    };
-    let scheme = if session::behind_tls(headers) {
-        "https"
-    } else {
-        "http"
-    };
-    Ok(Visit {
-        base: format!("{scheme}://{raw_host}"),
-        site,
-        developer,
-        token,
-        new_token,
-    })
+impl<S: Host> FromRequestParts<S> for Visit {
+    type Rejection = Response;
+
+    /// The portal of the request's Host (else the "not found" page).
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Visit, Response> {
+        let headers = &parts.headers;
+        let raw_host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let env = state.env();
+        let site = portal::site(env.store, &portal::host_name(raw_host))
+            .await
+            .map_err(|e| fail(None, e))?;
+        let developer = match cookie(headers, PORTAL_COOKIE) {
+            Some(secret) => portal::developer(env.store, &site, &secret).await.ok(),
+            None => None,
+        };
+        let (token, new_token) = match cookie(headers, PORTAL_FORM_COOKIE) {
+            Some(t) => (t, false),
+            None => (orgscope_app::secrets::new_secret("opf_"), true),
+        };
+        let scheme = if session::behind_tls(headers) {
+            "https"
+        } else {
+            "http"
+        };
+        Ok(Visit {
+            base: format!("{scheme}://{raw_host}"),
+            site,
+            developer,
+            token,
+            new_token,
+        })
+    }
+}
+
+/// A visit by a signed-in developer (else to the sign-in page).
+pub struct SignedIn(Visit, Developer);
+
+impl<S: Host> FromRequestParts<S> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<SignedIn, Response> {
+        let v = Visit::from_request_parts(parts, state).await?;
+        match v.developer.clone() {
+            Some(dev) => Ok(SignedIn(v, dev)),
+            None => Err(see_other("/portal/login")),
+        }
+    }
 }
 
 impl Visit {
@@ -141,11 +165,7 @@ struct CataloguePage<'a> {
 }
 
 /// `/portal`: the published APIs.
-pub async fn catalogue<S: Host>(State(state): State<S>, headers: HeaderMap) -> Response {
-    let v = match visit(&state, &headers).await {
-        Ok(v) => v,
-        Err(e) => return fail(None, e),
-    };
+pub async fn catalogue<S: Host>(State(state): State<S>, headers: HeaderMap, v: Visit) -> Response {
     let apis = match portal::catalogue(state.env().store, &v.site).await {
         Ok(a) => a,
         Err(e) => return fail(Some(&v), e),
@@ -161,16 +181,23 @@ struct ApiPage<'a> {
     api: PortalApi,
 }
 
+/// `/portal` as the server's route answers it when JSON is not asked for.
+pub async fn catalogue_page<S: Host>(state: S, headers: HeaderMap) -> Response {
+    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers.clone();
+    match Visit::from_request_parts(&mut parts, &state).await {
+        Ok(v) => catalogue(State(state), headers, v).await,
+        Err(res) => res,
+    }
+}
+
 /// `/portal/apis/{id}`: one published API.
 pub async fn api<S: Host>(
     State(state): State<S>,
     headers: HeaderMap,
+    v: Visit,
     Path(id): Path<String>,
 ) -> Response {
-    let v = match visit(&state, &headers).await {
-        Ok(v) => v,
-        Err(e) => return fail(None, e),
-    };
     let api = match portal::api(state.env().store, &v.site, &id).await {
         Ok(a) => a,
         Err(e) => return fail(Some(&v), e),
@@ -217,20 +244,19 @@ fn account_form(
 }
 
 /// `GET /portal/signup` and `GET /portal/login`.
-pub async fn signup_page<S: Host>(State(state): State<S>, headers: HeaderMap) -> Response {
-    form_page(&state, &headers, "signup").await
+pub async fn signup_page(headers: HeaderMap, v: Visit) -> Response {
+    form_page(&v, &headers, "signup")
 }
 
-pub async fn login_page<S: Host>(State(state): State<S>, headers: HeaderMap) -> Response {
-    form_page(&state, &headers, "login").await
+pub async fn login_page(headers: HeaderMap, v: Visit) -> Response {
+    form_page(&v, &headers, "login")
 }
 
-async fn form_page<S: Host>(state: &S, headers: &HeaderMap, mode: &str) -> Response {
-    match visit(state, headers).await {
-        Ok(v) if v.developer.is_some() => see_other("/portal/keys"),
-        Ok(v) => account_form(&v, headers, mode, "", None),
-        Err(e) => fail(None, e),
+fn form_page(v: &Visit, headers: &HeaderMap, mode: &str) -> Response {
+    if v.developer.is_some() {
+        return see_other("/portal/keys");
     }
+    account_form(v, headers, mode, "", None)
 }
 
 #[derive(Deserialize, Default)]
@@ -245,12 +271,9 @@ pub struct AccountInput {
 pub async fn signup<S: Host>(
     State(state): State<S>,
     headers: HeaderMap,
+    v: Visit,
     axum::Form(f): axum::Form<AccountInput>,
 ) -> Response {
-    let v = match visit(&state, &headers).await {
-        Ok(v) => v,
-        Err(e) => return fail(None, e),
-    };
     let env = state.env();
     match portal::sign_up(
         &env,
@@ -287,12 +310,9 @@ pub struct ConfirmQuery {
 pub async fn confirm<S: Host>(
     State(state): State<S>,
     headers: HeaderMap,
+    v: Visit,
     Query(q): Query<ConfirmQuery>,
 ) -> Response {
-    let v = match visit(&state, &headers).await {
-        Ok(v) => v,
-        Err(e) => return fail(None, e),
-    };
     match portal::confirm(
         &state.env(),
         &v.site,
@@ -317,7 +337,7 @@ pub async fn confirm<S: Host>(
 }
 
 /// `POST /portal/login`: a portal session.
-pub async fn login<S: Host>(State(state): State<S>, req: Request) -> Response {
+pub async fn login<S: Host>(State(state): State<S>, v: Visit, req: Request) -> Response {
     let headers = req.headers().clone();
     let address = req
         .extensions()
@@ -330,10 +350,6 @@ pub async fn login<S: Host>(State(state): State<S>, req: Request) -> Response {
             None,
             orgscope_app::Error::BadRequest("the form could not be read; reload the page".into()),
         );
-    };
-    let v = match visit(&state, &headers).await {
-        Ok(v) => v,
-        Err(e) => return fail(None, e),
     };
     let env = state.env();
     let ttl = state.session_ttl();
@@ -407,15 +423,9 @@ pub struct KeysQuery {
 pub async fn keys<S: Host>(
     State(state): State<S>,
     headers: HeaderMap,
+    SignedIn(v, dev): SignedIn,
     Query(q): Query<KeysQuery>,
 ) -> Response {
-    let v = match visit(&state, &headers).await {
-        Ok(v) => v,
-        Err(e) => return fail(None, e),
-    };
-    let Some(dev) = v.developer.clone() else {
-        return see_other("/portal/login");
-    };
     let notice = match q.done.as_deref() {
         Some("revoked") => Some("The key was revoked: it opens nothing from now on."),
         Some("requested") => Some("Your request was sent. The org decides; its answer shows here."),
@@ -468,15 +478,9 @@ async fn keys_page<S: Host>(
 pub async fn request<S: Host>(
     State(state): State<S>,
     headers: HeaderMap,
+    SignedIn(v, dev): SignedIn,
     axum::Form(pairs): axum::Form<Vec<(String, String)>>,
 ) -> Response {
-    let v = match visit(&state, &headers).await {
-        Ok(v) => v,
-        Err(e) => return fail(None, e),
-    };
-    let Some(dev) = v.developer.clone() else {
-        return see_other("/portal/login");
-    };
     let apis: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "apis")
@@ -492,19 +496,13 @@ pub async fn request<S: Host>(
         Err(e) => keys_page(&state, &v, &headers, &dev, None, Some(e.into())).await,
     }
 }
+
 /// `POST /portal/keys/{id}/revoke`: one of their own keys.
 pub async fn revoke<S: Host>(
     State(state): State<S>,
-    headers: HeaderMap,
+    SignedIn(v, dev): SignedIn,
     Path(id): Path<String>,
 ) -> Response {
-    let v = match visit(&state, &headers).await {
-        Ok(v) => v,
-        Err(e) => return fail(None, e),
-    };
-    let Some(dev) = v.developer.clone() else {
-        return see_other("/portal/login");
-    };
     match portal::revoke_key(&state.env(), &v.site, &dev, &id).await {
         Ok(()) => see_other("/portal/keys?done=revoked"),
         Err(e) => fail(Some(&v), e),

@@ -640,8 +640,14 @@ async fn a_key_request_is_approved_by_a_member_and_its_key_shown_once() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
     let (_, list) = server.page(&rita, "/key-requests?org=eng").await;
-    assert!(list.contains("dana@example.com asks for payments"), "{list}");
-    assert!(!list.contains("href=\"/key-requests/new"), "none is made here: {list}");
+    assert!(
+        list.contains("dana@example.com asks for payments"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("href=\"/key-requests/new"),
+        "none is made here: {list}"
+    );
     // Rita approves it on its page.
     let (s, page) = server
         .page(&rita, &format!("/key-requests/{request}"))
