@@ -601,10 +601,13 @@ pub static KINDS: &[Kind] = &[
 ];
 
 /// Kinds created by their own route, not the generic one: files by upload,
-/// sessions from a persona.
+/// sessions from a persona, key requests by developers on the portal.
 #[must_use]
 pub fn has_own_create(kind: &Kind) -> bool {
-    matches!(kind.behaviour, Behaviour::File | Behaviour::Session)
+    matches!(
+        kind.behaviour,
+        Behaviour::File | Behaviour::Session | Behaviour::KeyRequest
+    )
 }
 
 /// Kinds whose list and get are their own (they add more than fields).

@@ -36,13 +36,6 @@ pub enum Write<'a> {
     },
 }
 
-/// Whether the generic create makes this kind: key requests come only from
-/// developers on the portal (the create refuses them, and pages offer none).
-#[must_use]
-pub fn made_by_create(kind: &Kind) -> bool {
-    kind.behaviour != Behaviour::KeyRequest
-}
-
 /// What the kind checks of the fields beyond their types, before the write.
 pub async fn check(
     tx: &mut Tx,

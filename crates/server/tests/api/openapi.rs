@@ -73,7 +73,15 @@ async fn the_document_lists_every_route_and_the_probes_answer() {
             }
         }
         for kind in kinds {
-            expected.push((format!("/api/v1/{kind}"), vec!["get", "post"]));
+            // Key requests are made by developers on the portal only.
+            let made_here = orgscope_core::kind::by_path(kind)
+                .is_none_or(|k| k.behaviour != orgscope_core::kind::Behaviour::KeyRequest);
+            let collection = if made_here {
+                vec!["get", "post"]
+            } else {
+                vec!["get"]
+            };
+            expected.push((format!("/api/v1/{kind}"), collection));
             expected.push((
                 format!("/api/v1/{kind}/{{id}}"),
                 vec!["get", "patch", "delete"],
@@ -91,6 +99,10 @@ async fn the_document_lists_every_route_and_the_probes_answer() {
         assert!(
             missing.is_empty(),
             "{backend:?}: the document lacks {missing:?}"
+        );
+        assert!(
+            paths["/api/v1/key-requests"].get("post").is_none(),
+            "{backend:?}: key requests have no create in the API"
         );
         // Errors are documented as problems.
         assert!(

@@ -496,7 +496,7 @@ pub async fn list<S: Host>(
             Some(o) if o != "tenant" => format!("/{}/new?org={}", kind.path, encode(o)),
             _ => format!("/{}/new", kind.path),
         },
-        can_create: orgscope_app::kinds::made_by_create(kind)
+        can_create: !orgscope_core::kind::has_own_create(kind)
             && (!placements.orgs.is_empty() || placements.tenant_wide),
         notice,
     };

@@ -628,7 +628,7 @@ async fn a_key_request_is_approved_by_a_member_and_its_key_shown_once() {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    // Nobody makes one but a developer.
+    // Nobody makes one but a developer: the API has no create for them.
     let (s, _) = server
         .api(
             Method::POST,
@@ -637,7 +637,7 @@ async fn a_key_request_is_approved_by_a_member_and_its_key_shown_once() {
             Some(json!({"name": "x", "org": "eng", "developer": queue["items"][0]["developer"], "apis": [payments]})),
         )
         .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 
     let (_, list) = server.page(&rita, "/key-requests?org=eng").await;
     assert!(
