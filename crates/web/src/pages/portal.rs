@@ -102,10 +102,8 @@ impl<S: Host> FromRequestParts<S> for SignedIn {
 
 impl Visit {
     fn layout(&self, title: &str) -> PortalLayout {
-        let mut l = Layout::bare(format!("{title} · {}", self.site.name()));
-        l.title = format!("{title} · {}", self.site.name());
         PortalLayout {
-            l,
+            l: Layout::bare(format!("{title} · {}", self.site.name())),
             org: self.site.name().to_owned(),
             developer: self.developer.as_ref().map(|d| d.email.clone()),
             token: self.token.clone(),
