@@ -14,16 +14,19 @@
 //! a developer of another org, or of another tenant, is an unknown account.
 
 use orgscope_core::policy::{self, OrgSelector, SystemRead};
-use orgscope_store::{NewAudit, NewResource, OrgRow, ResourceRow, Store, StoreError, Tx};
-use serde::Serialize;
+use orgscope_store::{
+    NewAudit, NewResource, OrgRow, PortalSettingsRow, ResourceRow, Store, StoreError, Tx,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::limits::LoginLimiter;
 use crate::mail::Mailer;
 use crate::secrets::{
     hash_password_off, hash_secret, new_secret, off_the_workers, verify_password,
 };
-use crate::{Env, Error, Result};
+use crate::{Caller, Env, Error, Result};
 
 /// Secrets of a portal session (`osp_`) and of a confirmation link (`ospc_`).
 pub const SESSION_PREFIX: &str = "osp_";
@@ -230,6 +233,16 @@ pub async fn sign_up(
     base: &str,
 ) -> Result<()> {
     let email = checked_email(email)?;
+    let open = {
+        let mut tx = env.store.read().await?;
+        PortalSettings::of(tx.portal_settings(&site.org.id).await?).signup_open
+    };
+    if !open {
+        return Err(Error::Forbidden(format!(
+            "{} takes no sign-ups on this portal; ask them for an account",
+            site.org.name
+        )));
+    }
     let Some(mailer) = mailer else {
         return Err(Error::NotReady(
             "this portal cannot send mail, so it takes no sign-ups yet: its operator sets an SMTP relay (ORGSCOPE_SMTP_URL)".into(),
@@ -657,4 +670,189 @@ pub async fn take_issued(env: &Env<'_>, site: &Site, dev: &Developer) -> Result<
     }
     tx.commit().await?;
     Ok(out)
+}
+
+/// The accent colours a portal may take (classes of the stylesheet: a
+/// content policy without inline styles allows no free colour).
+pub const ACCENTS: &[&str] = &["blue", "green", "purple", "orange", "teal", "slate"];
+
+/// How a portal looks and whether it takes sign-ups, as its org's managers
+/// set it (`GET/PUT` through the org's page).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PortalSettings {
+    /// The portal's title; none: the org's name.
+    pub title: Option<String>,
+    /// An introduction in Markdown (raw HTML is shown as text).
+    pub intro: Option<String>,
+    /// One of `ACCENTS`.
+    pub accent: String,
+    /// Whether developers may sign up.
+    pub signup_open: bool,
+}
+
+impl PortalSettings {
+    fn of(row: Option<PortalSettingsRow>) -> PortalSettings {
+        match row {
+            Some(r) => PortalSettings {
+                title: r.title,
+                intro: r.intro,
+                accent: r.accent,
+                signup_open: r.signup_open != 0,
+            },
+            None => PortalSettings {
+                title: None,
+                intro: None,
+                accent: ACCENTS[0].into(),
+                signup_open: true,
+            },
+        }
+    }
+}
+
+/// What a portal page shows of its settings.
+#[derive(Clone, Debug)]
+pub struct Branding {
+    pub title: String,
+    /// The introduction as HTML, made safe.
+    pub intro_html: Option<String>,
+    pub accent: String,
+    pub signup_open: bool,
+}
+
+/// Markdown as HTML that runs nothing: raw HTML becomes text, and links and
+/// images keep only http(s), mailto and relative addresses.
+#[must_use]
+pub fn markdown(text: &str) -> String {
+    use pulldown_cmark::{Event, Parser, Tag};
+    let safe = |url: &str| {
+        let lower = url.trim().to_ascii_lowercase();
+        let scheme = lower.split_once(':').map(|(s, _)| s);
+        match scheme {
+            None => true,
+            Some(s) if s.contains('/') || s.contains('?') || s.contains('#') => true,
+            Some(s) => matches!(s, "http" | "https" | "mailto"),
+        }
+    };
+    let events = Parser::new(text).map(|e| match e {
+        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) if !safe(&dest_url) => Event::Start(Tag::Link {
+            link_type,
+            dest_url: "#".into(),
+            title,
+            id,
+        }),
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) if !safe(&dest_url) => Event::Start(Tag::Image {
+            link_type,
+            dest_url: "#".into(),
+            title,
+            id,
+        }),
+        other => other,
+    });
+    let mut out = String::new();
+    pulldown_cmark::html::push_html(&mut out, events);
+    out
+}
+
+/// The portal's look, for its pages.
+pub async fn branding(store: &Store, site: &Site) -> Result<Branding> {
+    let mut tx = store.read().await?;
+    let s = PortalSettings::of(tx.portal_settings(&site.org.id).await?);
+    Ok(Branding {
+        title: s.title.unwrap_or_else(|| site.org.name.clone()),
+        intro_html: s.intro.as_deref().map(markdown),
+        accent: s.accent,
+        signup_open: s.signup_open,
+    })
+}
+
+/// An org's portal settings, for those who manage the org.
+pub async fn settings(env: &Env<'_>, auth: &Caller, org: &str) -> Result<PortalSettings> {
+    let mut tx = env.store.read().await?;
+    let row = crate::orgs::visible_org(&mut tx, auth, org).await?;
+    if !policy::can_manage_org(&auth.principal, &row.tenant(), &row.org()) {
+        return Err(Error::Forbidden(
+            "only the org's admins and managers change its portal".into(),
+        ));
+    }
+    Ok(PortalSettings::of(tx.portal_settings(&row.id).await?))
+}
+
+/// Sets an org's portal settings (its admins and managers); audited.
+pub async fn update_settings(
+    env: &Env<'_>,
+    auth: &Caller,
+    org: &str,
+    input: &PortalSettings,
+) -> Result<PortalSettings> {
+    let title = input
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if title.is_some_and(|t| t.chars().count() > 120) {
+        return Err(Error::Invalid("title: at most 120 characters".into()));
+    }
+    let intro = input
+        .intro
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if intro.is_some_and(|t| t.chars().count() > 10_000) {
+        return Err(Error::Invalid("intro: at most 10,000 characters".into()));
+    }
+    if !ACCENTS.contains(&input.accent.as_str()) {
+        return Err(Error::Invalid(format!(
+            "accent: one of {}",
+            ACCENTS.join(", ")
+        )));
+    }
+    let mut tx = env.store.write().await?;
+    let row = crate::orgs::visible_org(&mut tx, auth, org).await?;
+    if !policy::can_manage_org(&auth.principal, &row.tenant(), &row.org()) {
+        return Err(Error::Forbidden(
+            "only the org's admins and managers change its portal".into(),
+        ));
+    }
+    let before = PortalSettings::of(tx.portal_settings(&row.id).await?);
+    let after = PortalSettings {
+        title: title.map(str::to_owned),
+        intro: intro.map(str::to_owned),
+        accent: input.accent.clone(),
+        signup_open: input.signup_open,
+    };
+    tx.portal_settings_put(&PortalSettingsRow {
+        org_id: row.id.clone(),
+        title: after.title.clone(),
+        intro: after.intro.clone(),
+        accent: after.accent.clone(),
+        signup_open: i64::from(after.signup_open),
+    })
+    .await?;
+    crate::audit::audit(
+        &mut tx,
+        auth,
+        Some(&row.tenant_id),
+        crate::audit::Change {
+            action: "org.portal",
+            kind: "org",
+            target: &row.id,
+            org: Some(&row.id),
+            before: Some(json!(before)),
+            after: Some(json!(after)),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
 }

@@ -23,7 +23,7 @@ pub use chat::MessageRow;
 pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
 pub use gateway::GatewayHit;
 pub use people::UserSet;
-pub use portal::PortalToken;
+pub use portal::{PortalSettingsRow, PortalToken};
 pub use queue::TaskState;
 pub use refs::RefRow;
 

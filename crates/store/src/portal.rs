@@ -76,3 +76,56 @@ impl Tx {
         self.exec(&sql).await.map(|_| ())
     }
 }
+
+/// An org's portal settings (`portal_settings`).
+#[derive(Clone, Debug, FromRow)]
+pub struct PortalSettingsRow {
+    pub org_id: String,
+    pub title: Option<String>,
+    /// Markdown.
+    pub intro: Option<String>,
+    pub accent: String,
+    pub signup_open: i64,
+}
+
+impl Tx {
+    /// The portal settings of an org (the caller has checked it may read
+    /// them: they are public on the portal, and shown to its managers).
+    pub async fn portal_settings(&mut self, org: &str) -> Result<Option<PortalSettingsRow>> {
+        let mut sql = Sql::new(
+            "SELECT org_id, title, intro, accent, signup_open FROM portal_settings WHERE org_id = ",
+        );
+        sql.arg(org);
+        match self.one(&sql).await {
+            Ok(row) => Ok(Some(row)),
+            Err(crate::StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn portal_settings_put(&mut self, s: &PortalSettingsRow) -> Result<()> {
+        let mut sql = Sql::new("DELETE FROM portal_settings WHERE org_id = ");
+        sql.arg(s.org_id.as_str());
+        self.exec(&sql).await?;
+        let sql = Sql::insert(
+            "portal_settings",
+            &[
+                "org_id",
+                "title",
+                "intro",
+                "accent",
+                "signup_open",
+                "updated_at",
+            ],
+            vec![
+                s.org_id.as_str().into(),
+                s.title.clone().into(),
+                s.intro.clone().into(),
+                s.accent.as_str().into(),
+                s.signup_open.into(),
+                now().into(),
+            ],
+        );
+        self.exec(&sql).await.map(|_| ())
+    }
+}

@@ -92,6 +92,7 @@ pub fn router<S: Host>() -> Router<S> {
         .route("/orgs/{org}", get(orgs::show::<S>))
         .route("/orgs/{org}/edit", post(orgs::edit::<S>))
         .route("/orgs/{org}/verify", post(orgs::verify::<S>))
+        .route("/orgs/{org}/portal", post(orgs::portal::<S>))
         .route("/orgs/{org}/members", post(orgs::add_member::<S>))
         .route(
             "/orgs/{org}/members/{user}/manage",

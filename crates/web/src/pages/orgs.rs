@@ -139,6 +139,9 @@ struct OrgPage<'a> {
     /// Whom the add-member field suggests: the users the viewer may name
     /// who are not members yet.
     addable: Vec<String>,
+    /// The portal's settings, for those who manage the org.
+    portal: Option<orgscope_app::portal::PortalSettings>,
+    accents: Vec<Choice>,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -188,6 +191,18 @@ async fn org_page<S: Host>(
     } else {
         Vec::new()
     };
+    let portal = if manages {
+        match orgscope_app::portal::settings(&env, &v.caller, &o.id).await {
+            Ok(p) => Some(p),
+            Err(e) => return v.fail(e),
+        }
+    } else {
+        None
+    };
+    let accents = orgscope_app::portal::ACCENTS
+        .iter()
+        .map(|a| Choice::new(*a, *a, portal.as_ref().is_some_and(|p| p.accent == *a)))
+        .collect();
     let mut parents = vec![Choice::new(
         "",
         "None (top level)",
@@ -213,6 +228,8 @@ async fn org_page<S: Host>(
         restructure: v.powers.restructure_orgs,
         parents,
         addable,
+        portal,
+        accents,
         notice,
         error,
     });
@@ -233,6 +250,7 @@ pub async fn show<S: Host>(
         Some("added") => Some("The member was added."),
         Some("changed") => Some("The membership was changed."),
         Some("removed") => Some("The member was removed."),
+        Some("portal") => Some("The portal's settings were saved."),
         _ => None,
     };
     org_page(&state, &v, &org, notice, None).await
@@ -504,4 +522,32 @@ pub async fn delete<S: Host>(
         }
         Err(e) => v.fail(e),
     }
+}
+
+#[derive(Deserialize, Default)]
+pub struct PortalForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    intro: String,
+    #[serde(default)]
+    accent: String,
+    signup_open: Option<String>,
+}
+
+/// The org's portal settings (its admins and managers).
+pub async fn portal<S: Host>(
+    State(state): State<S>,
+    v: Viewer,
+    Path(org): Path<String>,
+    axum::Form(f): axum::Form<PortalForm>,
+) -> Response {
+    let input = orgscope_app::portal::PortalSettings {
+        title: Some(f.title),
+        intro: Some(f.intro),
+        accent: f.accent,
+        signup_open: f.signup_open.is_some(),
+    };
+    let result = orgscope_app::portal::update_settings(&state.env(), &v.caller, &org, &input).await;
+    after(&state, &v, &org, result, |_| org.clone(), "portal").await
 }

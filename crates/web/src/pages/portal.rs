@@ -34,6 +34,11 @@ pub const PORTAL_FORM_COOKIE: &str = "orgscope_portal_form";
 pub struct PortalLayout {
     pub l: Layout,
     pub org: String,
+    /// The portal's title (its org's name unless set).
+    pub title: String,
+    /// The accent class of the portal's colour.
+    pub accent: String,
+    pub signup_open: bool,
     pub developer: Option<String>,
     pub token: String,
 }
@@ -42,6 +47,7 @@ pub struct PortalLayout {
 /// form token (a fresh one is set when there is none).
 pub struct Visit {
     site: Site,
+    brand: portal::Branding,
     developer: Option<Developer>,
     token: String,
     new_token: bool,
@@ -62,6 +68,9 @@ impl<S: Host> FromRequestParts<S> for Visit {
         let site = portal::site(env.store, &portal::host_name(raw_host))
             .await
             .map_err(|e| fail(None, e))?;
+        let brand = portal::branding(env.store, &site)
+            .await
+            .map_err(|e| fail(None, e))?;
         let developer = match cookie(headers, PORTAL_COOKIE) {
             Some(secret) => portal::developer(env.store, &site, &secret).await.ok(),
             None => None,
@@ -78,6 +87,7 @@ impl<S: Host> FromRequestParts<S> for Visit {
         Ok(Visit {
             base: format!("{scheme}://{raw_host}"),
             site,
+            brand,
             developer,
             token,
             new_token,
@@ -103,8 +113,11 @@ impl<S: Host> FromRequestParts<S> for SignedIn {
 impl Visit {
     fn layout(&self, title: &str) -> PortalLayout {
         PortalLayout {
-            l: Layout::bare(format!("{title} · {}", self.site.name())),
+            l: Layout::bare(format!("{title} · {}", self.brand.title)),
             org: self.site.name().to_owned(),
+            title: self.brand.title.clone(),
+            accent: format!("accent-{}", self.brand.accent),
+            signup_open: self.brand.signup_open,
             developer: self.developer.as_ref().map(|d| d.email.clone()),
             token: self.token.clone(),
         }
@@ -160,6 +173,7 @@ fn fail(v: Option<&Visit>, e: impl Into<PageError>) -> Response {
 struct CataloguePage<'a> {
     p: &'a PortalLayout,
     apis: Vec<PortalApi>,
+    intro: Option<&'a str>,
 }
 
 /// `/portal`: the published APIs.
@@ -169,7 +183,8 @@ pub async fn catalogue<S: Host>(State(state): State<S>, headers: HeaderMap, v: V
         Err(e) => return fail(Some(&v), e),
     };
     let p = v.layout("APIs");
-    v.answer(&headers, html(&CataloguePage { p: &p, apis }))
+    let intro = v.brand.intro_html.as_deref();
+    v.answer(&headers, html(&CataloguePage { p: &p, apis, intro }))
 }
 
 #[derive(Template)]

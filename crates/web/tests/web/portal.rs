@@ -418,6 +418,19 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
     verified_domain(server, &root, "eng", ENG).await;
     let payments = api_definition(server, "eng", "payments", true).await;
     api_definition(server, "eng", "ledger", true).await;
+    let (s, _, body) = server
+        .post_form(
+            &server.admin,
+            "/orgs/eng/portal",
+            &[
+                ("title", "Engineering APIs"),
+                ("accent", "green"),
+                ("intro", "Everything **Engineering** runs for you. Ask for a key below; we answer within a day."),
+                ("signup_open", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
     let port = server.base.rsplit(':').next().unwrap().to_owned();
     let site = format!("http://{ENG}:{port}");
 
@@ -503,6 +516,20 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
         t.contains("The key was revoked")
     })
     .await;
+    // A request for another API, with a reason.
+    b.click("#request input[type=checkbox]").await;
+    b.find("#reason")
+        .await
+        .send_keys("Reconciling invoices")
+        .await
+        .unwrap();
+    b.click("#request button[type=submit]").await;
+    b.wait_text("main", "the request sent", |t| {
+        t.contains("Your request was sent") && t.contains("Reconciling invoices")
+    })
+    .await;
+    b.audit("portal-requested").await;
+    b.shoot("portal-requested").await;
 }
 
 /// Signs `email` up on `host`, follows the mailed link and signs in:
@@ -753,4 +780,98 @@ async fn a_key_request_is_approved_by_a_member_and_its_key_shown_once() {
     ] {
         assert!(actions.contains(a), "{a}: {actions}");
     }
+}
+
+#[tokio::test]
+async fn an_orgs_managers_brand_its_portal_and_close_sign_up() {
+    let server = TestServer::start().await;
+    server.org("eng", "Engineering").await;
+    server.org("mkt", "Marketing").await;
+    server.user("pat", &["eng"], Some("eng")).await;
+    server.user("mo", &["mkt"], Some("mkt")).await;
+    let (s, b) = server
+        .api(
+            Method::POST,
+            &server.admin,
+            "/api/v1/orgs/mkt/members",
+            Some(json!({"user": "mo", "can_manage": true})),
+        )
+        .await;
+    assert!(s.is_success(), "{b}");
+    let pat = server.api_login("pat", "pat-password").await;
+    let mo = server.api_login("mo", "mo-password").await;
+    server.superuser().await;
+    let root = server.api_login("root", "root-password").await;
+    verified_domain(&server, &root, "eng", ENG).await;
+
+    let intro = "Welcome, **builders**.\n\n<script>alert(1)</script>\n\n[docs](javascript:alert(2)) and [site](https://eng.example)";
+    let settings = [("title", "Eng APIs"), ("accent", "teal"), ("intro", intro)];
+    // A plain member, and another org's manager, change nothing.
+    let (s, _, _) = server.post_form(&pat, "/orgs/eng/portal", &settings).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, _) = server.post_form(&mo, "/orgs/eng/portal", &settings).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, body) = server
+        .post_form(&server.admin, "/orgs/eng/portal", &[("accent", "hot-pink")])
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // The admin brands it and closes sign-up (the checkbox left out).
+    let (s, location, body) = server
+        .post_form(&server.admin, "/orgs/eng/portal", &settings)
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    assert!(location.ends_with("done=portal"), "{location}");
+
+    let home = portal(&server, Method::GET, ENG, "/portal", "", None).await;
+    assert!(
+        home.body.contains("Eng APIs") && home.body.contains("accent-teal"),
+        "{}",
+        home.body
+    );
+    assert!(
+        home.body.contains("<strong>builders</strong>"),
+        "{}",
+        home.body
+    );
+    assert!(
+        home.body.contains("href=\"https://eng.example\""),
+        "{}",
+        home.body
+    );
+    assert!(
+        !home.body.contains("<script>alert") && !home.body.contains("javascript:"),
+        "{}",
+        home.body
+    );
+    assert!(
+        !home.body.contains("href=\"/portal/signup\""),
+        "no sign-up offered: {}",
+        home.body
+    );
+    let form_cookie = cookie_of(&home.cookies, "orgscope_portal_form").unwrap();
+    let token = form_cookie.split_once('=').unwrap().1.to_owned();
+    let got = portal(
+        &server,
+        Method::POST,
+        ENG,
+        "/portal/signup",
+        &form_cookie,
+        Some(&[
+            ("csrf", &token),
+            ("email", "dana@example.com"),
+            ("password", "dana-password"),
+        ]),
+    )
+    .await;
+    assert_eq!(got.status, StatusCode::FORBIDDEN, "{}", got.body);
+    assert!(got.body.contains("takes no sign-ups"), "{}", got.body);
+    let (_, audit) = server
+        .api(
+            Method::GET,
+            &server.admin,
+            "/api/v1/audit?action=org.portal",
+            None,
+        )
+        .await;
+    assert!(audit.to_string().contains("Eng APIs"), "{audit}");
 }
