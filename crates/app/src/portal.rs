@@ -372,11 +372,10 @@ pub async fn sign_in(
 ) -> Result<(String, String)> {
     let email = email.trim().to_owned();
     let limit_key = format!("portal:{}/{}", site.org.id, email.to_ascii_lowercase());
+    // As for tenant users (`me::login`): a locked address refuses only
+    // failures, never a correct password of a username not itself locked.
     limiter
         .check_user(&limit_key)
-        .map_err(Error::TooManyRequests)?;
-    limiter
-        .check_address(address)
         .map_err(Error::TooManyRequests)?;
     let mut tx = env.store.read().await?;
     let dev = developer_by_email(&mut tx, site, &email).await?;
@@ -387,6 +386,9 @@ pub async fn sign_in(
     let ok = off_the_workers(move || verify_password(&given, hash.as_deref())).await?;
     let Some(dev) = dev.filter(|_| ok) else {
         limiter.failed(&limit_key, address);
+        limiter
+            .check_address(address)
+            .map_err(Error::TooManyRequests)?;
         return Err(Error::Unauthorized);
     };
     limiter.succeeded(&limit_key);

@@ -875,3 +875,59 @@ async fn an_orgs_managers_brand_its_portal_and_close_sign_up() {
         .await;
     assert!(audit.to_string().contains("Eng APIs"), "{audit}");
 }
+
+/// Portal sign-ins share the login limits: a developer's own failures lock
+/// that account, and an address's failures never refuse a correct password.
+#[tokio::test]
+async fn portal_sign_ins_are_limited_like_tenant_sign_ins() {
+    let Some(sink) = MailSink::start().await else {
+        return;
+    };
+    let mailer =
+        orgscope_app::mail::Mailer::new(&sink.url(), "Portal <portal@orgscope.test>").unwrap();
+    let server = TestServer::start_mailing(mailer).await;
+    server.org("eng", "Engineering").await;
+    server.superuser().await;
+    let root = server.api_login("root", "root-password").await;
+    verified_domain(&server, &root, "eng", ENG).await;
+    let (cookies, token) = developer(&server, &sink, ENG, "dana@example.com").await;
+    developer(&server, &sink, ENG, "erin@example.com").await;
+    let form_cookie = cookies.split("; ").nth(1).unwrap().to_owned();
+    let sign_in = |email: String, password: &'static str| {
+        let (form_cookie, token) = (form_cookie.clone(), token.clone());
+        let server = &server;
+        async move {
+            portal(
+                server,
+                Method::POST,
+                ENG,
+                "/portal/login",
+                &form_cookie,
+                Some(&[("csrf", &token), ("email", &email), ("password", password)]),
+            )
+            .await
+            .status
+        }
+    };
+    // Strangers' failures from this address: past its budget they are 429s,
+    // yet erin's correct password still opens.
+    for i in 0..50 {
+        sign_in(format!("nobody{i}@example.com"), "wrong-password").await;
+    }
+    assert_eq!(
+        sign_in("nobody@example.com".into(), "wrong-password").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        sign_in("erin@example.com".into(), "a-long-password").await,
+        StatusCode::SEE_OTHER
+    );
+    // Dana's own failures lock dana, even with the right password.
+    for _ in 0..10 {
+        sign_in("dana@example.com".into(), "wrong-password").await;
+    }
+    assert_eq!(
+        sign_in("dana@example.com".into(), "a-long-password").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
