@@ -76,6 +76,32 @@ fn link_in(mail: &str) -> String {
         .collect()
 }
 
+/// The portal form token a page set: its cookie (`name=value`) and value.
+fn form_token(page: &Got) -> (String, String) {
+    let cookie = cookie_of(&page.cookies, "orgscope_portal_form").expect("a form token");
+    let token = cookie.split_once('=').unwrap().1.to_owned();
+    (cookie, token)
+}
+
+/// Posts the sign-up form with the form token.
+async fn sign_up(
+    server: &TestServer,
+    host: &str,
+    (cookie, token): (&str, &str),
+    email: &str,
+    password: &str,
+) -> Got {
+    portal(
+        server,
+        Method::POST,
+        host,
+        "/portal/signup",
+        cookie,
+        Some(&[("csrf", token), ("email", email), ("password", password)]),
+    )
+    .await
+}
+
 async fn verified_domain(server: &TestServer, root: &str, org: &str, domain: &str) {
     let (s, b) = server
         .api(
@@ -143,8 +169,7 @@ async fn a_developer_signs_up_confirms_signs_in_and_keeps_to_their_portal() {
     for absent in ["draft", "adverts", ".internal"] {
         assert!(!home.body.contains(absent), "{absent}: {}", home.body);
     }
-    let form_cookie = cookie_of(&home.cookies, "orgscope_portal_form").expect("a form token");
-    let token = form_cookie.split_once('=').unwrap().1.to_owned();
+    let (form_cookie, token) = form_token(&home);
     let page = portal(
         &server,
         Method::GET,
@@ -184,17 +209,12 @@ async fn a_developer_signs_up_confirms_signs_in_and_keeps_to_their_portal() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
     // Sign up: a mail with a link; the password counts once it is followed.
-    let signup = portal(
+    let signup = sign_up(
         &server,
-        Method::POST,
         ENG,
-        "/portal/signup",
-        &form_cookie,
-        Some(&[
-            ("csrf", &token),
-            ("email", "dana@example.com"),
-            ("password", "dana-password"),
-        ]),
+        (&form_cookie, &token),
+        "dana@example.com",
+        "dana-password",
     )
     .await;
     assert_eq!(signup.status, StatusCode::OK, "{}", signup.body);
@@ -367,19 +387,13 @@ async fn without_a_mail_relay_a_portal_takes_no_sign_ups_and_says_why() {
     let root = server.api_login("root", "root-password").await;
     verified_domain(&server, &root, "eng", ENG).await;
     let home = portal(&server, Method::GET, ENG, "/portal", "", None).await;
-    let form_cookie = cookie_of(&home.cookies, "orgscope_portal_form").unwrap();
-    let token = form_cookie.split_once('=').unwrap().1.to_owned();
-    let got = portal(
+    let (form_cookie, token) = form_token(&home);
+    let got = sign_up(
         &server,
-        Method::POST,
         ENG,
-        "/portal/signup",
-        &form_cookie,
-        Some(&[
-            ("csrf", &token),
-            ("email", "dana@example.com"),
-            ("password", "dana-password"),
-        ]),
+        (&form_cookie, &token),
+        "dana@example.com",
+        "dana-password",
     )
     .await;
     assert_eq!(got.status, StatusCode::SERVICE_UNAVAILABLE, "{}", got.body);
@@ -541,19 +555,13 @@ async fn developer(
     email: &str,
 ) -> (String, String) {
     let home = portal(server, Method::GET, host, "/portal", "", None).await;
-    let form_cookie = cookie_of(&home.cookies, "orgscope_portal_form").unwrap();
-    let token = form_cookie.split_once('=').unwrap().1.to_owned();
-    let signup = portal(
+    let (form_cookie, token) = form_token(&home);
+    let signup = sign_up(
         server,
-        Method::POST,
         host,
-        "/portal/signup",
-        &form_cookie,
-        Some(&[
-            ("csrf", &token),
-            ("email", email),
-            ("password", "a-long-password"),
-        ]),
+        (&form_cookie, &token),
+        email,
+        "a-long-password",
     )
     .await;
     assert_eq!(signup.status, StatusCode::OK, "{}", signup.body);
@@ -848,19 +856,13 @@ async fn an_orgs_managers_brand_its_portal_and_close_sign_up() {
         "no sign-up offered: {}",
         home.body
     );
-    let form_cookie = cookie_of(&home.cookies, "orgscope_portal_form").unwrap();
-    let token = form_cookie.split_once('=').unwrap().1.to_owned();
-    let got = portal(
+    let (form_cookie, token) = form_token(&home);
+    let got = sign_up(
         &server,
-        Method::POST,
         ENG,
-        "/portal/signup",
-        &form_cookie,
-        Some(&[
-            ("csrf", &token),
-            ("email", "dana@example.com"),
-            ("password", "dana-password"),
-        ]),
+        (&form_cookie, &token),
+        "dana@example.com",
+        "dana-password",
     )
     .await;
     assert_eq!(got.status, StatusCode::FORBIDDEN, "{}", got.body);
