@@ -33,6 +33,7 @@ pub mod knowledge;
 pub mod limits;
 pub mod mail;
 pub mod me;
+pub mod openapi;
 pub mod orgs;
 pub mod portal;
 pub mod resources;

@@ -96,7 +96,25 @@ pub struct PortalApi {
     /// Empty: every method.
     pub methods: Vec<String>,
     pub description: Option<String>,
+    /// Key requests for it are approved at once (`key_approval: auto`).
+    pub auto_approval: bool,
+    /// Its OpenAPI document as the portal may hand it out (no `servers`).
+    #[serde(skip)]
+    pub openapi: Option<Value>,
 }
+
+impl PortalApi {
+    /// The reference pages of its OpenAPI document, if it has one.
+    #[must_use]
+    pub fn reference(&self) -> Option<crate::openapi::Reference> {
+        self.openapi
+            .as_ref()
+            .map(|doc| crate::openapi::reference(doc, &self.listen_path, &self.methods))
+    }
+}
+
+/// Who decided an auto-approved request (`decided_by`).
+pub const AUTO_APPROVAL: &str = "auto-approval";
 
 fn portal_api(r: &ResourceRow) -> Option<PortalApi> {
     let f: Value = serde_json::from_str(&r.fields).unwrap_or_default();
@@ -114,6 +132,11 @@ fn portal_api(r: &ResourceRow) -> Option<PortalApi> {
             })
             .unwrap_or_default(),
         description: f["description"].as_str().map(str::to_owned),
+        auto_approval: f["key_approval"] == "auto",
+        openapi: f
+            .get("openapi")
+            .filter(|d| d.is_object())
+            .map(crate::openapi::published),
     })
 }
 
@@ -566,9 +589,13 @@ pub async fn request_key(
         .filter_map(portal_api)
         .collect();
     let mut names = Vec::new();
+    let mut auto = true;
     for id in apis {
         match published.iter().find(|a| &a.id == id) {
-            Some(a) => names.push(a.name.clone()),
+            Some(a) => {
+                names.push(a.name.clone());
+                auto &= a.auto_approval;
+            }
             None => return Err(Error::Invalid(format!("apis: no published API '{id}'"))),
         }
     }
@@ -578,6 +605,44 @@ pub async fn request_key(
     if !reason.is_empty() {
         fields["reason"] = json!(reason);
     }
+    let refs: Vec<(String, String)> = std::iter::once(("developer".to_owned(), dev.id.clone()))
+        .chain(apis.iter().map(|a| ("apis".to_owned(), a.clone())))
+        .collect();
+    // Every API asked for issues its keys at once: the key is made here,
+    // as a member's approval would make it, and waits sealed for the
+    // developer's one look.
+    let sealed = if auto {
+        let key = orgscope_store::new_id("ck");
+        let token = new_secret("ock_");
+        let key_fields = json!({"developer": dev.id, "apis": apis});
+        tx.resource_insert(&NewResource {
+            id: key.clone(),
+            tenant_id: site.org.tenant_id.clone(),
+            kind: "consumer_key".into(),
+            org_id: Some(site.org.id.clone()),
+            name: format!("key for {id}"),
+            fields: key_fields.to_string(),
+            secret: Some(hash_secret(&token)),
+            created_by: None,
+        })
+        .await?;
+        tx.refs_set(&key, &refs).await?;
+        audit(
+            &mut tx,
+            site,
+            &me,
+            "consumer_key.create",
+            ("consumer_key", &key),
+            key_fields,
+        )
+        .await?;
+        fields["status"] = json!("approved");
+        fields["decided_by"] = json!(AUTO_APPROVAL);
+        fields["consumer_key"] = json!(key);
+        Some(env.master_key.seal(&token, &id).map_err(Error::Internal)?)
+    } else {
+        None
+    };
     tx.resource_insert(&NewResource {
         id: id.clone(),
         tenant_id: site.org.tenant_id.clone(),
@@ -585,13 +650,10 @@ pub async fn request_key(
         org_id: Some(site.org.id.clone()),
         name: format!("{} asks for {}", dev.email, names.join(", ")),
         fields: fields.to_string(),
-        secret: None,
+        secret: sealed,
         created_by: None,
     })
     .await?;
-    let refs: Vec<(String, String)> = std::iter::once(("developer".to_owned(), dev.id.clone()))
-        .chain(apis.iter().map(|a| ("apis".to_owned(), a.clone())))
-        .collect();
     tx.refs_set(&id, &refs).await?;
     audit(
         &mut tx,
@@ -608,7 +670,7 @@ pub async fn request_key(
         id,
         apis: names,
         reason: (!reason.is_empty()).then(|| reason.to_owned()),
-        status: "pending".into(),
+        status: fields["status"].as_str().unwrap_or("pending").to_owned(),
         created_at: row.created_at,
     })
 }
@@ -690,6 +752,9 @@ pub struct PortalSettings {
     pub accent: String,
     /// Whether developers may sign up.
     pub signup_open: bool,
+    /// Whether it shows a logo (uploaded apart: [`set_logo`]).
+    #[serde(default)]
+    pub logo: bool,
 }
 
 impl PortalSettings {
@@ -700,12 +765,14 @@ impl PortalSettings {
                 intro: r.intro,
                 accent: r.accent,
                 signup_open: r.signup_open != 0,
+                logo: false,
             },
             None => PortalSettings {
                 title: None,
                 intro: None,
                 accent: ACCENTS[0].into(),
                 signup_open: true,
+                logo: false,
             },
         }
     }
@@ -715,6 +782,8 @@ impl PortalSettings {
 #[derive(Clone, Debug)]
 pub struct Branding {
     pub title: String,
+    /// The logo's address (versioned), if the portal has one.
+    pub logo: Option<String>,
     /// The introduction as HTML, made safe.
     pub intro_html: Option<String>,
     pub accent: String,
@@ -770,7 +839,14 @@ pub fn markdown(text: &str) -> String {
 pub async fn branding(store: &Store, site: &Site) -> Result<Branding> {
     let mut tx = store.read().await?;
     let s = PortalSettings::of(tx.portal_settings(&site.org.id).await?);
+    let logo = tx.portal_logo_stamp(&site.org.id).await?;
     Ok(Branding {
+        logo: logo.map(|at| {
+            format!(
+                "/portal/logo?v={}",
+                at.replace(|c: char| !c.is_ascii_alphanumeric(), "")
+            )
+        }),
         title: s.title.unwrap_or_else(|| site.org.name.clone()),
         intro_html: s.intro.as_deref().map(markdown),
         accent: s.accent,
@@ -778,16 +854,24 @@ pub async fn branding(store: &Store, site: &Site) -> Result<Branding> {
     })
 }
 
-/// An org's portal settings, for those who manage the org.
-pub async fn settings(env: &Env<'_>, auth: &Caller, org: &str) -> Result<PortalSettings> {
-    let mut tx = env.store.read().await?;
-    let row = crate::orgs::visible_org(&mut tx, auth, org).await?;
+/// An org whose portal the caller manages (its admins and managers).
+async fn managed_org(tx: &mut Tx, auth: &Caller, org: &str) -> Result<OrgRow> {
+    let row = crate::orgs::visible_org(tx, auth, org).await?;
     if !policy::can_manage_org(&auth.principal, &row.tenant(), &row.org()) {
         return Err(Error::Forbidden(
             "only the org's admins and managers change its portal".into(),
         ));
     }
-    Ok(PortalSettings::of(tx.portal_settings(&row.id).await?))
+    Ok(row)
+}
+
+/// An org's portal settings, for those who manage the org.
+pub async fn settings(env: &Env<'_>, auth: &Caller, org: &str) -> Result<PortalSettings> {
+    let mut tx = env.store.read().await?;
+    let row = managed_org(&mut tx, auth, org).await?;
+    let mut settings = PortalSettings::of(tx.portal_settings(&row.id).await?);
+    settings.logo = tx.portal_logo_stamp(&row.id).await?.is_some();
+    Ok(settings)
 }
 
 /// Sets an org's portal settings (its admins and managers); audited.
@@ -820,18 +904,14 @@ pub async fn update_settings(
         )));
     }
     let mut tx = env.store.write().await?;
-    let row = crate::orgs::visible_org(&mut tx, auth, org).await?;
-    if !policy::can_manage_org(&auth.principal, &row.tenant(), &row.org()) {
-        return Err(Error::Forbidden(
-            "only the org's admins and managers change its portal".into(),
-        ));
-    }
+    let row = managed_org(&mut tx, auth, org).await?;
     let before = PortalSettings::of(tx.portal_settings(&row.id).await?);
     let after = PortalSettings {
         title: title.map(str::to_owned),
         intro: intro.map(str::to_owned),
         accent: input.accent.clone(),
         signup_open: input.signup_open,
+        logo: before.logo,
     };
     tx.portal_settings_put(&PortalSettingsRow {
         org_id: row.id.clone(),
@@ -857,4 +937,75 @@ pub async fn update_settings(
     .await?;
     tx.commit().await?;
     Ok(after)
+}
+
+/// The largest logo a portal takes.
+pub const MAX_LOGO: usize = 256 * 1024;
+
+/// The image type of a logo, by its first bytes: PNG, JPEG, GIF or WebP
+/// (never SVG, which may carry script).
+fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) an org's portal logo; audited.
+pub async fn set_logo(env: &Env<'_>, auth: &Caller, org: &str, image: Option<&[u8]>) -> Result<()> {
+    let logo = match image {
+        Some(bytes) if bytes.len() > MAX_LOGO => {
+            return Err(Error::TooLarge(format!(
+                "logo: the image is {} KiB; at most {} KiB",
+                bytes.len().div_ceil(1024),
+                MAX_LOGO / 1024
+            )));
+        }
+        Some(bytes) => Some((
+            image_type(bytes).ok_or_else(|| {
+                Error::Invalid(
+                    "logo: choose a PNG, JPEG, GIF or WebP image (SVG is not taken)".into(),
+                )
+            })?,
+            bytes,
+        )),
+        None => None,
+    };
+    let mut tx = env.store.write().await?;
+    let row = managed_org(&mut tx, auth, org).await?;
+    let had = tx.portal_logo_stamp(&row.id).await?.is_some();
+    tx.portal_logo_put(&row.id, logo).await?;
+    let described =
+        |l: Option<(&str, &[u8])>| l.map(|(t, b)| json!({"content_type": t, "bytes": b.len()}));
+    crate::audit::audit(
+        &mut tx,
+        auth,
+        Some(&row.tenant_id),
+        crate::audit::Change {
+            action: "org.portal_logo",
+            kind: "org",
+            target: &row.id,
+            org: Some(&row.id),
+            before: Some(json!({"logo": had})),
+            after: Some(json!({"logo": described(logo)})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The portal's logo: its content type and bytes.
+pub async fn logo(store: &Store, site: &Site) -> Result<(String, Vec<u8>)> {
+    let mut tx = store.read().await?;
+    tx.portal_logo(&site.org.id)
+        .await?
+        .ok_or_else(|| Error::NotFound("this portal has no logo".into()))
 }

@@ -293,6 +293,7 @@ pub async fn create(
         viewer: &viewer,
         tenant: &tenant,
         org: target.org.as_deref(),
+        by_key: matches!(auth.principal.actor, Actor::OrgKey { .. }),
     };
     kinds::check(&mut tx, kind, &at, &fields, &kinds::Write::Create).await?;
     let refs = check_refs(&mut tx, auth, kind, target.org.as_deref(), &fields).await?;
@@ -388,6 +389,7 @@ pub async fn update(
         viewer: &viewer,
         tenant: &row.tenant_id,
         org: row.org_id.as_deref(),
+        by_key: matches!(auth.principal.actor, Actor::OrgKey { .. }),
     };
     let write = kinds::Write::Update {
         id,

@@ -47,6 +47,9 @@ pub enum FieldType {
     Refs(&'static str),
     /// An object of short string labels.
     Labels,
+    /// A JSON object (a document such as an OpenAPI description) of at most
+    /// this many bytes as compact JSON.
+    Document(usize),
     /// Set by the server, never by a body (a task's status); shown on reads.
     ReadOnly,
 }
@@ -448,6 +451,18 @@ pub static KINDS: &[Kind] = &[
                 FieldType::Choices(&["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
                 false,
                 "Allowed methods; empty or absent = all.",
+            ),
+            field(
+                "openapi",
+                FieldType::Document(1 << 20),
+                false,
+                "An OpenAPI 3.0 or 3.1 document (JSON object, at most 1 MiB, local $refs only): the portal renders it as the API's reference.",
+            ),
+            field(
+                "key_approval",
+                FieldType::Choice(&["member", "auto"]),
+                false,
+                "How the portal answers a developer's key request for it: member (default: an org member approves or denies) or auto (the key is issued at once; only people may set it).",
             ),
             DESCRIPTION,
         ],
@@ -895,6 +910,19 @@ fn check(f: &Field, v: &Value) -> Result<Value, FieldError> {
                         ),
                     ));
                 }
+            }
+            Ok(v.clone())
+        }
+        FieldType::Document(max) => {
+            if !v.is_object() {
+                return Err(bad(f.name, "must be a JSON object"));
+            }
+            let size = v.to_string().len();
+            if size > max {
+                return Err(bad(
+                    f.name,
+                    format!("is {size} bytes as JSON; at most {max}"),
+                ));
             }
             Ok(v.clone())
         }

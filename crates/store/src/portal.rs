@@ -128,4 +128,43 @@ impl Tx {
         );
         self.exec(&sql).await.map(|_| ())
     }
+
+    /// When the org's portal logo was last set, if it has one (a version
+    /// for its address, read without the image).
+    pub async fn portal_logo_stamp(&mut self, org: &str) -> Result<Option<String>> {
+        let mut sql = Sql::new("SELECT updated_at FROM portal_logos WHERE org_id = ");
+        sql.arg(org);
+        match self.one::<(String,)>(&sql).await {
+            Ok((at,)) => Ok(Some(at)),
+            Err(crate::StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The org's portal logo: its content type and bytes.
+    pub async fn portal_logo(&mut self, org: &str) -> Result<Option<(String, Vec<u8>)>> {
+        let mut sql = Sql::new("SELECT content_type, image FROM portal_logos WHERE org_id = ");
+        sql.arg(org);
+        match self.one(&sql).await {
+            Ok(row) => Ok(Some(row)),
+            Err(crate::StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) the org's portal logo.
+    pub async fn portal_logo_put(&mut self, org: &str, logo: Option<(&str, &[u8])>) -> Result<()> {
+        let mut sql = Sql::new("DELETE FROM portal_logos WHERE org_id = ");
+        sql.arg(org);
+        self.exec(&sql).await?;
+        if let Some((content_type, image)) = logo {
+            let sql = Sql::insert(
+                "portal_logos",
+                &["org_id", "content_type", "image", "updated_at"],
+                vec![org.into(), content_type.into(), image.into(), now().into()],
+            );
+            self.exec(&sql).await?;
+        }
+        Ok(())
+    }
 }

@@ -10,8 +10,14 @@ use sqlx::query::{Query, QueryAs};
 pub(crate) enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
+    Bytes(Vec<u8>),
 }
 
+impl From<&[u8]> for Arg {
+    fn from(b: &[u8]) -> Arg {
+        Arg::Bytes(b.to_vec())
+    }
+}
 impl From<&str> for Arg {
     fn from(s: &str) -> Arg {
         Arg::Text(Some(s.to_owned()))
@@ -130,6 +136,7 @@ impl Sql {
             q = match a.clone() {
                 Arg::Text(s) => q.bind(s),
                 Arg::Int(i) => q.bind(i),
+                Arg::Bytes(b) => q.bind(b),
             };
         }
         q
@@ -144,6 +151,7 @@ impl Sql {
             q = match a.clone() {
                 Arg::Text(s) => q.bind(s),
                 Arg::Int(i) => q.bind(i),
+                Arg::Bytes(b) => q.bind(b),
             };
         }
         q

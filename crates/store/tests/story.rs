@@ -471,7 +471,7 @@ async fn applied(url: &str) -> Vec<(i64, String)> {
 }
 
 fn all_applied() -> Vec<(i64, String)> {
-    (1..=13).map(|v| (v, "ok".to_owned())).collect()
+    (1..=14).map(|v| (v, "ok".to_owned())).collect()
 }
 
 /// A migration whose SQL differs from what was applied (here: its recorded
@@ -589,5 +589,54 @@ async fn replicas_starting_together_migrate_once() {
             }
             assert_eq!(applied(&url).await, all_applied(), "{url}");
         }
+    }
+}
+
+/// A portal logo's bytes come back as stored on both databases (BLOB and
+/// BYTEA), and go with their org.
+#[tokio::test]
+async fn a_portal_logo_keeps_its_bytes() {
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    for (backend, store) in stores().await {
+        let mut tx = store.write().await.unwrap();
+        let t = tx.tenant_create("one", "One").await.unwrap();
+        let a = tx.org_create(&t.id, "a", "A", None, None).await.unwrap();
+        assert_eq!(tx.portal_logo(&a.id).await.unwrap(), None, "{backend}");
+        tx.portal_logo_put(&a.id, Some(("image/png", &bytes)))
+            .await
+            .unwrap();
+        tx.portal_logo_put(&a.id, Some(("image/gif", &bytes[..10])))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        assert_eq!(
+            tx.portal_logo(&a.id).await.unwrap(),
+            Some(("image/gif".to_owned(), bytes[..10].to_vec())),
+            "{backend}: the last one set"
+        );
+        assert!(tx.portal_logo_stamp(&a.id).await.unwrap().is_some());
+        drop(tx);
+        let mut tx = store.write().await.unwrap();
+        tx.portal_logo_put(&a.id, Some(("image/png", &bytes)))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.read().await.unwrap();
+        assert_eq!(
+            tx.portal_logo(&a.id).await.unwrap().map(|(_, b)| b),
+            Some(bytes.clone()),
+            "{backend}"
+        );
+        drop(tx);
+        let mut tx = store.write().await.unwrap();
+        tx.portal_logo_put(&a.id, None).await.unwrap();
+        assert_eq!(
+            tx.portal_logo_stamp(&a.id).await.unwrap(),
+            None,
+            "{backend}"
+        );
+        tx.commit().await.unwrap();
+        store.close().await;
     }
 }

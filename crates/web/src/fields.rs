@@ -284,6 +284,19 @@ pub fn inputs(
                 }
                 i
             }
+            FieldType::Document(max) => {
+                let mut i = Input::new(f, "textarea");
+                i.max = max;
+                i.rows = 10;
+                i.value = match v {
+                    Some(Value::String(raw)) => raw.clone(),
+                    Some(doc @ Value::Object(_)) => {
+                        serde_json::to_string_pretty(doc).unwrap_or_default()
+                    }
+                    _ => String::new(),
+                };
+                i
+            }
             FieldType::Labels => {
                 let mut i = Input::new(f, "lines");
                 i.value = match v {
@@ -380,6 +393,26 @@ pub fn read(kind: &Kind, pairs: &[(String, String)]) -> Sent {
                     .filter(|l| !l.is_empty())
                     .collect();
                 (!list.is_empty()).then(|| json!(list))
+            }
+            FieldType::Document(_) => {
+                let t = raw.trim();
+                if t.is_empty() {
+                    None
+                } else {
+                    match serde_json::from_str::<Value>(t) {
+                        Ok(doc) => Some(doc),
+                        Err(e) => {
+                            sent.problem.get_or_insert(format!(
+                                "{}: this is not JSON (line {}, column {}): {e}",
+                                label(f.name),
+                                e.line(),
+                                e.column()
+                            ));
+                            // Kept as typed, to be fixed.
+                            Some(json!(raw))
+                        }
+                    }
+                }
             }
             FieldType::Labels => {
                 let mut map = Map::new();
@@ -598,6 +631,20 @@ pub fn show(f: &Field, v: &Value, names: &Names) -> Shown {
                 ..Shown::new(label, "links")
             }
         }
+        FieldType::Document(_) => {
+            let size = v.to_string().len();
+            let info = &v["info"];
+            let about = match (info["title"].as_str(), info["version"].as_str()) {
+                (Some(t), Some(ver)) => format!("{t}, version {ver}: "),
+                (Some(t), None) => format!("{t}: "),
+                _ => String::new(),
+            };
+            Shown::text(
+                label,
+                "text",
+                format!("{about}a JSON document of {size} bytes"),
+            )
+        }
         FieldType::Labels => {
             let chips: Vec<String> = v
                 .as_object()
@@ -629,7 +676,9 @@ pub fn columns(kind: &Kind) -> Vec<&'static Field> {
         }
         FieldType::Ref(_) | FieldType::Refs(_) => Some(1),
         FieldType::Text(_) | FieldType::Patterns | FieldType::Choices(_) => Some(2),
-        FieldType::Secret | FieldType::ReadOnly | FieldType::Labels => None,
+        FieldType::Secret | FieldType::ReadOnly | FieldType::Labels | FieldType::Document(_) => {
+            None
+        }
     };
     let mut fields: Vec<(u8, usize, &'static Field)> = kind
         .fields

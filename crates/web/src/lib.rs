@@ -93,6 +93,11 @@ pub fn router<S: Host>() -> Router<S> {
         .route("/orgs/{org}/edit", post(orgs::edit::<S>))
         .route("/orgs/{org}/verify", post(orgs::verify::<S>))
         .route("/orgs/{org}/portal", post(orgs::portal::<S>))
+        .route("/orgs/{org}/portal/logo", post(orgs::portal_logo::<S>))
+        .route(
+            "/orgs/{org}/portal/logo/remove",
+            post(orgs::portal_logo_remove::<S>),
+        )
         .route("/orgs/{org}/members", post(orgs::add_member::<S>))
         .route(
             "/orgs/{org}/members/{user}/manage",
@@ -130,6 +135,11 @@ pub fn router<S: Host>() -> Router<S> {
         )
         .route("/account/default-org", post(people::set_default::<S>))
         .route("/portal/apis/{id}", get(portal::api::<S>))
+        .route("/portal/logo", get(portal::logo::<S>))
+        .route(
+            "/portal/apis/{id}/openapi.json",
+            get(portal::api_document::<S>),
+        )
         .route(
             "/portal/signup",
             get(portal::signup_page).post(portal::signup::<S>),

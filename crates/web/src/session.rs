@@ -138,12 +138,21 @@ pub async fn csrf_guard(req: Request, next: Next) -> Response {
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;
     }
-    if content_type.starts_with("multipart/form-data") && req.uri().path() == "/files/upload" {
+    if content_type.starts_with("multipart/form-data") && takes_multipart(req.uri().path()) {
         let mut req = req;
         req.extensions_mut().insert(CsrfInBody);
         return next.run(req).await;
     }
     error::bare(PageError::Csrf)
+}
+
+/// The uploads whose handlers read the token from their body first.
+fn takes_multipart(path: &str) -> bool {
+    path == "/files/upload"
+        || path
+            .strip_prefix("/orgs/")
+            .and_then(|rest| rest.strip_suffix("/portal/logo"))
+            .is_some_and(|org| !org.is_empty() && !org.contains('/'))
 }
 
 /// Headers every page gets: no caching of private pages, no framing, and a

@@ -7,25 +7,37 @@ use orgscope_core::policy;
 use orgscope_store::Tx;
 use serde_json::{Map, Value, json};
 
-use super::{Place, text};
+use super::{Place, Write, text};
 use crate::orgs::org_ref;
 use crate::{Error, Result};
 
 /// The fields are a plain listen path free in the tenant and an http(s)
-/// upstream; `own` is the definition's id on update (its own path is no
-/// clash).
+/// upstream; an update's own path is no clash. Auto-approval issues keys on
+/// the portal, so only people switch it on (as only people make keys).
 pub async fn check(
     tx: &mut Tx,
     at: &Place<'_>,
-    own: Option<&str>,
+    write: &Write<'_>,
     fields: &Map<String, Value>,
 ) -> Result<()> {
+    let (own, sets_approval) = match write {
+        Write::Create => (None, true),
+        Write::Update { id, changes } => (Some(*id), changes.contains_key("key_approval")),
+    };
+    if at.by_key && sets_approval && text(fields, "key_approval") == "auto" {
+        return Err(Error::Forbidden(
+            "an org access key cannot set key_approval to auto (it issues consumer keys); sign in as a person to set it".into(),
+        ));
+    }
     let path = text(fields, "listen_path");
     // A listen path is stored as the gateway check will compare it.
     if gateway::normalize_path(path).as_deref() != Ok(path) || path.contains(char::is_whitespace) {
         return Err(Error::Invalid(format!(
             "listen_path: '{path}' must be a plain path: start with /, no spaces, no . or .. segments, no doubled slashes, no encoded slashes, e.g. /payments/"
         )));
+    }
+    if let Some(doc) = fields.get("openapi").filter(|d| !d.is_null()) {
+        crate::openapi::check(doc).map_err(Error::Invalid)?;
     }
     let upstream = text(fields, "upstream_url");
     if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {

@@ -24,6 +24,9 @@ pub struct Place<'a> {
     pub viewer: &'a ReadFilter,
     pub tenant: &'a str,
     pub org: Option<&'a str>,
+    /// The writer is an org access key: it may not issue keys, nor switch
+    /// on what issues them.
+    pub by_key: bool,
 }
 
 /// Which write is being checked.
@@ -47,13 +50,7 @@ pub async fn check(
     match kind.behaviour {
         Behaviour::Task => task::check(tx, at, fields, write).await,
         Behaviour::Job => job::check(tx, at, fields, write).await,
-        Behaviour::ApiDefinition => {
-            let own = match write {
-                Write::Create => None,
-                Write::Update { id, .. } => Some(*id),
-            };
-            api_definition::check(tx, at, own, fields).await
-        }
+        Behaviour::ApiDefinition => api_definition::check(tx, at, write, fields).await,
         Behaviour::Developer => developer::check(fields),
         Behaviour::KeyRequest => key_request::check(write),
         _ => Ok(()),

@@ -2,16 +2,13 @@
 //! and consumer keys, references kept inside an org, the forward-auth check
 //! (also behind a real nginx) and each org's portal by Host.
 
-use std::io::Write as _;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use orgscope_core::gateway::ProxyStyle;
 
 use crate::harness::{Backend, Options, TestServer, backends};
+use crate::nginx::{Nginx, check_location, upstream};
 
 pub(crate) struct Apis {
     pub s: TestServer,
@@ -461,76 +458,15 @@ async fn each_org_portal_answers_on_its_own_domain_only() {
     }
 }
 
-/// An upstream that says which path it was asked for.
-async fn upstream() -> u16 {
-    let app = axum::Router::new()
-        .fallback(|uri: axum::http::Uri| async move { format!("upstream saw {}", uri.path()) });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    port
-}
-
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn nginx_binary() -> Option<String> {
-    ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .map(str::to_owned)
-}
-
 #[tokio::test]
 async fn behind_a_real_nginx_a_key_reaches_its_orgs_api_only() {
-    let Some(nginx) = nginx_binary() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI installs nginx: it must be found"
-        );
-        eprintln!("nginx is not installed: the nginx test is skipped");
-        return;
-    };
     let a = setup(Backend::Sqlite).await;
     let s = &a.s;
     let up = upstream().await;
     let orgscope = s.base.trim_start_matches("http://").to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = s.dir.join("nginx");
-    std::fs::create_dir_all(dir.join("tmp")).unwrap();
-    let conf = dir.join("nginx.conf");
-    let d = dir.display();
-    let mut f = std::fs::File::create(&conf).unwrap();
-    write!(
-        f,
-        "worker_processes 1;
-error_log {d}/error.log;
-pid {d}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/tmp/body; proxy_temp_path {d}/tmp/proxy;
-  fastcgi_temp_path {d}/tmp/fastcgi; uwsgi_temp_path {d}/tmp/uwsgi; scgi_temp_path {d}/tmp/scgi;
-  server {{
-    listen 127.0.0.1:{port};
-    location = /_orgscope_check {{
-      internal;
-      proxy_pass http://{orgscope}/api/v1/gateway/check;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length \"\";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_set_header X-Original-Method $request_method;
-    }}
+    let check = check_location(&orgscope, "");
+    let locations = format!(
+        "{check}
     location /alpha/ {{
       auth_request /_orgscope_check;
       proxy_pass http://127.0.0.1:{up}/alpha-upstream/;
@@ -538,40 +474,13 @@ http {{
     location /beta/ {{
       auth_request /_orgscope_check;
       proxy_pass http://127.0.0.1:{up}/beta-upstream/;
-    }}
-  }}
-}}
-"
-    )
-    .unwrap();
-    drop(f);
-    let _nginx = Nginx(
-        Command::new(&nginx)
-            .args([
-                "-c",
-                conf.to_str().unwrap(),
-                "-g",
-                "daemon off; user root root;",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    }}"
     );
-    let url = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if s.http.get(format!("{url}/")).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        ready,
-        "nginx did not start: {}",
-        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-    );
+    let Some(nginx) = Nginx::start(&s.dir.join("nginx"), &locations).await else {
+        return;
+    };
+    let port = nginx.port;
+    let url = nginx.url("");
     let get = |path: &'static str, key: Option<&str>| {
         let mut req = s.http.request(Method::GET, format!("{url}{path}"));
         if let Some(k) = key {

@@ -18,6 +18,7 @@ mod hiding;
 mod isolation;
 mod lifecycle;
 mod metrics;
+mod nginx;
 mod openapi;
 mod org_filter;
 mod pagination;

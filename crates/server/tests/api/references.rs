@@ -34,6 +34,10 @@ fn value_for(name: &str, ty: FieldType, n: usize) -> Option<Value> {
         (_, FieldType::Choices(_)) => json!([]),
         (_, FieldType::Timestamp) => json!("2999-01-01T00:00:00Z"),
         (_, FieldType::Labels) => json!({}),
+        ("openapi", _) => {
+            json!({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {}})
+        }
+        (_, FieldType::Document(_)) => json!({}),
         (_, FieldType::ReadOnly | FieldType::Ref(_) | FieldType::Refs(_)) => return None,
     })
 }

@@ -251,6 +251,8 @@ pub async fn show<S: Host>(
         Some("changed") => Some("The membership was changed."),
         Some("removed") => Some("The member was removed."),
         Some("portal") => Some("The portal's settings were saved."),
+        Some("logo") => Some("The portal shows the new logo."),
+        Some("logo-removed") => Some("The portal's logo was removed."),
         _ => None,
     };
     org_page(&state, &v, &org, notice, None).await
@@ -547,7 +549,100 @@ pub async fn portal<S: Host>(
         intro: Some(f.intro),
         accent: f.accent,
         signup_open: f.signup_open.is_some(),
+        logo: false,
     };
     let result = orgscope_app::portal::update_settings(&state.env(), &v.caller, &org, &input).await;
     after(&state, &v, &org, result, |_| org.clone(), "portal").await
+}
+
+/// `POST /orgs/{org}/portal/logo`: multipart with `csrf` first, then the
+/// `logo` image (read no further than the largest a portal takes).
+pub async fn portal_logo<S: Host>(
+    State(state): State<S>,
+    v: Viewer,
+    Path(org): Path<String>,
+    req: axum::extract::Request,
+) -> Response {
+    use axum::extract::FromRequest;
+    use orgscope_app::portal::MAX_LOGO;
+    let read = async {
+        let mut multipart = axum::extract::Multipart::from_request(req, &())
+            .await
+            .map_err(|e| Error::BadRequest(format!("the upload could not be read: {e}")))?;
+        let mut csrf_ok = !v.csrf_in_body;
+        while let Some(mut field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| Error::BadRequest(format!("the upload was interrupted: {e}")))?
+        {
+            if field.name() == Some(crate::session::CSRF_FIELD) && !csrf_ok {
+                let given = field.text().await.unwrap_or_default();
+                csrf_ok = orgscope_app::secrets::ct_eq(given.as_bytes(), v.csrf.as_bytes());
+                continue;
+            }
+            if !csrf_ok {
+                return Ok(None);
+            }
+            if field.name() != Some("logo") {
+                continue;
+            }
+            let mut image = Vec::new();
+            while let Some(chunk) = field
+                .chunk()
+                .await
+                .map_err(|e| Error::BadRequest(format!("the upload was interrupted: {e}")))?
+            {
+                image.extend_from_slice(&chunk);
+                if image.len() > MAX_LOGO {
+                    break; // enough to refuse it
+                }
+            }
+            if image.is_empty() {
+                return Err(Error::Invalid(
+                    "logo: choose an image file to upload".into(),
+                ));
+            }
+            return Ok(Some(image));
+        }
+        if csrf_ok {
+            Err(Error::Invalid(
+                "logo: choose an image file to upload".into(),
+            ))
+        } else {
+            Ok(None)
+        }
+    };
+    let image = match read.await {
+        Ok(Some(image)) => image,
+        Ok(None) => return crate::error::bare(crate::error::PageError::Csrf),
+        Err(e) => return org_page(&state, &v, &org, None, Some(e.into())).await,
+    };
+    let result = orgscope_app::portal::set_logo(&state.env(), &v.caller, &org, Some(&image)).await;
+    after(
+        &state,
+        &v,
+        &org,
+        result.map_err(too_large_is_invalid),
+        |()| org.clone(),
+        "logo",
+    )
+    .await
+}
+
+/// A refused size is shown on the form like any other mistake.
+fn too_large_is_invalid(e: Error) -> Error {
+    match e {
+        Error::TooLarge(m) => Error::Invalid(m),
+        e => e,
+    }
+}
+
+/// `POST /orgs/{org}/portal/logo/remove`.
+pub async fn portal_logo_remove<S: Host>(
+    State(state): State<S>,
+    v: Viewer,
+    Path(org): Path<String>,
+) -> Response {
+    let result = orgscope_app::portal::set_logo(&state.env(), &v.caller, &org, None).await;
+    after(&state, &v, &org, result, |()| org.clone(), "logo-removed").await
 }

@@ -14,7 +14,7 @@ use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use orgscope_app::portal::{
     self, Developer, DeveloperKey, DeveloperRequest, IssuedKey, PortalApi, Site,
 };
@@ -39,6 +39,8 @@ pub struct PortalLayout {
     /// The accent class of the portal's colour.
     pub accent: String,
     pub signup_open: bool,
+    /// The logo's address, if the portal has one.
+    pub logo: Option<String>,
     pub developer: Option<String>,
     pub token: String,
 }
@@ -118,6 +120,7 @@ impl Visit {
             title: self.brand.title.clone(),
             accent: format!("accent-{}", self.brand.accent),
             signup_open: self.brand.signup_open,
+            logo: self.brand.logo.clone(),
             developer: self.developer.as_ref().map(|d| d.email.clone()),
             token: self.token.clone(),
         }
@@ -192,6 +195,7 @@ pub async fn catalogue<S: Host>(State(state): State<S>, headers: HeaderMap, v: V
 struct ApiPage<'a> {
     p: &'a PortalLayout,
     api: PortalApi,
+    reference: Option<orgscope_app::openapi::Reference>,
 }
 
 /// `/portal` as the server's route answers it when JSON is not asked for.
@@ -216,7 +220,55 @@ pub async fn api<S: Host>(
         Err(e) => return fail(Some(&v), e),
     };
     let p = v.layout(&api.name);
-    v.answer(&headers, html(&ApiPage { p: &p, api }))
+    let reference = api.reference();
+    v.answer(
+        &headers,
+        html(&ApiPage {
+            p: &p,
+            api,
+            reference,
+        }),
+    )
+}
+
+/// `/portal/logo`: the portal's logo (its address carries its version, so
+/// it may be kept a day).
+pub async fn logo<S: Host>(State(state): State<S>, v: Visit) -> Response {
+    match portal::logo(state.env().store, &v.site).await {
+        Ok((content_type, image)) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "public, max-age=86400".to_owned()),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'".to_owned(),
+                ),
+            ],
+            image,
+        )
+            .into_response(),
+        Err(e) => fail(Some(&v), e),
+    }
+}
+
+/// `/portal/apis/{id}/openapi.json`: its OpenAPI document, to generate a
+/// client from (without `servers`: the gateway is where it is called).
+pub async fn api_document<S: Host>(
+    State(state): State<S>,
+    headers: HeaderMap,
+    v: Visit,
+    Path(id): Path<String>,
+) -> Response {
+    match portal::api(state.env().store, &v.site, &id).await {
+        Ok(PortalApi {
+            openapi: Some(doc), ..
+        }) => v.answer(&headers, axum::Json(doc).into_response()),
+        Ok(_) => fail(
+            Some(&v),
+            orgscope_app::Error::NotFound(format!("the API '{id}' has no OpenAPI document")),
+        ),
+        Err(e) => fail(Some(&v), e),
+    }
 }
 
 #[derive(Template)]
@@ -442,6 +494,7 @@ pub async fn keys<S: Host>(
     let notice = match q.done.as_deref() {
         Some("revoked") => Some("The key was revoked: it opens nothing from now on."),
         Some("requested") => Some("Your request was sent. The org decides; its answer shows here."),
+        Some("issued") => Some("These APIs issue keys at once: your key is below."),
         _ => None,
     };
     keys_page(&state, &v, &headers, &dev, notice, None).await
@@ -505,6 +558,7 @@ pub async fn request<S: Host>(
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
     match portal::request_key(&state.env(), &v.site, &dev, &apis, reason).await {
+        Ok(r) if r.status == "approved" => see_other("/portal/keys?done=issued"),
         Ok(_) => see_other("/portal/keys?done=requested"),
         Err(e) => keys_page(&state, &v, &headers, &dev, None, Some(e.into())).await,
     }

@@ -11,6 +11,8 @@ mod harness;
 mod hiding;
 mod kinds;
 mod mailsink;
+#[path = "../../../server/tests/api/nginx.rs"]
+mod nginx;
 mod orgs;
 mod people;
 mod portal;

@@ -8,9 +8,12 @@ use serde_json::json;
 
 use crate::harness::TestServer;
 use crate::mailsink::MailSink;
+use crate::nginx;
 
 const ENG: &str = "api.eng.test";
 const MKT: &str = "api.mkt.test";
+/// A small square PNG, for portal logos.
+const LOGO: &[u8] = include_bytes!("../fixtures/logo.png");
 
 /// A portal request: its status, `Location`, `Set-Cookie`s and body.
 struct Got {
@@ -427,11 +430,21 @@ async fn the_portal_in_a_browser() {
 
 async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser::Browser) {
     server.org("eng", "Engineering").await;
+    server.user("rita", &["eng"], Some("eng")).await;
     server.superuser().await;
     let root = server.api_login("root", "root-password").await;
     verified_domain(server, &root, "eng", ENG).await;
     let payments = api_definition(server, "eng", "payments", true).await;
     api_definition(server, "eng", "ledger", true).await;
+    let (s, b2) = server
+        .api(
+            Method::PATCH,
+            &server.admin,
+            &format!("/api/v1/api-definitions/{payments}"),
+            Some(json!({"openapi": payments_document(), "methods": ["GET", "POST"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b2}");
     let (s, _, body) = server
         .post_form(
             &server.admin,
@@ -445,21 +458,62 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
         )
         .await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let logo = reqwest::multipart::Form::new()
+        .text("csrf", orgscope_app::secrets::csrf_token(&server.admin))
+        .part(
+            "logo",
+            reqwest::multipart::Part::bytes(LOGO.to_vec()).file_name("logo.png"),
+        );
+    let res = server
+        .http
+        .post(server.url("/orgs/eng/portal/logo"))
+        .header("cookie", format!("orgscope_session={}", server.admin))
+        .multipart(logo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    // The gateway: a real nginx asking orgscope about every request.
+    let up = nginx::upstream().await;
+    let check = nginx::check_location(server.base.trim_start_matches("http://"), "");
+    let locations = format!(
+        "{check}
+    location /payments/ {{
+      auth_request /_orgscope_check;
+      proxy_pass http://127.0.0.1:{up}/payments-upstream/;
+    }}"
+    );
+    let Some(gateway) = nginx::Nginx::start(&server.dir.join("nginx"), &locations).await else {
+        return;
+    };
+    let call = |key: String| {
+        server
+            .http
+            .get(gateway.url("/payments/charges"))
+            .header("x-api-key", key)
+            .send()
+    };
+
     let port = server.base.rsplit(':').next().unwrap().to_owned();
     let site = format!("http://{ENG}:{port}");
-
     b.goto(&format!("{site}/portal")).await;
     b.wait_text("main", "the catalogue", |t| {
         t.contains("payments") && t.contains("ledger")
     })
     .await;
+    assert!(b.exists("img.portal-logo").await, "the logo is shown");
     b.audit("portal").await;
     b.shoot("portal").await;
     b.click(&format!("a[href='/portal/apis/{payments}']")).await;
-    b.wait_text("main", "the API page", |t| t.contains("The payments API."))
-        .await;
+    b.wait_text("main", "the API's reference", |t| {
+        t.contains("The payments API.") && t.contains("Create a charge")
+    })
+    .await;
     b.audit("portal-api").await;
     b.shoot("portal-api").await;
+    b.scroll_to("#op-createcharge").await;
+    b.shoot("portal-api-operation").await;
 
     b.goto(&format!("{site}/portal/signup")).await;
     b.find("#email")
@@ -485,25 +539,6 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
     b.wait_text("main", "the confirmation", |t| t.contains("is confirmed"))
         .await;
 
-    let (_, devs) = server
-        .api(
-            Method::GET,
-            &server.admin,
-            "/api/v1/developers?org=eng",
-            None,
-        )
-        .await;
-    let dana = devs["items"][0]["id"].as_str().unwrap().to_owned();
-    let (s, key) = server
-        .api(
-            Method::POST,
-            &server.admin,
-            "/api/v1/consumer-keys",
-            Some(json!({"name": "dana-key", "org": "eng", "developer": dana, "apis": [payments], "rate_limit": 60})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{key}");
-
     b.goto(&format!("{site}/portal/login")).await;
     b.find("#email")
         .await
@@ -519,19 +554,9 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
         .await;
     b.wait_url("her keys", |u| u.ends_with("/portal/keys"))
         .await;
-    b.wait_text("main", "her key", |t| {
-        t.contains("dana-key") && t.contains("payments")
-    })
-    .await;
-    b.audit("portal-keys").await;
-    b.shoot("portal-keys").await;
-    b.click("button[aria-label='Revoke dana-key']").await;
-    b.wait_text("main", "the revocation", |t| {
-        t.contains("The key was revoked")
-    })
-    .await;
-    // A request for another API, with a reason.
-    b.click("#request input[type=checkbox]").await;
+    // She asks for a key to payments, saying why.
+    b.click(&format!("#request input[value='{payments}']"))
+        .await;
     b.find("#reason")
         .await
         .send_keys("Reconciling invoices")
@@ -544,6 +569,95 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
     .await;
     b.audit("portal-requested").await;
     b.shoot("portal-requested").await;
+
+    // Rita, a member of the org, approves it in the org's web UI (another
+    // host: her session and Dana's never meet).
+    crate::e2e::sign_in(b, server, "rita").await;
+    b.goto(&server.url("/key-requests?org=eng")).await;
+    b.wait_text("main", "the queue", |t| {
+        t.contains("dana@example.com asks for payments")
+    })
+    .await;
+    b.shoot("key-requests").await;
+    b.click("main a[href^='/key-requests/kr_']").await;
+    b.wait_text("main", "the request", |t| {
+        t.contains("Reconciling invoices")
+    })
+    .await;
+    b.audit("key-request").await;
+    b.click("#approve").await;
+    b.wait_text("main", "the approval", |t| t.contains("approved"))
+        .await;
+
+    // Dana sees her key once, and it passes the gateway.
+    b.goto(&format!("{site}/portal/keys")).await;
+    let shown = b
+        .wait_text("main", "her new key", |t| t.contains("ock_"))
+        .await;
+    b.audit("portal-keys").await;
+    b.shoot("portal-keys").await;
+    let start = shown.find("ock_").unwrap();
+    let key: String = shown[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let passed = call(key.clone()).await.unwrap();
+    assert_eq!(passed.status(), StatusCode::OK);
+    assert_eq!(
+        passed.text().await.unwrap(),
+        "upstream saw /payments-upstream/charges"
+    );
+    b.goto(&format!("{site}/portal/keys")).await;
+    let again = b
+        .wait_text("main", "her keys", |t| t.contains("Revoke"))
+        .await;
+    assert!(!again.contains(&key), "the key is shown once");
+    // She revokes it: the next call through the gateway is refused.
+    b.click("button[aria-label^='Revoke key for']").await;
+    b.wait_text("main", "the revocation", |t| {
+        t.contains("The key was revoked")
+    })
+    .await;
+    let refused = call(key).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(!refused.text().await.unwrap().contains("upstream saw"));
+}
+
+/// The payments API's OpenAPI document, as its makers attach it.
+fn payments_document() -> serde_json::Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Payments", "version": "2024-06", "description": "Charge cards and refund them. Amounts are in the **smallest unit** of the currency."},
+        "servers": [{"url": "http://payments.internal:9000"}],
+        "tags": [{"name": "Charges", "description": "A charge moves money from a card to you."}],
+        "paths": {
+            "/charges": {
+                "get": {"operationId": "listCharges", "tags": ["Charges"], "summary": "List charges",
+                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}, "description": "At most this many (default 20)."},
+                                   {"name": "after", "in": "query", "schema": {"type": "string"}, "description": "The cursor of the page before."}],
+                    "responses": {"200": {"description": "A page of charges", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Charge"}}}}}}},
+                "post": {"operationId": "createCharge", "tags": ["Charges"], "summary": "Create a charge",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewCharge"}}}},
+                    "responses": {"201": {"description": "The charge", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Charge"}}}},
+                                  "402": {"description": "The card was declined"}}}
+            },
+            "/charges/{id}/refund": {
+                "post": {"operationId": "refundCharge", "tags": ["Charges"], "summary": "Refund a charge",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "Refunded"}}}
+            }
+        },
+        "components": {"schemas": {
+            "NewCharge": {"type": "object", "required": ["amount", "currency", "card"], "properties": {
+                "amount": {"type": "integer", "description": "In the currency's smallest unit."},
+                "currency": {"type": "string", "enum": ["EUR", "USD", "GBP"]},
+                "card": {"type": "object", "properties": {"token": {"type": "string"}, "holder": {"type": "string"}}}}},
+            "Charge": {"type": "object", "properties": {
+                "id": {"type": "string"}, "amount": {"type": "integer"}, "currency": {"type": "string"},
+                "status": {"type": "string", "enum": ["succeeded", "pending", "failed"]},
+                "created_at": {"type": "string", "format": "date-time"}}}
+        }}
+    })
 }
 
 /// Signs `email` up on `host`, follows the mailed link and signs in:
@@ -876,6 +990,105 @@ async fn an_orgs_managers_brand_its_portal_and_close_sign_up() {
         )
         .await;
     assert!(audit.to_string().contains("Eng APIs"), "{audit}");
+
+    // A logo: an image, by upload with the form's token, shown on the portal.
+    let png: &[u8] = LOGO;
+    let upload = |session: &str, with_token: bool, bytes: &[u8], name: &str| {
+        let mut form = reqwest::multipart::Form::new();
+        if with_token {
+            form = form.text("csrf", orgscope_app::secrets::csrf_token(session));
+        }
+        let form = form.part(
+            "logo",
+            reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
+        );
+        server
+            .http
+            .post(server.url("/orgs/eng/portal/logo"))
+            .header("cookie", format!("orgscope_session={session}"))
+            .multipart(form)
+            .send()
+    };
+    let status = |r: reqwest::Response| r.status();
+    assert_eq!(
+        status(upload(&server.admin, false, png, "logo.png").await.unwrap()),
+        StatusCode::FORBIDDEN,
+        "no token, nothing read"
+    );
+    assert_eq!(
+        status(upload(&pat, true, png, "logo.png").await.unwrap()),
+        StatusCode::FORBIDDEN,
+        "a plain member"
+    );
+    assert_eq!(
+        status(upload(&mo, true, png, "logo.png").await.unwrap()),
+        StatusCode::NOT_FOUND,
+        "another org's manager"
+    );
+    let svg = upload(
+        &server.admin,
+        true,
+        b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+        "logo.svg",
+    )
+    .await
+    .unwrap();
+    assert_eq!(svg.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(svg.text().await.unwrap().contains("SVG is not taken"));
+    let mut huge = png.to_vec();
+    huge.resize(orgscope_app::portal::MAX_LOGO + 10, 0);
+    let huge = upload(&server.admin, true, &huge, "big.png").await.unwrap();
+    assert_eq!(huge.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(huge.text().await.unwrap().contains("at most 256 KiB"));
+    let home = portal(&server, Method::GET, ENG, "/portal", "", None).await;
+    assert!(!home.body.contains("/portal/logo"), "no logo yet");
+    let done = upload(&server.admin, true, png, "logo.png").await.unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let home = portal(&server, Method::GET, ENG, "/portal", "", None).await;
+    let at = home
+        .body
+        .find("src=\"/portal/logo?v=")
+        .expect("the logo shown");
+    let src: String = home.body[at + 5..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    let got = server
+        .http
+        .get(server.url(&src))
+        .header("host", ENG)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.headers()["content-type"], "image/png");
+    assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(got.bytes().await.unwrap().as_ref(), png);
+    // Only on its own portal.
+    verified_domain(&server, &root, "mkt", MKT).await;
+    let other = server
+        .http
+        .get(server.url("/portal/logo"))
+        .header("host", MKT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    let (s, _, _) = server
+        .post_form(&server.admin, "/orgs/eng/portal/logo/remove", &[])
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let home = portal(&server, Method::GET, ENG, "/portal", "", None).await;
+    assert!(!home.body.contains("/portal/logo"), "removed");
+    let (_, audit) = server
+        .api(
+            Method::GET,
+            &server.admin,
+            "/api/v1/audit?action=org.portal_logo",
+            None,
+        )
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(2), "{audit}");
 }
 
 /// Portal sign-ins share the login limits: a developer's own failures lock
@@ -932,4 +1145,312 @@ async fn portal_sign_ins_are_limited_like_tenant_sign_ins() {
         sign_in("dana@example.com".into(), "a-long-password").await,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+#[tokio::test]
+async fn an_api_set_to_auto_approval_issues_keys_at_once_and_only_people_set_it() {
+    let Some(sink) = MailSink::start().await else {
+        return;
+    };
+    let mailer =
+        orgscope_app::mail::Mailer::new(&sink.url(), "Portal <portal@orgscope.test>").unwrap();
+    let server = TestServer::start_mailing(mailer).await;
+    server.org("eng", "Engineering").await;
+    server.superuser().await;
+    let root = server.api_login("root", "root-password").await;
+    verified_domain(&server, &root, "eng", ENG).await;
+    let status = api_definition(&server, "eng", "status", true).await;
+    let payments = api_definition(&server, "eng", "payments", true).await;
+
+    // An org key may change the API, but not into one that issues keys.
+    let (s, key) = server
+        .api(
+            Method::POST,
+            &server.admin,
+            "/api/v1/api-keys",
+            Some(json!({"name": "ci", "org": "eng", "access": "read_write"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{key}");
+    let org_key = key["token"].as_str().unwrap().to_owned();
+    let (s, b) = server
+        .api(
+            Method::PATCH,
+            &org_key,
+            &format!("/api/v1/api-definitions/{status}"),
+            Some(json!({"key_approval": "auto"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert!(
+        b["detail"].as_str().unwrap().contains("key_approval"),
+        "{b}"
+    );
+    let (s, b) = server
+        .api(
+            Method::PATCH,
+            &server.admin,
+            &format!("/api/v1/api-definitions/{status}"),
+            Some(json!({"key_approval": "auto"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Set by a person, it stays through the key's other changes.
+    let (s, b) = server
+        .api(
+            Method::PATCH,
+            &org_key,
+            &format!("/api/v1/api-definitions/{status}"),
+            Some(json!({"description": "Is it up?"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let api_page = portal(
+        &server,
+        Method::GET,
+        ENG,
+        &format!("/portal/apis/{status}"),
+        "",
+        None,
+    )
+    .await;
+    assert!(
+        api_page.body.contains("Keys are issued as soon as you ask"),
+        "{}",
+        api_page.body
+    );
+
+    let (cookies, token) = developer(&server, &sink, ENG, "dana@example.com").await;
+    // Auto and approved APIs together wait for a member.
+    let asked = portal(
+        &server,
+        Method::POST,
+        ENG,
+        "/portal/requests",
+        &cookies,
+        Some(&[("csrf", &token), ("apis", &status), ("apis", &payments)]),
+    )
+    .await;
+    assert!(
+        asked.location.ends_with("done=requested"),
+        "{}",
+        asked.location
+    );
+    // Auto alone: issued at once, shown once.
+    let asked = portal(
+        &server,
+        Method::POST,
+        ENG,
+        "/portal/requests",
+        &cookies,
+        Some(&[
+            ("csrf", &token),
+            ("apis", &status),
+            ("reason", "uptime board"),
+        ]),
+    )
+    .await;
+    assert!(
+        asked.location.ends_with("done=issued"),
+        "{}",
+        asked.location
+    );
+    let page = portal(
+        &server,
+        Method::GET,
+        ENG,
+        &asked.location.replace("http://", ""),
+        &cookies,
+        None,
+    )
+    .await;
+    let start = page.body.find("ock_").expect("the key, once");
+    let key: String = page.body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let again = portal(&server, Method::GET, ENG, "/portal/keys", &cookies, None).await;
+    assert!(!again.body.contains(&key), "shown once only");
+    let check = |path: &'static str| {
+        server
+            .http
+            .get(server.url("/api/v1/gateway/check"))
+            .header("x-original-method", "GET")
+            .header("x-original-uri", path)
+            .header("x-api-key", &key)
+            .send()
+    };
+    assert_eq!(
+        check("/status/now").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        check("/payments/charges").await.unwrap().status(),
+        StatusCode::FORBIDDEN,
+        "only what was asked"
+    );
+    let (_, queue) = server
+        .api(
+            Method::GET,
+            &server.admin,
+            "/api/v1/key-requests?org=eng",
+            None,
+        )
+        .await;
+    let decided: Vec<(&str, &str)> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["status"].as_str().unwrap(),
+                r["decided_by"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decided,
+        vec![("pending", "-"), ("approved", "auto-approval")],
+        "{queue}"
+    );
+}
+
+#[tokio::test]
+async fn an_apis_openapi_document_is_checked_and_shown_as_its_reference() {
+    let server = TestServer::start().await;
+    server.org("eng", "Engineering").await;
+    server.superuser().await;
+    let root = server.api_login("root", "root-password").await;
+    verified_domain(&server, &root, "eng", ENG).await;
+    let pets = api_definition(&server, "eng", "pets", true).await;
+    let doc = json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Pet store", "version": "1.4", "description": "Cats and <script>alert(1)</script> dogs."},
+        "servers": [{"url": "http://pets.internal:9000/v1"}],
+        "paths": {
+            "/pets": {"get": {"operationId": "listPets", "tags": ["pets"], "summary": "Every pet",
+                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "format": "int32"}, "description": "At most this many"}],
+                "responses": {"200": {"description": "The pets", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}}}}}},
+                "post": {"tags": ["pets"], "summary": "A new pet",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}},
+                "responses": {"201": {"description": "Made"}}}}
+        },
+        "components": {"schemas": {"Pet": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string", "description": "What it answers to"},
+            "owner": {"type": "object", "properties": {"email": {"type": "string", "format": "email"}}}}}}}
+    });
+    // A document with a remote reference is refused, saying where.
+    let mut bad = doc.clone();
+    bad["paths"]["/pets"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"] =
+        json!("https://evil.example/pet.json");
+    let (s, b) = server
+        .api(
+            Method::PATCH,
+            &server.admin,
+            &format!("/api/v1/api-definitions/{pets}"),
+            Some(json!({"openapi": bad})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let detail = b["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("paths./pets.post.requestBody") && detail.contains("not local"),
+        "{b}"
+    );
+    let (s, b) = server
+        .api(
+            Method::PATCH,
+            &server.admin,
+            &format!("/api/v1/api-definitions/{pets}"),
+            Some(json!({"openapi": "3.0.3"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let (s, b) = server
+        .api(
+            Method::PATCH,
+            &server.admin,
+            &format!("/api/v1/api-definitions/{pets}"),
+            Some(json!({"openapi": doc})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    let page = portal(
+        &server,
+        Method::GET,
+        ENG,
+        &format!("/portal/apis/{pets}"),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    for shown in [
+        "Pet store",
+        "version 1.4",
+        "href=\"#op-listpets\"",
+        "<code>/pets/pets</code>",
+        "Every pet",
+        "<code>limit</code>",
+        "integer (int32)",
+        "array of Pet",
+        "What it answers to",
+        "string (email)",
+        "&lt;script&gt;",
+    ] {
+        assert!(body.contains(shown), "{shown}: {body}");
+    }
+    assert!(
+        !body.contains("<script>alert"),
+        "the description is made safe"
+    );
+    assert!(
+        !body.contains("pets.internal"),
+        "never the upstream: {body}"
+    );
+    // Its document, for client generators: without servers.
+    let got = portal(
+        &server,
+        Method::GET,
+        ENG,
+        &format!("/portal/apis/{pets}/openapi.json"),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(got.status, StatusCode::OK);
+    let served: serde_json::Value = serde_json::from_str(&got.body).unwrap();
+    assert_eq!(served["paths"], doc["paths"]);
+    assert!(served.get("servers").is_none() && !got.body.contains("pets.internal"));
+    // Paths stay in the author's order.
+    let keys: Vec<&String> = served["components"]["schemas"]["Pet"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(keys, ["name", "owner"]);
+    // Another org's host, or an API without a document, has none.
+    let plain = api_definition(&server, "eng", "plain", true).await;
+    let none = portal(
+        &server,
+        Method::GET,
+        ENG,
+        &format!("/portal/apis/{plain}/openapi.json"),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+    let elsewhere = portal(
+        &server,
+        Method::GET,
+        MKT,
+        &format!("/portal/apis/{pets}/openapi.json"),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
 }
