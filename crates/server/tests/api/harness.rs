@@ -52,6 +52,8 @@ pub struct Options {
     pub trusted_proxies: Vec<orgscope_server::client::Network>,
     /// How long one file's text extraction may take (default: the server's).
     pub extract_time_limit: Option<std::time::Duration>,
+    /// The relay portal mail goes through (default: none, no sign-ups).
+    pub mailer: Option<orgscope_app::mail::Mailer>,
 }
 
 pub struct TestServer {
@@ -113,7 +115,8 @@ impl TestServer {
                     .max_upload
                     .unwrap_or(orgscope_server::DEFAULT_MAX_UPLOAD),
             )
-            .with_llm(options.llm);
+            .with_llm(options.llm)
+            .with_mailer(options.mailer);
         if !options.dns.is_empty() {
             state = state.with_dns_servers(options.dns);
         }

@@ -4,9 +4,12 @@
 //! references between resources, tasks made by webhooks and by the scheduler,
 //! persona assignments, task claims, re-scopes (previewed or not, by the
 //! admin and by users), disables and re-enables, key revocations, org
-//! deletions, orgs made again and new tenants, driven through the real API;
+//! deletions, orgs made again and new tenants, developers signing up on
+//! their org's portal (confirmed by the link a real SMTP server received)
+//! and asking for keys that members decide, driven through the real API;
 //! after every step each principal's listings, gets, searches, downloads,
-//! reveals and writes, and what it may manage, are compared with an oracle
+//! reveals and writes, and what it may manage, and each developer's portal
+//! session (its keys; nowhere else), are compared with an oracle
 //! written from DESIGN sections 1 to 3 (it does not call core). Zero
 //! differences is the only pass; proptest shrinks a failing sequence. Other
 //! tenants' resources must not exist for any of them.
@@ -32,7 +35,7 @@ const USERS: [(&str, &str); 4] = [
 /// Every kind, each with (path, may a plain user write it tenant-wide?, may
 /// it be tenant-wide at all?, does it issue a secret?). Org keys cannot
 /// manage the kinds that issue secrets (DECISIONS: keys and tokens).
-const KINDS: [(&str, bool, bool, bool); 17] = [
+const KINDS: [(&str, bool, bool, bool); 18] = [
     ("specialties", false, true, false),
     ("personas", true, true, false),
     ("hosts", false, false, false),
@@ -53,6 +56,8 @@ const KINDS: [(&str, bool, bool, bool); 17] = [
     ("api-keys", false, false, true),
     // Derived: made by StartSessions only, in its persona's org for good.
     ("sessions", true, true, false),
+    // Made by a developer on the portal (RequestKey) only.
+    ("key-requests", false, false, false),
 ];
 /// The kinds made by the generic create come first in KINDS.
 const GENERIC: usize = 11;
@@ -71,6 +76,9 @@ const GATEWAYS: usize = 13;
 const CONSUMER_KEYS: usize = 14;
 const API_KEYS: usize = 15;
 const SESSIONS: usize = 16;
+const KEY_REQUESTS: usize = 17;
+/// Developers' addresses (never the one the generic create gives).
+const EMAILS: [&str; 2] = ["dana@dev.test", "eve@dev.test"];
 /// Kinds that refer to two resources, the first of which decides their org:
 /// (kind, first's kind, second's kind).
 const LINKED: [(usize, usize, usize); 4] = [
@@ -212,6 +220,24 @@ enum Op {
     },
     /// A superuser makes another tenant with resources of its own.
     NewTenant,
+    /// A developer signs up on an org's portal, confirms by the mailed
+    /// link and signs in (another session of theirs there ends nothing).
+    SignUp {
+        org: usize,
+        email: usize,
+    },
+    /// The n-th developer session asks for a key to the n-th API.
+    RequestKey {
+        dev: usize,
+        api: usize,
+    },
+    /// A user (None: the admin) decides the n-th key request; an approved
+    /// key is then shown to its developer, once, if they are signed in.
+    Decide {
+        by: Option<usize>,
+        request: usize,
+        approve: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -252,6 +278,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..ORGS.len(), proptest::option::of(proptest::option::of(0..ORGS.len())))
             .prop_map(|(org, to)| Op::DeleteOrg { org, to }),
         1 => Just(Op::NewTenant),
+        2 => (org.clone(), 0..EMAILS.len()).prop_map(|(org, email)| Op::SignUp { org, email }),
+        2 => (0..4usize, 0..4usize).prop_map(|(dev, api)| Op::RequestKey { dev, api }),
+        2 => (by.clone(), 0..4usize, proptest::bool::weighted(0.7))
+            .prop_map(|(by, request, approve)| Op::Decide { by, request, approve }),
     ]
 }
 
@@ -276,6 +306,10 @@ struct Res {
     restricted: bool,
     /// A chat session an org key started: that key (its owner).
     by_key: Option<usize>,
+    /// A developer who signed up on a portal: their address.
+    email: Option<usize>,
+    /// A key request decided: approved?
+    decided: Option<bool>,
 }
 
 impl Res {
@@ -311,6 +345,8 @@ struct Model {
     keys: Vec<bool>,
     /// Tenants made by steps.
     tenants: usize,
+    /// Orgs made again: their domain is not proved, so no portal.
+    unproved: BTreeSet<usize>,
 }
 
 /// Who asks.
@@ -508,6 +544,18 @@ impl Model {
         }
     }
 
+    /// Does the org's portal answer (its domain proved, the org there)?
+    fn portal(&self, org: usize) -> bool {
+        !self.deleted.contains(&org) && !self.unproved.contains(&org)
+    }
+
+    /// A developer's portal session holds while they exist, on the portal
+    /// of their org as it is now.
+    fn signed_in(&self, dev: Option<usize>) -> Option<usize> {
+        let r = &self.resources[dev?];
+        r.org.filter(|o| self.portal(*o))
+    }
+
     /// Would `parent` above `org` make a cycle (DESIGN 1: no cycles)?
     fn cycle(&self, org: usize, parent: usize) -> bool {
         let mut at = Some(parent);
@@ -575,10 +623,34 @@ struct World {
     foreign: Vec<(String, String)>,
     /// Other tenants' admins: (tenant slug, session).
     foreign_admins: Vec<(String, String)>,
+    /// The SMTP server portal mail reaches (none here: no developer steps).
+    sink: Option<crate::mailsink::MailSink>,
+    /// Confirmation links already followed.
+    followed: BTreeSet<String>,
+    /// Developers' portal sessions: (developer id, cookies to send).
+    devs: Vec<(String, String)>,
+    /// A client that follows no redirect, as the portal's pages are read.
+    browser: reqwest::Client,
+}
+
+/// An org's portal domain.
+fn domain(org: usize) -> String {
+    format!("{}.portal.test", ORGS[org])
 }
 
 async fn world(backend: crate::harness::Backend) -> World {
-    let s = TestServer::start(backend).await;
+    let sink = crate::mailsink::MailSink::start().await;
+    let mailer = sink.as_ref().map(|k| {
+        orgscope_app::mail::Mailer::new(&k.url(), "Portal <portal@orgscope.test>").unwrap()
+    });
+    let s = TestServer::start_with(
+        backend,
+        crate::harness::Options {
+            mailer,
+            ..Default::default()
+        },
+    )
+    .await;
     for o in ORGS {
         s.org(o).await;
     }
@@ -590,6 +662,25 @@ async fn world(backend: crate::harness::Backend) -> World {
         sessions.push(session);
     }
     let root = s.superuser().await;
+    // Every org's portal domain, proved by the superuser.
+    for (o, slug) in ORGS.iter().enumerate() {
+        let (st, b) = s
+            .patch(
+                &s.admin,
+                &format!("/api/v1/orgs/{slug}"),
+                json!({"domain": domain(o)}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        let (st, b) = s
+            .post(
+                &root,
+                &format!("/api/v1/orgs/{slug}/domain/verify"),
+                json!({"skip_dns": true}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+    }
     let mut w = World {
         s,
         user_ids,
@@ -603,6 +694,13 @@ async fn world(backend: crate::harness::Backend) -> World {
         paths: BTreeMap::new(),
         foreign: Vec::new(),
         foreign_admins: Vec::new(),
+        sink,
+        followed: BTreeSet::new(),
+        devs: Vec::new(),
+        browser: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
     };
     for (u, session) in sessions.into_iter().enumerate() {
         w.sign_in(u, session).await.expect("a personal token");
@@ -823,6 +921,7 @@ impl World {
                         // Listen paths are unique in the tenant.
                         body["listen_path"] = json!(listen_path);
                         body["upstream_url"] = json!("http://127.0.0.1:9/");
+                        body["published"] = json!(true);
                     }
                     _ => {}
                 }
@@ -1503,6 +1602,7 @@ impl World {
                 agree(op, st, want, &body)?;
                 if st == StatusCode::CREATED {
                     m.deleted.remove(&org);
+                    m.unproved.insert(org);
                     m.parents[org] = parent;
                 }
             }
@@ -1512,7 +1612,282 @@ impl World {
                     self.other_tenant(&format!("tenant{}", m.tenants)).await?;
                 }
             }
+            Op::SignUp { org, email } => self.sign_up(m, org, email).await?,
+            Op::RequestKey { dev, api } => self.request_key(m, dev, api).await?,
+            Op::Decide {
+                by,
+                request,
+                approve,
+            } => self.decide(m, op, by, request, approve).await?,
         }
+        Ok(())
+    }
+
+    async fn portal(
+        &self,
+        org: usize,
+        method: Method,
+        path: &str,
+        cookie: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> crate::portal_client::Got {
+        let url = format!("{}{path}", self.s.base);
+        crate::portal_client::visit(&self.browser, method, url, &domain(org), cookie, form).await
+    }
+
+    /// The model's index of a developer session's developer (None: gone).
+    fn dev_index(&self, dev: &str) -> Option<usize> {
+        self.ids.iter().position(|id| id == dev)
+    }
+
+    async fn sign_up(&mut self, m: &mut Model, org: usize, email: usize) -> Result<(), String> {
+        let Some(sink) = &self.sink else {
+            return Ok(());
+        };
+        let home = self.portal(org, Method::GET, "/portal", "", None).await;
+        if !m.portal(org) {
+            return match home.status {
+                StatusCode::NOT_FOUND => Ok(()),
+                st => Err(format!("{}'s gone portal answers {st}", ORGS[org])),
+            };
+        }
+        let (form_cookie, token) = crate::portal_client::form_token(&home);
+        let address = EMAILS[email];
+        let form = [
+            ("csrf", token.as_str()),
+            ("email", address),
+            ("password", "a-long-password"),
+        ];
+        let got = self
+            .portal(
+                org,
+                Method::POST,
+                "/portal/signup",
+                &form_cookie,
+                Some(&form),
+            )
+            .await;
+        if got.status != StatusCode::OK {
+            return Err(format!(
+                "sign-up on {}: {}: {}",
+                ORGS[org], got.status, got.body
+            ));
+        }
+        // The newest link for this portal: the one not followed yet.
+        let mut link = None;
+        for n in 1..=self.followed.len() + 1 {
+            let mails = sink.to(address, n).await;
+            link = mails
+                .iter()
+                .map(|mail| crate::portal_client::link_in(mail))
+                .find(|l| l.contains(&domain(org)) && !self.followed.contains(l));
+            if link.is_some() {
+                break;
+            }
+        }
+        let link = link.ok_or_else(|| format!("no new link for {address} on {}", ORGS[org]))?;
+        self.followed.insert(link.clone());
+        let path = &link[link.find("/portal/confirm").ok_or("a confirmation path")?..];
+        let confirmed = self.portal(org, Method::GET, path, "", None).await;
+        if confirmed.status != StatusCode::OK {
+            return Err(format!("confirming on {}: {}", ORGS[org], confirmed.status));
+        }
+        let form = [
+            ("csrf", token.as_str()),
+            ("email", address),
+            ("password", "a-long-password"),
+        ];
+        let signed = self
+            .portal(
+                org,
+                Method::POST,
+                "/portal/login",
+                &form_cookie,
+                Some(&form),
+            )
+            .await;
+        let session = crate::portal_client::cookie_of(&signed.cookies, "orgscope_portal")
+            .ok_or_else(|| {
+                format!(
+                    "{address} signs in on {}: {}: {}",
+                    ORGS[org], signed.status, signed.body
+                )
+            })?;
+        // Sign-up finds the org's developer with that address, else makes one.
+        let existing = (0..m.resources.len()).find(|i| {
+            let r = &m.resources[*i];
+            r.kind == DEVELOPERS && r.org == Some(org) && r.email == Some(email)
+        });
+        let id = match existing {
+            Some(i) => self.ids[i].clone(),
+            None => {
+                let all = listed(
+                    &self.s,
+                    &self.s.admin,
+                    &format!("/api/v1/developers?org={}", ORGS[org]),
+                )
+                .await;
+                let new: Vec<&String> = all.iter().filter(|id| !self.ids.contains(id)).collect();
+                let [id] = new[..] else {
+                    return Err(format!("sign-up made {new:?} in {}", ORGS[org]));
+                };
+                let mut dev = Res::new(DEVELOPERS, Some(org), None);
+                dev.email = Some(email);
+                m.resources.push(dev);
+                self.ids.push(id.clone());
+                id.clone()
+            }
+        };
+        self.devs.push((id, format!("{session}; {form_cookie}")));
+        Ok(())
+    }
+
+    /// The form token among a session's cookies.
+    fn form_token_of(cookies: &str) -> &str {
+        cookies
+            .split("; ")
+            .find_map(|c| c.strip_prefix("orgscope_portal_form="))
+            .unwrap_or_default()
+    }
+
+    async fn request_key(&mut self, m: &mut Model, dev: usize, api: usize) -> Result<(), String> {
+        if self.devs.is_empty() {
+            return Ok(());
+        }
+        let (dev_id, cookies) = self.devs[dev % self.devs.len()].clone();
+        let Some(a) = m.nth(API_DEFINITIONS, api) else {
+            return Ok(());
+        };
+        let d = self.dev_index(&dev_id);
+        let Some(org) = m
+            .signed_in(d)
+            .or_else(|| m.resources.get(d?).and_then(|r| r.org))
+        else {
+            // Their org is gone with them: nothing to ask on.
+            return Ok(());
+        };
+        let form = [
+            ("csrf", Self::form_token_of(&cookies)),
+            ("apis", &self.ids[a]),
+        ];
+        let got = self
+            .portal(org, Method::POST, "/portal/requests", &cookies, Some(&form))
+            .await;
+        let signed_in = m.signed_in(d) == Some(org);
+        let (want, to) = if !m.portal(org) {
+            (StatusCode::NOT_FOUND, "")
+        } else if !signed_in {
+            (StatusCode::SEE_OTHER, "/portal/login")
+        } else if m.resources[a].org != Some(org) {
+            // Another org's API is not on this portal.
+            (StatusCode::UNPROCESSABLE_ENTITY, "")
+        } else {
+            (StatusCode::SEE_OTHER, "/portal/keys?done=requested")
+        };
+        if got.status != want || got.location != to {
+            return Err(format!(
+                "{dev_id} asks for {} on {}: {} {}, oracle {want} {to}: {}",
+                self.ids[a], ORGS[org], got.status, got.location, got.body
+            ));
+        }
+        if to.ends_with("requested") {
+            let all = listed(
+                &self.s,
+                &self.s.admin,
+                &format!("/api/v1/key-requests?org={}", ORGS[org]),
+            )
+            .await;
+            let new: Vec<&String> = all.iter().filter(|id| !self.ids.contains(id)).collect();
+            let [id] = new[..] else {
+                return Err(format!("the request made {new:?}"));
+            };
+            let t = m.resources.len();
+            m.resources.push(Res::new(KEY_REQUESTS, Some(org), None));
+            m.refs.extend([(t, d.ok_or("a developer")?), (t, a)]);
+            self.ids.push(id.clone());
+        }
+        Ok(())
+    }
+
+    async fn decide(
+        &mut self,
+        m: &mut Model,
+        op: &Op,
+        by: Option<usize>,
+        request: usize,
+        approve: bool,
+    ) -> Result<(), String> {
+        let Some(r) = m.nth(KEY_REQUESTS, request) else {
+            return Ok(());
+        };
+        let who = by.map_or(Who::Admin, Who::User);
+        let req = &m.resources[r];
+        let want = if !m.alive(who) {
+            StatusCode::UNAUTHORIZED
+        } else if !m.sees(who, req.org) {
+            StatusCode::NOT_FOUND
+        } else if !m.writes(who, KEY_REQUESTS, req.org, req.by) {
+            StatusCode::FORBIDDEN
+        } else if req.decided.is_some() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::OK
+        };
+        let (st, body) = self
+            .s
+            .post(
+                &self.token(who),
+                &format!("/api/v1/key-requests/{}/decide", self.ids[r]),
+                json!({"approve": approve}),
+            )
+            .await;
+        agree(op, st, want, &body)?;
+        if st != StatusCode::OK {
+            return Ok(());
+        }
+        m.resources[r].decided = Some(approve);
+        if !approve {
+            return Ok(());
+        }
+        let key = body["consumer_key"]
+            .as_str()
+            .ok_or("the key's id")?
+            .to_owned();
+        let k = m.resources.len();
+        m.resources
+            .push(Res::new(CONSUMER_KEYS, m.resources[r].org, by));
+        m.refs.extend(m.targets(r).into_iter().map(|to| (k, to)));
+        self.ids.push(key.clone());
+        // Its developer sees it once, on their portal, if signed in there.
+        let developer = m.targets(r)[0];
+        let Some(org) = m.signed_in(Some(developer)) else {
+            return Ok(());
+        };
+        let Some((_, cookies)) = self
+            .devs
+            .iter()
+            .rev()
+            .find(|(id, _)| *id == self.ids[developer])
+        else {
+            return Ok(());
+        };
+        let page = self
+            .portal(org, Method::GET, "/portal/keys", cookies, None)
+            .await;
+        let shown = crate::portal_client::keys_shown(&page.body);
+        let [secret] = &shown[..] else {
+            return Err(format!(
+                "{op:?}: the developer's page shows keys {shown:?}: {}",
+                page.status
+            ));
+        };
+        let again = self
+            .portal(org, Method::GET, "/portal/keys", cookies, None)
+            .await;
+        if again.body.contains(secret.as_str()) {
+            return Err(format!("{op:?}: the key is shown twice"));
+        }
+        self.secrets.insert(key, secret.clone());
         Ok(())
     }
 
@@ -1533,7 +1908,78 @@ impl World {
         }
         self.check_elsewhere(m).await?;
         self.check_access(m, step).await?;
+        self.check_portals(m, step).await?;
         self.check_gateway(m).await
+    }
+
+    /// Each developer session opens its developer's keys on their org's
+    /// portal and nothing else: no other portal, not the API; the tenant's
+    /// sessions and tokens open no portal account.
+    async fn check_portals(&self, m: &Model, step: usize) -> Result<(), String> {
+        for (dev_id, cookies) in &self.devs {
+            let d = self.dev_index(dev_id);
+            let home = m.signed_in(d);
+            for org in (0..ORGS.len()).filter(|o| m.portal(*o)) {
+                let got = self
+                    .portal(org, Method::GET, "/portal/keys", cookies, None)
+                    .await;
+                if home != Some(org) {
+                    if got.status != StatusCode::SEE_OTHER || got.location != "/portal/login" {
+                        return Err(format!(
+                            "{dev_id}'s portal session on {}: {} {}, oracle: not signed in",
+                            ORGS[org], got.status, got.location
+                        ));
+                    }
+                    continue;
+                }
+                let d = d.ok_or("a developer")?;
+                // Their keys: every consumer key issued to them.
+                let want: BTreeSet<String> = (0..m.resources.len())
+                    .filter(|k| m.resources[*k].kind == CONSUMER_KEYS && m.refs.contains(&(*k, d)))
+                    .map(|k| self.ids[k].clone())
+                    .collect();
+                let got_keys: BTreeSet<String> = got
+                    .body
+                    .split("action=\"/portal/keys/")
+                    .skip(1)
+                    .map(|rest| rest.chars().take_while(|c| *c != '/').collect())
+                    .collect();
+                if got.status != StatusCode::OK || got_keys != want {
+                    return Err(format!(
+                        "{dev_id} on {}: {} keys {got_keys:?}, oracle {want:?}",
+                        ORGS[org], got.status
+                    ));
+                }
+            }
+            let session = cookies
+                .split("; ")
+                .find_map(|c| c.strip_prefix("orgscope_portal="))
+                .unwrap_or_default();
+            let (st, _) = self.s.get(session, "/api/v1/me").await;
+            if st != StatusCode::UNAUTHORIZED {
+                return Err(format!("a portal session on the API: {st}"));
+            }
+        }
+        // The tenant's credentials on a portal: not signed in.
+        let u = step % USERS.len();
+        for cookie in [
+            format!("orgscope_session={}", self.users[u]),
+            format!("orgscope_portal={}", self.tokens[u]),
+            format!("orgscope_portal={}", self.s.admin),
+        ] {
+            for org in (0..ORGS.len()).filter(|o| m.portal(*o)) {
+                let got = self
+                    .portal(org, Method::GET, "/portal/keys", &cookie, None)
+                    .await;
+                if got.status != StatusCode::SEE_OTHER || got.location != "/portal/login" {
+                    return Err(format!(
+                        "{cookie} on {}'s portal: {} {}",
+                        ORGS[org], got.status, got.location
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Who has access, and why (DESIGN 5), for a sample of resources: every
@@ -1932,7 +2378,11 @@ impl World {
             if key.kind != CONSUMER_KEYS {
                 continue;
             }
-            let secret = &self.secrets[&self.ids[k]];
+            // A key its developer has not seen yet (not signed in) has no
+            // secret known here.
+            let Some(secret) = self.secrets.get(&self.ids[k]) else {
+                continue;
+            };
             for (a, api) in m.resources.iter().enumerate() {
                 if api.kind != API_DEFINITIONS {
                     continue;
@@ -2090,6 +2540,9 @@ fn prelude() -> Vec<Op> {
             preview,
         });
     }
+    // A developer signs up on org-a's portal and asks for its API.
+    ops.push(Op::SignUp { org: 0, email: 0 });
+    ops.push(Op::RequestKey { dev: 0, api: 0 });
     // u0 and u2 (who manages it) in org-a; the persona assigned to u0 only,
     // so u2 sees it but may not start a session with it.
     for (user, manage) in [(0, false), (2, true)] {

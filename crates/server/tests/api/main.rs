@@ -17,11 +17,15 @@ mod harness;
 mod hiding;
 mod isolation;
 mod lifecycle;
+#[path = "../../../web/tests/web/mailsink.rs"]
+mod mailsink;
 mod metrics;
 mod nginx;
 mod openapi;
 mod org_filter;
 mod pagination;
+#[path = "../../../web/tests/web/portal_client.rs"]
+mod portal_client;
 mod references;
 mod regression;
 mod rescope;

@@ -16,4 +16,5 @@ mod nginx;
 mod orgs;
 mod people;
 mod portal;
+mod portal_client;
 mod tenants;

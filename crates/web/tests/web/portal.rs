@@ -9,19 +9,12 @@ use serde_json::json;
 use crate::harness::TestServer;
 use crate::mailsink::MailSink;
 use crate::nginx;
+use crate::portal_client::{Got, cookie_of, form_token, keys_shown, link_in, visit};
 
 const ENG: &str = "api.eng.test";
 const MKT: &str = "api.mkt.test";
 /// A small square PNG, for portal logos.
 const LOGO: &[u8] = include_bytes!("../fixtures/logo.png");
-
-/// A portal request: its status, `Location`, `Set-Cookie`s and body.
-struct Got {
-    status: StatusCode,
-    location: String,
-    cookies: Vec<String>,
-    body: String,
-}
 
 async fn portal(
     server: &TestServer,
@@ -31,59 +24,7 @@ async fn portal(
     cookie: &str,
     form: Option<&[(&str, &str)]>,
 ) -> Got {
-    let mut req = server
-        .http
-        .request(method, server.url(path))
-        .header("host", host)
-        .header("cookie", cookie);
-    if let Some(f) = form {
-        req = req.form(f);
-    }
-    let res = req.send().await.unwrap();
-    let header = |name: &str| -> Vec<String> {
-        res.headers()
-            .get_all(name)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    };
-    let location = header("location").pop().unwrap_or_default();
-    let cookies = header("set-cookie");
-    Got {
-        status: res.status(),
-        location,
-        cookies,
-        body: res.text().await.unwrap(),
-    }
-}
-
-/// `name=value` of a `Set-Cookie` among these.
-fn cookie_of(cookies: &[String], name: &str) -> Option<String> {
-    cookies
-        .iter()
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .filter(|c| !c.ends_with('='))
-}
-
-/// The confirmation link in a mail (quoted-printable undone).
-fn link_in(mail: &str) -> String {
-    let text = mail
-        .replace("=\r\n", "")
-        .replace("=\n", "")
-        .replace("=3D", "=");
-    let start = text.find("http://").expect("a link in the mail");
-    text[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect()
-}
-
-/// The portal form token a page set: its cookie (`name=value`) and value.
-fn form_token(page: &Got) -> (String, String) {
-    let cookie = cookie_of(&page.cookies, "orgscope_portal_form").expect("a form token");
-    let token = cookie.split_once('=').unwrap().1.to_owned();
-    (cookie, token)
+    visit(&server.http, method, server.url(path), host, cookie, form).await
 }
 
 /// Posts the sign-up form with the form token.
@@ -538,6 +479,7 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
     b.goto(&link).await;
     b.wait_text("main", "the confirmation", |t| t.contains("is confirmed"))
         .await;
+    b.audit("portal-confirmed").await;
 
     b.goto(&format!("{site}/portal/login")).await;
     b.find("#email")
@@ -596,11 +538,7 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
         .await;
     b.audit("portal-keys").await;
     b.shoot("portal-keys").await;
-    let start = shown.find("ock_").unwrap();
-    let key: String = shown[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+    let key = keys_shown(&shown).remove(0);
     let passed = call(key.clone()).await.unwrap();
     assert_eq!(passed.status(), StatusCode::OK);
     assert_eq!(
@@ -825,11 +763,7 @@ async fn a_key_request_is_approved_by_a_member_and_its_key_shown_once() {
     // Dana sees the key once; it opens the API.
     let page = portal(&server, Method::GET, ENG, "/portal/keys", &cookies, None).await;
     assert!(page.body.contains("A new key for you"), "{}", page.body);
-    let start = page.body.find("ock_").expect("the key");
-    let key: String = page.body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+    let key = keys_shown(&page.body).remove(0);
     let page = portal(&server, Method::GET, ENG, "/portal/keys", &cookies, None).await;
     assert!(!page.body.contains(&key), "shown once only");
     assert!(
@@ -1264,11 +1198,7 @@ async fn an_api_set_to_auto_approval_issues_keys_at_once_and_only_people_set_it(
         None,
     )
     .await;
-    let start = page.body.find("ock_").expect("the key, once");
-    let key: String = page.body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+    let key = keys_shown(&page.body).remove(0);
     let again = portal(&server, Method::GET, ENG, "/portal/keys", &cookies, None).await;
     assert!(!again.body.contains(&key), "shown once only");
     let check = |path: &'static str| {
