@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod agents;
+pub mod api_gateways;
 pub mod audit;
 pub mod blobs;
 pub mod caller;

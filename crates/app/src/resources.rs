@@ -381,6 +381,8 @@ pub async fn update(
         _ => None,
     };
     let before = kinds::present(&mut tx, kind, &row).await?;
+    // A tag change moves APIs between gateways: the audit says which.
+    let serving_before = crate::api_gateways::serving(&mut tx, kind, &row).await?;
     let mut fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
     let touches_refs = changes.keys().any(|k| kind.ref_target(k).is_some());
     fields.extend(changes.clone());
@@ -417,6 +419,14 @@ pub async fn update(
     if secret.is_some() {
         after_audit["secret_changed"] = json!(true);
     }
+    let mut before_audit = before;
+    if let (Some((key, was)), Some((_, now))) = (
+        serving_before,
+        crate::api_gateways::serving(&mut tx, kind, &row).await?,
+    ) {
+        before_audit[key] = json!(was);
+        after_audit[key] = json!(now);
+    }
     audit(
         &mut tx,
         auth,
@@ -426,7 +436,7 @@ pub async fn update(
             kind: kind.name,
             target: id,
             org: row.org_id.as_deref(),
-            before: Some(before),
+            before: Some(before_audit),
             after: Some(after_audit),
         },
     )

@@ -282,3 +282,49 @@ mod tests {
         assert!(original_request(ProxyStyle::Nginx, none, "GET", "/x").is_err());
     }
 }
+
+/// Whether an API gateway serves an API definition (both of one tenant): a
+/// gateway of an org serves that org's APIs only, a tenant-wide one every
+/// org's; and their tags meet (neither having any also meets).
+#[must_use]
+pub fn gateway_serves(
+    gateway_org: Option<&str>,
+    gateway_tags: &[&str],
+    api_org: Option<&str>,
+    api_tags: &[&str],
+) -> bool {
+    let org_ok = gateway_org.is_none() || gateway_org == api_org;
+    let tags_meet = if gateway_tags.is_empty() && api_tags.is_empty() {
+        true
+    } else {
+        gateway_tags.iter().any(|t| api_tags.contains(t))
+    };
+    org_ok && tags_meet
+}
+
+#[cfg(test)]
+mod serving {
+    use super::gateway_serves;
+
+    #[test]
+    fn a_gateway_serves_its_orgs_apis_whose_tags_meet_its_own() {
+        let a = Some("org_a");
+        assert!(gateway_serves(a, &[], a, &[]));
+        assert!(gateway_serves(a, &["eu", "pub"], a, &["pub"]));
+        assert!(!gateway_serves(a, &["eu"], a, &["us"]));
+        assert!(
+            !gateway_serves(a, &["eu"], a, &[]),
+            "untagged APIs go to untagged gateways"
+        );
+        assert!(!gateway_serves(a, &[], a, &["eu"]));
+        assert!(
+            !gateway_serves(a, &[], Some("org_b"), &[]),
+            "never another org's"
+        );
+        assert!(
+            gateway_serves(None, &[], Some("org_b"), &[]),
+            "a tenant-wide one serves every org"
+        );
+        assert!(!gateway_serves(None, &["eu"], Some("org_b"), &["us"]));
+    }
+}

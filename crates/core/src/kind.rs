@@ -47,6 +47,10 @@ pub enum FieldType {
     Refs(&'static str),
     /// An object of short string labels.
     Labels,
+    /// Short labels that match things up (an API gateway and the API
+    /// definitions it serves): 1-63 letters, digits or `-_.:` each, no
+    /// repeats, at most 32.
+    Tags,
     /// A JSON object (a document such as an OpenAPI description) of at most
     /// this many bytes as compact JSON.
     Document(usize),
@@ -90,6 +94,9 @@ pub enum Behaviour {
     Job,
     /// A listen path the gateway check routes by.
     ApiDefinition,
+    /// A proxy of an org (or of the tenant): serves the API definitions of
+    /// its org whose tags meet its own.
+    ApiGateway,
     /// A developer of the API-management portal (an e-mail address).
     Developer,
     /// Gateway credentials whose last use is shown.
@@ -459,6 +466,12 @@ pub static KINDS: &[Kind] = &[
                 "An OpenAPI 3.0 or 3.1 document (JSON object, at most 1 MiB, local $refs only): the portal renders it as the API's reference.",
             ),
             field(
+                "tags",
+                FieldType::Tags,
+                false,
+                "Which API gateways serve it: those of its org (or tenant-wide ones) sharing a tag with it; with no tags, those with none.",
+            ),
+            field(
                 "key_approval",
                 FieldType::Choice(&["member", "auto"]),
                 false,
@@ -469,6 +482,35 @@ pub static KINDS: &[Kind] = &[
         secret: Secret::None,
         behaviour: Behaviour::ApiDefinition,
         doc: "API definitions served through a gateway.",
+    },
+    Kind {
+        path: "api-gateways",
+        name: "api_gateway",
+        prefix: "agw",
+        policy: ScopePolicy::AdminTenantWide,
+        fields: &[
+            field(
+                "tags",
+                FieldType::Tags,
+                false,
+                "Which of its org's API definitions it serves (a tenant-wide one: of every org): those sharing a tag with it; with no tags, those with none.",
+            ),
+            field(
+                "version",
+                FieldType::ReadOnly,
+                false,
+                "The version the proxy last reported (X-Orgscope-Gateway-Version).",
+            ),
+            field(
+                "last_seen_at",
+                FieldType::ReadOnly,
+                false,
+                "When the proxy last asked the check.",
+            ),
+        ],
+        secret: Secret::IssuedToken("oagw_"),
+        behaviour: Behaviour::ApiGateway,
+        doc: "API gateways (proxies): each one's check (X-Orgscope-Gateway: its secret, shown once) admits only the consumer keys of its org, for the API definitions it serves. Not the agents' ticket gateways.",
     },
     Kind {
         path: "developers",
@@ -925,6 +967,33 @@ fn check(f: &Field, v: &Value) -> Result<Value, FieldError> {
                 ));
             }
             Ok(v.clone())
+        }
+        FieldType::Tags => {
+            let list = v
+                .as_array()
+                .ok_or_else(|| bad(f.name, "must be a list of tags, e.g. [\"eu\", \"public\"]"))?;
+            if list.len() > 32 {
+                return Err(bad(f.name, "at most 32 tags"));
+            }
+            let mut out: Vec<Value> = Vec::new();
+            for item in list {
+                let tag = item.as_str().unwrap_or_default();
+                let ok = !tag.is_empty()
+                    && tag.len() <= 63
+                    && tag
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+                if !ok {
+                    return Err(bad(
+                        f.name,
+                        format!("{item} is not a tag: 1-63 letters, digits, -, _, . or :"),
+                    ));
+                }
+                if !out.iter().any(|o| o == item) {
+                    out.push(item.clone());
+                }
+            }
+            Ok(Value::Array(out))
         }
         FieldType::ReadOnly => Err(bad(f.name, "is set by the server")),
         FieldType::Patterns => {

@@ -165,6 +165,10 @@ pub enum SystemRead {
     Scheduler,
     /// An org's public portal, by its proved domain.
     Portal,
+    /// The API gateways and API definitions of a tenant: matched up for a
+    /// gateway authorized by its own secret, and compared for listen paths
+    /// one gateway would serve twice.
+    GatewayRoutes,
     /// Account bookkeeping the handler already authorized (a user's default
     /// org, an org tree walk).
     Accounts,

@@ -300,6 +300,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::knowledge::router())
         .merge(routes::chat::router())
         .merge(routes::agents::router())
+        .merge(routes::api_gateways::router())
         .split_for_parts()
 }
 

@@ -2,10 +2,41 @@
 //! a principal: the check is authorised by the consumer key it is given, the
 //! portal by the Host it is asked for, and each says so in its names.
 
+use orgscope_core::policy::{OrgSelector, ReadFilter};
 use sqlx::FromRow;
 
-use crate::sql::Sql;
+use crate::sql::{Sql, push_scope};
 use crate::{Ctx, Result, Tx};
+
+/// An API gateway, found by its secret (the secret is its authority).
+#[derive(Clone, Debug, FromRow)]
+pub struct ApiGatewayRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub org_id: Option<String>,
+    pub fields: String,
+}
+
+/// A consumer key found by its secret, with whether its tenant still takes
+/// the shared check.
+#[derive(Clone, Debug, FromRow)]
+pub struct KeyHit {
+    pub key_id: String,
+    pub tenant_id: String,
+    pub key_org: Option<String>,
+    pub key_fields: String,
+    pub shared_check: i64,
+}
+
+/// An API definition whose listen path serves a path.
+#[derive(Clone, Debug, FromRow)]
+pub struct RouteHit {
+    pub api_id: String,
+    pub api_org: Option<String>,
+    pub api_org_slug: Option<String>,
+    pub api_fields: String,
+    pub listen_path: String,
+}
 
 /// A consumer key and the API definition its request's path leads to.
 #[derive(Clone, Debug, FromRow)]
@@ -17,6 +48,8 @@ pub struct GatewayHit {
     pub api_org: Option<String>,
     pub api_org_slug: Option<String>,
     pub api_fields: Option<String>,
+    /// Whether the key's tenant still takes the check that names no gateway.
+    pub shared_check: i64,
 }
 
 impl crate::Store {
@@ -27,7 +60,7 @@ impl crate::Store {
     /// at the gateway's rate.
     pub async fn gateway_lookup(&self, hash: &str, path: &str) -> Result<Option<GatewayHit>> {
         let mut sql = Sql::new(
-            "SELECT k.id AS key_id, k.org_id AS key_org, k.fields AS key_fields, a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields FROM resources k LEFT JOIN gateway_routes g ON g.tenant_id = k.tenant_id AND (rtrim(g.listen_path, '/') = ",
+            "SELECT k.id AS key_id, k.org_id AS key_org, k.fields AS key_fields, a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields, t.shared_gateway_check AS shared_check FROM resources k JOIN tenants t ON t.id = k.tenant_id LEFT JOIN gateway_routes g ON g.tenant_id = k.tenant_id AND (rtrim(g.listen_path, '/') = ",
         );
         sql.arg(path)
             .push(" OR substr(CAST(")
@@ -40,7 +73,102 @@ impl crate::Store {
     }
 }
 
+impl crate::Store {
+    /// The API gateway whose secret hashes to `hash`.
+    pub async fn api_gateway_by_secret(&self, hash: &str) -> Result<Option<ApiGatewayRow>> {
+        let mut sql = Sql::new(
+            "SELECT id, tenant_id, org_id, fields FROM resources WHERE kind = 'api_gateway' AND secret = ",
+        );
+        sql.arg(hash);
+        let rows: Vec<ApiGatewayRow> = sql.query_as().fetch_all(self.pool()).await.ctx()?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// The consumer key whose secret hashes to `hash`.
+    pub async fn consumer_key_by_secret(&self, hash: &str) -> Result<Option<KeyHit>> {
+        let mut sql = Sql::new(
+            "SELECT k.id AS key_id, k.tenant_id, k.org_id AS key_org, k.fields AS key_fields, t.shared_gateway_check AS shared_check FROM resources k JOIN tenants t ON t.id = k.tenant_id WHERE k.kind = 'consumer_key' AND k.secret = ",
+        );
+        sql.arg(hash);
+        let rows: Vec<KeyHit> = sql.query_as().fetch_all(self.pool()).await.ctx()?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// The API definitions `filter` admits whose listen path serves `path`
+    /// on whole segments, the longest first: what a gateway may route it to.
+    pub async fn routes_serving(&self, filter: &ReadFilter, path: &str) -> Result<Vec<RouteHit>> {
+        let mut sql = Sql::new(
+            "SELECT a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields, g.listen_path FROM gateway_routes g JOIN resources a ON a.id = g.api_id LEFT JOIN orgs o ON o.id = a.org_id WHERE (rtrim(g.listen_path, '/') = ",
+        );
+        sql.arg(path)
+            .push(" OR substr(CAST(")
+            .arg(path)
+            .push(" AS TEXT), 1, length(rtrim(g.listen_path, '/')) + 1) = rtrim(g.listen_path, '/') || '/')");
+        push_scope(
+            &mut sql,
+            filter,
+            &OrgSelector::All,
+            "a.tenant_id",
+            "a.org_id",
+            None,
+        );
+        sql.push(" ORDER BY length(rtrim(g.listen_path, '/')) DESC, a.id");
+        sql.query_as().fetch_all(self.pool()).await.ctx()
+    }
+}
+
 impl Tx {
+    /// Whether the tenant's consumer keys pass the check that names no
+    /// API gateway.
+    pub async fn tenant_shared_check(&mut self, tenant: &str) -> Result<bool> {
+        let mut sql = Sql::new("SELECT shared_gateway_check FROM tenants WHERE id = ");
+        sql.arg(tenant);
+        let (on,): (i64,) = self.one(&sql).await?;
+        Ok(on != 0)
+    }
+
+    pub async fn tenant_set_shared_check(&mut self, tenant: &str, on: bool) -> Result<()> {
+        let mut sql = Sql::new("UPDATE tenants SET shared_gateway_check = ");
+        sql.arg(i64::from(on)).push(" WHERE id = ").arg(tenant);
+        self.exec(&sql).await.map(|_| ())
+    }
+
+    /// What an API gateway last reported: (when, version).
+    pub async fn api_gateway_seen(
+        &mut self,
+        gateway: &str,
+    ) -> Result<Option<(String, Option<String>)>> {
+        let mut sql =
+            Sql::new("SELECT last_seen_at, version FROM api_gateway_seen WHERE gateway_id = ");
+        sql.arg(gateway);
+        let rows: Vec<(String, Option<String>)> =
+            sql.query_as().fetch_all(self.conn()).await.ctx()?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Records API gateways' reports: (id, when, version).
+    pub async fn api_gateways_seen(
+        &mut self,
+        seen: &[(String, String, Option<String>)],
+    ) -> Result<()> {
+        for (id, at, version) in seen {
+            let mut sql = Sql::new("DELETE FROM api_gateway_seen WHERE gateway_id = ");
+            sql.arg(id.as_str());
+            self.exec(&sql).await?;
+            // The gateway may be gone since it asked.
+            let mut sql = Sql::new(
+                "INSERT INTO api_gateway_seen (gateway_id, last_seen_at, version) SELECT id, ",
+            );
+            sql.arg(at.as_str())
+                .push(", ")
+                .arg(version.clone())
+                .push(" FROM resources WHERE id = ")
+                .arg(id.as_str());
+            self.exec(&sql).await?;
+        }
+        Ok(())
+    }
+
     /// The API definitions of a tenant (other than `except`) whose listen
     /// paths overlap `path` on whole segments: (id, org, listen path). It reads
     /// across orgs on purpose: a listen path must not capture another

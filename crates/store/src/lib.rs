@@ -21,7 +21,7 @@ mod sql;
 
 pub use chat::MessageRow;
 pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
-pub use gateway::GatewayHit;
+pub use gateway::{ApiGatewayRow, GatewayHit, KeyHit, RouteHit};
 pub use people::UserSet;
 pub use portal::{PortalSettingsRow, PortalToken};
 pub use queue::TaskState;
@@ -569,14 +569,17 @@ impl Tx {
             name: name.to_owned(),
             created_at: now(),
         };
+        // A new tenant's gateways identify themselves (DECISIONS: API
+        // gateways); tenants older than them keep the shared check.
         let sql = Sql::insert(
             "tenants",
-            &["id", "slug", "name", "created_at"],
+            &["id", "slug", "name", "created_at", "shared_gateway_check"],
             vec![
                 (&row.id).into(),
                 (&row.slug).into(),
                 (&row.name).into(),
                 (&row.created_at).into(),
+                0i64.into(),
             ],
         );
         self.exec(&sql).await?;

@@ -284,6 +284,15 @@ pub fn inputs(
                 }
                 i
             }
+            FieldType::Tags => {
+                let mut i = Input::new(f, "text");
+                i.max = 2100;
+                i.value = match v {
+                    Some(Value::String(raw)) => raw.clone(),
+                    _ => strings(v).join(", "),
+                };
+                i
+            }
             FieldType::Document(max) => {
                 let mut i = Input::new(f, "textarea");
                 i.max = max;
@@ -394,6 +403,13 @@ pub fn read(kind: &Kind, pairs: &[(String, String)]) -> Sent {
                     .collect();
                 (!list.is_empty()).then(|| json!(list))
             }
+            FieldType::Tags => {
+                let list: Vec<&str> = raw
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                Some(json!(list))
+            }
             FieldType::Document(_) => {
                 let t = raw.trim();
                 if t.is_empty() {
@@ -471,7 +487,7 @@ fn same(f: &Field, was: Option<&Value>, now: Option<&Value>) -> bool {
             let d = default_true(f);
             was.and_then(Value::as_bool).unwrap_or(d) == now.and_then(Value::as_bool).unwrap_or(d)
         }
-        FieldType::Choices(_) | FieldType::Refs(_) | FieldType::Patterns => {
+        FieldType::Choices(_) | FieldType::Refs(_) | FieldType::Patterns | FieldType::Tags => {
             let empty = |v: Option<&Value>| v.and_then(Value::as_array).is_none_or(Vec::is_empty);
             (empty(was) && empty(now)) || was == now
         }
@@ -631,6 +647,16 @@ pub fn show(f: &Field, v: &Value, names: &Names) -> Shown {
                 ..Shown::new(label, "links")
             }
         }
+        FieldType::Tags => {
+            let chips = strings(Some(v));
+            if chips.is_empty() {
+                return Shown::new(label, "none");
+            }
+            Shown {
+                chips,
+                ..Shown::new(label, "chips")
+            }
+        }
         FieldType::Document(_) => {
             let size = v.to_string().len();
             let info = &v["info"];
@@ -675,7 +701,9 @@ pub fn columns(kind: &Kind) -> Vec<&'static Field> {
             Some(0)
         }
         FieldType::Ref(_) | FieldType::Refs(_) => Some(1),
-        FieldType::Text(_) | FieldType::Patterns | FieldType::Choices(_) => Some(2),
+        FieldType::Text(_) | FieldType::Patterns | FieldType::Choices(_) | FieldType::Tags => {
+            Some(2)
+        }
         FieldType::Secret | FieldType::ReadOnly | FieldType::Labels | FieldType::Document(_) => {
             None
         }

@@ -45,7 +45,13 @@ pub async fn check(
             "upstream_url: '{upstream}' must be an http:// or https:// URL"
         )));
     }
-    free(tx, at.viewer, at.tenant, at.org, own, path).await
+    // While the tenant takes the shared check, every org's paths share one
+    // space; else only what one gateway serves must not repeat a path.
+    if tx.tenant_shared_check(at.tenant).await? {
+        free(tx, at.viewer, at.tenant, at.org, own, path).await
+    } else {
+        crate::api_gateways::check_route(tx, at.viewer, at.tenant, at.org, own, fields).await
+    }
 }
 
 pub async fn after_write(

@@ -51,6 +51,13 @@ pub async fn check(
         Behaviour::Task => task::check(tx, at, fields, write).await,
         Behaviour::Job => job::check(tx, at, fields, write).await,
         Behaviour::ApiDefinition => api_definition::check(tx, at, write, fields).await,
+        Behaviour::ApiGateway => {
+            let own = match write {
+                Write::Create => None,
+                Write::Update { id, .. } => Some(*id),
+            };
+            crate::api_gateways::check_gateway(tx, at.viewer, at.tenant, at.org, own, fields).await
+        }
         Behaviour::Developer => developer::check(fields),
         Behaviour::KeyRequest => key_request::check(write),
         _ => Ok(()),
@@ -81,6 +88,14 @@ pub async fn present(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> Result<Value>
         Behaviour::File => file::present(tx, r).await,
         Behaviour::Task => task::present(tx, kind, r).await,
         Behaviour::ConsumerKey => consumer_key::present(tx, kind, r).await,
+        Behaviour::ApiGateway => {
+            let mut out = crate::resources::render(kind, r);
+            if let Some((at, version)) = tx.api_gateway_seen(&r.id).await? {
+                out["last_seen_at"] = json!(at);
+                out["version"] = json!(version);
+            }
+            Ok(out)
+        }
         _ => Ok(crate::resources::render(kind, r)),
     }
 }

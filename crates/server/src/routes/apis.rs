@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use orgscope_app::gateway_check;
+use orgscope_app::gateway_check::{self, GatewayAsk};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -71,8 +71,19 @@ async fn decide(
         envoy_path,
     )
     .map_err(|gateway::Ambiguous(why)| ApiError::BadRequest(why))?;
-    let allowed =
-        gateway_check::check(&state.store, &state.gateway, secret, &method, &path).await?;
+    let gateway = header_str(&headers, "x-orgscope-gateway").map(|secret| GatewayAsk {
+        secret,
+        version: header_str(&headers, "x-orgscope-gateway-version"),
+    });
+    let allowed = gateway_check::check(
+        &state.store,
+        &state.gateway,
+        gateway,
+        secret,
+        &method,
+        &path,
+    )
+    .await?;
     let mut res = axum::http::StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
     for (name, value) in [

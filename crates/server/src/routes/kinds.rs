@@ -148,6 +148,9 @@ fn field_schema(ty: &FieldType, input: bool) -> Value {
             json!({"type": nullable("array"), "items": {"type": "string"}, "description": format!("{k} ids")})
         }
         Labels => json!({"type": nullable("object"), "additionalProperties": {"type": "string"}}),
+        Tags => {
+            json!({"type": nullable("array"), "items": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,63}$"}, "maxItems": 32})
+        }
         Document(max) => {
             json!({"type": nullable("object"), "description": format!("at most {max} bytes as JSON")})
         }

@@ -2,6 +2,7 @@
 //! `org=` selector, org references in bodies, and the audit append.
 
 pub mod agents;
+pub mod api_gateways;
 pub mod apis;
 pub mod audit;
 pub mod chat;

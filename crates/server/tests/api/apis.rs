@@ -29,6 +29,7 @@ pub(crate) async fn setup(backend: Backend) -> Apis {
 
 async fn setup_with(backend: Backend, options: Options) -> Apis {
     let s = TestServer::start_with(backend, options).await;
+    s.shared_gateway_check().await;
     s.org("alpha").await;
     s.org("beta").await;
     let (_, alice) = s.fast_user("alice", "user", &[("alpha", false)]).await;

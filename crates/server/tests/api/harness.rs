@@ -451,6 +451,19 @@ impl TestServer {
         format!("cookie:{session}:{}", body["csrf_token"].as_str().unwrap())
     }
 
+    /// Lets the tenant's consumer keys pass the check that names no API
+    /// gateway (new tenants start without it).
+    pub async fn shared_gateway_check(&self) {
+        let (st, b) = self
+            .patch(
+                &self.admin,
+                "/api/v1/tenant/gateways",
+                json!({"shared_check": true}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+    }
+
     /// Makes the superuser `root` in the store (admins cannot make one) and
     /// returns its session token.
     pub async fn superuser(&self) -> String {

@@ -6,7 +6,9 @@
 //! admin and by users), disables and re-enables, key revocations, org
 //! deletions, orgs made again and new tenants, developers signing up on
 //! their org's portal (confirmed by the link a real SMTP server received)
-//! and asking for keys that members decide, driven through the real API;
+//! and asking for keys that members decide, API gateways of orgs and of the
+//! tenant and the tags that match them to API definitions, driven through
+//! the real API;
 //! after every step each principal's listings, gets, searches, downloads,
 //! reveals and writes, and what it may manage, and each developer's portal
 //! session (its keys; nowhere else), are compared with an oracle
@@ -35,7 +37,7 @@ const USERS: [(&str, &str); 4] = [
 /// Every kind, each with (path, may a plain user write it tenant-wide?, may
 /// it be tenant-wide at all?, does it issue a secret?). Org keys cannot
 /// manage the kinds that issue secrets (DECISIONS: keys and tokens).
-const KINDS: [(&str, bool, bool, bool); 18] = [
+const KINDS: [(&str, bool, bool, bool); 19] = [
     ("specialties", false, true, false),
     ("personas", true, true, false),
     ("hosts", false, false, false),
@@ -58,6 +60,8 @@ const KINDS: [(&str, bool, bool, bool); 18] = [
     ("sessions", true, true, false),
     // Made by a developer on the portal (RequestKey) only.
     ("key-requests", false, false, false),
+    // Made by CreateApiGateway: tenant-wide ones by admins only.
+    ("api-gateways", false, true, true),
 ];
 /// The kinds made by the generic create come first in KINDS.
 const GENERIC: usize = 11;
@@ -77,6 +81,16 @@ const CONSUMER_KEYS: usize = 14;
 const API_KEYS: usize = 15;
 const SESSIONS: usize = 16;
 const KEY_REQUESTS: usize = 17;
+const API_GATEWAYS: usize = 18;
+/// The tags of the model: bit t of a mask is TAGS[t].
+const TAGS: [&str; 2] = ["blue", "green"];
+
+fn tag_list(mask: u8) -> Vec<&'static str> {
+    (0..TAGS.len())
+        .filter(|t| mask & (1 << t) != 0)
+        .map(|t| TAGS[t])
+        .collect()
+}
 /// Developers' addresses (never the one the generic create gives).
 const EMAILS: [&str; 2] = ["dana@dev.test", "eve@dev.test"];
 /// Kinds that refer to two resources, the first of which decides their org:
@@ -226,6 +240,21 @@ enum Op {
         org: usize,
         email: usize,
     },
+    /// A user (None: the admin) makes an API gateway in an org or
+    /// tenant-wide, with these tags (a mask over TAGS).
+    CreateApiGateway {
+        by: Option<usize>,
+        org: Option<usize>,
+        tags: u8,
+    },
+    /// A user (None: the admin) sets the tags of the n-th API definition
+    /// (or of the n-th API gateway): what each gateway serves moves.
+    Retag {
+        by: Option<usize>,
+        gateway: bool,
+        n: usize,
+        tags: u8,
+    },
     /// The n-th developer session asks for a key to the n-th API.
     RequestKey {
         dev: usize,
@@ -280,6 +309,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::NewTenant),
         2 => (org.clone(), 0..EMAILS.len()).prop_map(|(org, email)| Op::SignUp { org, email }),
         2 => (0..4usize, 0..4usize).prop_map(|(dev, api)| Op::RequestKey { dev, api }),
+        2 => (by.clone(), proptest::option::of(org.clone()), 0..4u8)
+            .prop_map(|(by, org, tags)| Op::CreateApiGateway { by, org, tags }),
+        3 => (by.clone(), any::<bool>(), 0..4usize, 0..4u8)
+            .prop_map(|(by, gateway, n, tags)| Op::Retag { by, gateway, n, tags }),
         2 => (by.clone(), 0..4usize, proptest::bool::weighted(0.7))
             .prop_map(|(by, request, approve)| Op::Decide { by, request, approve }),
     ]
@@ -310,6 +343,8 @@ struct Res {
     email: Option<usize>,
     /// A key request decided: approved?
     decided: Option<bool>,
+    /// An API definition's or API gateway's tags (a mask over TAGS).
+    tags: u8,
 }
 
 impl Res {
@@ -629,6 +664,8 @@ struct World {
     followed: BTreeSet<String>,
     /// Developers' portal sessions: (developer id, cookies to send).
     devs: Vec<(String, String)>,
+    /// Sessions ended by their developer's new password: signed in nowhere.
+    ended: Vec<String>,
     /// A client that follows no redirect, as the portal's pages are read.
     browser: reqwest::Client,
 }
@@ -651,6 +688,7 @@ async fn world(backend: crate::harness::Backend) -> World {
         },
     )
     .await;
+    s.shared_gateway_check().await;
     for o in ORGS {
         s.org(o).await;
     }
@@ -697,6 +735,7 @@ async fn world(backend: crate::harness::Backend) -> World {
         sink,
         followed: BTreeSet::new(),
         devs: Vec::new(),
+        ended: Vec::new(),
         browser: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -1613,6 +1652,64 @@ impl World {
                 }
             }
             Op::SignUp { org, email } => self.sign_up(m, org, email).await?,
+            Op::CreateApiGateway { by, org, tags } => {
+                let who = by.map_or(Who::Admin, Who::User);
+                let want = if m.alive(who) {
+                    m.create_status(by, API_GATEWAYS, org)
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                let (st, body) = s
+                    .post(
+                        &self.token(who),
+                        "/api/v1/api-gateways",
+                        json!({"name": "g", "org": org.map(|o| ORGS[o]), "tags": tag_list(tags)}),
+                    )
+                    .await;
+                agree(op, st, want, &body)?;
+                if st == StatusCode::CREATED {
+                    let id = body["id"].as_str().ok_or("an id")?.to_owned();
+                    let secret = body["token"].as_str().ok_or("a secret")?;
+                    self.secrets.insert(id.clone(), secret.to_owned());
+                    let mut g = Res::new(API_GATEWAYS, org, by);
+                    g.tags = tags;
+                    m.resources.push(g);
+                    self.ids.push(id);
+                }
+            }
+            Op::Retag {
+                by,
+                gateway,
+                n,
+                tags,
+            } => {
+                let kind = if gateway {
+                    API_GATEWAYS
+                } else {
+                    API_DEFINITIONS
+                };
+                let Some(r) = m.nth(kind, n) else {
+                    return Ok(());
+                };
+                let who = by.map_or(Who::Admin, Who::User);
+                let res = &m.resources[r];
+                let want = if !m.alive(who) {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    answer(m.sees(who, res.org), m.writes(who, kind, res.org, res.by))
+                };
+                let (st, body) = s
+                    .patch(
+                        &self.token(who),
+                        &format!("/api/v1/{}/{}", KINDS[kind].0, self.ids[r]),
+                        json!({"tags": tag_list(tags)}),
+                    )
+                    .await;
+                agree(op, st, want, &body)?;
+                if st == StatusCode::OK {
+                    m.resources[r].tags = tags;
+                }
+            }
             Op::RequestKey { dev, api } => self.request_key(m, dev, api).await?,
             Op::Decide {
                 by,
@@ -1719,7 +1816,17 @@ impl World {
             r.kind == DEVELOPERS && r.org == Some(org) && r.email == Some(email)
         });
         let id = match existing {
-            Some(i) => self.ids[i].clone(),
+            Some(i) => {
+                // A new password (the confirmed sign-up) ends their sessions.
+                let id = self.ids[i].clone();
+                let (ended, kept) = std::mem::take(&mut self.devs)
+                    .into_iter()
+                    .partition(|(d, _)| *d == id);
+                self.devs = kept;
+                self.ended
+                    .extend(ended.into_iter().map(|(_, cookies)| cookies));
+                id
+            }
             None => {
                 let all = listed(
                     &self.s,
@@ -1960,16 +2067,18 @@ impl World {
                 return Err(format!("a portal session on the API: {st}"));
             }
         }
-        // The tenant's credentials on a portal: not signed in.
+        // Ended sessions, and the tenant's credentials, on a portal: not
+        // signed in.
         let u = step % USERS.len();
-        for cookie in [
+        let others = [
             format!("orgscope_session={}", self.users[u]),
             format!("orgscope_portal={}", self.tokens[u]),
             format!("orgscope_portal={}", self.s.admin),
-        ] {
+        ];
+        for cookie in self.ended.iter().chain(&others) {
             for org in (0..ORGS.len()).filter(|o| m.portal(*o)) {
                 let got = self
-                    .portal(org, Method::GET, "/portal/keys", &cookie, None)
+                    .portal(org, Method::GET, "/portal/keys", cookie, None)
                     .await;
                 if got.status != StatusCode::SEE_OTHER || got.location != "/portal/login" {
                     return Err(format!(
@@ -2404,6 +2513,46 @@ impl World {
                         self.ids[k], self.ids[a]
                     ));
                 }
+                // Through each API gateway: only its org's keys are known,
+                // and only the APIs it serves are there.
+                for (g, gw) in m.resources.iter().enumerate() {
+                    if gw.kind != API_GATEWAYS {
+                        continue;
+                    }
+                    let res = s
+                        .http
+                        .get(format!("{}/api/v1/gateway/check", s.base))
+                        .header("x-orgscope-gateway", &self.secrets[&self.ids[g]])
+                        .header("x-api-key", secret)
+                        .header("x-original-method", "GET")
+                        .header("x-original-uri", format!("{}x", self.paths[&self.ids[a]]))
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let known = gw.org.is_none() || gw.org == key.org;
+                    let serves = (gw.org.is_none() || gw.org == api.org)
+                        && (gw.tags & api.tags != 0 || gw.tags == 0 && api.tags == 0);
+                    let want = if !known {
+                        StatusCode::UNAUTHORIZED
+                    } else if serves && granted {
+                        StatusCode::NO_CONTENT
+                    } else {
+                        StatusCode::FORBIDDEN
+                    };
+                    if res.status() != want {
+                        return Err(format!(
+                            "consumer key {} on API {} ({:?}, tags {}) through API gateway {} ({:?}, tags {}): {}, oracle {want}",
+                            self.ids[k],
+                            self.ids[a],
+                            api.org,
+                            api.tags,
+                            self.ids[g],
+                            gw.org,
+                            gw.tags,
+                            res.status()
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -2540,9 +2689,29 @@ fn prelude() -> Vec<Op> {
             preview,
         });
     }
-    // A developer signs up on org-a's portal and asks for its API.
+    // Org-a's own API gateway (untagged: it serves org-a's untagged APIs)
+    // and a tenant-wide one for blue APIs, which org-b's API becomes.
+    ops.push(Op::CreateApiGateway {
+        by: None,
+        org: Some(0),
+        tags: 0,
+    });
+    ops.push(Op::CreateApiGateway {
+        by: None,
+        org: None,
+        tags: 1,
+    });
+    ops.push(Op::Retag {
+        by: None,
+        gateway: false,
+        n: 1,
+        tags: 1,
+    });
+    // A developer signs up on org-a's portal and asks for its API; signing
+    // up again (a new password) ends that first session.
     ops.push(Op::SignUp { org: 0, email: 0 });
     ops.push(Op::RequestKey { dev: 0, api: 0 });
+    ops.push(Op::SignUp { org: 0, email: 0 });
     // u0 and u2 (who manages it) in org-a; the persona assigned to u0 only,
     // so u2 sees it but may not start a session with it.
     for (user, manage) in [(0, false), (2, true)] {

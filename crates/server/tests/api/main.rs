@@ -4,6 +4,7 @@
 
 mod access;
 mod agents;
+mod api_gateways;
 mod apis;
 mod audit;
 mod auth;

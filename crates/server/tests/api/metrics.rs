@@ -30,6 +30,7 @@ async fn scrape(s: &TestServer, token: &str) -> String {
 #[tokio::test]
 async fn only_superusers_read_the_metrics_on_the_api_address() {
     let s = TestServer::start(crate::harness::Backend::Sqlite).await;
+    s.shared_gateway_check().await;
     let r = s.raw(Method::GET, "/metrics", None, &[], None).await;
     r.problem(StatusCode::UNAUTHORIZED);
     let r = s

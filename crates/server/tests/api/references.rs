@@ -38,6 +38,7 @@ fn value_for(name: &str, ty: FieldType, n: usize) -> Option<Value> {
             json!({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {}})
         }
         (_, FieldType::Document(_)) => json!({}),
+        (_, FieldType::Tags) => json!([]),
         (_, FieldType::ReadOnly | FieldType::Ref(_) | FieldType::Refs(_)) => return None,
     })
 }

@@ -56,6 +56,7 @@ pub const GROUPS: &[(&str, &str, &[&str])] = &[
         "API management",
         &[
             "api-definitions",
+            "api-gateways",
             "developers",
             "key-requests",
             "consumer-keys",
@@ -97,6 +98,10 @@ pub fn routes<S: Host>(mut router: Router<S>) -> Router<S> {
                 .route(
                     &format!("/{path}/{{id}}/reveal"),
                     get(reveal_page::<S>).post(reveal::<S>).layer(k),
+                )
+                .route(
+                    &format!("/{path}/{{id}}/rotate"),
+                    post(rotate::<S>).layer(k),
                 )
                 .route(
                     &format!("/{path}/{{id}}/decide"),
@@ -696,6 +701,9 @@ pub struct ItemView {
     reveal: bool,
     /// A pending key request: approve or deny it here.
     decide: bool,
+    /// An API gateway: the API definitions it serves that the viewer sees
+    /// (link, name, listen path, org).
+    serves: Option<Vec<(String, String, String, String)>>,
     /// Why it cannot change org, if it cannot.
     fixed: Option<&'static str>,
     move_options: Vec<Choice>,
@@ -817,7 +825,29 @@ async fn item_page<S: Host>(
                 .collect()
         })
         .unwrap_or_default();
+    let serves = if kind.behaviour == Behaviour::ApiGateway {
+        match orgscope_app::api_gateways::config(&env, &v.caller, &id).await {
+            Ok(c) => Some(
+                c.apis
+                    .into_iter()
+                    .map(|a| {
+                        let org = a.org.and_then(|o| o.slug).unwrap_or_default();
+                        (
+                            format!("/api-definitions/{}", encode(&a.id)),
+                            a.name,
+                            a.listen_path,
+                            org,
+                        )
+                    })
+                    .collect(),
+            ),
+            Err(e) => return v.fail(e),
+        }
+    } else {
+        None
+    };
     let view = ItemView {
+        serves,
         path: kind.path,
         name: s(&value, "name"),
         noun: fields::noun(kind),
@@ -1206,6 +1236,34 @@ mod tests {
 pub struct DecideForm {
     #[serde(default)]
     decision: String,
+}
+
+/// An API gateway's new secret, shown once on its page.
+pub async fn rotate<S: Host>(
+    State(state): State<S>,
+    Extension(Generic(kind)): Extension<Generic>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let shape = match orgscope_app::api_gateways::rotate(&state.env(), &v.caller, &id).await {
+        Ok(r) => Shape {
+            secret: Some(SecretOnce {
+                title: format!("The new secret of “{}”", s(&r, "name")),
+                value: s(&r, "token"),
+            }),
+            notice: Some(
+                "A new secret: the old one no longer works. Give this one to the proxy now.",
+            ),
+            ..Shape::default()
+        },
+        Err(e @ Error::Forbidden(_)) => Shape {
+            failed: Some(e),
+            ..Shape::default()
+        },
+        Err(e) => return v.fail(e),
+    };
+    item_page(&state, &v, &headers, kind, &id, shape).await
 }
 
 /// Approves or denies a key request (`key_requests::decide`).

@@ -200,6 +200,21 @@ impl TestServer {
         panic!("extraction of {id} did not finish");
     }
 
+    /// An API gateway of `org` (no tags: it serves the org's untagged
+    /// APIs), made by the admin: its secret.
+    pub async fn api_gateway(&self, org: &str) -> String {
+        let (s, b) = self
+            .api(
+                reqwest::Method::POST,
+                &self.admin,
+                "/api/v1/api-gateways",
+                Some(serde_json::json!({"name": format!("{org}-edge"), "org": org})),
+            )
+            .await;
+        assert_eq!(s, reqwest::StatusCode::CREATED, "{b}");
+        b["token"].as_str().unwrap().to_owned()
+    }
+
     /// A page as a session's holder gets it: its status and HTML.
     pub async fn page(&self, session: &str, path: &str) -> (StatusCode, String) {
         let res = self

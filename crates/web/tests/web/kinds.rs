@@ -550,7 +550,11 @@ async fn story(server: &TestServer, b: &Browser) {
 
 /// The consumer key (`ock_…`) a page shows once.
 fn key_in(page: &str) -> String {
-    let start = page.find("ock_").expect("the key is shown");
+    secret_in(page, "ock_")
+}
+
+fn secret_in(page: &str, prefix: &str) -> String {
+    let start = page.find(prefix).expect("the secret is shown");
     page[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -607,7 +611,15 @@ async fn api_management_pages_over_http() {
     );
     assert!(page.contains(">GET<") && page.contains(">POST<"), "{page}");
     assert!(!page.contains(">DELETE<"), "{page}");
-    // A listen path taken in the tenant: refused, what was typed kept.
+    // A listen path another org's API holds on a gateway that would serve
+    // both (a tenant-wide one): refused, what was typed kept.
+    made(
+        &server,
+        &admin,
+        "api-gateways",
+        json!({"name": "edge", "org": null}),
+    )
+    .await;
     let (s, _, page) = server
         .post_form(
             &rita,
@@ -687,21 +699,38 @@ async fn api_management_pages_over_http() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{page}");
     let key = key_in(&page);
-    let check = |key: String, path: &'static str| {
+    // Eng's API gateway, made here too: its secret is shown once.
+    let (s, _, page) = server
+        .post_form(
+            &rita,
+            "/api-gateways",
+            &[("name", "eng-edge"), ("org", "eng"), ("tags", "")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{page}");
+    let mut gateway = secret_in(&page, "oagw_");
+    let check = |gateway: &str, key: String, path: &'static str| {
         server
             .http
             .get(server.url("/api/v1/gateway/check"))
+            .header("x-orgscope-gateway", gateway)
             .header("x-original-method", "GET")
             .header("x-original-uri", path)
             .header("x-api-key", key)
             .send()
     };
     assert_eq!(
-        check(key.clone(), "/pay/charges").await.unwrap().status(),
+        check(&gateway, key.clone(), "/pay/charges")
+            .await
+            .unwrap()
+            .status(),
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        check(key.clone(), "/mkt/x").await.unwrap().status(),
+        check(&gateway, key.clone(), "/mkt/x")
+            .await
+            .unwrap()
+            .status(),
         StatusCode::FORBIDDEN
     );
     let (_, keys) = server
@@ -712,13 +741,49 @@ async fn api_management_pages_over_http() {
     assert!(!page.contains(&key), "the key is shown once only: {page}");
     assert!(page.contains("payments") && page.contains("60"), "{page}");
 
+    // The gateway's page: what it serves; a new secret, shown once, and the
+    // old one stops.
+    let (_, gateways) = server
+        .api(Method::GET, &rita, "/api/v1/api-gateways?org=eng", None)
+        .await;
+    let gw = gateways["items"][0]["id"].as_str().unwrap().to_owned();
+    let (_, page) = server.page(&rita, &format!("/api-gateways/{gw}")).await;
+    let serves = &page[page.find("id=\"serves\"").expect("what it serves")..];
+    assert!(
+        serves.contains(&format!("/api-definitions/{api}")) && serves.contains("/pay/"),
+        "{page}"
+    );
+    assert!(!page.contains(&gateway), "its secret is not shown again");
+    let (s, _, page) = server
+        .post_form(&rita, &format!("/api-gateways/{gw}/rotate"), &[])
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let fresh = secret_in(&page, "oagw_");
+    assert_ne!(fresh, gateway);
+    assert_eq!(
+        check(&gateway, key.clone(), "/pay/charges")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "the old secret"
+    );
+    gateway = fresh;
+    assert_eq!(
+        check(&gateway, key.clone(), "/pay/charges")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+
     // Revoking it (the delete of a consumer key) closes the gate.
     let (s, _, page) = server
         .post_form(&rita, &format!("/consumer-keys/{ck}/delete"), &[])
         .await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
     assert_eq!(
-        check(key, "/pay/charges").await.unwrap().status(),
+        check(&gateway, key, "/pay/charges").await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
 }

@@ -417,7 +417,12 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
 
     // The gateway: a real nginx asking orgscope about every request.
     let up = nginx::upstream().await;
-    let check = nginx::check_location(server.base.trim_start_matches("http://"), "");
+    // Eng's own API gateway: nginx names it by its secret on every check.
+    let secret = server.api_gateway("eng").await;
+    let check = nginx::check_location(
+        server.base.trim_start_matches("http://"),
+        &format!("proxy_set_header X-Orgscope-Gateway {secret};"),
+    );
     let locations = format!(
         "{check}
     location /payments/ {{
@@ -530,6 +535,23 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
     b.click("#approve").await;
     b.wait_text("main", "the approval", |t| t.contains("approved"))
         .await;
+    // The org's gateway page: what it serves.
+    let (_, gateways) = server
+        .api(
+            Method::GET,
+            &server.admin,
+            "/api/v1/api-gateways?org=eng",
+            None,
+        )
+        .await;
+    let gw = gateways["items"][0]["id"].as_str().unwrap().to_owned();
+    b.goto(&server.url(&format!("/api-gateways/{gw}"))).await;
+    b.wait_text("#serves", "what the gateway serves", |t| {
+        t.contains("payments") && t.contains("ledger")
+    })
+    .await;
+    b.audit("api-gateway").await;
+    b.shoot("api-gateway").await;
 
     // Dana sees her key once, and it passes the gateway.
     b.goto(&format!("{site}/portal/keys")).await;
@@ -774,6 +796,7 @@ async fn a_key_request_is_approved_by_a_member_and_its_key_shown_once() {
     let check = server
         .http
         .get(server.url("/api/v1/gateway/check"))
+        .header("x-orgscope-gateway", server.api_gateway("eng").await)
         .header("x-original-method", "GET")
         .header("x-original-uri", "/payments/charges")
         .header("x-api-key", &key)
@@ -1201,10 +1224,12 @@ async fn an_api_set_to_auto_approval_issues_keys_at_once_and_only_people_set_it(
     let key = keys_shown(&page.body).remove(0);
     let again = portal(&server, Method::GET, ENG, "/portal/keys", &cookies, None).await;
     assert!(!again.body.contains(&key), "shown once only");
+    let gateway = server.api_gateway("eng").await;
     let check = |path: &'static str| {
         server
             .http
             .get(server.url("/api/v1/gateway/check"))
+            .header("x-orgscope-gateway", &gateway)
             .header("x-original-method", "GET")
             .header("x-original-uri", path)
             .header("x-api-key", &key)
