@@ -17,7 +17,6 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::audit::{Change, audit};
-use crate::gateway_check::tags;
 use crate::orgs::{OrgRef, org_ref};
 use crate::resources::{render, writable};
 use crate::secrets::{hash_secret, new_secret};
@@ -48,7 +47,7 @@ pub struct Proxy {
 }
 
 fn owned(fields: &Value) -> Vec<String> {
-    tags(fields).into_iter().map(str::to_owned).collect()
+    owned_list(&fields["tags"])
 }
 
 fn owned_list(v: &Value) -> Vec<String> {
@@ -106,6 +105,12 @@ impl Route {
             tags: owned(&fields),
             fields,
         }
+    }
+
+    /// As a refusal or a preview names it.
+    fn shown(&self) -> Value {
+        json!({"id": self.id, "name": self.name, "listen_path": self.listen_path,
+            "org": org_ref(self.org.as_deref(), self.org_slug.as_deref())})
     }
 
     /// What a proxy needs to route it (never its OpenAPI document).
@@ -220,10 +225,7 @@ pub async fn refuse_clashes(
             match tx.resource("api_definition", viewer, &r.id).await {
                 Ok(_) => {
                     if !named.iter().any(|n: &Value| n["id"] == r.id.as_str()) {
-                        named.push(
-                            json!({"id": r.id, "name": r.name, "listen_path": r.listen_path,
-                            "org": org_ref(r.org.as_deref(), r.org_slug.as_deref())}),
-                        );
+                        named.push(r.shown());
                     }
                 }
                 Err(orgscope_store::StoreError::NotFound) => hidden = true,
@@ -379,12 +381,10 @@ pub async fn preview(env: &Env<'_>, auth: &Caller, id: &str, change: &TagChange)
         if gained == lost || tx.resource("api_definition", &viewer, &r.id).await.is_err() {
             continue;
         }
-        let shown = json!({"id": r.id, "name": r.name, "listen_path": r.listen_path,
-            "org": org_ref(r.org.as_deref(), r.org_slug.as_deref())});
         if gained {
-            moves.gains.push(shown);
+            moves.gains.push(r.shown());
         } else {
-            moves.loses.push(shown);
+            moves.loses.push(r.shown());
         }
     }
     Ok(moves)

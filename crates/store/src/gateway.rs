@@ -52,6 +52,16 @@ pub struct GatewayHit {
     pub shared_check: i64,
 }
 
+/// ` (…)`: the route `g`'s listen path serves `path` on whole segments
+/// (core's `gateway::serves`).
+fn push_serves(sql: &mut Sql, path: &str) {
+    sql.push("(rtrim(g.listen_path, '/') = ")
+        .arg(path)
+        .push(" OR substr(CAST(")
+        .arg(path)
+        .push(" AS TEXT), 1, length(rtrim(g.listen_path, '/')) + 1) = rtrim(g.listen_path, '/') || '/')");
+}
+
 impl crate::Store {
     /// The gateway check's one query: the consumer key with this token hash
     /// and the API definition of its tenant whose listen path serves `path`
@@ -60,12 +70,10 @@ impl crate::Store {
     /// at the gateway's rate.
     pub async fn gateway_lookup(&self, hash: &str, path: &str) -> Result<Option<GatewayHit>> {
         let mut sql = Sql::new(
-            "SELECT k.id AS key_id, k.org_id AS key_org, k.fields AS key_fields, a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields, t.shared_gateway_check AS shared_check FROM resources k JOIN tenants t ON t.id = k.tenant_id LEFT JOIN gateway_routes g ON g.tenant_id = k.tenant_id AND (rtrim(g.listen_path, '/') = ",
+            "SELECT k.id AS key_id, k.org_id AS key_org, k.fields AS key_fields, a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields, t.shared_gateway_check AS shared_check FROM resources k JOIN tenants t ON t.id = k.tenant_id LEFT JOIN gateway_routes g ON g.tenant_id = k.tenant_id AND ",
         );
-        sql.arg(path)
-            .push(" OR substr(CAST(")
-            .arg(path)
-            .push(" AS TEXT), 1, length(rtrim(g.listen_path, '/')) + 1) = rtrim(g.listen_path, '/') || '/') LEFT JOIN resources a ON a.id = g.api_id LEFT JOIN orgs o ON o.id = a.org_id WHERE k.kind = 'consumer_key' AND k.secret = ")
+        push_serves(&mut sql, path);
+        sql.push(" LEFT JOIN resources a ON a.id = g.api_id LEFT JOIN orgs o ON o.id = a.org_id WHERE k.kind = 'consumer_key' AND k.secret = ")
             .arg(hash)
             .push(" ORDER BY length(rtrim(g.listen_path, '/')) DESC LIMIT 1");
         let rows: Vec<GatewayHit> = sql.query_as().fetch_all(self.pool()).await.ctx()?;
@@ -98,12 +106,9 @@ impl crate::Store {
     /// on whole segments, the longest first: what a gateway may route it to.
     pub async fn routes_serving(&self, filter: &ReadFilter, path: &str) -> Result<Vec<RouteHit>> {
         let mut sql = Sql::new(
-            "SELECT a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields, g.listen_path FROM gateway_routes g JOIN resources a ON a.id = g.api_id LEFT JOIN orgs o ON o.id = a.org_id WHERE (rtrim(g.listen_path, '/') = ",
+            "SELECT a.id AS api_id, a.org_id AS api_org, o.slug AS api_org_slug, a.fields AS api_fields, g.listen_path FROM gateway_routes g JOIN resources a ON a.id = g.api_id LEFT JOIN orgs o ON o.id = a.org_id WHERE ",
         );
-        sql.arg(path)
-            .push(" OR substr(CAST(")
-            .arg(path)
-            .push(" AS TEXT), 1, length(rtrim(g.listen_path, '/')) + 1) = rtrim(g.listen_path, '/') || '/')");
+        push_serves(&mut sql, path);
         push_scope(
             &mut sql,
             filter,

@@ -620,7 +620,7 @@ pub fn show(f: &Field, v: &Value, names: &Names) -> Shown {
             },
         ),
         FieldType::Int(..) => Shown::text(label, "text", v.to_string()),
-        FieldType::Choices(_) | FieldType::Patterns => {
+        FieldType::Choices(_) | FieldType::Patterns | FieldType::Tags => {
             let chips = strings(Some(v));
             if chips.is_empty() {
                 return Shown::new(label, "none");
@@ -645,16 +645,6 @@ pub fn show(f: &Field, v: &Value, names: &Names) -> Shown {
             Shown {
                 links,
                 ..Shown::new(label, "links")
-            }
-        }
-        FieldType::Tags => {
-            let chips = strings(Some(v));
-            if chips.is_empty() {
-                return Shown::new(label, "none");
-            }
-            Shown {
-                chips,
-                ..Shown::new(label, "chips")
             }
         }
         FieldType::Document(_) => {

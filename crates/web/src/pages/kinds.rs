@@ -1193,21 +1193,37 @@ pub async fn reveal<S: Host>(
     if kind.secret != Secret::Encrypted {
         return v.fail(Error::not_found(kind.name, &id));
     }
-    let shape = match orgscope_app::agents::reveal(&state.env(), &v.caller, &id).await {
-        Ok(r) => Shape {
+    let got = orgscope_app::agents::reveal(&state.env(), &v.caller, &id)
+        .await
+        .map(|r| Shape {
             revealed: Some(SecretOnce {
                 title: format!("The secret of “{}”", r.name),
                 value: r.secret,
             }),
             ..Shape::default()
-        },
+        });
+    secret_page(&state, &v, &headers, kind, &id, got).await
+}
+
+/// The item's page showing a secret once, or why it may not (a refusal is
+/// shown on the page; anything else is the error page).
+async fn secret_page<S: Host>(
+    state: &S,
+    v: &Viewer,
+    headers: &HeaderMap,
+    kind: &'static Kind,
+    id: &str,
+    got: Result<Shape, Error>,
+) -> Response {
+    let shape = match got {
+        Ok(shape) => shape,
         Err(e @ Error::Forbidden(_)) => Shape {
             failed: Some(e),
             ..Shape::default()
         },
         Err(e) => return v.fail(e),
     };
-    item_page(&state, &v, &headers, kind, &id, shape).await
+    item_page(state, v, headers, kind, id, shape).await
 }
 
 #[cfg(test)]
@@ -1246,8 +1262,9 @@ pub async fn rotate<S: Host>(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let shape = match orgscope_app::api_gateways::rotate(&state.env(), &v.caller, &id).await {
-        Ok(r) => Shape {
+    let got = orgscope_app::api_gateways::rotate(&state.env(), &v.caller, &id)
+        .await
+        .map(|r| Shape {
             secret: Some(SecretOnce {
                 title: format!("The new secret of “{}”", s(&r, "name")),
                 value: s(&r, "token"),
@@ -1256,14 +1273,8 @@ pub async fn rotate<S: Host>(
                 "A new secret: the old one no longer works. Give this one to the proxy now.",
             ),
             ..Shape::default()
-        },
-        Err(e @ Error::Forbidden(_)) => Shape {
-            failed: Some(e),
-            ..Shape::default()
-        },
-        Err(e) => return v.fail(e),
-    };
-    item_page(&state, &v, &headers, kind, &id, shape).await
+        });
+    secret_page(&state, &v, &headers, kind, &id, got).await
 }
 
 /// Approves or denies a key request (`key_requests::decide`).

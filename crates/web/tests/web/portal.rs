@@ -27,6 +27,38 @@ async fn portal(
     visit(&server.http, method, server.url(path), host, cookie, form).await
 }
 
+/// Changes an API definition as `token`'s holder: status and body.
+async fn patch_api(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    server
+        .api(
+            Method::PATCH,
+            token,
+            &format!("/api/v1/api-definitions/{id}"),
+            Some(body),
+        )
+        .await
+}
+
+/// A server mailing through a real SMTP server, with org eng whose portal
+/// is proved on ENG: (the mail it sent, the server). `None`: no aiosmtpd
+/// here (said aloud; under CI a failure).
+async fn eng_portal() -> Option<(MailSink, TestServer)> {
+    let sink = MailSink::start().await?;
+    let mailer =
+        orgscope_app::mail::Mailer::new(&sink.url(), "Portal <portal@orgscope.test>").unwrap();
+    let server = TestServer::start_mailing(mailer).await;
+    server.org("eng", "Engineering").await;
+    server.superuser().await;
+    let root = server.api_login("root", "root-password").await;
+    verified_domain(&server, &root, "eng", ENG).await;
+    Some((sink, server))
+}
+
 /// Posts the sign-up form with the form token.
 async fn sign_up(
     server: &TestServer,
@@ -377,14 +409,13 @@ async fn browser_story(server: &TestServer, sink: &MailSink, b: &crate::browser:
     verified_domain(server, &root, "eng", ENG).await;
     let payments = api_definition(server, "eng", "payments", true).await;
     api_definition(server, "eng", "ledger", true).await;
-    let (s, b2) = server
-        .api(
-            Method::PATCH,
-            &server.admin,
-            &format!("/api/v1/api-definitions/{payments}"),
-            Some(json!({"openapi": payments_document(), "methods": ["GET", "POST"]})),
-        )
-        .await;
+    let (s, b2) = patch_api(
+        server,
+        &server.admin,
+        &payments,
+        json!({"openapi": payments_document(), "methods": ["GET", "POST"]}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b2}");
     let (s, _, body) = server
         .post_form(
@@ -1052,16 +1083,9 @@ async fn an_orgs_managers_brand_its_portal_and_close_sign_up() {
 /// that account, and an address's failures never refuse a correct password.
 #[tokio::test]
 async fn portal_sign_ins_are_limited_like_tenant_sign_ins() {
-    let Some(sink) = MailSink::start().await else {
+    let Some((sink, server)) = eng_portal().await else {
         return;
     };
-    let mailer =
-        orgscope_app::mail::Mailer::new(&sink.url(), "Portal <portal@orgscope.test>").unwrap();
-    let server = TestServer::start_mailing(mailer).await;
-    server.org("eng", "Engineering").await;
-    server.superuser().await;
-    let root = server.api_login("root", "root-password").await;
-    verified_domain(&server, &root, "eng", ENG).await;
     let (cookies, token) = developer(&server, &sink, ENG, "dana@example.com").await;
     developer(&server, &sink, ENG, "erin@example.com").await;
     let form_cookie = cookies.split("; ").nth(1).unwrap().to_owned();
@@ -1106,16 +1130,9 @@ async fn portal_sign_ins_are_limited_like_tenant_sign_ins() {
 
 #[tokio::test]
 async fn an_api_set_to_auto_approval_issues_keys_at_once_and_only_people_set_it() {
-    let Some(sink) = MailSink::start().await else {
+    let Some((sink, server)) = eng_portal().await else {
         return;
     };
-    let mailer =
-        orgscope_app::mail::Mailer::new(&sink.url(), "Portal <portal@orgscope.test>").unwrap();
-    let server = TestServer::start_mailing(mailer).await;
-    server.org("eng", "Engineering").await;
-    server.superuser().await;
-    let root = server.api_login("root", "root-password").await;
-    verified_domain(&server, &root, "eng", ENG).await;
     let status = api_definition(&server, "eng", "status", true).await;
     let payments = api_definition(&server, "eng", "payments", true).await;
 
@@ -1130,37 +1147,28 @@ async fn an_api_set_to_auto_approval_issues_keys_at_once_and_only_people_set_it(
         .await;
     assert_eq!(s, StatusCode::CREATED, "{key}");
     let org_key = key["token"].as_str().unwrap().to_owned();
-    let (s, b) = server
-        .api(
-            Method::PATCH,
-            &org_key,
-            &format!("/api/v1/api-definitions/{status}"),
-            Some(json!({"key_approval": "auto"})),
-        )
-        .await;
+    let (s, b) = patch_api(&server, &org_key, &status, json!({"key_approval": "auto"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     assert!(
         b["detail"].as_str().unwrap().contains("key_approval"),
         "{b}"
     );
-    let (s, b) = server
-        .api(
-            Method::PATCH,
-            &server.admin,
-            &format!("/api/v1/api-definitions/{status}"),
-            Some(json!({"key_approval": "auto"})),
-        )
-        .await;
+    let (s, b) = patch_api(
+        &server,
+        &server.admin,
+        &status,
+        json!({"key_approval": "auto"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     // Set by a person, it stays through the key's other changes.
-    let (s, b) = server
-        .api(
-            Method::PATCH,
-            &org_key,
-            &format!("/api/v1/api-definitions/{status}"),
-            Some(json!({"description": "Is it up?"})),
-        )
-        .await;
+    let (s, b) = patch_api(
+        &server,
+        &org_key,
+        &status,
+        json!({"description": "Is it up?"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let api_page = portal(
         &server,
@@ -1298,37 +1306,16 @@ async fn an_apis_openapi_document_is_checked_and_shown_as_its_reference() {
     let mut bad = doc.clone();
     bad["paths"]["/pets"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"] =
         json!("https://evil.example/pet.json");
-    let (s, b) = server
-        .api(
-            Method::PATCH,
-            &server.admin,
-            &format!("/api/v1/api-definitions/{pets}"),
-            Some(json!({"openapi": bad})),
-        )
-        .await;
+    let (s, b) = patch_api(&server, &server.admin, &pets, json!({"openapi": bad})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     let detail = b["detail"].as_str().unwrap();
     assert!(
         detail.contains("paths./pets.post.requestBody") && detail.contains("not local"),
         "{b}"
     );
-    let (s, b) = server
-        .api(
-            Method::PATCH,
-            &server.admin,
-            &format!("/api/v1/api-definitions/{pets}"),
-            Some(json!({"openapi": "3.0.3"})),
-        )
-        .await;
+    let (s, b) = patch_api(&server, &server.admin, &pets, json!({"openapi": "3.0.3"})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-    let (s, b) = server
-        .api(
-            Method::PATCH,
-            &server.admin,
-            &format!("/api/v1/api-definitions/{pets}"),
-            Some(json!({"openapi": doc})),
-        )
-        .await;
+    let (s, b) = patch_api(&server, &server.admin, &pets, json!({"openapi": doc})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
 
     let page = portal(
