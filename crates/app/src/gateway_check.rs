@@ -143,26 +143,23 @@ pub async fn check(
     let Some(ask) = gateway else {
         return shared(store, limits, secret, method, path).await;
     };
-    let gw = store
-        .api_gateway_by_secret(&hash_secret(ask.secret))
+    // An unknown gateway or key, or a key of another tenant: one answer.
+    let hit = store
+        .gateway_and_key(&hash_secret(ask.secret), &hash_secret(secret))
         .await?
         .ok_or(Error::Unauthorized)?;
-    let key = store
-        .consumer_key_by_secret(&hash_secret(secret))
-        .await?
-        .ok_or(Error::Unauthorized)?;
-    let key_fields: Value = serde_json::from_str(&key.key_fields).unwrap_or_default();
-    let known = key.tenant_id == gw.tenant_id && (gw.org_id.is_none() || gw.org_id == key.key_org);
+    let key_fields: Value = serde_json::from_str(&hit.key_fields).unwrap_or_default();
+    let known = hit.gateway_org.is_none() || hit.gateway_org == hit.key_org;
     if !known || expired(&key_fields) {
         return Err(Error::Unauthorized);
     }
-    limits.seen(&gw.id, ask.version);
+    limits.seen(&hit.gateway_id, ask.version);
     let filter = policy::system_filter(
-        &TenantId::from(&gw.tenant_id),
-        gw.org_id.as_ref().map(OrgId::from).as_ref(),
+        &TenantId::from(&hit.tenant_id),
+        hit.gateway_org.as_ref().map(OrgId::from).as_ref(),
         SystemRead::GatewayRoutes,
     );
-    let gw_fields: Value = serde_json::from_str(&gw.fields).unwrap_or_default();
+    let gw_fields: Value = serde_json::from_str(&hit.gateway_fields).unwrap_or_default();
     let gw_tags = tags(&gw_fields);
     let served = store
         .routes_serving(&filter, path)
@@ -174,7 +171,7 @@ pub async fn check(
         })
         .find(|(r, fields)| {
             gateway::gateway_serves(
-                gw.org_id.as_deref(),
+                hit.gateway_org.as_deref(),
                 &gw_tags,
                 r.api_org.as_deref(),
                 &tags(fields),
@@ -184,8 +181,8 @@ pub async fn check(
     admit(
         limits,
         Key {
-            id: &key.key_id,
-            org: key.key_org.as_deref(),
+            id: &hit.key_id,
+            org: hit.key_org.as_deref(),
             fields: &key_fields,
         },
         Api {

@@ -17,15 +17,17 @@ pub struct ApiGatewayRow {
     pub fields: String,
 }
 
-/// A consumer key found by its secret, with whether its tenant still takes
-/// the shared check.
+/// An API gateway and a consumer key of its tenant, each found by its
+/// secret.
 #[derive(Clone, Debug, FromRow)]
-pub struct KeyHit {
-    pub key_id: String,
+pub struct GatewayKeyHit {
+    pub gateway_id: String,
+    pub gateway_org: Option<String>,
+    pub gateway_fields: String,
     pub tenant_id: String,
+    pub key_id: String,
     pub key_org: Option<String>,
     pub key_fields: String,
-    pub shared_check: i64,
 }
 
 /// An API definition whose listen path serves a path.
@@ -92,13 +94,17 @@ impl crate::Store {
         Ok(rows.into_iter().next())
     }
 
-    /// The consumer key whose secret hashes to `hash`.
-    pub async fn consumer_key_by_secret(&self, hash: &str) -> Result<Option<KeyHit>> {
+    /// The API gateway whose secret hashes to `gateway` with the consumer
+    /// key of the same tenant whose secret hashes to `key`, in one
+    /// statement: none when either is unknown or they are of two tenants.
+    pub async fn gateway_and_key(&self, gateway: &str, key: &str) -> Result<Option<GatewayKeyHit>> {
         let mut sql = Sql::new(
-            "SELECT k.id AS key_id, k.tenant_id, k.org_id AS key_org, k.fields AS key_fields, t.shared_gateway_check AS shared_check FROM resources k JOIN tenants t ON t.id = k.tenant_id WHERE k.kind = 'consumer_key' AND k.secret = ",
+            "SELECT g.id AS gateway_id, g.org_id AS gateway_org, g.fields AS gateway_fields, g.tenant_id, k.id AS key_id, k.org_id AS key_org, k.fields AS key_fields FROM resources g JOIN resources k ON k.tenant_id = g.tenant_id AND k.kind = 'consumer_key' AND k.secret = ",
         );
-        sql.arg(hash);
-        let rows: Vec<KeyHit> = sql.query_as().fetch_all(self.pool()).await.ctx()?;
+        sql.arg(key)
+            .push(" WHERE g.kind = 'api_gateway' AND g.secret = ")
+            .arg(gateway);
+        let rows: Vec<GatewayKeyHit> = sql.query_as().fetch_all(self.pool()).await.ctx()?;
         Ok(rows.into_iter().next())
     }
 

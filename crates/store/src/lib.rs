@@ -21,7 +21,7 @@ mod sql;
 
 pub use chat::MessageRow;
 pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
-pub use gateway::{ApiGatewayRow, GatewayHit, KeyHit, RouteHit};
+pub use gateway::{ApiGatewayRow, GatewayHit, GatewayKeyHit, RouteHit};
 pub use people::UserSet;
 pub use portal::{PortalSettingsRow, PortalToken};
 pub use queue::TaskState;
