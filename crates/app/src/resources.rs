@@ -553,6 +553,15 @@ pub async fn rescope(
             blocking: Value::Array(blocking),
         });
     }
+    let viewer = policy::read_filter(&auth.principal);
+    let at = kinds::Place {
+        viewer: &viewer,
+        tenant: &row.tenant_id,
+        org: to.org.as_deref(),
+        by_key: matches!(auth.principal.actor, Actor::OrgKey { .. }),
+    };
+    let fields: Map<String, Value> = serde_json::from_str(&row.fields).unwrap_or_default();
+    kinds::rescope_check(&mut tx, kind, &at, id, &fields).await?;
     let before = kinds::present(&mut tx, kind, &row).await?;
     kinds::rescope_apply(&mut tx, kind, id, &to).await?;
     tx.resource_update(id, &row.name, to.org.as_deref(), &row.fields, None)

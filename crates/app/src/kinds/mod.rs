@@ -162,6 +162,29 @@ pub async fn rescope_prunes(tx: &mut Tx, kind: &Kind, id: &str, to: &Scope) -> R
     }
 }
 
+/// What a re-scope must check where the resource goes: a listen path (an
+/// API definition's, or those an API gateway serves) clashes with none
+/// there.
+pub async fn rescope_check(
+    tx: &mut Tx,
+    kind: &Kind,
+    at: &Place<'_>,
+    id: &str,
+    fields: &Map<String, Value>,
+) -> Result<()> {
+    match kind.behaviour {
+        Behaviour::ApiDefinition | Behaviour::ApiGateway => {
+            let unchanged = Map::new();
+            let write = Write::Update {
+                id,
+                changes: &unchanged,
+            };
+            check(tx, kind, at, fields, &write).await
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Does what [`rescope_prunes`] reported, in the re-scope's transaction.
 pub async fn rescope_apply(tx: &mut Tx, kind: &Kind, id: &str, to: &Scope) -> Result<()> {
     match kind.behaviour {

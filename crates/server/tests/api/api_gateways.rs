@@ -365,7 +365,7 @@ async fn one_gateway_never_serves_a_path_twice() {
     for backend in backends() {
         let o = orgs(backend).await;
         let s = &o.s;
-        api(s, &o.alice, "alpha", "shop-a", "/shop/", &["blue"]).await;
+        let shop_a = api(s, &o.alice, "alpha", "shop-a", "/shop/", &["blue"]).await;
         let shop_b = api(s, &o.bob, "beta", "shop-b", "/shop/", &[]).await;
         api(s, &o.alice, "alpha", "catalog", "/shop/catalog/", &[]).await;
         // A tenant-wide untagged gateway would serve beta's /shop/ and
@@ -494,6 +494,17 @@ async fn one_gateway_never_serves_a_path_twice() {
                     .contains("another organization"),
             "{b}"
         );
+
+        // A move is checked where it goes: alpha's blue /shop/ into beta,
+        // whose blue gateway serves beta's blue /shop/ already.
+        let (st, b) = s
+            .post(
+                &s.admin,
+                &format!("/api/v1/api-definitions/{shop_a}/rescope"),
+                json!({"org": "beta"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{backend:?}: {b}");
 
         // The shared check puts every org's paths in one space: refused
         // while alpha's and beta's /shop/ overlap.
