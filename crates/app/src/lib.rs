@@ -7,8 +7,9 @@
 //! One module per family of operations: the generic ones of every kind
 //! ([`resources`], with kinds that have behaviour in [`kinds`]), [`files`],
 //! [`knowledge`], [`chat`], [`orgs`], [`users`], [`me`], [`tenants`],
-//! [`audit`], [`agents`] (claims, reveal, webhooks, the scheduler) and
-//! [`gateway_check`]; beside them who is calling ([`caller`]), the domain
+//! [`audit`], [`agents`] (claims, reveal, webhooks, the scheduler),
+//! [`gateway_check`] and [`api_gateways`], the developer [`portal`] (with
+//! [`key_requests`] and [`openapi`] references); beside them who is calling ([`caller`]), the domain
 //! [`error`], and what the operations run on (secrets, blobs, extraction).
 //! docs/ARCHITECTURE.md walks one request through the layers.
 #![forbid(unsafe_code)]

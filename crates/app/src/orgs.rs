@@ -711,6 +711,13 @@ pub async fn delete_org(
         },
     )
     .await?;
+    if move_to.is_some() {
+        // What moved must not have a gateway serve a path twice.
+        let (routes, proxies) = crate::api_gateways::tenant_routes(&mut tx, &row.tenant_id).await?;
+        let pairs = crate::api_gateways::clashes(&routes, &proxies);
+        let viewer = policy::read_filter(&auth.principal);
+        crate::api_gateways::refuse_clashes(&mut tx, &viewer, &pairs).await?;
+    }
     tx.org_delete(&row.id).await?;
     audit(
         &mut tx,

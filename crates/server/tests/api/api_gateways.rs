@@ -4,7 +4,7 @@
 //! between two gateways of one org; the clash rules, the configuration a
 //! proxy loads, rotation, and the tenant's shared check.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::{Backend, TestServer, backends};
@@ -173,6 +173,28 @@ async fn each_orgs_nginx_admits_only_its_own_orgs_keys_on_a_shared_path() {
         get(a, "ock_nobody").await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
+    // Tags move alpha's shop off its nginx's gateway, and back.
+    let (st, _) = s
+        .patch(
+            &o.alice,
+            &format!("/api/v1/api-definitions/{shop_a}"),
+            json!({"tags": ["core"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        get(a, &key_a).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let (st, _) = s
+        .patch(
+            &o.alice,
+            &format!("/api/v1/api-gateways/{gw_a}"),
+            json!({"tags": ["edge", "core"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(get(a, &key_a).await.unwrap().status(), StatusCode::OK);
     // The check that names no gateway is off for a new tenant, and says why.
     let shared = s
         .http
@@ -505,6 +527,20 @@ async fn one_gateway_never_serves_a_path_twice() {
             )
             .await;
         assert_eq!(st, StatusCode::CONFLICT, "{backend:?}: {b}");
+        // So is an org's deletion that moves its APIs there.
+        let (st, b, _) = s
+            .call(
+                Method::DELETE,
+                "/api/v1/orgs/alpha",
+                Some(&s.admin),
+                Some(json!({"move_to": "beta"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{backend:?}: {b}");
+        let (st, _) = s
+            .get(&s.admin, &format!("/api/v1/api-definitions/{shop_a}"))
+            .await;
+        assert_eq!(st, StatusCode::OK, "nothing moved");
 
         // The shared check puts every org's paths in one space: refused
         // while alpha's and beta's /shop/ overlap.
