@@ -187,9 +187,8 @@ pub async fn tenant_routes(tx: &mut Tx, tenant: &str) -> Result<(Vec<Route>, Vec
     Ok((routes, proxies))
 }
 
-/// The pairs of routes some gateway would serve together though they clash,
-/// when `changed` (a route or a proxy, as it is about to be) replaces the
-/// one with its id. Each pair once.
+/// The pairs of routes one of `proxies` serves together though they clash,
+/// each pair once.
 pub fn clashes(routes: &[Route], proxies: &[Proxy]) -> Vec<(Route, Route)> {
     let mut out: Vec<(Route, Route)> = Vec::new();
     for p in proxies {
