@@ -26,6 +26,37 @@ use crate::{Caller, Env, Error, OrNotFound, Result};
 pub struct Claim {
     /// The agent (id) of the key's org whose oldest queued task to take.
     pub agent: String,
+    /// How long the claim holds without a report or heartbeat (1 to
+    /// 86,400 seconds; default 300). A lapsed claim returns the task to the
+    /// queue, up to [`MAX_ATTEMPTS`] claims in all.
+    #[serde(default)]
+    pub lease_seconds: Option<i64>,
+}
+
+/// `POST /api/v1/tasks/{id}/heartbeat`: the claimant is still at work.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The lease from now (1 to 86,400 seconds; default 300).
+    #[serde(default)]
+    pub lease_seconds: Option<i64>,
+}
+
+/// Claims a task gets before a lapsed lease fails it instead of queueing it
+/// again: a task that crashes its agent does not crash every agent.
+pub const MAX_ATTEMPTS: i64 = 3;
+const DEFAULT_LEASE_SECONDS: i64 = 300;
+
+fn lease_until(seconds: Option<i64>) -> Result<String> {
+    let s = seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
+    if !(1..=86_400).contains(&s) {
+        return Err(Error::Invalid(format!(
+            "lease_seconds: {s} is not between 1 and 86400"
+        )));
+    }
+    Ok(orgscope_core::format_time(
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(s),
+    ))
 }
 
 /// What an agent gets with the task it claimed.
@@ -49,6 +80,10 @@ pub struct ClaimedTask {
     pub name: String,
     pub command: String,
     pub agent: String,
+    /// This claim's number (1 for the first).
+    pub attempts: i64,
+    /// When the claim lapses unless the agent reports or sends a heartbeat.
+    pub lease_until: String,
 }
 
 /// An operational rule in force.
@@ -245,6 +280,8 @@ pub fn add_state(out: &mut Value, s: &orgscope_store::TaskState) {
     out["claimed_by"] = json!(s.claimed_by);
     out["claimed_at"] = json!(s.claimed_at);
     out["finished_at"] = json!(s.finished_at);
+    out["attempts"] = json!(s.attempts);
+    out["lease_until"] = json!(s.lease_until);
 }
 
 /// A new task, by hand (through the generic route), by a job or by a
@@ -328,7 +365,55 @@ pub async fn run_scheduler(store: Store, fired: impl Fn(usize) + Send) {
             Ok(made) => fired(made.len()),
             Err(e) => tracing::warn!(error = ?e, "scheduler tick failed"),
         }
+        if let Err(e) = sweep_leases(&store).await {
+            tracing::warn!(error = ?e, "lease sweep failed");
+        }
     }
+}
+
+/// Ends the leases that lapsed: each task goes back to its queue (audited
+/// `task.lease_lapsed`), or fails once it has had [`MAX_ATTEMPTS`] claims.
+/// Returns the tasks it moved.
+pub async fn sweep_leases(store: &Store) -> Result<Vec<String>> {
+    let mut tx = store.write().await?;
+    let moved = lapse_leases(&mut tx).await?;
+    tx.commit().await?;
+    Ok(moved)
+}
+
+async fn lapse_leases(tx: &mut Tx) -> Result<Vec<String>> {
+    let mut moved = Vec::new();
+    for lapsed in tx
+        .tasks_lapsed_for_sweep(&orgscope_store::now(), 100)
+        .await?
+    {
+        let spent = lapsed.attempts >= MAX_ATTEMPTS;
+        let why = spent.then(|| {
+            format!(
+                "the lease lapsed on claim {} of {MAX_ATTEMPTS}: no agent reported; requeue it by hand",
+                lapsed.attempts
+            )
+        });
+        if !tx.task_lapse(&lapsed, why.as_deref()).await? {
+            continue;
+        }
+        let task = tx.resource_for_sweep(&lapsed.id).await?;
+        tx.audit_append(&NewAudit {
+            tenant_id: Some(task.tenant_id.clone()),
+            actor: "lease sweep".into(),
+            actor_id: None,
+            action: "task.lease_lapsed".into(),
+            kind: "task".into(),
+            target: task.id.clone(),
+            org_id: task.org_id.clone(),
+            other_org_id: None,
+            before: Some(json!({"status": "running", "lease_until": lapsed.lease_until, "attempts": lapsed.attempts}).to_string()),
+            after: Some(json!({"status": if spent { "failed" } else { "queued" }}).to_string()),
+        })
+        .await?;
+        moved.push(task.id);
+    }
+    Ok(moved)
 }
 
 /// One scheduler pass; returns the tasks it made.
@@ -407,6 +492,7 @@ pub async fn fire_due(store: &Store) -> Result<Vec<String>> {
 /// operational rules in force.
 pub async fn claim(env: &Env<'_>, auth: &Caller, input: &Claim) -> Result<Option<Claimed>> {
     let agent_id = required("agent", &input.agent, 100)?.to_owned();
+    let lease = lease_until(input.lease_seconds)?;
     let mut tx = env.store.write().await?;
     let agent = tx
         .resource("agent", &policy::read_filter(&auth.principal), &agent_id)
@@ -423,8 +509,11 @@ pub async fn claim(env: &Env<'_>, auth: &Caller, input: &Claim) -> Result<Option
     // The blacklists in force now judge each task again as it is handed
     // out: one queued before a blacklist was made is refused here, marked
     // `refused` with the reason and audited, and the next one is taken.
+    // Lapsed claims go back to the queue first, so a crashed agent's task
+    // is the next one taken even between the scheduler's sweeps.
+    lapse_leases(&mut tx).await?;
     let (task, fields) = loop {
-        let Some(task_id) = tx.task_claim(&agent.id, &key).await? else {
+        let Some(task_id) = tx.task_claim(&agent.id, &key, &lease).await? else {
             tx.commit().await?;
             return Ok(None);
         };
@@ -476,6 +565,21 @@ pub async fn claim(env: &Env<'_>, auth: &Caller, input: &Claim) -> Result<Option
             }
         })
         .collect();
+    let state = tx.task_state(&task.id).await?;
+    audit(
+        &mut tx,
+        auth,
+        Some(&task.tenant_id),
+        Change {
+            action: "task.claim",
+            kind: "task",
+            target: &task.id,
+            org: task.org_id.as_deref(),
+            before: None,
+            after: Some(json!({"attempts": state.attempts, "lease_until": lease})),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(Some(Claimed {
         task: ClaimedTask {
@@ -483,6 +587,8 @@ pub async fn claim(env: &Env<'_>, auth: &Caller, input: &Claim) -> Result<Option
             name: task.name,
             command: fields["command"].as_str().unwrap_or_default().to_owned(),
             agent: agent.id,
+            attempts: state.attempts,
+            lease_until: lease,
         },
         host: host.map(|h| json!({"id": h.id, "name": h.name, "fields": serde_json::from_str::<Value>(&h.fields).unwrap_or_default()})),
         specialty,
@@ -513,12 +619,7 @@ pub async fn report(env: &Env<'_>, auth: &Caller, id: &str, input: &TaskResult) 
         .or_not_found("task", id)?;
     let (key, _) = agent_key(auth)?;
     let before = tx.task_state(&task.id).await?;
-    if before.status != "running" || before.claimed_by.as_deref() != Some(key.as_str()) {
-        return Err(Error::conflict(format!(
-            "task {id} is {} and not claimed by this key; report only tasks you claimed and are running",
-            before.status
-        )));
-    }
+    not_held(id, &before, &key)?;
     tx.task_finish(&task.id, &status, &output, exit_code)
         .await?;
     let after = tx.task_state(&task.id).await?;
@@ -540,6 +641,99 @@ pub async fn report(env: &Env<'_>, auth: &Caller, id: &str, input: &TaskResult) 
     .await?;
     tx.commit().await?;
     Ok(out)
+}
+
+/// 409 unless `key` holds the task's claim: a cancelled task, or one whose
+/// lease lapsed and went to another claimant, is no longer the agent's.
+fn not_held(id: &str, s: &orgscope_store::TaskState, key: &str) -> Result<()> {
+    if s.status != "running" || s.claimed_by.as_deref() != Some(key) {
+        return Err(Error::conflict(format!(
+            "task {id} is {} and not claimed by this key (its lease may have lapsed); stop work on it and claim again",
+            s.status
+        )));
+    }
+    Ok(())
+}
+
+/// The claimant is still at work: its lease runs `lease_seconds` from now.
+pub async fn heartbeat(env: &Env<'_>, auth: &Caller, id: &str, input: &Heartbeat) -> Result<Value> {
+    let until = lease_until(input.lease_seconds)?;
+    let mut tx = env.store.write().await?;
+    let task = tx
+        .resource("task", &policy::read_filter(&auth.principal), id)
+        .await
+        .or_not_found("task", id)?;
+    let (key, _) = agent_key(auth)?;
+    if !tx.task_extend(&task.id, &key, &until).await? {
+        not_held(id, &tx.task_state(&task.id).await?, &key)?;
+    }
+    tx.commit().await?;
+    Ok(json!({"id": task.id, "lease_until": until}))
+}
+
+/// A writer of the task stops it: `cancel` (queued or running: the agent
+/// hears 409 at its next heartbeat or report) or `requeue` (failed or
+/// cancelled: queued again with a fresh count of attempts, judged again by
+/// the blacklists in force). Audited.
+pub async fn steer(env: &Env<'_>, auth: &Caller, id: &str, to: Steer) -> Result<Value> {
+    let kind = by_name("task").expect("tasks are kinds");
+    let mut tx = env.store.write().await?;
+    let task = crate::resources::writable(&mut tx, kind, auth, id).await?;
+    let before = tx.task_state(&task.id).await?;
+    let (from, status, action): (&[&str], _, _) = match to {
+        Steer::Cancel => (&["queued", "running"], "cancelled", "task.cancel"),
+        Steer::Requeue => (&["failed", "cancelled"], "queued", "task.requeue"),
+    };
+    if let Steer::Requeue = to {
+        let fields: Value = serde_json::from_str(&task.fields).unwrap_or_default();
+        blacklist_check(
+            &mut tx,
+            &task.tenant_id,
+            task.org_id.as_deref(),
+            fields["command"].as_str().unwrap_or_default(),
+        )
+        .await?;
+    }
+    if !tx
+        .task_move(&task.id, from, status, matches!(to, Steer::Requeue))
+        .await?
+    {
+        return Err(Error::conflict(format!(
+            "task {id} is {}; {} takes a task that is {}",
+            before.status,
+            match to {
+                Steer::Cancel => "cancel",
+                Steer::Requeue => "requeue",
+            },
+            from.join(" or ")
+        )));
+    }
+    let after = tx.task_state(&task.id).await?;
+    audit(
+        &mut tx,
+        auth,
+        Some(&task.tenant_id),
+        Change {
+            action,
+            kind: "task",
+            target: &task.id,
+            org: task.org_id.as_deref(),
+            before: Some(json!({"status": before.status, "attempts": before.attempts})),
+            after: Some(json!({"status": after.status})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let mut out = crate::resources::render(kind, &task);
+    add_state(&mut out, &after);
+    Ok(out)
+}
+
+/// What [`steer`] does to a task.
+#[derive(Clone, Copy, Debug)]
+pub enum Steer {
+    Cancel,
+    Requeue,
 }
 
 /// A credential's secret, to those who may change it and to read_write keys

@@ -328,7 +328,7 @@ pub async fn create(
     tx.refs_set(&id, &refs).await?;
     kinds::after_write(&mut tx, kind, &at, &id, &fields, &kinds::Write::Create).await?;
     let row = tx.resource(kind.name, &written(&tenant), &id).await?;
-    let mut out = render(kind, &row);
+    let mut out = kinds::present(&mut tx, kind, &row).await?;
     audit(
         &mut tx,
         auth,

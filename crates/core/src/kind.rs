@@ -340,7 +340,7 @@ pub static KINDS: &[Kind] = &[
                 "status",
                 FieldType::ReadOnly,
                 false,
-                "queued, running, succeeded or failed.",
+                "queued, running, succeeded, failed, refused (by a blacklist when claimed) or cancelled.",
             ),
             field(
                 "output",

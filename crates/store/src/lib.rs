@@ -24,7 +24,7 @@ pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
 pub use gateway::{ApiGatewayRow, GatewayHit, GatewayKeyHit, RouteHit};
 pub use people::UserSet;
 pub use portal::{PortalSettingsRow, PortalToken};
-pub use queue::TaskState;
+pub use queue::{LapsedLease, TaskState};
 pub use refs::RefRow;
 
 use orgscope_core::ids::{OrgId, TenantId};

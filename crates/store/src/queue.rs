@@ -16,6 +16,18 @@ pub struct TaskState {
     pub finished_at: Option<String>,
     pub output: Option<String>,
     pub exit_code: Option<i64>,
+    /// How many times it was claimed.
+    pub attempts: i64,
+    /// When a running task's claim lapses unless its agent reports.
+    pub lease_until: Option<String>,
+}
+
+/// A running task whose lease ran out, as the sweep found it.
+#[derive(Clone, Debug, FromRow)]
+pub struct LapsedLease {
+    pub id: String,
+    pub lease_until: String,
+    pub attempts: i64,
 }
 
 impl Tx {
@@ -29,16 +41,22 @@ impl Tx {
     /// The queue state of a task (the task was read through the filter).
     pub async fn task_state(&mut self, id: &str) -> Result<TaskState> {
         let mut sql = Sql::new(
-            "SELECT id, agent_id, status, claimed_by, claimed_at, finished_at, output, exit_code FROM task_queue WHERE id = ",
+            "SELECT id, agent_id, status, claimed_by, claimed_at, finished_at, output, exit_code, attempts, lease_until FROM task_queue WHERE id = ",
         );
         sql.arg(id);
         self.one(&sql).await
     }
 
-    /// Takes the oldest queued task of an agent for `claimant`; `None` when
-    /// there is none. Two claimants never get the same task: the update only
-    /// succeeds while the task is still queued, and a loser tries the next.
-    pub async fn task_claim(&mut self, agent: &str, claimant: &str) -> Result<Option<String>> {
+    /// Takes the oldest queued task of an agent for `claimant` until
+    /// `lease_until`; `None` when there is none. Two claimants never get the
+    /// same task: the update only succeeds while the task is still queued,
+    /// and a loser tries the next.
+    pub async fn task_claim(
+        &mut self,
+        agent: &str,
+        claimant: &str,
+        lease_until: &str,
+    ) -> Result<Option<String>> {
         for _ in 0..8 {
             let mut sql = Sql::new("SELECT id FROM task_queue WHERE agent_id = ");
             sql.arg(agent)
@@ -51,6 +69,8 @@ impl Tx {
             sql.arg(claimant)
                 .push(", claimed_at = ")
                 .arg(now())
+                .push(", attempts = attempts + 1, lease_until = ")
+                .arg(lease_until)
                 .push(" WHERE id = ")
                 .arg(id.as_str())
                 .push(" AND status = 'queued'");
@@ -77,10 +97,86 @@ impl Tx {
             .arg(exit_code)
             .push(", finished_at = ")
             .arg(now())
-            .push(" WHERE id = ")
+            .push(", lease_until = NULL WHERE id = ")
             .arg(id);
         self.exec(&sql).await?;
         Ok(())
+    }
+
+    /// Moves a task from one of `from` to `to` (queued again: unclaimed;
+    /// ended: finished now); false when it was in none of them (another
+    /// writer got there first).
+    pub async fn task_move(
+        &mut self,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        reset_attempts: bool,
+    ) -> Result<bool> {
+        let mut sql = Sql::new("UPDATE task_queue SET status = ");
+        sql.arg(to).push(", lease_until = NULL");
+        if to == "queued" {
+            sql.push(", claimed_by = NULL, claimed_at = NULL, finished_at = NULL, output = NULL, exit_code = NULL");
+        } else {
+            sql.push(", finished_at = ").arg(now());
+        }
+        if reset_attempts {
+            sql.push(", attempts = 0");
+        }
+        sql.push(" WHERE id = ").arg(id).push(" AND status IN (");
+        for (i, s) in from.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.arg(*s);
+        }
+        sql.push(")");
+        Ok(self.exec(&sql).await? == 1)
+    }
+
+    /// Extends the lease of a task that `claimant` holds and is running.
+    pub async fn task_extend(&mut self, id: &str, claimant: &str, until: &str) -> Result<bool> {
+        let mut sql = Sql::new("UPDATE task_queue SET lease_until = ");
+        sql.arg(until)
+            .push(" WHERE id = ")
+            .arg(id)
+            .push(" AND status = 'running' AND claimed_by = ")
+            .arg(claimant);
+        Ok(self.exec(&sql).await? == 1)
+    }
+
+    /// Running tasks whose lease ended before `now` (the sweep acts for the
+    /// server: no principal).
+    pub async fn tasks_lapsed_for_sweep(
+        &mut self,
+        now: &str,
+        limit: i64,
+    ) -> Result<Vec<LapsedLease>> {
+        let mut sql = Sql::new(
+            "SELECT id, lease_until, attempts FROM task_queue WHERE status = 'running' AND lease_until < ",
+        );
+        sql.arg(now).push(" ORDER BY lease_until LIMIT ").arg(limit);
+        self.all(&sql).await
+    }
+
+    /// Ends a lapsed lease: back to the queue, or `failed` with `why` once
+    /// the task used its attempts. Conditional on the lease the sweep saw,
+    /// so of several replicas one acts and a report that came in first wins.
+    pub async fn task_lapse(&mut self, lapsed: &LapsedLease, fail: Option<&str>) -> Result<bool> {
+        let mut sql = Sql::new("UPDATE task_queue SET lease_until = NULL, ");
+        match fail {
+            None => sql.push("status = 'queued', claimed_by = NULL, claimed_at = NULL"),
+            Some(why) => sql
+                .push("status = 'failed', output = ")
+                .arg(why)
+                .push(", finished_at = ")
+                .arg(now()),
+        };
+        sql.push(" WHERE id = ")
+            .arg(lapsed.id.as_str())
+            .push(" AND status = 'running' AND lease_until = ")
+            .arg(lapsed.lease_until.as_str());
+        Ok(self.exec(&sql).await? == 1)
     }
 
     /// Sets when a job fires next (`None`: never, it is disabled).
@@ -127,12 +223,17 @@ impl Tx {
         self.resource_of_kind_unscoped("gateway", id).await
     }
 
+    /// A task by id, for the lease sweep (it acts for the server itself).
+    pub async fn resource_for_sweep(&mut self, id: &str) -> Result<crate::ResourceRow> {
+        self.resource_of_kind_unscoped("task", id).await
+    }
+
     /// A job by id, for the scheduler (it acts for the server itself).
     pub async fn resource_for_scheduler(&mut self, id: &str) -> Result<crate::ResourceRow> {
         self.resource_of_kind_unscoped("job", id).await
     }
 
-    /// Unscoped on purpose, and private: only the two callers above, which
+    /// Unscoped on purpose, and private: only the callers above, which
     /// run before any principal exists, may read a resource without a filter.
     async fn resource_of_kind_unscoped(
         &mut self,

@@ -121,7 +121,7 @@ pub fn presented_fields(kind: &Kind) -> Vec<(&'static str, Value)> {
         Behaviour::Task => vec![
             (
                 "status",
-                text("queued, running, succeeded, failed or refused"),
+                text("queued, running, succeeded, failed, refused or cancelled"),
             ),
             (
                 "output",
@@ -131,6 +131,16 @@ pub fn presented_fields(kind: &Kind) -> Vec<(&'static str, Value)> {
             ("claimed_by", text("the key that claimed it")),
             ("claimed_at", text("")),
             ("finished_at", text("")),
+            (
+                "attempts",
+                json!({"type": "integer", "description": "how many times it was claimed; a lapsed lease returns it to the queue until the third"}),
+            ),
+            (
+                "lease_until",
+                text(
+                    "when a running task's claim lapses unless its agent reports or sends a heartbeat",
+                ),
+            ),
         ],
         Behaviour::ConsumerKey => vec![("last_used_at", text("its last use at a gateway"))],
         _ => Vec::new(),

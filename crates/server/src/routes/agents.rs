@@ -24,12 +24,15 @@ pub async fn fire_due(state: &AppState) -> ApiResult<Vec<String>> {
 
 use crate::AppState;
 use crate::auth::Auth;
-use crate::error::{ApiResult, AppJson};
+use crate::error::{ApiResult, AppJson, OptionalJson};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(claim))
         .routes(routes!(result))
+        .routes(routes!(heartbeat))
+        .routes(routes!(cancel))
+        .routes(routes!(requeue))
         .routes(routes!(reveal))
         .routes(routes!(decide))
         .routes(routes!(hook))
@@ -61,6 +64,49 @@ async fn result(
     AppJson(body): AppJson<TaskResult>,
 ) -> ApiResult<Response> {
     Ok(axum::Json(agents::report(&state.env(), &auth, &id, &body).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/heartbeat", tag = "tasks", params(("id" = String, Path)),
+    request_body(content = Option<agents::Heartbeat>, description = "optional"),
+    responses((status = 200, description = "the claim's new lease_until"), (status = 403, description = "not a read_write org key"),
+        (status = 404, description = "no such task for this key"), (status = 409, description = "no longer claimed by this key (cancelled, or its lease lapsed): stop work on it")))]
+async fn heartbeat(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<agents::Heartbeat>,
+) -> ApiResult<Response> {
+    Ok(axum::Json(agents::heartbeat(&state.env(), &auth, &id, &body).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/cancel", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, description = "the task, cancelled; audited", body = ref("#/components/schemas/resource.task")),
+        (status = 403, description = "may not change this task"), (status = 404, description = "no such task for you"),
+        (status = 409, description = "the task has ended already")))]
+async fn cancel(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(
+        axum::Json(agents::steer(&state.env(), &auth, &id, agents::Steer::Cancel).await?)
+            .into_response(),
+    )
+}
+
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/requeue", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, description = "the task, queued again with a fresh count of attempts; audited", body = ref("#/components/schemas/resource.task")),
+        (status = 403, description = "may not change this task"), (status = 404, description = "no such task for you"),
+        (status = 409, description = "the task is not failed or cancelled"), (status = 422, description = "a blacklist in force now refuses its command")))]
+async fn requeue(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(
+        axum::Json(agents::steer(&state.env(), &auth, &id, agents::Steer::Requeue).await?)
+            .into_response(),
+    )
 }
 
 #[utoipa::path(post, path = "/api/v1/credentials/{id}/reveal", tag = "credentials", params(("id" = String, Path)),

@@ -215,9 +215,9 @@ async fn the_kinds_follow_the_org_rules_and_keep_references_in_their_org() {
         assert_eq!(st, StatusCode::OK, "{renamed}");
         assert_eq!(renamed["command"], t["command"]);
         assert_eq!(
-            t["status"],
-            Value::Null,
-            "the create answer is the resource; its state is read back"
+            (t["status"].as_str(), t["attempts"].as_i64()),
+            (Some("queued"), Some(0)),
+            "the create answer shows the new task's state"
         );
         let (_, got) = s
             .get(
@@ -438,6 +438,204 @@ async fn two_claimants_racing_for_one_task_one_wins() {
                 "{backend:?} round {round}: {ba} {bb}"
             );
         }
+    }
+}
+
+async fn audit_count(s: &TestServer, action: &str, target: &str) -> usize {
+    let (_, log) = s
+        .get(
+            &s.admin,
+            &format!("/api/v1/audit?action={action}&limit=200"),
+        )
+        .await;
+    log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == target)
+        .count()
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_returns_the_task_once_to_another_claimant() {
+    for backend in backends() {
+        let i = infra(TestServer::start(backend).await).await;
+        let s = &i.s;
+        let (_, t) = task(&i, &i.alice, "uptime").await;
+        let id = t["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            (t["status"].as_str(), t["attempts"].as_i64()),
+            (Some("queued"), Some(0))
+        );
+        let (_, second_agent) = s.org_key(&s.admin, "alpha", "read_write").await;
+        let lease = |lease: i64| json!({"agent": i.agent, "lease_seconds": lease});
+        let (st, bad) = s.post(&i.rw_a, "/api/v1/tasks/claim", lease(0)).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let (st, got) = s.post(&i.rw_a, "/api/v1/tasks/claim", lease(1)).await;
+        assert_eq!(st, StatusCode::OK, "{got}");
+        assert_eq!(
+            (got["task"]["id"].as_str(), got["task"]["attempts"].as_i64()),
+            (Some(id.as_str()), Some(1))
+        );
+        // A heartbeat keeps it; only the claimant may send one.
+        let beat = format!("/api/v1/tasks/{id}/heartbeat");
+        let (st, _) = s
+            .post(&second_agent, &beat, json!({"lease_seconds": 1}))
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{backend:?}: not the claimant");
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let (st, b) = s.post(&i.rw_a, &beat, json!({"lease_seconds": 1})).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        assert_eq!(
+            claim(s, &second_agent, &i.agent).await.0,
+            StatusCode::NO_CONTENT,
+            "{backend:?}: the heartbeat kept the lease"
+        );
+        // The first agent goes silent: its lease lapses, the sweep (run by
+        // the scheduler, here twice) returns the task to the queue once.
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        let moved = orgscope_app::agents::sweep_leases(&s.store).await.unwrap();
+        assert_eq!(moved, vec![id.clone()], "{backend:?}");
+        assert!(
+            orgscope_app::agents::sweep_leases(&s.store)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let (_, read) = s.get(&i.alice, &format!("/api/v1/tasks/{id}")).await;
+        assert_eq!(
+            (read["status"].as_str(), read["attempts"].as_i64()),
+            (Some("queued"), Some(1)),
+            "{read}"
+        );
+        assert_eq!(audit_count(s, "task.lease_lapsed", &id).await, 1);
+        let (st, again) = s.post(&second_agent, "/api/v1/tasks/claim", lease(1)).await;
+        assert_eq!(st, StatusCode::OK, "{again}");
+        assert_eq!(
+            (
+                again["task"]["id"].as_str(),
+                again["task"]["attempts"].as_i64()
+            ),
+            (Some(id.as_str()), Some(2))
+        );
+        // The silent agent wakes up: its task is no longer its own.
+        let result = format!("/api/v1/tasks/{id}/result");
+        let (st, _) = s
+            .post(&i.rw_a, &result, json!({"status": "succeeded"}))
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{backend:?}");
+        assert_eq!(
+            s.post(&i.rw_a, &beat, json!({})).await.0,
+            StatusCode::CONFLICT
+        );
+        // A claim also lapses what is overdue, without waiting for the sweep;
+        // the third lapsed claim fails the task instead of queueing it.
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        let (st, third) = s.post(&i.rw_a, "/api/v1/tasks/claim", lease(1)).await;
+        assert_eq!(
+            (st, third["task"]["attempts"].as_i64()),
+            (StatusCode::OK, Some(3)),
+            "{third}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        assert_eq!(
+            orgscope_app::agents::sweep_leases(&s.store).await.unwrap(),
+            vec![id.clone()]
+        );
+        let (_, read) = s.get(&i.alice, &format!("/api/v1/tasks/{id}")).await;
+        assert_eq!(read["status"], "failed", "{read}");
+        assert!(
+            read["output"].as_str().unwrap().contains("lease lapsed"),
+            "{read}"
+        );
+        assert_eq!(audit_count(s, "task.claim", &id).await, 3);
+    }
+}
+
+#[tokio::test]
+async fn writers_cancel_and_requeue_tasks_and_agents_hear_it() {
+    for backend in backends() {
+        let i = infra(TestServer::start(backend).await).await;
+        let s = &i.s;
+        let (_, t) = task(&i, &i.alice, "uptime").await;
+        let id = t["id"].as_str().unwrap().to_owned();
+        let cancel = format!("/api/v1/tasks/{id}/cancel");
+        let requeue = format!("/api/v1/tasks/{id}/requeue");
+        // Hidden from another org's member and key: 404; a read key: 403.
+        assert_eq!(
+            s.post(&i.bob, &cancel, json!({})).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            s.post(&i.rw_b, &cancel, json!({})).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            s.post(&i.read_a, &cancel, json!({})).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            s.post(&i.auditor, &cancel, json!({})).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            s.post(&i.alice, &requeue, json!({})).await.0,
+            StatusCode::CONFLICT,
+            "a queued task is not requeued"
+        );
+        // A running task cancelled: its agent hears 409 at its next report.
+        let (_, got) = claim(s, &i.rw_a, &i.agent).await;
+        assert_eq!(got["task"]["id"], id.as_str());
+        let (st, out) = s.post(&i.alice, &cancel, json!({})).await;
+        assert_eq!(
+            (st, out["status"].as_str()),
+            (StatusCode::OK, Some("cancelled")),
+            "{out}"
+        );
+        assert_eq!(
+            s.post(&i.alice, &cancel, json!({})).await.0,
+            StatusCode::CONFLICT,
+            "cancelled once"
+        );
+        let result = format!("/api/v1/tasks/{id}/result");
+        let (st, _) = s
+            .post(&i.rw_a, &result, json!({"status": "succeeded"}))
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        // Requeued: a fresh start, claimed again.
+        let (st, out) = s.post(&i.alice, &requeue, json!({})).await;
+        assert_eq!(
+            (st, out["status"].as_str(), out["attempts"].as_i64()),
+            (StatusCode::OK, Some("queued"), Some(0)),
+            "{out}"
+        );
+        let (_, got) = claim(s, &i.rw_a, &i.agent).await;
+        assert_eq!(got["task"]["id"], id.as_str());
+        let (st, _) = s
+            .post(
+                &i.rw_a,
+                &result,
+                json!({"status": "failed", "exit_code": 2}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        // A blacklist made since refuses the requeue of its command.
+        s.create(
+            &i.alice,
+            "blacklists",
+            json!({"name": "no uptime", "org": "alpha", "patterns": ["uptime"]}),
+        )
+        .await;
+        let (st, why) = s.post(&i.alice, &requeue, json!({})).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+        assert_eq!(
+            (
+                audit_count(s, "task.cancel", &id).await,
+                audit_count(s, "task.requeue", &id).await
+            ),
+            (1, 1)
+        );
     }
 }
 

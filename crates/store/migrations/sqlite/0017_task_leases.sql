@@ -1,0 +1,14 @@
+-- A claim is a lease: an agent that stops reporting loses its task, which
+-- returns to the queue (counted in attempts) for another claimant.
+ALTER TABLE task_queue ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE task_queue ADD COLUMN lease_until TEXT;
+UPDATE task_queue SET attempts = 1 WHERE status <> 'queued';
+CREATE INDEX task_queue_lease ON task_queue (lease_until) WHERE status = 'running';
+
+-- A ticket gateway's earlier secrets, still valid until their grace ends.
+CREATE TABLE gateway_old_secrets (
+    gateway_id TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+    secret TEXT NOT NULL,
+    valid_until TEXT NOT NULL
+);
+CREATE INDEX gateway_old_secrets_gateway ON gateway_old_secrets (gateway_id, valid_until);
