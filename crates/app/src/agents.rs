@@ -17,7 +17,6 @@ use utoipa::ToSchema;
 
 use crate::audit::{Change, audit};
 use crate::input::required;
-use crate::secrets::{ct_eq, hash_secret};
 use crate::{Caller, Env, Error, OrNotFound, Result};
 
 /// `POST /api/v1/tasks/claim`.
@@ -114,26 +113,6 @@ pub struct Revealed {
     pub id: String,
     pub name: String,
     pub secret: String,
-}
-
-/// A gateway webhook's ticket. Other fields a ticket system sends are
-/// ignored: the gateway's secret, not the shape, is the authority.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct Ticket {
-    /// What to run (judged by the blacklists in force in the gateway's org).
-    pub command: String,
-    #[serde(default)]
-    pub title: Option<String>,
-    /// A host (id) of the gateway's org; else the gateway's default host.
-    #[serde(default)]
-    pub host: Option<String>,
-}
-
-/// The task a ticket became.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TicketTask {
-    /// The task's id.
-    pub task: String,
 }
 
 /// Every resource of a kind in force in an org: the org's and tenant-wide ones.
@@ -367,6 +346,9 @@ pub async fn run_scheduler(store: Store, fired: impl Fn(usize) + Send) {
         }
         if let Err(e) = sweep_leases(&store).await {
             tracing::warn!(error = ?e, "lease sweep failed");
+        }
+        if let Err(e) = crate::tickets::prune(&store).await {
+            tracing::warn!(error = ?e, "gateway delivery prune failed");
         }
     }
 }
@@ -794,82 +776,6 @@ pub async fn reveal(env: &Env<'_>, auth: &Caller, id: &str) -> Result<Revealed> 
         name: cred.name,
         secret: secret.as_str().to_owned(),
     })
-}
-
-/// A gateway's webhook: with the gateway's own `secret`, a JSON ticket
-/// `{command, title?, host?}` becomes a task for its agent in its org.
-/// Runs before any principal: the secret is the authority (an unknown
-/// gateway and a wrong secret answer alike).
-pub async fn hook(
-    env: &Env<'_>,
-    id: &str,
-    secret: Option<&str>,
-    body: &[u8],
-) -> Result<TicketTask> {
-    let secret = secret.ok_or(Error::Unauthorized)?;
-    let mut tx = env.store.write().await?;
-    // The gateway is found by id, then its secret decides: a wrong secret and
-    // an unknown gateway answer alike.
-    let gateway = match tx.resource_for_hook(id).await {
-        Ok(g) => g,
-        Err(StoreError::NotFound) => return Err(Error::Unauthorized),
-        Err(e) => return Err(e.into()),
-    };
-    let stored = gateway.secret.clone().unwrap_or_default();
-    if !ct_eq(stored.as_bytes(), hash_secret(secret).as_bytes()) {
-        return Err(Error::Unauthorized);
-    }
-    // Read only once the secret has admitted the caller.
-    let raw: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::BadRequest(format!("the ticket is not a JSON object: {e}")))?;
-    crate::input::refuse_nul(&raw, "")?;
-    let ticket: Ticket = serde_json::from_value(raw)
-        .map_err(|e| Error::Invalid(format!("the ticket does not fit: {e}")))?;
-    let command = ticket.command.trim().to_owned();
-    if command.is_empty() {
-        return Err(Error::Invalid(
-            "command: the ticket must say what to run".into(),
-        ));
-    }
-    let title = ticket.title.clone().unwrap_or_else(|| "ticket".into());
-    let fields: Value = serde_json::from_str(&gateway.fields).unwrap_or_default();
-    let org = gateway.org_id.clone().ok_or(Error::Unauthorized)?;
-    let agent = fields["agent"].as_str().unwrap_or_default().to_owned();
-    let host = match ticket.host.as_deref().or(fields["host"].as_str()) {
-        Some(h) => h.to_owned(),
-        None => {
-            return Err(Error::Invalid(
-                "host: the ticket names no host and the gateway has none".into(),
-            ));
-        }
-    };
-    // A host named by the ticket must be the gateway's org's.
-    // The gateway's secret authorized this: its own org and tenant-wide.
-    let filter = policy::system_filter(
-        &gateway.tenant(),
-        Some(&OrgId::from(&org)),
-        SystemRead::Webhook,
-    );
-    let host_row = tx
-        .resource("host", &filter, &host)
-        .await
-        .or_not_found("host", &host)?;
-    if host_row.org_id.as_deref() != Some(org.as_str()) {
-        return Err(Error::not_found("host", &host));
-    }
-    let task = make_task(
-        &mut tx,
-        &gateway.tenant_id,
-        &org,
-        &title,
-        &agent,
-        &host,
-        &command,
-        &gateway.id,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(TicketTask { task })
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ pub mod portal;
 pub mod resources;
 pub mod secrets;
 pub mod tenants;
+pub mod tickets;
 pub mod users;
 
 pub use caller::{Caller, Credential};

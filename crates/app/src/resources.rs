@@ -307,6 +307,12 @@ pub async fn create(
             token = Some(t);
             Some(hash)
         }
+        Secret::SigningKey(prefix) => {
+            let t = new_secret(prefix);
+            let sealed = env.master_key.seal(&t, &id).map_err(Error::Internal)?;
+            token = Some(t);
+            Some(sealed)
+        }
         Secret::Encrypted => {
             let field = kind.secret_field().unwrap_or("secret");
             let plain = fields.remove(field);

@@ -78,7 +78,13 @@ pub enum Secret {
     IssuedToken(&'static str),
     /// The `secret` field is encrypted at rest and never read back.
     Encrypted,
+    /// Like `IssuedToken`, but kept encrypted rather than hashed: the
+    /// server checks signatures made with it (HMAC), so it needs the text.
+    SigningKey(&'static str),
 }
+
+/// The sources a ticket gateway takes deliveries from.
+pub const GATEWAY_TYPES: &[&str] = &["generic", "alertmanager", "github", "pagerduty"];
 
 /// What a kind does beyond the generic operations: each tag but `Plain` has
 /// one module in the app layer (`crates/app/src/kinds/`). Generic code asks
@@ -408,9 +414,9 @@ pub static KINDS: &[Kind] = &[
         fields: &[
             field(
                 "type",
-                FieldType::Text(50),
+                FieldType::Choice(GATEWAY_TYPES),
                 true,
-                "Where tickets come from, e.g. webhook, jira, pagerduty.",
+                "Where tickets come from, and so how a delivery proves itself: generic (a JSON ticket, the secret as a bearer token), alertmanager (Prometheus Alertmanager's webhook, the secret as its bearer credentials), github (X-Hub-Signature-256) or pagerduty (v3 X-PagerDuty-Signature).",
             ),
             field(
                 "agent",
@@ -424,10 +430,16 @@ pub static KINDS: &[Kind] = &[
                 false,
                 "The host of its tasks when a ticket names none.",
             ),
+            field(
+                "default_command",
+                FieldType::Text(20_000),
+                false,
+                "What its tasks run when a ticket carries no command (GitHub and PagerDuty events never do; an alert may, in its command annotation).",
+            ),
         ],
-        secret: Secret::IssuedToken("osg_"),
+        secret: Secret::SigningKey("osg_"),
         behaviour: Behaviour::Plain,
-        doc: "Ticket routing: POST /hooks/gateways/{id} with its secret makes a task.",
+        doc: "Ticket routing: POST /hooks/gateways/{id}, proven by its secret, makes tasks.",
     },
     Kind {
         path: "api-definitions",
@@ -815,7 +827,13 @@ impl Kind {
     /// for people, or a key would outlive its own revocation.
     #[must_use]
     pub fn keys_manage(&self) -> bool {
-        !matches!(self.secret, Secret::IssuedToken(_))
+        !self.issues_secret()
+    }
+
+    /// Does the server issue this kind's secret (answered once as `token`)?
+    #[must_use]
+    pub fn issues_secret(&self) -> bool {
+        matches!(self.secret, Secret::IssuedToken(_) | Secret::SigningKey(_))
     }
 
     /// The secret field, if the kind has one.

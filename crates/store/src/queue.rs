@@ -217,6 +217,73 @@ impl Tx {
 }
 
 impl Tx {
+    /// A ticket gateway's earlier secrets still in their grace period (the
+    /// gateway was found by id for its webhook: no principal yet).
+    pub async fn gateway_old_secrets(&mut self, gateway: &str, now: &str) -> Result<Vec<String>> {
+        let mut sql = Sql::new("SELECT secret FROM gateway_old_secrets WHERE gateway_id = ");
+        sql.arg(gateway).push(" AND valid_until > ").arg(now);
+        let rows: Vec<(String,)> = self.all(&sql).await?;
+        Ok(rows.into_iter().map(|(s,)| s).collect())
+    }
+
+    /// Keeps a gateway's replaced secret valid until `until`.
+    pub async fn gateway_old_secret_keep(
+        &mut self,
+        gateway: &str,
+        secret: &str,
+        until: &str,
+    ) -> Result<()> {
+        let mut sql =
+            Sql::new("INSERT INTO gateway_old_secrets (gateway_id, secret, valid_until) VALUES (");
+        sql.arg(gateway)
+            .push(", ")
+            .arg(secret)
+            .push(", ")
+            .arg(until)
+            .push(")");
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// The task a gateway already made of the delivery `key`, if any.
+    pub async fn gateway_ticket(&mut self, gateway: &str, key: &str) -> Result<Option<String>> {
+        let mut sql = Sql::new("SELECT task_id FROM gateway_tickets WHERE gateway_id = ");
+        sql.arg(gateway).push(" AND key = ").arg(key);
+        let rows: Vec<(String,)> = self.all(&sql).await?;
+        Ok(rows.into_iter().next().map(|(t,)| t))
+    }
+
+    pub async fn gateway_ticket_keep(
+        &mut self,
+        gateway: &str,
+        key: &str,
+        task: &str,
+    ) -> Result<()> {
+        let mut sql =
+            Sql::new("INSERT INTO gateway_tickets (gateway_id, key, task_id, at) VALUES (");
+        sql.arg(gateway)
+            .push(", ")
+            .arg(key)
+            .push(", ")
+            .arg(task)
+            .push(", ")
+            .arg(now())
+            .push(")");
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Forgets delivery keys older than `before` and secrets past their grace.
+    pub async fn gateway_prune(&mut self, before: &str, now: &str) -> Result<()> {
+        let mut sql = Sql::new("DELETE FROM gateway_tickets WHERE at < ");
+        sql.arg(before);
+        self.exec(&sql).await?;
+        let mut sql = Sql::new("DELETE FROM gateway_old_secrets WHERE valid_until <= ");
+        sql.arg(now);
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
     /// A gateway by id, for its webhook (the caller then checks the
     /// gateway's own secret: there is no principal before that).
     pub async fn resource_for_hook(&mut self, id: &str) -> Result<crate::ResourceRow> {

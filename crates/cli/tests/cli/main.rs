@@ -607,7 +607,7 @@ fn agent_infrastructure_with_the_cli() {
             "--org",
             "ops",
             "--field",
-            "type=webhook",
+            "type=generic",
             "--field",
             &format!("agent={a}"),
         ],

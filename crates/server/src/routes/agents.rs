@@ -9,10 +9,11 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use orgscope_app::agents::{self, Claim, Claimed, Revealed, TaskResult, Ticket, TicketTask};
+use orgscope_app::agents::{self, Claim, Claimed, Revealed, TaskResult};
 pub use orgscope_app::agents::{
     add_state, agent_key, blacklist_check, blacklist_refusal, in_force, make_task, next_firing,
 };
+use orgscope_app::tickets::{self, Delivered, Proof, Rotation, Ticket};
 
 /// One scheduler pass (tests drive the scheduler with it); the tasks made,
 /// counted as the running scheduler counts them.
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reveal))
         .routes(routes!(decide))
         .routes(routes!(hook))
+        .routes(routes!(rotate))
 }
 
 #[utoipa::path(post, path = "/api/v1/tasks/claim", tag = "tasks", request_body = Claim,
@@ -137,24 +139,52 @@ async fn decide(
     )
 }
 
-/// A ticket from outside: with the gateway's own secret it becomes a task
-/// for the gateway's agent, in the gateway's org.
+/// A delivery from outside: proven by the gateway's secret as its source
+/// proves things, it becomes tasks for the gateway's agent in its org.
 #[utoipa::path(post, path = "/hooks/gateways/{id}", tag = "gateways", params(("id" = String, Path),
-        ("X-Gateway-Secret" = String, Header, description = "the gateway's secret (or Authorization: Bearer)")),
-    request_body = Ticket,
-    responses((status = 201, description = "the task made", body = TicketTask), (status = 401, description = "unknown gateway or wrong secret (alike)"),
-        (status = 422, description = "no command, or refused by a blacklist")))]
+        ("Authorization" = Option<String>, Header, description = "generic and alertmanager: Bearer and the gateway's secret (or X-Gateway-Secret)"),
+        ("X-Hub-Signature-256" = Option<String>, Header, description = "github: sha256= and the HMAC-SHA256 of the body"),
+        ("X-PagerDuty-Signature" = Option<String>, Header, description = "pagerduty: v1= and the HMAC-SHA256 of the body, comma-separated")),
+    request_body(content = Ticket, description = "generic: a ticket; alertmanager, github, pagerduty: their own webhook payloads"),
+    responses((status = 201, description = "tasks made", body = Delivered),
+        (status = 200, description = "no task made: the delivery was ignored, a duplicate, or its tickets refused (each says why)", body = Delivered),
+        (status = 401, description = "unknown gateway or wrong proof (alike)"),
+        (status = 422, description = "a generic ticket with no command, or refused by a blacklist")))]
 async fn hook(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let secret = headers
-        .get("x-gateway-secret")
-        .or_else(|| headers.get("authorization"))
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim());
-    let made = agents::hook(&state.env(), &id, secret, &body).await?;
-    Ok((StatusCode::CREATED, axum::Json(made)).into_response())
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let proof = Proof {
+        bearer: header("x-gateway-secret")
+            .or_else(|| header("authorization"))
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim()),
+        github_signature: header("x-hub-signature-256"),
+        github_event: header("x-github-event"),
+        github_delivery: header("x-github-delivery"),
+        pagerduty_signature: header("x-pagerduty-signature"),
+    };
+    let made = tickets::deliver(&state.env(), &id, &proof, &body).await?;
+    let status = if made.tasks.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, axum::Json(made)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/gateways/{id}/rotate", tag = "gateways", params(("id" = String, Path)),
+    request_body(content = Option<Rotation>, description = "optional"),
+    responses((status = 200, description = "the gateway, with its new secret as `token`, shown this once; audited", body = ref("#/components/schemas/resource.gateway")),
+        (status = 403, description = "may not change this gateway (org keys never manage gateways)"),
+        (status = 404, description = "no such gateway for you"), (status = 422, description = "a grace period or secret out of range")))]
+async fn rotate(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<Rotation>,
+) -> ApiResult<Response> {
+    Ok(axum::Json(tickets::rotate(&state.env(), &auth, &id, &body).await?).into_response())
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use orgscope_app::access::AccessQuery;
 use orgscope_app::resources::{self, MAX_NAME, Rescope};
-use orgscope_core::kind::{FieldType, KINDS, Kind, Secret, has_own_create, has_own_read};
+use orgscope_core::kind::{FieldType, KINDS, Kind, has_own_create, has_own_read};
 use serde_json::{Map, Value, json};
 
 pub use orgscope_app::resources::render;
@@ -189,7 +189,7 @@ fn resource_schema(kind: &Kind) -> Value {
     for (name, schema) in orgscope_app::kinds::presented_fields(kind) {
         props.insert(name.into(), schema);
     }
-    if matches!(kind.secret, Secret::IssuedToken(_)) {
+    if kind.issues_secret() {
         props.insert(
             "token".into(),
             json!({"type": "string", "description": "the secret: in the answer that made it, never again"}),

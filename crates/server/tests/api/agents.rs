@@ -8,20 +8,22 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestServer, backends};
 
-struct Infra {
-    s: TestServer,
-    alice: String,
-    bob: String,
-    auditor: String,
-    agent: String,
-    host: String,
-    cred: String,
-    rw_a: String,
-    read_a: String,
-    rw_b: String,
+pub(crate) struct Infra {
+    pub s: TestServer,
+    pub alice: String,
+    pub bob: String,
+    pub auditor: String,
+    pub agent: String,
+    pub host: String,
+    pub cred: String,
+    pub rw_a: String,
+    pub read_a: String,
+    pub rw_b: String,
 }
 
-async fn infra(s: TestServer) -> Infra {
+/// Orgs alpha (alice, an agent, host web-1, keys) and beta (bob), with
+/// blacklists in force (tenant-wide `rm -rf *`; alpha: reboot, shutdown).
+pub(crate) async fn infra(s: TestServer) -> Infra {
     s.org("alpha").await;
     s.org("beta").await;
     let (_, alice) = s.fast_user("alice", "user", &[("alpha", false)]).await;
@@ -276,7 +278,7 @@ async fn blacklists_refuse_tasks_by_hand_by_gateway_and_by_job() {
         assert_eq!(st, StatusCode::NO_CONTENT);
         // Gateway: its own secret, once; a wrong one makes nothing.
         let gw = s
-            .create(&i.alice, "gateways", json!({"name": "tickets", "org": "alpha", "type": "webhook", "agent": i.agent, "host": i.host}))
+            .create(&i.alice, "gateways", json!({"name": "tickets", "org": "alpha", "type": "generic", "agent": i.agent, "host": i.host}))
             .await;
         let secret = gw["token"].as_str().unwrap().to_owned();
         let hook = format!("{}/hooks/gateways/{}", s.base, gw["id"].as_str().unwrap());
@@ -745,7 +747,7 @@ async fn every_kind_answers_every_role_and_key_by_the_rules() {
             .create(
                 &i.alice,
                 "gateways",
-                json!({"name": "g", "org": "alpha", "type": "webhook", "agent": i.agent}),
+                json!({"name": "g", "org": "alpha", "type": "generic", "agent": i.agent}),
             )
             .await;
         let items = [

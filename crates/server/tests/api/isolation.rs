@@ -1079,7 +1079,7 @@ impl World {
                         body["agent"] = json!(first_id);
                         body["host"] = json!(second_id);
                         if kind == GATEWAYS {
-                            body["type"] = json!("webhook");
+                            body["type"] = json!("generic");
                         } else {
                             body["command"] = json!(command);
                         }

@@ -33,3 +33,4 @@ mod rescope;
 mod revocation;
 mod s3;
 mod smoke;
+mod tickets;

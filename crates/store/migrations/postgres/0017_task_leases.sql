@@ -12,3 +12,20 @@ CREATE TABLE gateway_old_secrets (
     valid_until TEXT NOT NULL
 );
 CREATE INDEX gateway_old_secrets_gateway ON gateway_old_secrets (gateway_id, valid_until);
+
+-- Deliveries a ticket gateway already made a task of (an alert resent,
+-- a webhook redelivered): one task each. Pruned after a week.
+CREATE TABLE gateway_tickets (
+    gateway_id TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (gateway_id, key)
+);
+CREATE INDEX gateway_tickets_at ON gateway_tickets (at);
+
+-- Gateway types are now the sources the server knows how to check; what
+-- was free text is the generic JSON ticket, as it always was.
+UPDATE resources SET fields = jsonb_set(fields::jsonb, '{type}', '"generic"')::text
+WHERE kind = 'gateway'
+  AND coalesce(fields::jsonb ->> 'type', '') NOT IN ('generic', 'alertmanager', 'github', 'pagerduty');

@@ -211,7 +211,7 @@ async fn the_generic_pages_over_http() {
             &[
                 ("name", "tickets"),
                 ("org", "eng"),
-                ("type", "webhook"),
+                ("type", "generic"),
                 ("agent", &agent),
                 ("host", ""),
             ],
