@@ -312,6 +312,34 @@ async fn a_rotated_secret_keeps_working_for_its_grace_period_only() {
         );
         let (_, log) = s.get(&s.admin, "/api/v1/audit?action=gateway.rotate").await;
         assert_eq!(log["items"].as_array().unwrap().len(), 2);
+        // A gateway made before secrets were kept encrypted holds the hash:
+        // its token still works as a bearer, and only as itself.
+        let legacy = "osg_madeBeforeTheUpgrade0000000000000000000000";
+        let mut tx = s.store.write().await.unwrap();
+        let row = tx.resource_for_hook(&id).await.unwrap();
+        let hash = orgscope_app::secrets::hash_secret(legacy);
+        tx.resource_update(
+            &id,
+            &row.name,
+            row.org_id.as_deref(),
+            &row.fields,
+            Some(&hash),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            deliver(s, &id, &[("authorization", &bearer(legacy))], &ticket)
+                .await
+                .0,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            deliver(s, &id, &[("authorization", &bearer(&third))], &ticket)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
     }
 }
 
