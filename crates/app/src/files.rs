@@ -274,6 +274,36 @@ pub fn guess_type(name: &str) -> &'static str {
 /// A page of the files the caller can see, narrowed by `org` and sorted by
 /// `sort` (`name`, `time`, `size`; `-` first for descending), with the
 /// cursor of the next page (it carries the sort value).
+/// What a file listing narrows to: `q` (the name contains it), a content
+/// type, an extraction state.
+#[derive(Clone, Debug, Default)]
+pub struct FileFilters {
+    pub q: Option<String>,
+    pub content_type: Option<String>,
+    pub extraction: Option<String>,
+}
+
+const EXTRACTION_STATES: &[&str] = &["pending", "running", "done", "failed", "unsupported"];
+
+impl FileFilters {
+    fn narrow(&self) -> Result<orgscope_store::Narrow> {
+        if let Some(e) = &self.extraction
+            && !EXTRACTION_STATES.contains(&e.as_str())
+        {
+            return Err(Error::BadRequest(format!(
+                "extraction: '{e}' is not one of {}",
+                EXTRACTION_STATES.join(", ")
+            )));
+        }
+        Ok(orgscope_store::Narrow {
+            name: crate::resources::name_contains(self.q.as_deref())?,
+            content_type: self.content_type.clone(),
+            extraction: self.extraction.clone(),
+            ..Default::default()
+        })
+    }
+}
+
 pub async fn list(
     env: &Env<'_>,
     auth: &Caller,
@@ -281,7 +311,9 @@ pub async fn list(
     sort: Option<&str>,
     cursor: Option<&str>,
     limit: i64,
+    filters: &FileFilters,
 ) -> Result<(Vec<Value>, Option<String>)> {
+    let narrow = filters.narrow()?;
     let (sort, descending) = match sort.unwrap_or("time") {
         "name" => (FileSort::Name, false),
         "-name" => (FileSort::Name, true),
@@ -300,7 +332,7 @@ pub async fn list(
     let sel = crate::orgs::selector(&mut tx, auth, org).await?;
     let filter = policy::read_filter(&auth.principal);
     let mut rows = match tx
-        .files(&filter, &sel, sort, descending, after, limit + 1)
+        .files(&filter, &sel, sort, descending, after, limit + 1, &narrow)
         .await
     {
         Err(StoreError::NotFound) => {

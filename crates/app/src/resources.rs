@@ -3,9 +3,9 @@
 //! each in one transaction with its policy check and audit entry.
 
 use orgscope_core::ids::TenantId;
-use orgscope_core::kind::{Kind, Secret, fixed_scope};
+use orgscope_core::kind::{Behaviour, Kind, Secret, fixed_scope};
 use orgscope_core::policy::{self, Actor, Scope, SystemRead};
-use orgscope_store::{NewResource, OrgRow, Page, ResourceRow, Tx, new_id};
+use orgscope_store::{Narrow, NewResource, OrgRow, Page, ResourceRow, Tx, new_id};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -211,11 +211,94 @@ pub async fn list(
     org: Option<&str>,
     page: &Page,
 ) -> Result<(Vec<Value>, Option<String>)> {
+    list_filtered(env, auth, kind, org, page, &Filters::default()).await
+}
+
+/// What a listing asks for beyond the org: `q` (the name contains it,
+/// ignoring case) on every kind, and the filters some kinds have.
+#[derive(Clone, Debug, Default)]
+pub struct Filters {
+    pub q: Option<String>,
+    /// Tasks: their status.
+    pub status: Option<String>,
+    /// Kinds with an `agent`: that agent's (an id).
+    pub agent: Option<String>,
+    /// Jobs: firing or disabled.
+    pub enabled: Option<bool>,
+}
+
+const TASK_STATUSES: &[&str] = &[
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "refused",
+    "cancelled",
+];
+
+/// `q` as the store narrows by it: at most 200 characters.
+pub fn name_contains(q: Option<&str>) -> Result<Option<String>> {
+    match q.map(str::trim).filter(|q| !q.is_empty()) {
+        Some(q) if q.chars().count() > 200 || q.contains('\0') => Err(Error::BadRequest(
+            "q: at most 200 characters, no NUL".into(),
+        )),
+        q => Ok(q.map(str::to_owned)),
+    }
+}
+
+impl Filters {
+    /// The store's narrowing, or a 400 naming a filter this kind has not.
+    fn narrow(&self, kind: &Kind) -> Result<Narrow> {
+        let only = |param: &str, which: &str| {
+            Error::BadRequest(format!(
+                "{param}: only {which} filter by it, not {}",
+                kind.path
+            ))
+        };
+        if let Some(s) = &self.status {
+            if kind.behaviour != Behaviour::Task {
+                return Err(only("status", "tasks"));
+            }
+            if !TASK_STATUSES.contains(&s.as_str()) {
+                return Err(Error::BadRequest(format!(
+                    "status: '{s}' is not one of {}",
+                    TASK_STATUSES.join(", ")
+                )));
+            }
+        }
+        if self.agent.is_some() && kind.ref_target("agent") != Some("agent") {
+            return Err(only("agent", "kinds with an agent (tasks, jobs, gateways)"));
+        }
+        if self.enabled.is_some() && kind.behaviour != Behaviour::Job {
+            return Err(only("enabled", "jobs"));
+        }
+        Ok(Narrow {
+            name: name_contains(self.q.as_deref())?,
+            task_status: self.status.clone(),
+            refers: self.agent.clone().map(|a| ("agent", a)),
+            job_enabled: self.enabled,
+            ..Narrow::default()
+        })
+    }
+}
+
+/// [`list`], narrowed by `filters`.
+pub async fn list_filtered(
+    env: &Env<'_>,
+    auth: &Caller,
+    kind: &'static Kind,
+    org: Option<&str>,
+    page: &Page,
+    filters: &Filters,
+) -> Result<(Vec<Value>, Option<String>)> {
+    let narrow = filters.narrow(kind)?;
     let page = page.clone();
     let mut tx = env.store.read().await?;
     let sel = selector(&mut tx, auth, org).await?;
     let filter = policy::read_filter(&auth.principal);
-    let mut rows = tx.resources(kind.name, &filter, &sel, &page).await?;
+    let mut rows = tx
+        .resources_narrowed(kind.name, &filter, &sel, &page, &narrow)
+        .await?;
     let next = next_cursor(&mut rows, &page, |r| r.id.clone());
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {

@@ -107,7 +107,9 @@ impl Tx {
         descending: bool,
         after: Option<(String, String)>,
         limit: i64,
+        narrow: &crate::Narrow,
     ) -> Result<Vec<FileRow>> {
+        let backend = self.1;
         let col = sort.column();
         let (cmp, dir) = if descending {
             ("<", "DESC")
@@ -151,6 +153,7 @@ impl Tx {
                         "SELECT r.id AS page_id, {col} AS page_key FROM resources r WHERE r.kind = 'file'"
                     ));
                     push_scope(sql, filter, sel, "r.tenant_id", "r.org_id", None);
+                    narrow.push(sql, backend);
                     tail(sql);
                 });
                 sql.push(&format!(
@@ -165,6 +168,7 @@ impl Tx {
                     "SELECT {RESOURCE_COLUMNS}, {FILE_COLUMNS} FROM resources r JOIN files f ON f.id = r.id LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = 'file'"
                 ));
                 push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
+                narrow.push(&mut sql, backend);
                 sql
             }
         };

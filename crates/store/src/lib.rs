@@ -519,6 +519,76 @@ pub(crate) const RESOURCE_COLUMNS: &str = "r.id, r.tenant_id, r.kind, r.org_id, 
 pub(crate) const ORG_COLUMNS: &str = "o.id, o.tenant_id, o.slug, o.name, o.parent_id, o.domain_claim AS domain, o.domain_token, o.domain_verified_at, o.created_at, o.updated_at";
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.default_org_id, u.disabled, u.created_at, u.updated_at";
 
+/// What a listing narrows its rows to, besides the read filter and the org.
+#[derive(Clone, Debug, Default)]
+pub struct Narrow {
+    /// The name contains this, ignoring case.
+    pub name: Option<String>,
+    /// A task in this queue status.
+    pub task_status: Option<String>,
+    /// Referring to this resource through this field (a task's agent).
+    pub refers: Option<(&'static str, String)>,
+    /// A job that fires (`true`) or is disabled.
+    pub job_enabled: Option<bool>,
+    /// A file of this content type.
+    pub content_type: Option<String>,
+    /// A file in this extraction state.
+    pub extraction: Option<String>,
+}
+
+impl Narrow {
+    pub(crate) fn push(&self, sql: &mut Sql, backend: Backend) {
+        if let Some(name) = &self.name {
+            let mut pattern = String::from("%");
+            for c in name.chars() {
+                if matches!(c, '%' | '_' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push('%');
+            // SQLite's LIKE ignores ASCII case only; PostgreSQL's ILIKE all.
+            let like = match backend {
+                Backend::Sqlite => " AND r.name LIKE (",
+                Backend::Postgres => " AND r.name ILIKE (",
+            };
+            sql.push(like).arg(pattern).push(") ESCAPE '\\'");
+        }
+        if let Some(status) = &self.task_status {
+            sql.push(" AND r.id IN (SELECT q.id FROM task_queue q WHERE q.status = ")
+                .arg(status.as_str())
+                .push(")");
+        }
+        if let Some((field, to)) = &self.refers {
+            sql.push(" AND r.id IN (SELECT f.from_id FROM resource_refs f WHERE f.field = ")
+                .arg(*field)
+                .push(" AND f.to_id = ")
+                .arg(to.as_str())
+                .push(")");
+        }
+        if let Some(enabled) = self.job_enabled {
+            sql.push(if enabled {
+                " AND r.id IN"
+            } else {
+                " AND r.id NOT IN"
+            })
+            .push(" (SELECT j.id FROM job_schedule j WHERE j.next_at IS NOT NULL)");
+        }
+        for (col, value) in [
+            ("content_type", &self.content_type),
+            ("extraction", &self.extraction),
+        ] {
+            if let Some(v) = value {
+                sql.push(&format!(
+                    " AND r.id IN (SELECT ff.id FROM files ff WHERE ff.{col} = "
+                ))
+                .arg(v.as_str())
+                .push(")");
+            }
+        }
+    }
+}
+
 pub(crate) fn page_clause(sql: &mut Sql, col: &str, page: &Page) {
     if let Some(after) = &page.after {
         sql.push(&format!(" AND {col} > ")).arg(after);
@@ -1156,6 +1226,20 @@ impl Tx {
         selector: &OrgSelector,
         page: &Page,
     ) -> Result<Vec<ResourceRow>> {
+        self.resources_narrowed(kind, filter, selector, page, &Narrow::default())
+            .await
+    }
+
+    /// [`Tx::resources`], narrowed further by what a listing asks for.
+    pub async fn resources_narrowed(
+        &mut self,
+        kind: &str,
+        filter: &ReadFilter,
+        selector: &OrgSelector,
+        page: &Page,
+        narrow: &Narrow,
+    ) -> Result<Vec<ResourceRow>> {
+        let backend = self.1;
         let mut sql = match self.driving_selectors(filter, selector).await? {
             Some(selectors) => {
                 // The page is cut from the branches' ids before any row is
@@ -1167,6 +1251,7 @@ impl Tx {
                     sql.push("SELECT r.id AS page_id FROM resources r WHERE r.kind = ")
                         .arg(kind);
                     push_scope(sql, filter, sel, "r.tenant_id", "r.org_id", None);
+                    narrow.push(sql, backend);
                     page_clause(sql, "r.id", page);
                 });
                 sql.push(") u ORDER BY page_id LIMIT ")
@@ -1180,6 +1265,7 @@ impl Tx {
                 ));
                 sql.arg(kind);
                 push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
+                narrow.push(&mut sql, backend);
                 sql
             }
         };

@@ -431,6 +431,7 @@ async fn a_members_pages_are_their_orgs_and_tenant_wide_in_order() {
                             true,
                             after.clone(),
                             4,
+                            &orgscope_store::Narrow::default(),
                         )
                         .await
                         .unwrap();

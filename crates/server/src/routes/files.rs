@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct FileListQuery {
     /// `all` (default), `tenant` or an org slug or id.
     org: Option<String>,
@@ -43,6 +44,12 @@ pub struct FileListQuery {
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only files whose name contains this, ignoring case.
+    q: Option<String>,
+    /// Only files of this content type, e.g. `text/markdown`.
+    content_type: Option<String>,
+    /// Only files whose knowledge extraction is pending, running, done, failed or unsupported.
+    extraction: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/files", tag = "files", params(FileListQuery),
@@ -67,6 +74,11 @@ async fn list_files(
         q.sort.as_deref(),
         q.cursor.as_deref(),
         limit,
+        &files::FileFilters {
+            q: q.q.clone(),
+            content_type: q.content_type.clone(),
+            extraction: q.extraction.clone(),
+        },
     )
     .await?;
 
@@ -226,6 +238,7 @@ async fn download(
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// The file's name (raw uploads; multipart takes the part's file name).
     name: Option<String>,

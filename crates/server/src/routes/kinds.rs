@@ -8,12 +8,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use orgscope_app::access::AccessQuery;
 use orgscope_app::resources::{self, MAX_NAME, Rescope};
-use orgscope_core::kind::{FieldType, KINDS, Kind, has_own_create, has_own_read};
+use orgscope_core::kind::{Behaviour, FieldType, KINDS, Kind, has_own_create, has_own_read};
 use serde_json::{Map, Value, json};
 
 pub use orgscope_app::resources::render;
 
-use super::ListQuery;
+use super::KindListQuery;
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, AppJson, AppQuery};
@@ -55,10 +55,18 @@ async fn list(
     kind: &'static Kind,
     State(state): State<AppState>,
     auth: Auth,
-    AppQuery(q): AppQuery<ListQuery>,
+    AppQuery(q): AppQuery<KindListQuery>,
 ) -> ApiResult<Response> {
     let page = q.page()?;
-    let (items, next) = resources::list(&state.env(), &auth, kind, q.org.as_deref(), &page).await?;
+    let (items, next) = resources::list_filtered(
+        &state.env(),
+        &auth,
+        kind,
+        q.org.as_deref(),
+        &page,
+        &q.filters(),
+    )
+    .await?;
     Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
@@ -243,12 +251,28 @@ pub fn openapi_paths() -> (Map<String, Value>, Map<String, Value>) {
             json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
         let policy = format!("{:?}", kind.policy);
         if !has_own_read(kind) {
+            let mut params = vec![
+                json!({"name": "org", "in": "query", "schema": {"type": "string"}, "description": "all | tenant | org slug or id"}),
+                json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": super::MAX_LIMIT}}),
+                json!({"name": "cursor", "in": "query", "schema": {"type": "string"}}),
+                json!({"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}, "description": "the name contains this, ignoring case"}),
+            ];
+            if kind.behaviour == Behaviour::Task {
+                params.push(
+                    json!({"name": "status", "in": "query", "schema": {"type": "string",
+                    "enum": ["queued", "running", "succeeded", "failed", "refused", "cancelled"]}}),
+                );
+            }
+            if kind.ref_target("agent") == Some("agent") {
+                params.push(json!({"name": "agent", "in": "query", "schema": {"type": "string"}, "description": "an agent's id"}));
+            }
+            if kind.behaviour == Behaviour::Job {
+                params
+                    .push(json!({"name": "enabled", "in": "query", "schema": {"type": "boolean"}}));
+            }
             let mut collection = json!({
             "get": {"tags": tag, "summary": format!("List {} ({})", kind.path, kind.doc), "operationId": format!("list_{}", kind.name),
-                "parameters": [
-                    {"name": "org", "in": "query", "schema": {"type": "string"}, "description": "all | tenant | org slug or id"},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": super::MAX_LIMIT}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+                "parameters": params,
                 "responses": {"200": page, "400": problem, "401": problem, "404": problem}},
             "post": {"tags": tag, "summary": format!("Create a {} (scope policy: {policy})", kind.name), "operationId": format!("create_{}", kind.name),
                 "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},

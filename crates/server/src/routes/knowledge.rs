@@ -42,6 +42,7 @@ async fn entry_access(
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct KnowledgeQuery {
     /// `all` (default), `tenant` or an org slug or id.
     org: Option<String>,
@@ -83,6 +84,7 @@ async fn list_knowledge(
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// Words to find (all must match); punctuation and operators are ignored.
     q: Option<String>,

@@ -24,9 +24,51 @@ use crate::error::{ApiError, ApiResult};
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
+/// A kind's listing: the page, the org, and what narrows it.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct KindListQuery {
+    /// `all` (default: everything you can see), `tenant` (tenant-wide only) or an org slug or id.
+    pub org: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only those whose name contains this, ignoring case.
+    pub q: Option<String>,
+    /// Tasks only: queued, running, succeeded, failed, refused or cancelled.
+    pub status: Option<String>,
+    /// Tasks, jobs and gateways only: those of this agent (an id).
+    pub agent: Option<String>,
+    /// Jobs only: firing (`true`) or disabled (`false`).
+    pub enabled: Option<bool>,
+}
+
+impl KindListQuery {
+    pub fn page(&self) -> ApiResult<Page> {
+        ListQuery {
+            org: None,
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+        .page()
+    }
+
+    pub fn filters(&self) -> orgscope_app::resources::Filters {
+        orgscope_app::resources::Filters {
+            q: self.q.clone(),
+            status: self.status.clone(),
+            agent: self.agent.clone(),
+            enabled: self.enabled,
+        }
+    }
+}
+
 /// `limit` and `cursor` of every listing, and `org` where it applies.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `all` (default: everything you can see), `tenant` (tenant-wide only) or an org slug or id.
     pub org: Option<String>,

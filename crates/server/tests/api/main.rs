@@ -13,6 +13,7 @@ mod chat;
 mod credentials;
 mod domains;
 mod files;
+mod filters;
 mod forbidden;
 mod harness;
 mod hiding;

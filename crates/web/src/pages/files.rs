@@ -181,7 +181,17 @@ pub async fn list<S: Host>(
     let sort = given(q.sort.as_ref()).unwrap_or("-time").to_owned();
     let cursor = given(q.cursor.as_ref());
     let env = state.env();
-    let (items, next) = match files::list(&env, &v.caller, org, Some(&sort), cursor, PAGE).await {
+    let (items, next) = match files::list(
+        &env,
+        &v.caller,
+        org,
+        Some(&sort),
+        cursor,
+        PAGE,
+        &Default::default(),
+    )
+    .await
+    {
         Ok(page) => page,
         Err(e) => return v.fail(e),
     };
