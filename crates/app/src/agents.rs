@@ -230,6 +230,20 @@ pub fn next_firing(
     Ok(orgscope_core::format_time(t))
 }
 
+/// `at` as a wall clock reads it in `tz` (`UTC`, `+02:00`, `Europe/Paris`).
+pub fn wall_clock(
+    tz: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> std::result::Result<chrono::DateTime<chrono::FixedOffset>, String> {
+    if let Some(offset) = fixed_offset(tz) {
+        return Ok(at.with_timezone(&offset?));
+    }
+    let zone = chrono_tz::Tz::from_str(tz).map_err(|_| {
+        format!("timezone: '{tz}' is not UTC, an offset like +02:00 or a zone like Europe/Paris")
+    })?;
+    Ok(at.with_timezone(&zone).fixed_offset())
+}
+
 /// `UTC` or `±HH:MM` as an offset; `None` when it is neither (a zone name).
 fn fixed_offset(tz: &str) -> Option<std::result::Result<chrono::FixedOffset, String>> {
     if matches!(tz, "UTC" | "utc" | "Z" | "") {
@@ -820,5 +834,20 @@ mod tests {
                 .unwrap_err()
                 .contains("schedule")
         );
+        // As documented: seconds first with 6 or 7 fields (the 7th a year),
+        // and the @ nicknames.
+        assert_eq!(
+            next_firing("0 0 12 * * * 2027", None, after).unwrap(),
+            "2027-01-01T12:00:00.000000Z"
+        );
+        assert_eq!(
+            next_firing("@daily", None, after).unwrap(),
+            "2026-01-16T00:00:00.000000Z"
+        );
+        assert_eq!(
+            next_firing("@hourly", None, after).unwrap(),
+            "2026-01-15T11:00:00.000000Z"
+        );
+        assert!(next_firing("0 0 12 * * * 2027 5", None, after).is_err());
     }
 }

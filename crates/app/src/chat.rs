@@ -43,9 +43,30 @@ pub struct Assignments {
 pub struct NewSession {
     /// The persona (id); the session takes its org now, for good.
     pub persona: String,
-    /// Default: the persona's name and the time.
+    /// Default: the persona's name and the date and time, e.g. "Ops helper,
+    /// Thu 3 Dec 2026 15:04" in `timezone`.
     #[serde(default)]
     pub name: Option<String>,
+    /// The caller's time zone for the default name: UTC (default), an
+    /// offset like +02:00 or a zone like Europe/Paris.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// Is `tz` a time zone [`NewSession`] takes?
+pub fn known_zone(tz: &str) -> bool {
+    crate::agents::wall_clock(tz, chrono::Utc::now()).is_ok()
+}
+
+/// A session's default name: its persona and the caller's local time.
+fn default_name(persona: &str, tz: Option<&str>) -> Result<String> {
+    let now = chrono::Utc::now();
+    let local = crate::agents::wall_clock(tz.unwrap_or("UTC"), now).map_err(Error::Invalid)?;
+    let zone = if tz.is_none() { " UTC" } else { "" };
+    Ok(format!(
+        "{persona}, {}{zone}",
+        local.format("%a %-d %b %Y %H:%M")
+    ))
 }
 
 /// `POST /api/v1/sessions/{id}/messages`.
@@ -109,6 +130,17 @@ async fn audience(tx: &mut Tx, persona: &ResourceRow) -> Result<Audience> {
     Ok(Audience::Assigned(
         users.into_iter().map(|(id, _)| UserId::from(id)).collect(),
     ))
+}
+
+/// May the caller start a session with this persona (shown on its reads)?
+pub(crate) async fn selectable(
+    tx: &mut Tx,
+    p: &orgscope_core::policy::Principal,
+    persona: &ResourceRow,
+) -> Result<bool> {
+    let kind = orgscope_core::kind::by_name("persona").expect("personas are kinds");
+    let audience = audience(tx, persona).await?;
+    Ok(policy::can_select_persona(p, kind.policy, &persona.scope(), &audience).is_ok())
 }
 
 fn render_assignments(persona: &ResourceRow, users: &[(String, String)]) -> Assignments {
@@ -353,7 +385,7 @@ pub async fn start_session(env: &Env<'_>, auth: &Caller, input: &NewSession) -> 
         .unwrap_or_default();
     let name = match &input.name {
         Some(n) if !n.trim().is_empty() => n.chars().take(200).collect(),
-        _ => format!("{} {}", persona.name, orgscope_store::now()),
+        _ => default_name(&persona.name, input.timezone.as_deref())?,
     };
     let id = orgscope_store::new_id(session_kind().prefix);
     tx.resource_insert(&NewResource {

@@ -329,6 +329,13 @@ pub async fn create_token(env: &Env<'_>, auth: &Caller, input: &NewToken) -> Res
             orgscope_core::parse_time(t).map_err(|e| Error::Invalid(format!("expires_at: {e}")))
         })
         .transpose()?;
+    if let Some(t) = expires_at.as_deref()
+        && t <= orgscope_store::now().as_str()
+    {
+        return Err(Error::Invalid(format!(
+            "expires_at: {t} is already past; give a time in the future, or none for no expiry"
+        )));
+    }
     let token = new_secret(PERSONAL_TOKEN_PREFIX);
     let mut tx = env.store.write().await?;
     let row = tx

@@ -3,7 +3,7 @@
 //! each in one transaction with its policy check and audit entry.
 
 use orgscope_core::ids::TenantId;
-use orgscope_core::kind::{Behaviour, Kind, Secret, fixed_scope};
+use orgscope_core::kind::{Behaviour, FieldType, Kind, Secret, fixed_scope};
 use orgscope_core::policy::{self, Actor, Scope, SystemRead};
 use orgscope_store::{Narrow, NewResource, OrgRow, Page, ResourceRow, Tx, new_id};
 use serde::{Deserialize, Serialize};
@@ -77,9 +77,14 @@ pub fn render(kind: &Kind, r: &ResourceRow) -> Value {
         if Some(f.name) == kind.secret_field() {
             continue;
         }
+        let absent = || {
+            f.default
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or(Value::Null)
+        };
         out.insert(
             f.name.into(),
-            stored.get(f.name).cloned().unwrap_or(Value::Null),
+            stored.get(f.name).cloned().unwrap_or_else(absent),
         );
     }
     out.insert("created_by".into(), json!(r.created_by));
@@ -302,9 +307,43 @@ pub async fn list_filtered(
     let next = next_cursor(&mut rows, &page, |r| r.id.clone());
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
-        items.push(kinds::present(&mut tx, kind, r).await?);
+        let mut item = kinds::present(&mut tx, kind, r).await?;
+        for_the_caller(&mut tx, kind, auth, r, &mut item).await?;
+        items.push(item);
     }
     Ok((items, next))
+}
+
+/// Every timestamp a body sets is an expiry: one already past would make
+/// a key that never works, so it is refused, saying so.
+fn not_past(kind: &Kind, fields: &Map<String, Value>) -> Result<()> {
+    let now = orgscope_store::now();
+    for f in kind.fields.iter().filter(|f| f.ty == FieldType::Timestamp) {
+        if let Some(t) = fields.get(f.name).and_then(Value::as_str)
+            && t <= now.as_str()
+        {
+            return Err(Error::Invalid(format!(
+                "{}: {t} is already past; give a time in the future, or none for no expiry",
+                f.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a read adds for the one reading: whether they may start a
+/// session with a persona.
+async fn for_the_caller(
+    tx: &mut Tx,
+    kind: &Kind,
+    auth: &Caller,
+    r: &ResourceRow,
+    out: &mut Value,
+) -> Result<()> {
+    if kind.behaviour == Behaviour::Persona {
+        out["selectable"] = json!(crate::chat::selectable(tx, &auth.principal, r).await?);
+    }
+    Ok(())
 }
 
 /// A resource as a reference to it shows: its name, and whether it is
@@ -345,7 +384,9 @@ pub async fn named(
 pub async fn read(env: &Env<'_>, auth: &Caller, kind: &'static Kind, id: &str) -> Result<Value> {
     let mut tx = env.store.read().await?;
     let row = visible(&mut tx, kind, auth, id).await?;
-    kinds::present(&mut tx, kind, &row).await
+    let mut out = kinds::present(&mut tx, kind, &row).await?;
+    for_the_caller(&mut tx, kind, auth, &row, &mut out).await?;
+    Ok(out)
 }
 
 /// Creates a resource of `kind` from a body `{name, org?, …kind fields}`;
@@ -363,6 +404,7 @@ pub async fn create(
     let mut fields = kind
         .validate(map, false)
         .map_err(|e| Error::Invalid(e.to_string()))?;
+    not_past(kind, &fields)?;
     let mut tx = env.store.write().await?;
     let org = org_field(&mut tx, auth, body).await?;
     let target = Scope {
@@ -457,6 +499,7 @@ pub async fn update(
     let mut changes = kind
         .validate(map, true)
         .map_err(|e| Error::Invalid(e.to_string()))?;
+    not_past(kind, &changes)?;
     let name = match map.get("name") {
         Some(_) => Some(text(body, "name", MAX_NAME)?.to_owned()),
         None => None,

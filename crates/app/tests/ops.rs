@@ -124,6 +124,7 @@ static WIDGET: Kind = Kind {
         required: true,
         doc: "The widget's colour.",
         fixed: false,
+        default: None,
     }],
     secret: Secret::None,
     behaviour: Behaviour::Plain,

@@ -29,7 +29,7 @@ pub enum FieldType {
     Text(usize),
     /// One of these strings.
     Choice(&'static [&'static str]),
-    /// An RFC 3339 timestamp.
+    /// An RFC 3339 timestamp: an expiry (the app refuses one already past).
     Timestamp,
     /// A list of blacklist patterns: literal, `glob:…` or `re:…`.
     Patterns,
@@ -67,6 +67,9 @@ pub struct Field {
     /// Set when the resource is made, never changed after (a task's agent,
     /// host and command): an update naming it is refused.
     pub fixed: bool,
+    /// What an absent value means, as JSON text (`true`, `"UTC"`, `[]`):
+    /// reads show it rather than `null`.
+    pub default: Option<&'static str>,
 }
 
 /// What a kind does with secrets.
@@ -142,12 +145,21 @@ const fn field(name: &'static str, ty: FieldType, required: bool, doc: &'static 
         required,
         doc,
         fixed: false,
+        default: None,
     }
 }
 
 /// `f`, set once when the resource is made.
 const fn fixed(f: Field) -> Field {
     Field { fixed: true, ..f }
+}
+
+/// `f`, whose absence means `json`.
+const fn or(json: &'static str, f: Field) -> Field {
+    Field {
+        default: Some(json),
+        ..f
+    }
 }
 
 const DESCRIPTION: Field = field(
@@ -276,17 +288,23 @@ pub static KINDS: &[Kind] = &[
                 false,
                 "Its specialty (same org or tenant-wide).",
             ),
-            field(
-                "plugins",
-                FieldType::Refs("plugin"),
-                false,
-                "Plugins it uses (same org or tenant-wide).",
+            or(
+                "[]",
+                field(
+                    "plugins",
+                    FieldType::Refs("plugin"),
+                    false,
+                    "Plugins it uses (same org or tenant-wide).",
+                ),
             ),
-            field(
-                "credentials",
-                FieldType::Refs("credential"),
-                false,
-                "Credentials it may reveal (same org or tenant-wide).",
+            or(
+                "[]",
+                field(
+                    "credentials",
+                    FieldType::Refs("credential"),
+                    false,
+                    "Credentials it may reveal (same org or tenant-wide).",
+                ),
             ),
             DESCRIPTION,
         ],
@@ -306,11 +324,14 @@ pub static KINDS: &[Kind] = &[
                 true,
                 "Host name or address the agent reaches.",
             ),
-            field(
-                "labels",
-                FieldType::Labels,
-                false,
-                "Free labels, e.g. {\"env\": \"prod\"}.",
+            or(
+                "{}",
+                field(
+                    "labels",
+                    FieldType::Labels,
+                    false,
+                    "Free labels, e.g. {\"env\": \"prod\"}.",
+                ),
             ),
             DESCRIPTION,
         ],
@@ -387,19 +408,25 @@ pub static KINDS: &[Kind] = &[
                 "schedule",
                 FieldType::Text(200),
                 true,
-                "A cron expression (5 or 6 fields), e.g. */15 * * * *.",
+                "A cron expression: 5 fields (*/15 * * * *), 6 with seconds first (0 */15 * * * *), 7 with a year last (0 0 12 1 1 * 2027), or @yearly, @monthly, @weekly, @daily, @hourly.",
             ),
-            field(
-                "timezone",
-                FieldType::Text(20),
-                false,
-                "UTC (default), an offset like +02:00, or a zone like Europe/Paris.",
+            or(
+                "\"UTC\"",
+                field(
+                    "timezone",
+                    FieldType::Text(20),
+                    false,
+                    "UTC (default), an offset like +02:00, or a zone like Europe/Paris.",
+                ),
             ),
-            field(
-                "enabled",
-                FieldType::Bool,
-                false,
-                "Whether it fires (default true).",
+            or(
+                "true",
+                field(
+                    "enabled",
+                    FieldType::Bool,
+                    false,
+                    "Whether it fires (default true).",
+                ),
             ),
         ],
         secret: Secret::None,
@@ -459,17 +486,25 @@ pub static KINDS: &[Kind] = &[
                 true,
                 "Where the gateway sends allowed requests.",
             ),
-            field(
-                "published",
-                FieldType::Bool,
-                false,
-                "Listed on the org's portal.",
+            or(
+                "false",
+                field(
+                    "published",
+                    FieldType::Bool,
+                    false,
+                    "Listed on the org's portal.",
+                ),
             ),
-            field(
-                "methods",
-                FieldType::Choices(&["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
-                false,
-                "Allowed methods; empty or absent = all.",
+            or(
+                "[]",
+                field(
+                    "methods",
+                    FieldType::Choices(&[
+                        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+                    ]),
+                    false,
+                    "Allowed methods; empty or absent = all.",
+                ),
             ),
             field(
                 "openapi",
@@ -477,17 +512,23 @@ pub static KINDS: &[Kind] = &[
                 false,
                 "An OpenAPI 3.0 or 3.1 document (JSON object, at most 1 MiB, local $refs only): the portal renders it as the API's reference.",
             ),
-            field(
-                "tags",
-                FieldType::Tags,
-                false,
-                "Which API gateways serve it: those of its org (or tenant-wide ones) sharing a tag with it; with no tags, those with none.",
+            or(
+                "[]",
+                field(
+                    "tags",
+                    FieldType::Tags,
+                    false,
+                    "Which API gateways serve it: those of its org (or tenant-wide ones) sharing a tag with it; with no tags, those with none.",
+                ),
             ),
-            field(
-                "key_approval",
-                FieldType::Choice(&["member", "auto"]),
-                false,
-                "How the portal answers a developer's key request for it: member (default: an org member approves or denies) or auto (the key is issued at once; only people may set it).",
+            or(
+                "\"member\"",
+                field(
+                    "key_approval",
+                    FieldType::Choice(&["member", "auto"]),
+                    false,
+                    "How the portal answers a developer's key request for it: member (default: an org member approves or denies) or auto (the key is issued at once; only people may set it).",
+                ),
             ),
             DESCRIPTION,
         ],
@@ -501,11 +542,14 @@ pub static KINDS: &[Kind] = &[
         prefix: "agw",
         policy: ScopePolicy::AdminTenantWide,
         fields: &[
-            field(
-                "tags",
-                FieldType::Tags,
-                false,
-                "Which of its org's API definitions it serves (a tenant-wide one: of every org): those sharing a tag with it; with no tags, those with none.",
+            or(
+                "[]",
+                field(
+                    "tags",
+                    FieldType::Tags,
+                    false,
+                    "Which of its org's API definitions it serves (a tenant-wide one: of every org): those sharing a tag with it; with no tags, those with none.",
+                ),
             ),
             field(
                 "version",
@@ -1031,6 +1075,30 @@ fn check(f: &Field, v: &Value) -> Result<Value, FieldError> {
                 out.push(Value::String(s.to_owned()));
             }
             Ok(Value::Array(out))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KINDS;
+
+    #[test]
+    fn every_default_is_a_value_its_field_takes() {
+        for kind in KINDS {
+            for f in kind.fields {
+                let Some(d) = f.default else { continue };
+                let v: serde_json::Value = serde_json::from_str(d).expect(d);
+                let mut body = serde_json::Map::new();
+                body.insert(f.name.into(), v);
+                let checked = kind.validate(&body, true);
+                assert!(
+                    checked.is_ok(),
+                    "{}.{}: {d}: {checked:?}",
+                    kind.path,
+                    f.name
+                );
+            }
         }
     }
 }

@@ -190,6 +190,15 @@ impl Tx {
         Ok(())
     }
 
+    /// When a job fires next and when it last fired (the job was read
+    /// through the filter).
+    pub async fn job_schedule_of(&mut self, id: &str) -> Result<(Option<String>, Option<String>)> {
+        let mut sql = Sql::new("SELECT next_at, last_at FROM job_schedule WHERE id = ");
+        sql.arg(id);
+        let rows: Vec<(Option<String>, Option<String>)> = self.all(&sql).await?;
+        Ok(rows.into_iter().next().unwrap_or((None, None)))
+    }
+
     /// Jobs due at `now` (scheduler: it acts for the server, not a principal).
     pub async fn jobs_due_for_scheduler(
         &mut self,
@@ -208,6 +217,8 @@ impl Tx {
     pub async fn job_advance(&mut self, id: &str, from: &str, to: Option<&str>) -> Result<bool> {
         let mut sql = Sql::new("UPDATE job_schedule SET next_at = ");
         sql.arg(to)
+            .push(", last_at = ")
+            .arg(from)
             .push(" WHERE id = ")
             .arg(id)
             .push(" AND next_at = ")

@@ -4,6 +4,18 @@
 "use strict";
 
 (function () {
+  // [data-timezone] inputs carry the browser's time zone (a new chat
+  // session's default name reads in it); without the script, UTC.
+  document.addEventListener("DOMContentLoaded", function () {
+    var tz = "";
+    try {
+      tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (e) {}
+    document.querySelectorAll("[data-timezone]").forEach(function (i) {
+      i.value = tz;
+    });
+  });
+
   function openDialog(id) {
     var d = document.getElementById(id);
     if (d && typeof d.showModal === "function" && !d.open) {

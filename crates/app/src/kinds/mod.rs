@@ -87,6 +87,13 @@ pub async fn present(tx: &mut Tx, kind: &Kind, r: &ResourceRow) -> Result<Value>
     match kind.behaviour {
         Behaviour::File => file::present(tx, r).await,
         Behaviour::Task => task::present(tx, kind, r).await,
+        Behaviour::Job => {
+            let mut out = crate::resources::render(kind, r);
+            let (next, last) = tx.job_schedule_of(&r.id).await?;
+            out["next_run_at"] = json!(next);
+            out["last_run_at"] = json!(last);
+            Ok(out)
+        }
         Behaviour::ConsumerKey => consumer_key::present(tx, kind, r).await,
         Behaviour::ApiGateway => {
             let mut out = crate::resources::render(kind, r);
@@ -143,6 +150,17 @@ pub fn presented_fields(kind: &Kind) -> Vec<(&'static str, Value)> {
             ),
         ],
         Behaviour::ConsumerKey => vec![("last_used_at", text("its last use at a gateway"))],
+        Behaviour::Job => vec![
+            (
+                "next_run_at",
+                text("when it fires next; null while disabled"),
+            ),
+            ("last_run_at", text("when it last fired")),
+        ],
+        Behaviour::Persona => vec![(
+            "selectable",
+            json!({"type": "boolean", "description": "whether you may start a chat session with it"}),
+        )],
         _ => Vec::new(),
     }
 }

@@ -124,6 +124,9 @@ fn parse_range(header: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
 }
 
 fn content_disposition(name: &str) -> HeaderValue {
+    // A name is stored as given, but never sent with a path in it: a
+    // client that saves what it is told must not write outside its folder.
+    let name = &name.replace(['/', '\\'], "_");
     let ascii: String = name
         .chars()
         .map(|c| {

@@ -192,6 +192,12 @@ fn resource_schema(kind: &Kind) -> Value {
         }
         let mut schema = field_schema(&f.ty, false);
         schema["description"] = json!(f.doc);
+        if let Some(d) = f
+            .default
+            .and_then(|d| serde_json::from_str::<Value>(d).ok())
+        {
+            schema["default"] = d;
+        }
         props.insert(f.name.into(), schema);
     }
     for (name, schema) in orgscope_app::kinds::presented_fields(kind) {

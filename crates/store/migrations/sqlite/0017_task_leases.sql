@@ -29,3 +29,6 @@ CREATE INDEX gateway_tickets_at ON gateway_tickets (at);
 UPDATE resources SET fields = json_set(fields, '$.type', 'generic')
 WHERE kind = 'gateway'
   AND coalesce(json_extract(fields, '$.type'), '') NOT IN ('generic', 'alertmanager', 'github', 'pagerduty');
+
+-- A job's last firing, shown beside its next one.
+ALTER TABLE job_schedule ADD COLUMN last_at TEXT;

@@ -387,6 +387,9 @@ pub async fn assign<S: Host>(
 pub struct StartForm {
     #[serde(default)]
     persona: String,
+    /// The browser's time zone, for the default name (empty: UTC).
+    #[serde(default)]
+    timezone: String,
 }
 
 pub async fn start<S: Host>(
@@ -397,6 +400,8 @@ pub async fn start<S: Host>(
     let input = NewSession {
         persona: f.persona.trim().to_owned(),
         name: None,
+        // A zone the browser knows and the server does not reads as UTC.
+        timezone: Some(f.timezone.trim().to_owned()).filter(|t| chat::known_zone(t)),
     };
     match chat::start_session(&state.env(), &v.caller, &input).await {
         Ok(x) => see_other(&format!("/chat/{}", encode(&s(&x, "id")))),
