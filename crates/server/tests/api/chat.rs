@@ -130,11 +130,53 @@ async fn personas_assignments_and_sessions_follow_the_rules() {
             .post(&w.carol, "/api/v1/sessions", json!({"persona": p}))
             .await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{backend:?}");
+        // Listings and reads say so beforehand, to each caller.
+        let selectable = |items: Vec<Value>| {
+            items
+                .iter()
+                .find(|i| i["id"] == p.as_str())
+                .map(|i| i["selectable"].clone())
+        };
+        assert_eq!(
+            selectable(s.list_all(&w.carol, "/api/v1/personas").await),
+            Some(json!(false))
+        );
+        assert_eq!(
+            selectable(s.list_all(&w.alice, "/api/v1/personas").await),
+            Some(json!(true))
+        );
+        assert_eq!(
+            s.get(&s.admin, &format!("/api/v1/personas/{p}")).await.1["selectable"],
+            true
+        );
         let (st, session) = s
-            .post(&w.alice, "/api/v1/sessions", json!({"persona": p}))
+            .post(
+                &w.alice,
+                "/api/v1/sessions",
+                json!({"persona": p, "timezone": "Europe/Paris"}),
+            )
             .await;
         assert_eq!(st, StatusCode::CREATED, "{session}");
         assert_eq!(session["org"]["slug"], "alpha");
+        // Its default name: the persona and the caller's local date and time.
+        let name = session["name"].as_str().unwrap();
+        let paris = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris);
+        assert!(
+            name.starts_with(&format!(
+                "{}, {}",
+                session["persona"]["name"].as_str().unwrap(),
+                paris.format("%a %-d %b %Y")
+            )),
+            "{name}"
+        );
+        let (st, bad) = s
+            .post(
+                &w.alice,
+                "/api/v1/sessions",
+                json!({"persona": p, "timezone": "Mars/Olympus"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         let sid = session["id"].as_str().unwrap().to_owned();
         // Carol, a member of alpha, sees the session; bob does not.
         let (st, _) = s.get(&w.carol, &format!("/api/v1/sessions/{sid}")).await;

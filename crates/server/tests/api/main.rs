@@ -11,6 +11,7 @@ mod auth;
 mod bad_input;
 mod chat;
 mod credentials;
+mod defaults;
 mod domains;
 mod files;
 mod filters;
