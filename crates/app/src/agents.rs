@@ -41,6 +41,15 @@ pub struct Heartbeat {
     pub lease_seconds: Option<i64>,
 }
 
+/// A claim's lease after a heartbeat.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Lease {
+    /// The task.
+    pub id: String,
+    /// When the claim lapses unless the agent reports or beats again.
+    pub lease_until: String,
+}
+
 /// Claims a task gets before a lapsed lease fails it instead of queueing it
 /// again: a task that crashes its agent does not crash every agent.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -652,7 +661,7 @@ fn not_held(id: &str, s: &orgscope_store::TaskState, key: &str) -> Result<()> {
 }
 
 /// The claimant is still at work: its lease runs `lease_seconds` from now.
-pub async fn heartbeat(env: &Env<'_>, auth: &Caller, id: &str, input: &Heartbeat) -> Result<Value> {
+pub async fn heartbeat(env: &Env<'_>, auth: &Caller, id: &str, input: &Heartbeat) -> Result<Lease> {
     let until = lease_until(input.lease_seconds)?;
     let mut tx = env.store.write().await?;
     let task = tx
@@ -664,7 +673,10 @@ pub async fn heartbeat(env: &Env<'_>, auth: &Caller, id: &str, input: &Heartbeat
         not_held(id, &tx.task_state(&task.id).await?, &key)?;
     }
     tx.commit().await?;
-    Ok(json!({"id": task.id, "lease_until": until}))
+    Ok(Lease {
+        id: task.id,
+        lease_until: until,
+    })
 }
 
 /// A writer of the task stops it: `cancel` (queued or running: the agent

@@ -70,7 +70,7 @@ async fn result(
 
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/heartbeat", tag = "tasks", params(("id" = String, Path)),
     request_body(content = Option<agents::Heartbeat>, description = "optional"),
-    responses((status = 200, description = "the claim's new lease_until"), (status = 403, description = "not a read_write org key"),
+    responses((status = 200, description = "the claim's new lease_until", body = agents::Lease), (status = 403, description = "not a read_write org key"),
         (status = 404, description = "no such task for this key"), (status = 409, description = "no longer claimed by this key (cancelled, or its lease lapsed): stop work on it")))]
 async fn heartbeat(
     State(state): State<AppState>,
