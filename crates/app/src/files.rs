@@ -332,7 +332,7 @@ pub async fn list(
     let sel = crate::orgs::selector(&mut tx, auth, org).await?;
     let filter = policy::read_filter(&auth.principal);
     let mut rows = match tx
-        .files(&filter, &sel, sort, descending, after, limit + 1, &narrow)
+        .files(&filter, &sel, (sort, descending), after, limit + 1, &narrow)
         .await
     {
         Err(StoreError::NotFound) => {

@@ -58,6 +58,10 @@ pub struct Args {
     /// A session or personal token for --url. Secret: from the environment only.
     #[arg(long, global = true, env = "ORGSCOPE_TOKEN", hide_env_values = true, value_parser = secret)]
     pub token: Option<SecretString>,
+    /// How answers are printed: a table (the default on a terminal), JSON
+    /// (the default otherwise; listings one item a line) or ids only.
+    #[arg(long, short = 'o', global = true, env = "ORGSCOPE_OUTPUT", value_parser = ["table", "json", "ids"])]
+    pub output: Option<String>,
     /// Log lines as text for people, or as JSON for log pipelines.
     #[arg(long, global = true, env = "ORGSCOPE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -128,6 +132,10 @@ pub struct Args {
     pub dns_server: Option<orgscope_server::dns::Nameservers>,
     #[command(subcommand)]
     pub command: Command,
+    /// Set by the parser: the data dir or database was chosen (command line,
+    /// environment or config file), so a saved login does not apply.
+    #[arg(skip)]
+    pub local_chosen: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +201,15 @@ pub enum Command {
     /// Create the data dir, database and master key, and bootstrap the first
     /// tenant, its admin (password from ORGSCOPE_ADMIN_PASSWORD, or printed once) and default org.
     Init,
+    /// Log in to a running server (--url) and keep its token in a file only
+    /// you can read, so later commands need neither --url nor a token. The
+    /// password comes from ORGSCOPE_PASSWORD, a prompt, or standard input.
+    Login {
+        #[arg(long)]
+        username: String,
+    },
+    /// Forget the saved login (the token is logged out on the server too).
+    Logout,
     /// Tenants (superusers).
     #[command(subcommand)]
     Tenant(TenantCmd),
@@ -217,15 +234,42 @@ pub enum Command {
     /// Hosts agents work on (fields: address, labels).
     #[command(subcommand)]
     Host(ResourceCmd),
-    /// Tasks: one agent on one host (fields: agent, host, command).
+    /// Tasks: one agent on one host (fields: agent, host, command); cancel, requeue.
     #[command(subcommand)]
-    Task(ResourceCmd),
+    Task(TaskCmd),
     /// Scheduled jobs (fields: agent, host, command, schedule, timezone, enabled).
     #[command(subcommand)]
     Job(ResourceCmd),
-    /// Gateways that turn tickets into tasks (fields: type, agent, host).
+    /// Gateways that turn tickets into tasks (fields: type, agent, host, default_command); rotate.
     #[command(subcommand)]
-    Gateway(ResourceCmd),
+    Gateway(RotatingCmd),
+    /// Chat personas (fields: instructions); assign restricts who may select one.
+    #[command(subcommand)]
+    Persona(PersonaCmd),
+    /// Chat sessions: start one with a persona, send a message, read the answer.
+    #[command(subcommand)]
+    Session(SessionCmd),
+    /// Search the knowledge extracted from the files you can see.
+    #[command(subcommand)]
+    Knowledge(KnowledgeCmd),
+    /// Credentials agents use (the secret is never printed but by reveal).
+    #[command(subcommand)]
+    Credential(CredentialCmd),
+    /// Specialties agents have.
+    #[command(subcommand)]
+    Specialty(ResourceCmd),
+    /// Operational rules in force for agents (fields: content).
+    #[command(subcommand, name = "operational-rule")]
+    OperationalRule(ResourceCmd),
+    /// Plugins agents use.
+    #[command(subcommand)]
+    Plugin(ResourceCmd),
+    /// Blacklists: commands no task may run (fields: patterns).
+    #[command(subcommand)]
+    Blacklist(ResourceCmd),
+    /// API gateways (proxies) of an org (fields: tags); rotate their secret.
+    #[command(subcommand, name = "api-gateway")]
+    ApiGateway(RotatingCmd),
     /// API definitions (served through the gateway check, listed on portals).
     #[command(subcommand)]
     Api(ApiCmd),
@@ -360,7 +404,25 @@ pub enum FileCmd {
         /// name, time or size; '-' before for descending.
         #[arg(long, default_value = "time")]
         sort: String,
+        /// Only files whose name contains this, ignoring case.
+        #[arg(long)]
+        q: Option<String>,
+        /// Only files of this content type (text/markdown, application/pdf, ...).
+        #[arg(long)]
+        content_type: Option<String>,
+        /// Only files whose extraction is pending, running, done, failed or unsupported.
+        #[arg(long)]
+        extraction: Option<String>,
     },
+    /// Download a file's content (with progress) to --to, or standard output.
+    Download {
+        id: String,
+        /// The file to write; default: standard output.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Delete a file and the knowledge extracted from it.
+    Delete { id: String },
     /// Move a file to another org (or tenant-wide); --preview reports who
     /// loses and gains access and changes nothing.
     Rescope {
@@ -558,7 +620,7 @@ pub enum AuditCmd {
         since: Option<String>,
         /// Write to this file instead of standard output.
         #[arg(long, short)]
-        output: Option<PathBuf>,
+        file: Option<PathBuf>,
     },
 }
 
@@ -581,6 +643,18 @@ pub enum ResourceCmd {
         /// `all`, `tenant` or an org slug or id.
         #[arg(long)]
         org: Option<String>,
+        /// Only those whose name contains this, ignoring case.
+        #[arg(long)]
+        q: Option<String>,
+        /// Tasks: queued, running, succeeded, failed, refused or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Tasks, jobs, gateways: those of this agent (id).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Jobs: firing (true) or disabled (false).
+        #[arg(long)]
+        enabled: Option<bool>,
     },
     /// Show one.
     Show { id: String },
@@ -602,4 +676,204 @@ pub enum ResourceCmd {
         #[arg(long)]
         preview: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCmd {
+    #[command(flatten)]
+    Common(ResourceCmd),
+    /// Stop a queued or running task (its agent hears so at its next report).
+    Cancel { id: String },
+    /// Queue a failed or cancelled task again, with a fresh count of attempts.
+    Requeue { id: String },
+}
+
+/// A kind whose secret the server issues and can rotate.
+#[derive(Debug, Subcommand)]
+pub enum RotatingCmd {
+    #[command(flatten)]
+    Common(ResourceCmd),
+    /// A new secret, printed once. Ticket gateways: the old one stays valid
+    /// for --grace seconds; a secret the source made (PagerDuty) comes from
+    /// ORGSCOPE_GATEWAY_SECRET.
+    Rotate {
+        id: String,
+        /// Seconds the replaced secret keeps working (ticket gateways; at most a week).
+        #[arg(long)]
+        grace: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonaCmd {
+    #[command(flatten)]
+    Common(ResourceCmd),
+    /// Restrict who may select it to these users (of its org), or --open it to everyone who sees it.
+    Assign {
+        id: String,
+        /// Usernames or ids.
+        users: Vec<String>,
+        #[arg(long, conflicts_with = "users")]
+        open: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCmd {
+    /// Start a session with a persona (its org becomes the session's).
+    Start {
+        #[arg(long)]
+        persona: String,
+        /// Default: the persona's name and the local date and time.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the sessions you can see.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        q: Option<String>,
+    },
+    /// Show one.
+    Show { id: String },
+    /// Send a message and print the answer with the passages it cites.
+    Send { id: String, message: String },
+    /// The messages of a session, oldest first.
+    Messages { id: String },
+    /// Delete one.
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KnowledgeCmd {
+    /// Search what the files you can see say.
+    Search {
+        query: String,
+        /// One org's knowledge and the tenant-wide one (slug or id).
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCmd {
+    /// Create one; its secret comes from ORGSCOPE_SECRET, a prompt, or standard input.
+    Create {
+        name: String,
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
+    },
+    /// List those you can see (never their secrets).
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        q: Option<String>,
+    },
+    /// Show one (never its secret).
+    Show { id: String },
+    /// Replace its secret (from ORGSCOPE_SECRET, a prompt, or standard input).
+    Rotate { id: String },
+    /// Print its secret; audited. Asks first on a terminal, unless --yes.
+    Reveal {
+        id: String,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Delete one (refused while agents list it).
+    Delete { id: String },
+}
+
+/// The commands that manage a kind of the kinds table, by the kind's path.
+pub const KIND_COMMANDS: &[(&str, &str)] = &[
+    ("agent", "agents"),
+    ("host", "hosts"),
+    ("task", "tasks"),
+    ("job", "jobs"),
+    ("gateway", "gateways"),
+    ("persona", "personas"),
+    ("credential", "credentials"),
+    ("specialty", "specialties"),
+    ("operational-rule", "operational-rules"),
+    ("plugin", "plugins"),
+    ("blacklist", "blacklists"),
+    ("api-gateway", "api-gateways"),
+];
+
+/// A field's type as `--help` reads it.
+fn type_text(ty: &orgscope_core::kind::FieldType) -> String {
+    use orgscope_core::kind::FieldType as T;
+    match ty {
+        T::Text(n) => format!("text (at most {n})"),
+        T::Choice(c) => format!("one of {}", c.join("|")),
+        T::Timestamp => "RFC 3339 time in the future".into(),
+        T::Patterns => "JSON list of patterns (text, glob:…, re:…)".into(),
+        T::Secret => "secret (never on the command line)".into(),
+        T::Bool => "true|false".into(),
+        T::Int(a, b) => format!("whole number {a}..{b}"),
+        T::Choices(c) => format!("JSON list of {}", c.join("|")),
+        T::Ref(k) => format!("id of a {k}"),
+        T::Refs(k) => format!("JSON list of {k} ids"),
+        T::Labels => "JSON object of labels".into(),
+        T::Tags => "JSON list of tags".into(),
+        T::Document(_) => "JSON object".into(),
+        T::ReadOnly => "set by the server".into(),
+    }
+}
+
+/// The fields of a kind, from core's kinds table, for `--help`.
+pub fn fields_help(kind: &orgscope_core::kind::Kind) -> String {
+    let shown: Vec<_> = kind
+        .fields
+        .iter()
+        .filter(|f| !matches!(f.ty, orgscope_core::kind::FieldType::ReadOnly))
+        .collect();
+    let width = shown.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    let mut out = format!(
+        "Fields of {} (--field NAME=VALUE; lists and objects as JSON):\n",
+        kind.path
+    );
+    for f in shown {
+        let mut notes = vec![type_text(&f.ty)];
+        if f.required {
+            notes.push("required".into());
+        }
+        if f.fixed {
+            notes.push("fixed once made".into());
+        }
+        if let Some(d) = f.default {
+            notes.push(format!("default {d}"));
+        }
+        out.push_str(&format!(
+            "  {:<width$}  {}. {}\n",
+            f.name,
+            notes.join(", "),
+            f.doc
+        ));
+    }
+    out
+}
+
+/// `--help` of each kind's create and update lists the kind's fields.
+pub fn with_kind_help(mut cmd: clap::Command) -> clap::Command {
+    for (name, path) in KIND_COMMANDS {
+        let Some(kind) = orgscope_core::kind::by_path(path) else {
+            continue;
+        };
+        let help = fields_help(kind);
+        cmd = cmd.mut_subcommand(*name, |c| {
+            let mut c = c;
+            for verb in ["create", "update"] {
+                if c.find_subcommand(verb).is_some() {
+                    let help = help.clone();
+                    c = c.mut_subcommand(verb, |v| v.after_help(help));
+                }
+            }
+            c
+        });
+    }
+    cmd
 }

@@ -22,6 +22,8 @@ pub enum Client {
         router: axum::Router,
         tenant: Option<String>,
         store: orgscope_store::Store,
+        /// The data dir or database, as said when nothing is found.
+        place: String,
     },
 }
 
@@ -56,13 +58,34 @@ impl Client {
                     tenant: args.tenant.clone(),
                 })
             }
+            None if !args.local_chosen
+                && args.token.is_none()
+                && crate::login::saved()?.is_some() =>
+            {
+                let saved = crate::login::saved()?.expect("just read");
+                Ok(Client::Remote {
+                    http: reqwest::Client::new(),
+                    base: saved.url,
+                    token: saved.token,
+                    tenant: args.tenant.clone().or(saved.tenant),
+                })
+            }
             None => {
                 let state = crate::open(args, false).await?;
                 let store = state.store.clone();
+                let place = match &args.database_url {
+                    Some(url) => format!("database {}", url.split('@').next_back().unwrap_or(url)),
+                    None => format!("data dir {}", args.data_dir.display()),
+                };
+                let tenant = match &args.tenant {
+                    Some(t) => Some(t.clone()),
+                    None => only_tenant(&store, &place).await?,
+                };
                 Ok(Client::Local {
                     router: orgscope_server::router(state),
-                    tenant: args.tenant.clone(),
+                    tenant,
                     store,
+                    place,
                 })
             }
         }
@@ -184,24 +207,36 @@ impl Client {
         self.send("GET", path, None).await
     }
 
-    /// Prints every page of a listing, one JSON item a line.
-    pub async fn list_all(&self, path: &str) -> Result<()> {
+    /// Every page of a listing's items.
+    pub async fn list_all(&self, path: &str) -> Result<Vec<Value>> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut cursor: Option<String> = None;
+        let mut items = Vec::new();
         loop {
             let url = match &cursor {
                 Some(c) => format!("{path}{sep}limit=200&cursor={c}"),
                 None => format!("{path}{sep}limit=200"),
             };
             let page = self.get(&url).await?;
-            for item in page["items"].as_array().into_iter().flatten() {
-                println!("{item}");
-            }
+            items.extend(page["items"].as_array().into_iter().flatten().cloned());
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
-                None => return Ok(()),
+                None => return Ok(items),
             }
         }
+    }
+
+    /// What was asked, where and as whom: said when nothing was found.
+    pub fn searched(&self, path: &str) -> String {
+        let (place, tenant) = match self {
+            Client::Remote { base, tenant, .. } => (base.clone(), tenant),
+            Client::Local { place, tenant, .. } => (place.clone(), tenant),
+        };
+        let tenant = tenant
+            .as_deref()
+            .map(|t| format!(", tenant {t}"))
+            .unwrap_or_default();
+        format!("GET {path} ({place}{tenant})")
     }
 
     /// Copies a streamed answer to `out`; returns the number of lines.
@@ -237,6 +272,31 @@ impl Client {
         if let Client::Local { store, .. } = self {
             store.close().await;
         }
+    }
+}
+
+/// The one tenant of a local database, which local commands act in; with
+/// several, the operator names one (`--tenant`): a command that searched
+/// none of them would answer nothing and look like success.
+async fn only_tenant(store: &orgscope_store::Store, place: &str) -> Result<Option<String>> {
+    let mut tx = store.read().await?;
+    let tenants: Vec<String> = tx
+        .tenants(&orgscope_store::Page {
+            limit: 3,
+            after: None,
+        })
+        .await?
+        .into_iter()
+        .map(|t| t.slug)
+        .collect();
+    drop(tx);
+    match tenants.as_slice() {
+        [] | [_] => Ok(None),
+        many => bail!(
+            "the {place} holds several tenants ({}{}): give --tenant SLUG (or ORGSCOPE_TENANT)",
+            many.iter().take(2).cloned().collect::<Vec<_>>().join(", "),
+            if many.len() > 2 { ", ..." } else { "" }
+        ),
     }
 }
 

@@ -9,6 +9,8 @@
 
 mod args;
 mod client;
+mod login;
+mod output;
 mod settings;
 
 use std::io::Write;
@@ -18,10 +20,12 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::args::{
-    ApiCmd, Args, AuditCmd, Command, ConsumerKeyCmd, DeveloperCmd, FileCmd, KeyCmd, MemberCmd,
-    OrgCmd, ResourceCmd, TenantCmd, UserCmd,
+    ApiCmd, Args, AuditCmd, Command, ConsumerKeyCmd, CredentialCmd, DeveloperCmd, FileCmd, KeyCmd,
+    KnowledgeCmd, MemberCmd, OrgCmd, PersonaCmd, ResourceCmd, RotatingCmd, SessionCmd, TaskCmd,
+    TenantCmd, UserCmd,
 };
 use crate::client::Client;
+use crate::output::Output;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -206,11 +210,6 @@ async fn serve(
     Ok(())
 }
 
-/// Prints a JSON answer for people: a listing as one line per item.
-fn show(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
 /// Who has access, as people read it: one line per group (or the decision).
 fn access_table(v: &Value) -> String {
     let mut out = String::new();
@@ -286,9 +285,17 @@ fn org_value(org: &Option<String>, tenant_wide: bool) -> Option<Value> {
 }
 
 async fn admin(args: &Args) -> Result<()> {
+    if let Command::Login { username } = &args.command {
+        return login::login(args, username).await;
+    }
     let client = Client::new(args).await?;
+    let out = Output::pick(args.output.as_deref());
+    let show = |v: &Value| output::show(out, v);
     match &args.command {
-        Command::Serve { .. } | Command::Init => unreachable!("handled in run"),
+        Command::Serve { .. } | Command::Init | Command::Login { .. } => {
+            unreachable!("handled in run and above")
+        }
+        Command::Logout => login::logout(&client).await?,
         Command::Tenant(cmd) => match cmd {
             TenantCmd::List => show(&client.get("/api/v1/tenants?limit=200").await?),
             TenantCmd::Create { slug, name } => show(
@@ -319,7 +326,7 @@ async fn admin(args: &Args) -> Result<()> {
                 show(&out);
                 domain_hint(&out);
             }
-            OrgCmd::List => client.list_all("/api/v1/orgs").await?,
+            OrgCmd::List => list(&client, out, "/api/v1/orgs").await?,
             OrgCmd::Show { org } => show(&client.get(&format!("/api/v1/orgs/{}", enc(org))).await?),
             OrgCmd::Move { org, parent, root } => {
                 let parent = if *root {
@@ -435,7 +442,7 @@ async fn admin(args: &Args) -> Result<()> {
                     println!("password for {username} (shown once): {password}");
                 }
             }
-            UserCmd::List => client.list_all("/api/v1/users").await?,
+            UserCmd::List => list(&client, out, "/api/v1/users").await?,
             UserCmd::Delete { user } => show(
                 &client
                     .send("DELETE", &format!("/api/v1/users/{}", enc(user)), None)
@@ -512,9 +519,7 @@ async fn admin(args: &Args) -> Result<()> {
                     .await?,
             ),
             MemberCmd::List { org } => {
-                client
-                    .list_all(&format!("/api/v1/orgs/{}/members", enc(org)))
-                    .await?
+                list(&client, out, &format!("/api/v1/orgs/{}/members", enc(org))).await?
             }
         },
         Command::Access {
@@ -552,7 +557,7 @@ async fn admin(args: &Args) -> Result<()> {
                 show(&out);
                 eprintln!("the key is shown once: store `token` now");
             }
-            KeyCmd::List { org } => client.list_all(&with_org("/api/v1/api-keys", org)).await?,
+            KeyCmd::List { org } => list(&client, out, &with_org("/api/v1/api-keys", org)).await?,
             KeyCmd::Revoke { id } => {
                 client
                     .send("DELETE", &format!("/api/v1/api-keys/{}", enc(id)), None)
@@ -577,12 +582,31 @@ async fn admin(args: &Args) -> Result<()> {
                     }
                 }
             }
-            FileCmd::List { org, sort } => {
-                let mut path = format!("/api/v1/files?sort={}", enc(sort));
-                if let Some(o) = org {
-                    path.push_str(&format!("&org={}", enc(o)));
-                }
-                client.list_all(&path).await?;
+            FileCmd::List {
+                org,
+                sort,
+                q,
+                content_type,
+                extraction,
+            } => {
+                let path = query(
+                    "/api/v1/files",
+                    &[
+                        ("sort", Some(sort.clone())),
+                        ("org", org.clone()),
+                        ("q", q.clone()),
+                        ("content_type", content_type.clone()),
+                        ("extraction", extraction.clone()),
+                    ],
+                );
+                list(&client, out, &path).await?;
+            }
+            FileCmd::Download { id, to } => download(&client, id, to.as_deref()).await?,
+            FileCmd::Delete { id } => {
+                client
+                    .send("DELETE", &format!("/api/v1/files/{}", enc(id)), None)
+                    .await?;
+                eprintln!("deleted file {id} and its knowledge");
             }
             FileCmd::Rescope {
                 id,
@@ -602,11 +626,58 @@ async fn admin(args: &Args) -> Result<()> {
                 );
             }
         },
-        Command::Agent(cmd) => resource(&client, "agents", cmd).await?,
-        Command::Host(cmd) => resource(&client, "hosts", cmd).await?,
-        Command::Task(cmd) => resource(&client, "tasks", cmd).await?,
-        Command::Job(cmd) => resource(&client, "jobs", cmd).await?,
-        Command::Gateway(cmd) => resource(&client, "gateways", cmd).await?,
+        Command::Agent(cmd) => resource(&client, out, "agents", cmd).await?,
+        Command::Host(cmd) => resource(&client, out, "hosts", cmd).await?,
+        Command::Job(cmd) => resource(&client, out, "jobs", cmd).await?,
+        Command::Specialty(cmd) => resource(&client, out, "specialties", cmd).await?,
+        Command::OperationalRule(cmd) => resource(&client, out, "operational-rules", cmd).await?,
+        Command::Plugin(cmd) => resource(&client, out, "plugins", cmd).await?,
+        Command::Blacklist(cmd) => resource(&client, out, "blacklists", cmd).await?,
+        Command::Task(TaskCmd::Common(cmd)) => resource(&client, out, "tasks", cmd).await?,
+        Command::Task(TaskCmd::Cancel { id }) => show(
+            &client
+                .send("POST", &format!("/api/v1/tasks/{}/cancel", enc(id)), None)
+                .await?,
+        ),
+        Command::Task(TaskCmd::Requeue { id }) => show(
+            &client
+                .send("POST", &format!("/api/v1/tasks/{}/requeue", enc(id)), None)
+                .await?,
+        ),
+        Command::Gateway(cmd) => rotating(&client, out, "gateways", cmd).await?,
+        Command::ApiGateway(cmd) => rotating(&client, out, "api-gateways", cmd).await?,
+        Command::Persona(PersonaCmd::Common(cmd)) => {
+            resource(&client, out, "personas", cmd).await?
+        }
+        Command::Persona(PersonaCmd::Assign { id, users, open }) => {
+            let body = if *open {
+                json!({"users": [], "restricted": false})
+            } else if users.is_empty() {
+                bail!("name the users who may select it, or give --open");
+            } else {
+                json!({"users": users})
+            };
+            show(
+                &client
+                    .send(
+                        "PUT",
+                        &format!("/api/v1/personas/{}/assignments", enc(id)),
+                        Some(body),
+                    )
+                    .await?,
+            );
+        }
+        Command::Session(cmd) => session(&client, out, cmd).await?,
+        Command::Knowledge(KnowledgeCmd::Search { query: q, org }) => {
+            let path = query(
+                "/api/v1/knowledge/search",
+                &[("q", Some(q.clone())), ("org", org.clone())],
+            );
+            let hits = client.get(&path).await?;
+            let items: Vec<Value> = hits["items"].as_array().cloned().unwrap_or_default();
+            output::list(out, &items, &client.searched(&path));
+        }
+        Command::Credential(cmd) => credential(&client, out, cmd).await?,
         Command::Api(cmd) => match cmd {
             ApiCmd::Create {
                 name,
@@ -625,9 +696,7 @@ async fn admin(args: &Args) -> Result<()> {
                 );
             }
             ApiCmd::List { org } => {
-                client
-                    .list_all(&with_org("/api/v1/api-definitions", org))
-                    .await?
+                list(&client, out, &with_org("/api/v1/api-definitions", org)).await?
             }
             ApiCmd::Show { id } => show(
                 &client
@@ -665,9 +734,7 @@ async fn admin(args: &Args) -> Result<()> {
                     .await?,
             ),
             DeveloperCmd::List { org } => {
-                client
-                    .list_all(&with_org("/api/v1/developers", org))
-                    .await?
+                list(&client, out, &with_org("/api/v1/developers", org)).await?
             }
             DeveloperCmd::Delete { id } => {
                 client
@@ -701,9 +768,7 @@ async fn admin(args: &Args) -> Result<()> {
                 eprintln!("the key is shown once: give `token` to the developer now");
             }
             ConsumerKeyCmd::List { org } => {
-                client
-                    .list_all(&with_org("/api/v1/consumer-keys", org))
-                    .await?
+                list(&client, out, &with_org("/api/v1/consumer-keys", org)).await?
             }
             ConsumerKeyCmd::Revoke { id } => {
                 client
@@ -716,12 +781,12 @@ async fn admin(args: &Args) -> Result<()> {
                 println!("revoked consumer key {id}");
             }
         },
-        Command::Audit(AuditCmd::Export { since, output }) => {
+        Command::Audit(AuditCmd::Export { since, file }) => {
             let path = match since {
                 Some(s) => format!("/api/v1/audit/export?since={}", enc(s)),
                 None => "/api/v1/audit/export".into(),
             };
-            let mut out: Box<dyn Write + Send> = match output {
+            let mut out: Box<dyn Write + Send> = match file {
                 Some(file) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(file)
                         .with_context(|| format!("cannot create {}", file.display()))?,
@@ -790,6 +855,11 @@ fn field_values(fields: &[String]) -> Result<serde_json::Map<String, Value>> {
         let Some((name, value)) = f.split_once('=') else {
             bail!("--field {f}: write it as NAME=VALUE");
         };
+        if name == "secret" {
+            bail!(
+                "--field secret: a secret never goes on the command line (every user of this machine sees it); set ORGSCOPE_SECRET or type it at the prompt"
+            );
+        }
         let value = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
         out.insert(name.to_owned(), value);
     }
@@ -797,8 +867,9 @@ fn field_values(fields: &[String]) -> Result<serde_json::Map<String, Value>> {
 }
 
 /// The generic verbs of a kind served at `/api/v1/{path}`.
-async fn resource(client: &Client, path: &str, cmd: &ResourceCmd) -> Result<()> {
+async fn resource(client: &Client, out: Output, path: &str, cmd: &ResourceCmd) -> Result<()> {
     let base = format!("/api/v1/{path}");
+    let show = |v: &Value| output::show(out, v);
     match cmd {
         ResourceCmd::Create { name, org, fields } => {
             let mut body = field_values(fields)?;
@@ -806,15 +877,33 @@ async fn resource(client: &Client, path: &str, cmd: &ResourceCmd) -> Result<()> 
             if let Some(o) = org {
                 body.insert("org".into(), json!(o));
             }
-            let out = client
+            let made = client
                 .send("POST", &base, Some(Value::Object(body)))
                 .await?;
-            show(&out);
-            if out.get("token").is_some() {
+            show(&made);
+            if made.get("token").is_some() {
                 eprintln!("the secret is shown once: store `token` now");
             }
         }
-        ResourceCmd::List { org } => client.list_all(&with_org(&base, org)).await?,
+        ResourceCmd::List {
+            org,
+            q,
+            status,
+            agent,
+            enabled,
+        } => {
+            let path = query(
+                &base,
+                &[
+                    ("org", org.clone()),
+                    ("q", q.clone()),
+                    ("status", status.clone()),
+                    ("agent", agent.clone()),
+                    ("enabled", enabled.map(|e| e.to_string())),
+                ],
+            );
+            list(client, out, &path).await?;
+        }
         ResourceCmd::Show { id } => show(&client.get(&format!("{base}/{}", enc(id))).await?),
         ResourceCmd::Update { id, name, fields } => {
             let mut body = field_values(fields)?;
@@ -913,4 +1002,258 @@ fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+/// Every page of a listing, printed as `out` asks; an empty one says, on
+/// standard error, what was searched.
+async fn list(client: &Client, out: Output, path: &str) -> Result<()> {
+    let items = client.list_all(path).await?;
+    output::list(out, &items, &client.searched(path));
+    Ok(())
+}
+
+/// `path` with the query parameters that are set.
+fn query(path: &str, params: &[(&str, Option<String>)]) -> String {
+    let mut out = path.to_owned();
+    for (name, value) in params {
+        if let Some(v) = value {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(&format!("{name}={}", enc(v)));
+        }
+    }
+    out
+}
+
+/// The verbs of a kind whose secret the server issues, and its rotation.
+async fn rotating(client: &Client, out: Output, path: &str, cmd: &RotatingCmd) -> Result<()> {
+    match cmd {
+        RotatingCmd::Common(cmd) => resource(client, out, path, cmd).await,
+        RotatingCmd::Rotate { id, grace } => {
+            let mut body = json!({});
+            if let Some(g) = grace {
+                body["grace_seconds"] = json!(g);
+            }
+            if let Some(given) = std::env::var_os("ORGSCOPE_GATEWAY_SECRET") {
+                body["secret"] = json!(given.to_string_lossy());
+            }
+            let made = client
+                .send(
+                    "POST",
+                    &format!("/api/v1/{path}/{}/rotate", enc(id)),
+                    Some(body),
+                )
+                .await?;
+            output::show(out, &made);
+            eprintln!("the new secret is shown once: store `token` now");
+            Ok(())
+        }
+    }
+}
+
+/// Chat sessions: start, send (the answer and what it cites), read.
+async fn session(client: &Client, out: Output, cmd: &SessionCmd) -> Result<()> {
+    let show = |v: &Value| output::show(out, v);
+    match cmd {
+        SessionCmd::Start { persona, name } => {
+            let mut body = json!({"persona": persona});
+            if let Some(n) = name {
+                body["name"] = json!(n);
+            }
+            if let Ok(tz) = std::env::var("TZ")
+                && !tz.is_empty()
+            {
+                body["timezone"] = json!(tz.trim_start_matches(':'));
+            }
+            show(&client.send("POST", "/api/v1/sessions", Some(body)).await?);
+        }
+        SessionCmd::List { org, q } => {
+            let path = query(
+                "/api/v1/sessions",
+                &[("org", org.clone()), ("q", q.clone())],
+            );
+            list(client, out, &path).await?;
+        }
+        SessionCmd::Show { id } => {
+            show(&client.get(&format!("/api/v1/sessions/{}", enc(id))).await?)
+        }
+        SessionCmd::Messages { id } => {
+            list(
+                client,
+                out,
+                &format!("/api/v1/sessions/{}/messages", enc(id)),
+            )
+            .await?;
+        }
+        SessionCmd::Send { id, message } => {
+            let turn = client
+                .send(
+                    "POST",
+                    &format!("/api/v1/sessions/{}/messages", enc(id)),
+                    Some(json!({"content": message})),
+                )
+                .await?;
+            if out == Output::Table {
+                print!("{}", answer_text(&turn));
+            } else {
+                show(&turn);
+            }
+        }
+        SessionCmd::Delete { id } => {
+            client
+                .send("DELETE", &format!("/api/v1/sessions/{}", enc(id)), None)
+                .await?;
+            eprintln!("deleted session {id}");
+        }
+    }
+    Ok(())
+}
+
+/// A turn's answer as people read it: the text, then its sources.
+fn answer_text(turn: &Value) -> String {
+    let answer = if turn["answer"].is_object() {
+        &turn["answer"]
+    } else {
+        turn
+    };
+    let mut text = format!("{}\n", answer["content"].as_str().unwrap_or_default());
+    for c in answer["citations"].as_array().into_iter().flatten() {
+        text.push_str(&format!(
+            "  [{}] {}: {}\n",
+            c["n"],
+            c["file_name"].as_str().unwrap_or("a file you cannot see"),
+            c["snippet"].as_str().unwrap_or_default()
+        ));
+    }
+    text
+}
+
+/// A secret for a credential: never from the command line.
+fn credential_secret() -> Result<String> {
+    read_password("ORGSCOPE_SECRET", "secret: ")
+}
+
+async fn credential(client: &Client, out: Output, cmd: &CredentialCmd) -> Result<()> {
+    let show = |v: &Value| output::show(out, v);
+    match cmd {
+        CredentialCmd::Create { name, org, fields } => {
+            let mut body = field_values(fields)?;
+            body.insert("name".into(), json!(name));
+            if let Some(o) = org {
+                body.insert("org".into(), json!(o));
+            }
+            body.insert("secret".into(), json!(credential_secret()?));
+            show(
+                &client
+                    .send("POST", "/api/v1/credentials", Some(Value::Object(body)))
+                    .await?,
+            );
+        }
+        CredentialCmd::List { org, q } => {
+            let path = query(
+                "/api/v1/credentials",
+                &[("org", org.clone()), ("q", q.clone())],
+            );
+            list(client, out, &path).await?;
+        }
+        CredentialCmd::Show { id } => show(
+            &client
+                .get(&format!("/api/v1/credentials/{}", enc(id)))
+                .await?,
+        ),
+        CredentialCmd::Rotate { id } => {
+            let body = json!({"secret": credential_secret()?});
+            show(
+                &client
+                    .send(
+                        "PATCH",
+                        &format!("/api/v1/credentials/{}", enc(id)),
+                        Some(body),
+                    )
+                    .await?,
+            );
+            eprintln!("credential {id}: the secret is replaced");
+        }
+        CredentialCmd::Reveal { id, yes } => {
+            if !yes {
+                confirm(&format!(
+                    "reveal the secret of credential {id}? The reveal is audited"
+                ))?;
+            }
+            let revealed = client
+                .send(
+                    "POST",
+                    &format!("/api/v1/credentials/{}/reveal", enc(id)),
+                    None,
+                )
+                .await?;
+            match out {
+                Output::Table => println!("{}", revealed["secret"].as_str().unwrap_or_default()),
+                _ => show(&revealed),
+            }
+        }
+        CredentialCmd::Delete { id } => {
+            client
+                .send("DELETE", &format!("/api/v1/credentials/{}", enc(id)), None)
+                .await?;
+            eprintln!("deleted credential {id}");
+        }
+    }
+    Ok(())
+}
+
+/// Asks `question` on a terminal; elsewhere, says to give --yes.
+fn confirm(question: &str) -> Result<()> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!("{question}: give --yes to confirm without a prompt");
+    }
+    eprint!("{question} [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    if !matches!(line.trim(), "y" | "Y" | "yes") {
+        bail!("not confirmed: nothing revealed");
+    }
+    Ok(())
+}
+
+/// Streams a file's content to `to` (or standard output) with a progress
+/// bar on a terminal; a partial file is removed on failure.
+async fn download(client: &Client, id: &str, to: Option<&std::path::Path>) -> Result<()> {
+    let meta = client.get(&format!("/api/v1/files/{}", enc(id))).await?;
+    let size = meta["size"].as_u64().unwrap_or(0);
+    let name = meta["name"].as_str().unwrap_or(id).to_owned();
+    let bar = indicatif::ProgressBar::new(size).with_message(name.clone());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let path = format!("/api/v1/files/{}/content", enc(id));
+    let written = match to {
+        Some(file) => {
+            let f = std::fs::File::create(file)
+                .with_context(|| format!("cannot create {}", file.display()))?;
+            let mut w = output::Counted::new(std::io::BufWriter::new(f), bar.clone());
+            let done = client.stream(&path, &mut w).await.and_then(|_| {
+                w.flush()?;
+                Ok(w.count())
+            });
+            if done.is_err() {
+                let _ = std::fs::remove_file(file);
+            }
+            done
+        }
+        None => {
+            let mut w = output::Counted::new(std::io::stdout(), bar.clone());
+            let done = client.stream(&path, &mut w).await;
+            w.flush()?;
+            done.map(|_| w.count())
+        }
+    };
+    bar.finish_and_clear();
+    let written = written.with_context(|| format!("downloading file {id}"))?;
+    if let Some(file) = to {
+        eprintln!("{name}: {written} bytes to {}", file.display());
+    }
+    Ok(())
 }

@@ -48,15 +48,22 @@ fn cell(key: &str, v: &Value) -> String {
     let text = match v {
         Value::Null if key == "org" => "tenant-wide".to_owned(),
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Object(o) if key == "org" || o.contains_key("slug") => o
-            .get("slug")
-            .and_then(Value::as_str)
+        Value::String(s) if key != "snippet" => s.clone(),
+        // A reference reads as what people call it.
+        Value::Object(o) => ["slug", "name", "username", "state"]
+            .iter()
+            .find_map(|k| o.get(*k).and_then(Value::as_str))
             .unwrap_or_default()
             .to_owned(),
-        Value::Object(o) if o.contains_key("state") => {
-            o["state"].as_str().unwrap_or_default().to_owned()
-        }
+        // Search snippets are HTML with the matched words marked.
+        Value::String(s) if key == "snippet" => s
+            .replace("<mark>", "")
+            .replace("</mark>", "")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&"),
         Value::Array(a) => a
             .iter()
             .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
@@ -88,7 +95,12 @@ fn columns(items: &[Value]) -> Vec<String> {
             if extra == MAX_EXTRA_COLUMNS {
                 break;
             }
-            let fits = !matches!(v, Value::Object(_)) || k == "extraction";
+            let fits = match v {
+                Value::Object(o) => ["slug", "name", "username", "state"]
+                    .iter()
+                    .any(|n| o.contains_key(*n)),
+                _ => true,
+            };
             if !cols.contains(k) && !QUIET.contains(&k.as_str()) && fits {
                 cols.push(k.clone());
                 extra += 1;
@@ -186,6 +198,40 @@ pub fn list(output: Output, items: &[Value], searched: &str) {
     }
 }
 
+/// A writer that counts what passes and moves a progress bar.
+pub struct Counted<W> {
+    inner: W,
+    bar: indicatif::ProgressBar,
+    count: u64,
+}
+
+impl<W: std::io::Write> Counted<W> {
+    pub fn new(inner: W, bar: indicatif::ProgressBar) -> Counted<W> {
+        Counted {
+            inner,
+            bar,
+            count: 0,
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,9 +247,18 @@ mod tests {
         ];
         let t = table(&items);
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["ID", "NAME", "ORG", "ADDRESS"]);
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["ID", "NAME", "ORG", "ADDRESS"]
+        );
         assert!(lines[1].starts_with("hst_1  web-1"), "{t}");
-        assert!(lines[1].contains("eng") && lines[2].contains("tenant-wide"), "{t}");
-        assert!(lines[2].contains('…') && !lines[2].contains(&"x".repeat(41)), "{t}");
+        assert!(
+            lines[1].contains("eng") && lines[2].contains("tenant-wide"),
+            "{t}"
+        );
+        assert!(
+            lines[2].contains('…') && !lines[2].contains(&"x".repeat(41)),
+            "{t}"
+        );
     }
 }

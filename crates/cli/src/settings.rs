@@ -25,7 +25,7 @@ const NOT_IN_FILE: &[&str] = &["config", "url", "token", "tenant", "help", "vers
 /// Parses the command line and the config file it names. Also returns the
 /// warnings to log once logging is set up.
 pub fn parse(argv: Vec<OsString>) -> Result<(Args, Vec<String>), clap::Error> {
-    let mut cmd = Args::command();
+    let mut cmd = crate::args::with_kind_help(Args::command());
     let matches = cmd.try_get_matches_from_mut(argv.clone())?;
     for id in SECRETS {
         if source(&matches, id) == Some(ValueSource::CommandLine) {
@@ -61,8 +61,11 @@ pub fn parse(argv: Vec<OsString>) -> Result<(Args, Vec<String>), clap::Error> {
         }
         None => argv,
     };
-    let matches = Args::command().try_get_matches_from(argv)?;
-    let args = Args::from_arg_matches(&matches)?;
+    let matches = crate::args::with_kind_help(Args::command()).try_get_matches_from(argv)?;
+    let mut args = Args::from_arg_matches(&matches)?;
+    args.local_chosen = ["data_dir", "database_url"]
+        .iter()
+        .any(|id| !matches!(source(&matches, id), None | Some(ValueSource::DefaultValue)));
     Ok((args, warnings))
 }
 

@@ -427,8 +427,7 @@ async fn a_members_pages_are_their_orgs_and_tenant_wide_in_order() {
                         .files(
                             &filter,
                             &OrgSelector::All,
-                            FileSort::Time,
-                            true,
+                            (FileSort::Time, true),
                             after.clone(),
                             4,
                             &orgscope_store::Narrow::default(),

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
+mod operator;
 mod settings;
 
 fn bin() -> Command {
@@ -157,7 +158,7 @@ fn init_then_admin_commands_on_the_database() {
     let export = dir.join("audit.jsonl");
     ok(
         &dir,
-        &["audit", "export", "--output", export.to_str().unwrap()],
+        &["audit", "export", "--file", export.to_str().unwrap()],
     );
     let lines: Vec<Value> = std::fs::read_to_string(&export)
         .unwrap()
