@@ -2248,6 +2248,31 @@ impl World {
         }
         // The org filter narrows, never widens: `tenant`, and each org by slug.
         let (path, ..) = KINDS[filtered];
+        // So does `q`: by each name listed (the listing matched the oracle
+        // above), exactly the visible rows whose name holds it, any case.
+        let all = s.list_all(token, &format!("/api/v1/{path}")).await;
+        let names: BTreeSet<String> = all
+            .iter()
+            .filter_map(|r| r["name"].as_str().map(str::to_lowercase))
+            .collect();
+        for name in &names {
+            let asked: String = name.to_uppercase();
+            let got = listed(s, token, &format!("/api/v1/{path}?q={}", enc(&asked))).await;
+            let want: BTreeSet<String> = all
+                .iter()
+                .filter(|r| {
+                    r["name"]
+                        .as_str()
+                        .is_some_and(|n| n.to_lowercase().contains(name.as_str()))
+                })
+                .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                .collect();
+            if got != want {
+                return Err(format!(
+                    "{who:?} lists {path}?q={asked}: got {got:?}, want {want:?}"
+                ));
+            }
+        }
         let got = listed(s, token, &format!("/api/v1/{path}?org=tenant")).await;
         let want = self.ids_where(m, |r| r.kind == filtered && r.org.is_none());
         if got != want {
@@ -2580,6 +2605,19 @@ fn agree(
     } else {
         Err(format!("{op:?}: {st}, oracle {want}: {body}"))
     }
+}
+
+/// Percent-encodes a query value.
+fn enc(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The ids a listing answers, every page.
