@@ -98,6 +98,25 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Response)> {
+        let (status, _, res) = self.request_accepting(method, path, body, None).await?;
+        Ok((status, res))
+    }
+
+    /// [`Client::request`] with an `Accept` header; also answers the
+    /// response's content type.
+    async fn request_accepting(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        accept: Option<&str>,
+    ) -> Result<(u16, String, Response)> {
+        let content_type = |h: &axum::http::HeaderMap| {
+            h.get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
         match self {
             Client::Remote {
                 http,
@@ -112,6 +131,9 @@ impl Client {
                 if let Some(t) = tenant {
                     req = req.header(orgscope_server::auth::TENANT_HEADER, t);
                 }
+                if let Some(a) = accept {
+                    req = req.header("accept", a);
+                }
                 if let Some(b) = body {
                     req = req.json(&b);
                 }
@@ -119,12 +141,16 @@ impl Client {
                     .send()
                     .await
                     .with_context(|| format!("cannot reach {base}: is the server running?"))?;
-                Ok((res.status().as_u16(), Response::Remote(res)))
+                let kind = content_type(res.headers());
+                Ok((res.status().as_u16(), kind, Response::Remote(res)))
             }
             Client::Local { router, tenant, .. } => {
                 let mut req = Request::builder().method(method).uri(path);
                 if let Some(t) = tenant {
                     req = req.header(orgscope_server::auth::TENANT_HEADER, t);
+                }
+                if let Some(a) = accept {
+                    req = req.header("accept", a);
                 }
                 let body = match body {
                     Some(b) => {
@@ -137,9 +163,85 @@ impl Client {
                 req.extensions_mut()
                     .insert(orgscope_server::auth::LocalOperator);
                 let res = router.clone().oneshot(req).await?;
-                Ok((res.status().as_u16(), Response::Local(res.into_body())))
+                let kind = content_type(res.headers());
+                Ok((
+                    res.status().as_u16(),
+                    kind,
+                    Response::Local(res.into_body()),
+                ))
             }
         }
+    }
+
+    /// POSTs `body` asking for server-sent events: each `delta` goes to
+    /// `on_delta` as it comes; answers the final `message` (or the JSON
+    /// answer of a server that does not stream).
+    pub async fn post_streamed(
+        &self,
+        path: &str,
+        body: Value,
+        mut on_delta: impl FnMut(&str),
+    ) -> Result<Value> {
+        let (status, kind, res) = self
+            .request_accepting(
+                "POST",
+                path,
+                Some(body),
+                Some("text/event-stream, application/json"),
+            )
+            .await?;
+        if status >= 400 || !kind.starts_with("text/event-stream") {
+            let bytes = res.bytes().await?;
+            if status >= 400 {
+                return Err(problem(status, &bytes));
+            }
+            return Ok(serde_json::from_slice(&bytes)?);
+        }
+        let mut pending = String::new();
+        let mut last = None;
+        let mut take = |chunk: &[u8], pending: &mut String| -> Result<()> {
+            pending.push_str(&String::from_utf8_lossy(chunk));
+            while let Some(end) = pending.find("\n\n") {
+                let block: String = pending.drain(..end + 2).collect();
+                let mut event = "message";
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(e) = line.strip_prefix("event:") {
+                        event = if e.trim() == "delta" {
+                            "delta"
+                        } else if e.trim() == "error" {
+                            "error"
+                        } else {
+                            "message"
+                        };
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push(d.strip_prefix(' ').unwrap_or(d).to_owned());
+                    }
+                }
+                let data = data.join("\n");
+                match event {
+                    "delta" => on_delta(&data),
+                    "error" => bail!("the answer stopped: {data}"),
+                    _ => last = Some(serde_json::from_str(&data)?),
+                }
+            }
+            Ok(())
+        };
+        match res {
+            Response::Remote(mut r) => {
+                while let Some(chunk) = r.chunk().await? {
+                    take(&chunk, &mut pending)?;
+                }
+            }
+            Response::Local(mut b) => {
+                while let Some(frame) = b.frame().await {
+                    if let Ok(data) = frame?.into_data() {
+                        take(&data, &mut pending)?;
+                    }
+                }
+            }
+        }
+        last.context("the stream ended before the answer was saved")
     }
 
     /// POSTs a streamed body of `size` bytes; returns the JSON answer.

@@ -1085,17 +1085,26 @@ async fn session(client: &Client, out: Output, cmd: &SessionCmd) -> Result<()> {
             .await?;
         }
         SessionCmd::Send { id, message } => {
+            let path = format!("/api/v1/sessions/{}/messages", enc(id));
+            let body = json!({"content": message});
+            if out != Output::Table {
+                show(&client.send("POST", &path, Some(body)).await?);
+                return Ok(());
+            }
+            // For people: the answer as the model writes it, then its sources.
+            let mut streamed = false;
             let turn = client
-                .send(
-                    "POST",
-                    &format!("/api/v1/sessions/{}/messages", enc(id)),
-                    Some(json!({"content": message})),
-                )
+                .post_streamed(&path, body, |delta| {
+                    streamed = true;
+                    print!("{delta}");
+                    let _ = std::io::stdout().flush();
+                })
                 .await?;
-            if out == Output::Table {
-                print!("{}", answer_text(&turn));
+            if streamed {
+                println!();
+                print!("{}", sources_text(&turn));
             } else {
-                show(&turn);
+                print!("{}", answer_text(&turn));
             }
         }
         SessionCmd::Delete { id } => {
@@ -1110,12 +1119,16 @@ async fn session(client: &Client, out: Output, cmd: &SessionCmd) -> Result<()> {
 
 /// A turn's answer as people read it: the text, then its sources.
 fn answer_text(turn: &Value) -> String {
-    let answer = if turn["answer"].is_object() {
-        &turn["answer"]
-    } else {
-        turn
-    };
-    let mut text = format!("{}\n", answer["content"].as_str().unwrap_or_default());
+    format!(
+        "{}\n{}",
+        turn["content"].as_str().unwrap_or_default(),
+        sources_text(turn)
+    )
+}
+
+/// The passages an answer cites, one a line.
+fn sources_text(answer: &Value) -> String {
+    let mut text = String::new();
     for c in answer["citations"].as_array().into_iter().flatten() {
         text.push_str(&format!(
             "  [{}] {}: {}\n",

@@ -411,3 +411,122 @@ fn a_saved_login_serves_later_commands() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// An OpenAI-compatible endpoint that streams one answer in three pieces.
+fn model_server(rt: &tokio::runtime::Runtime) -> String {
+    rt.block_on(async {
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(|| async {
+                let events = ["Run kubectl ", "rollout restart ", "[1]."]
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "data: {}\n\n",
+                            serde_json::json!({"choices": [{"delta": {"content": d}}]})
+                        )
+                    })
+                    .chain(std::iter::once("data: [DONE]\n\n".to_owned()))
+                    .collect::<String>();
+                ([("content-type", "text/event-stream")], events)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    })
+}
+
+#[test]
+fn a_session_streams_the_models_answer_to_the_terminal() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let model = model_server(&rt);
+    let dir = data_dir();
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--llm-url", &model])
+        .env("ORGSCOPE_ADMIN_PASSWORD", "admin-password-1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = super::Server(child);
+    let url = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map(Result::unwrap)
+        .find_map(|l| {
+            l.strip_prefix("orgscope: listening on ")
+                .map(|r| r.split(' ').next().unwrap().to_owned())
+        })
+        .unwrap();
+    let token = super::login(&rt, &url);
+    let cli = |args: &[&str]| {
+        let out = bin()
+            .args(["--url", &url])
+            .env("ORGSCOPE_TOKEN", &token)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    cli(&["org", "create", "ops"]);
+    let runbook = dir.join("runbook.md");
+    std::fs::write(
+        &runbook,
+        "To restart the ingress run kubectl rollout restart.\n",
+    )
+    .unwrap();
+    cli(&["file", "upload", runbook.to_str().unwrap(), "--org", "ops"]);
+    let persona = id(&json(&cli(&[
+        "persona",
+        "create",
+        "Ops helper",
+        "--org",
+        "ops",
+        "--field",
+        "instructions=Be brief.",
+    ])));
+    let session = id(&json(&cli(&["session", "start", "--persona", &persona])));
+    // Extraction runs in the server: wait until the file's knowledge is in.
+    for _ in 0..100 {
+        if cli(&["file", "list", "--extraction", "done", "-o", "ids"])
+            .lines()
+            .count()
+            == 1
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let said = cli(&[
+        "session",
+        "send",
+        &session,
+        "how do I restart the ingress?",
+        "-o",
+        "table",
+    ]);
+    assert!(
+        said.starts_with("Run kubectl rollout restart [1].\n"),
+        "{said}"
+    );
+    assert!(said.contains("[1] runbook.md"), "{said}");
+    // Programs get the saved message as JSON.
+    let saved = json(&cli(&[
+        "session",
+        "send",
+        &session,
+        "and again?",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(saved["content"], "Run kubectl rollout restart [1].");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
