@@ -412,23 +412,34 @@ fn a_saved_login_serves_later_commands() {
     let _ = std::fs::remove_dir_all(&home);
 }
 
-/// An OpenAI-compatible endpoint that streams one answer in three pieces.
-fn model_server(rt: &tokio::runtime::Runtime) -> String {
+/// An OpenAI-compatible endpoint that streams one answer in three pieces:
+/// the first at once, the rest when the test opens `gate`.
+fn model_server(rt: &tokio::runtime::Runtime, gate: std::sync::Arc<tokio::sync::Notify>) -> String {
+    fn event(d: &str) -> String {
+        format!(
+            "data: {}\n\n",
+            serde_json::json!({"choices": [{"delta": {"content": d}}]})
+        )
+    }
     rt.block_on(async {
         let app = axum::Router::new().route(
             "/v1/chat/completions",
-            axum::routing::post(|| async {
-                let events = ["Run kubectl ", "rollout restart ", "[1]."]
-                    .iter()
-                    .map(|d| {
-                        format!(
-                            "data: {}\n\n",
-                            serde_json::json!({"choices": [{"delta": {"content": d}}]})
-                        )
-                    })
-                    .chain(std::iter::once("data: [DONE]\n\n".to_owned()))
-                    .collect::<String>();
-                ([("content-type", "text/event-stream")], events)
+            axum::routing::post(move || {
+                let gate = gate.clone();
+                async move {
+                    use futures_util::StreamExt;
+                    let first = futures_util::stream::once(async {
+                        Ok::<_, std::convert::Infallible>(event("Run kubectl "))
+                    });
+                    let rest = futures_util::stream::once(async move {
+                        gate.notified().await;
+                        Ok(event("rollout restart ") + &event("[1].") + "data: [DONE]\n\n")
+                    });
+                    (
+                        [("content-type", "text/event-stream")],
+                        axum::body::Body::from_stream(first.chain(rest)),
+                    )
+                }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -441,7 +452,8 @@ fn model_server(rt: &tokio::runtime::Runtime) -> String {
 #[test]
 fn a_session_streams_the_models_answer_to_the_terminal() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let model = model_server(&rt);
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let model = model_server(&rt, gate.clone());
     let dir = data_dir();
     let mut child = bin()
         .arg("--data-dir")
@@ -504,19 +516,53 @@ fn a_session_streams_the_models_answer_to_the_terminal() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let said = cli(&[
-        "session",
-        "send",
-        &session,
-        "how do I restart the ingress?",
-        "-o",
-        "table",
-    ]);
+    // The first words reach the terminal while the model is still writing.
+    let mut child = bin()
+        .args(["--url", &url])
+        .env("ORGSCOPE_TOKEN", &token)
+        .args([
+            "session",
+            "send",
+            &session,
+            "how do I restart the ingress?",
+            "-o",
+            "table",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        while std::io::Read::read(&mut stdout, &mut byte).unwrap_or(0) == 1 {
+            if tx.send(byte[0]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut said = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !String::from_utf8_lossy(&said).contains("Run kubectl ") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(b) => said.push(b),
+            Err(_) => panic!(
+                "nothing streamed before the model finished: {:?}",
+                String::from_utf8_lossy(&said)
+            ),
+        }
+    }
+    gate.notify_one();
+    assert!(child.wait().unwrap().success());
+    said.extend(rx.iter());
+    let said = String::from_utf8(said).unwrap();
     assert!(
         said.starts_with("Run kubectl rollout restart [1].\n"),
         "{said}"
     );
     assert!(said.contains("[1] runbook.md"), "{said}");
+    gate.notify_one();
     // Programs get the saved message as JSON.
     let saved = json(&cli(&[
         "session",
