@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::agents::infra;
 use crate::files::{extracted, upload};
-use crate::harness::{TestServer, backends};
+use crate::harness::{TestServer, backends, enc};
 
 fn names(items: &[Value]) -> Vec<String> {
     let mut n: Vec<String> = items
@@ -38,7 +38,7 @@ async fn listings_narrow_by_name_and_by_what_each_kind_has() {
             json!({"name": "web-beta", "org": "beta", "address": "10.1.0.9"}),
         )
         .await;
-        let hosts = |q: &str| format!("/api/v1/hosts?q={}", urlencode(q));
+        let hosts = |q: &str| format!("/api/v1/hosts?q={}", enc(q));
         // Case ignored; another org's match stays hidden; % and _ are
         // characters, not wildcards.
         assert_eq!(
@@ -158,7 +158,7 @@ async fn listings_narrow_by_name_and_by_what_each_kind_has() {
             names(
                 &s.list_all(
                     &i.alice,
-                    &format!("/api/v1/files?content_type={}", urlencode(&ct))
+                    &format!("/api/v1/files?content_type={}", enc(&ct))
                 )
                 .await
             ),
@@ -207,16 +207,4 @@ async fn listings_narrow_by_name_and_by_what_each_kind_has() {
             );
         }
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

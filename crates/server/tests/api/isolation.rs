@@ -24,7 +24,7 @@ use proptest::test_runner::{Config, TestRunner};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{TestServer, backends};
+use crate::harness::{TestServer, backends, enc};
 
 const ORGS: [&str; 3] = ["org-a", "org-b", "org-c"];
 /// (username, role)
@@ -2605,19 +2605,6 @@ fn agree(
     } else {
         Err(format!("{op:?}: {st}, oracle {want}: {body}"))
     }
-}
-
-/// Percent-encodes a query value.
-fn enc(v: &str) -> String {
-    v.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The ids a listing answers, every page.
