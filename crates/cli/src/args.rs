@@ -267,6 +267,9 @@ pub enum Command {
     /// Blacklists: commands no task may run (fields: patterns).
     #[command(subcommand)]
     Blacklist(ResourceCmd),
+    /// Developers' requests for consumer keys (from the portal): list, show, approve or deny.
+    #[command(subcommand, name = "key-request")]
+    KeyRequest(KeyRequestCmd),
     /// API gateways (proxies) of an org (fields: tags); rotate their secret.
     #[command(subcommand, name = "api-gateway")]
     ApiGateway(RotatingCmd),
@@ -876,4 +879,21 @@ pub fn with_kind_help(mut cmd: clap::Command) -> clap::Command {
         });
     }
     cmd
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyRequestCmd {
+    /// List the requests you can see.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        q: Option<String>,
+    },
+    /// Show one.
+    Show { id: String },
+    /// Issue the consumer key asked for (its secret is the developer's, on the portal).
+    Approve { id: String },
+    /// Refuse it.
+    Deny { id: String },
 }

@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 
 use crate::args::{
     ApiCmd, Args, AuditCmd, Command, ConsumerKeyCmd, CredentialCmd, DeveloperCmd, FileCmd, KeyCmd,
-    KnowledgeCmd, MemberCmd, OrgCmd, PersonaCmd, ResourceCmd, RotatingCmd, SessionCmd, TaskCmd,
-    TenantCmd, UserCmd,
+    KeyRequestCmd, KnowledgeCmd, MemberCmd, OrgCmd, PersonaCmd, ResourceCmd, RotatingCmd,
+    SessionCmd, TaskCmd, TenantCmd, UserCmd,
 };
 use crate::client::Client;
 use crate::output::Output;
@@ -678,6 +678,29 @@ async fn admin(args: &Args) -> Result<()> {
             output::list(out, &items, &client.searched(&path));
         }
         Command::Credential(cmd) => credential(&client, out, cmd).await?,
+        Command::KeyRequest(cmd) => match cmd {
+            KeyRequestCmd::List { org, q } => {
+                let path = query(
+                    "/api/v1/key-requests",
+                    &[("org", org.clone()), ("q", q.clone())],
+                );
+                list(&client, out, &path).await?;
+            }
+            KeyRequestCmd::Show { id } => show(
+                &client
+                    .get(&format!("/api/v1/key-requests/{}", enc(id)))
+                    .await?,
+            ),
+            KeyRequestCmd::Approve { id } | KeyRequestCmd::Deny { id } => show(
+                &client
+                    .send(
+                        "POST",
+                        &format!("/api/v1/key-requests/{}/decide", enc(id)),
+                        Some(json!({"approve": matches!(cmd, KeyRequestCmd::Approve { .. })})),
+                    )
+                    .await?,
+            ),
+        },
         Command::Api(cmd) => match cmd {
             ApiCmd::Create {
                 name,

@@ -322,6 +322,14 @@ fn every_kind_tables_ids_and_steering_on_the_database() {
     ok(&dir, &["file", "delete", &file]);
     assert!(ok(&dir, &["file", "list", "-o", "ids"]).is_empty());
 
+    // Key requests come from the portal; here none yet, and an unknown one is named.
+    let out = run(&dir, &["key-request", "list"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing found: GET /api/v1/key-requests")
+    );
+    let why = err(&dir, &["key-request", "approve", "kr_nonesuch"]);
+    assert!(why.contains("404") && why.contains("kr_nonesuch"), "{why}");
+
     // Each kind's create lists its fields and their types.
     let out = bin().args(["job", "create", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
