@@ -93,6 +93,10 @@ pub struct Rotation {
     pub secret: Option<String>,
 }
 
+/// Sources whose deliveries hold several tickets: one refused is listed,
+/// the others still made.
+const BATCHES: &[&str] = &["alertmanager", "github", "pagerduty"];
+
 /// One ticket read from a delivery.
 struct Ask {
     title: String,
@@ -323,9 +327,7 @@ pub async fn deliver(env: &Env<'_>, id: &str, proof: &Proof<'_>, body: &[u8]) ->
                 out.tasks.push(task);
             }
             // A generic ticket is one request: its refusal is the answer.
-            Err(e) if source != "alertmanager" && source != "github" && source != "pagerduty" => {
-                return Err(e);
-            }
+            Err(e) if !BATCHES.contains(&source.as_str()) => return Err(e),
             Err(Error::Invalid(why)) => {
                 out.refused.push(Refused { title, why });
             }

@@ -18,6 +18,7 @@ pub use orgscope_app::extract;
 pub use orgscope_app::tenants::{Bootstrapped, bootstrap};
 pub mod llm;
 pub mod metrics;
+mod query_names;
 pub mod routes;
 
 use std::future::Future;
@@ -368,6 +369,7 @@ pub fn openapi() -> Value {
 pub fn router(state: AppState) -> Router {
     let (api, _) = api();
     let doc = Arc::new(openapi());
+    let query_names = query_names::from_document(&doc);
     api.merge(routes::kinds::router())
         .merge(routes::apis::router())
         .merge(orgscope_web::router::<AppState>())
@@ -381,6 +383,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::NotFound(format!("no route {}", uri.path())).into_response()
         })
+        .layer(axum::middleware::from_fn_with_state(
+            query_names,
+            query_names::refuse_unknown,
+        ))
         .layer(axum::middleware::from_fn(refuse_nul_url))
         .layer(axum::middleware::map_response(problems_only))
         .layer(axum::middleware::from_fn_with_state(

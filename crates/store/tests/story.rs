@@ -471,7 +471,12 @@ async fn applied(url: &str) -> Vec<(i64, String)> {
 }
 
 fn all_applied() -> Vec<(i64, String)> {
-    (1..=16).map(|v| (v, "ok".to_owned())).collect()
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .count();
+    (1..=i64::try_from(files).unwrap())
+        .map(|v| (v, "ok".to_owned()))
+        .collect()
 }
 
 /// A migration whose SQL differs from what was applied (here: its recorded

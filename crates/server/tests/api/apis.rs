@@ -306,8 +306,14 @@ async fn the_gateway_check_allows_only_what_the_key_grants_in_its_org() {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "no X-Original-URI");
         // A key of B for B's API passes; an expired key and a revoked one do not.
         let key_b = s
-            .create(&a.bob, "consumer-keys", json!({"name": "b", "org": "beta", "developer": a.dev_b, "apis": [a.api_b], "expires_at": "2000-01-01T00:00:00Z"}))
+            .create(
+                &a.bob,
+                "consumer-keys",
+                json!({"name": "b", "org": "beta", "developer": a.dev_b, "apis": [a.api_b],
+                "expires_at": (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339()}),
+            )
             .await;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         assert_eq!(
             check(s, key_b["token"].as_str(), "GET", "/beta/x")
                 .await

@@ -34,6 +34,15 @@ fn future() -> &'static str {
     "2999-01-01T00:00:00Z"
 }
 
+/// An expiry a second from now: made valid, it lapses while the test waits.
+fn soon() -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339()
+}
+
+async fn until_past() {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+}
+
 #[tokio::test]
 async fn passwords_and_the_login_limit() {
     for backend in backends() {
@@ -220,14 +229,24 @@ async fn sessions_and_personal_tokens() {
             StatusCode::NOT_FOUND,
         )
         .await;
-        // A token that has expired does not work; one that will, does.
-        let (_, old) = s
+        // A token that has expired does not work; one that will, does. One
+        // made already expired would never work: refused.
+        let (st, _) = s
             .post(
                 &session,
                 "/api/v1/me/tokens",
                 json!({"name": "old", "expires_at": past()}),
             )
             .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{backend:?}");
+        let (_, old) = s
+            .post(
+                &session,
+                "/api/v1/me/tokens",
+                json!({"name": "old", "expires_at": soon()}),
+            )
+            .await;
+        until_past().await;
         assert_401(
             &me(&s, old["token"].as_str().unwrap()).await,
             "expired personal token",
@@ -390,15 +409,26 @@ async fn org_keys_expire_and_revoke_at_once() {
             "wrong X-API-Key",
         );
 
-        // Expired by an update: the next request is 401; extended, it works.
+        // An update to an expiry already past is refused (revoke the key
+        // instead); one that lapses makes the next request a 401; extended,
+        // it works.
         s.expect(
             &alice,
             Method::PATCH,
             &key_path,
             Some(json!({"expires_at": past()})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        s.expect(
+            &alice,
+            Method::PATCH,
+            &key_path,
+            Some(json!({"expires_at": soon()})),
             StatusCode::OK,
         )
         .await;
+        until_past().await;
         assert_401(&me(&s, &secret).await, &format!("{backend:?} expired key"));
         assert_401(
             &s.raw(
@@ -429,17 +459,18 @@ async fn org_keys_expire_and_revoke_at_once() {
         )
         .await;
         assert_eq!(me(&s, &secret).await.status, StatusCode::OK, "{backend:?}");
-        // Created already expired: never works.
-        let stale = s
-            .create(
+        // Created already expired it would never work: refused, saying so.
+        let (st, why) = s
+            .post(
                 &alice,
-                "api-keys",
+                "/api/v1/api-keys",
                 json!({"name": "stale", "org": "alpha", "access": "read", "expires_at": past()}),
             )
             .await;
-        assert_401(
-            &me(&s, stale["token"].as_str().unwrap()).await,
-            "created expired",
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+        assert!(
+            why["detail"].as_str().unwrap().contains("already past"),
+            "{why}"
         );
         // Read access downgrade applies on the next request.
         s.expect(

@@ -198,6 +198,9 @@ async fn listings_narrow_by_name_and_by_what_each_kind_has() {
             ("/api/v1/files?colour=red", "colour"),
             ("/api/v1/orgs?q=x", "q"),
             ("/api/v1/audit?colour=red", "colour"),
+            // Routes that take no query parameters say so too.
+            ("/api/v1/me?verbose=1", "verbose"),
+            (&format!("/api/v1/agents/{}?expand=all", i.agent), "expand"),
         ] {
             let (st, problem) = s.get(&s.admin, path).await;
             assert_eq!(st, StatusCode::BAD_REQUEST, "{backend:?} {path}: {problem}");
