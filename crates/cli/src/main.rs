@@ -651,7 +651,7 @@ async fn admin(args: &Args) -> Result<()> {
         }
         Command::Persona(PersonaCmd::Assign { id, users, open }) => {
             let body = if *open {
-                json!({"users": [], "restricted": false})
+                json!({"users": null})
             } else if users.is_empty() {
                 bail!("name the users who may select it, or give --open");
             } else {

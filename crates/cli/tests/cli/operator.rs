@@ -293,6 +293,17 @@ fn every_kind_tables_ids_and_steering_on_the_database() {
     )));
     let listed = json(ok(&dir, &["persona", "list"]).lines().next().unwrap());
     assert_eq!(listed["selectable"], true, "{listed}");
+    // Restricted to a user, then open to everyone who sees it again.
+    ok(&dir, &["user", "create", "rita"]);
+    ok(&dir, &["member", "add", "ops", "rita"]);
+    let assigned = json(&ok(&dir, &["persona", "assign", &persona, "rita"]));
+    assert_eq!(
+        (&assigned["restricted"], &assigned["users"][0]["username"]),
+        (&Value::Bool(true), &Value::from("rita")),
+        "{assigned}"
+    );
+    let opened = json(&ok(&dir, &["persona", "assign", &persona, "--open"]));
+    assert_eq!(opened["restricted"], false, "{opened}");
     let session = json(&ok(&dir, &["session", "start", "--persona", &persona]));
     assert!(
         session["name"]
