@@ -373,6 +373,9 @@ pub async fn run_scheduler(store: Store, fired: impl Fn(usize) + Send) {
         if let Err(e) = crate::tickets::prune(&store).await {
             tracing::warn!(error = ?e, "gateway delivery prune failed");
         }
+        if let Err(e) = crate::limits::prune(&store).await {
+            tracing::warn!(error = ?e, "limit window prune failed");
+        }
     }
 }
 

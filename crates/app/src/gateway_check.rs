@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orgscope_core::gateway;
 use orgscope_core::ids::{OrgId, TenantId};
@@ -16,39 +16,18 @@ use serde_json::Value;
 use crate::secrets::hash_secret;
 use crate::{Error, Result};
 
-/// Per-key request counts in fixed one-minute windows, and last uses waiting
-/// to be written. In memory: each replica limits on its own (a key gets at
-/// most its limit per replica), and last-use times reach the database every
-/// few seconds instead of on every request.
+/// Last uses waiting to be written: last-use times (and gateways' reports)
+/// reach the database every few seconds instead of on every request. A
+/// key's rate is not here: it is counted in the database (`limits`), shared
+/// by every replica.
 #[derive(Default)]
 pub struct GatewayState {
-    windows: Mutex<HashMap<String, (u64, Instant)>>,
     used: Mutex<HashMap<String, String>>,
     /// API gateways that asked: when, and the version they reported.
     seen: Mutex<HashMap<String, (String, Option<String>)>>,
 }
 
 impl GatewayState {
-    /// `Err(seconds)` when the key is over `per_minute`.
-    pub fn admit(&self, key: &str, per_minute: Option<u64>) -> std::result::Result<(), u64> {
-        let Some(limit) = per_minute else {
-            return Ok(());
-        };
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let entry = windows.entry(key.to_owned()).or_insert((0, now));
-        if now.duration_since(entry.1) >= Duration::from_secs(60) {
-            *entry = (0, now);
-        }
-        if entry.0 >= limit {
-            return Err(60u64
-                .saturating_sub(now.duration_since(entry.1).as_secs())
-                .max(1));
-        }
-        entry.0 += 1;
-        Ok(())
-    }
-
     pub fn used(&self, key: &str) {
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         used.insert(key.to_owned(), orgscope_store::now());
@@ -179,6 +158,7 @@ pub async fn check(
         });
     let (route, api_fields) = served.ok_or_else(|| denied(NOT_GRANTED))?;
     admit(
+        store,
         limits,
         Key {
             id: &hit.key_id,
@@ -193,6 +173,7 @@ pub async fn check(
         },
         method,
     )
+    .await
 }
 
 const NOT_GRANTED: &str = "this key does not grant this API";
@@ -240,6 +221,7 @@ async fn shared(
     let api_fields: Value =
         serde_json::from_str(hit.api_fields.as_deref().unwrap_or("{}")).unwrap_or_default();
     admit(
+        store,
         limits,
         Key {
             id: &hit.key_id,
@@ -254,6 +236,7 @@ async fn shared(
         },
         method,
     )
+    .await
 }
 
 struct Key<'a> {
@@ -271,7 +254,13 @@ struct Api<'a> {
 
 /// The key and the API its request reached: the same org, granted, a
 /// method the API takes, within the key's rate.
-fn admit(limits: &GatewayState, key: Key<'_>, api: Api<'_>, method: &str) -> Result<Allowed> {
+async fn admit(
+    store: &Store,
+    limits: &GatewayState,
+    key: Key<'_>,
+    api: Api<'_>,
+    method: &str,
+) -> Result<Allowed> {
     if api.org.is_none() || api.org != key.org {
         return Err(denied(NOT_GRANTED));
     }
@@ -288,9 +277,11 @@ fn admit(limits: &GatewayState, key: Key<'_>, api: Api<'_>, method: &str) -> Res
     if !methods.is_empty() && !methods.iter().any(|m| m.as_str() == Some(method)) {
         return Err(denied("this API does not take that method"));
     }
-    limits
-        .admit(key.id, key.fields["rate_limit"].as_u64())
-        .map_err(Error::TooManyRequests)?;
+    if let Some(per_minute) = key.fields["rate_limit"].as_u64() {
+        crate::limits::admit_rate(store, key.id, per_minute)
+            .await?
+            .map_err(Error::TooManyRequests)?;
+    }
     limits.used(key.id);
     Ok(Allowed {
         org: api.org_slug.unwrap_or_default().to_owned(),

@@ -171,9 +171,7 @@ pub async fn login(
         "{}/{username}",
         tenant.as_ref().map_or("-", |t| t.id.as_str())
     );
-    limiter
-        .check_user(&limit_key)
-        .map_err(Error::TooManyRequests)?;
+    limiter.check_user(env.store, &limit_key).await?;
     // Named tenant: only its users. No tenant: superusers (who have no
     // tenant) and the users of the server's only tenant are both candidates,
     // so a tenant user named like a superuser never shadows them; both are
@@ -213,10 +211,8 @@ pub async fn login(
     let user = match found {
         Some(u) if u.disabled == 0 => u,
         _ => {
-            limiter.failed(&limit_key, address);
-            limiter
-                .check_address(address)
-                .map_err(Error::TooManyRequests)?;
+            limiter.failed(env.store, &limit_key, address).await?;
+            limiter.check_address(env.store, address).await?;
             if tenant.is_none() && tenant_ref.is_none() {
                 return Err(Error::Invalid(
                     "tenant: this server has several tenants; name yours in `tenant` (its slug)"
@@ -226,7 +222,7 @@ pub async fn login(
             return Err(Error::Unauthorized);
         }
     };
-    limiter.succeeded(&limit_key);
+    limiter.succeeded(env.store, &limit_key).await?;
     let token = new_secret(SESSION_PREFIX);
     let expires = orgscope_core::format_time(time::OffsetDateTime::now_utc() + ttl);
     let mut tx = env.store.write().await?;

@@ -397,9 +397,7 @@ pub async fn sign_in(
     let limit_key = format!("portal:{}/{}", site.org.id, email.to_ascii_lowercase());
     // As for tenant users (`me::login`): a locked address refuses only
     // failures, never a correct password of a username not itself locked.
-    limiter
-        .check_user(&limit_key)
-        .map_err(Error::TooManyRequests)?;
+    limiter.check_user(env.store, &limit_key).await?;
     let mut tx = env.store.read().await?;
     let dev = developer_by_email(&mut tx, site, &email).await?;
     drop(tx);
@@ -408,13 +406,11 @@ pub async fn sign_in(
     let given = password.to_owned();
     let ok = off_the_workers(move || verify_password(&given, hash.as_deref())).await?;
     let Some(dev) = dev.filter(|_| ok) else {
-        limiter.failed(&limit_key, address);
-        limiter
-            .check_address(address)
-            .map_err(Error::TooManyRequests)?;
+        limiter.failed(env.store, &limit_key, address).await?;
+        limiter.check_address(env.store, address).await?;
         return Err(Error::Unauthorized);
     };
-    limiter.succeeded(&limit_key);
+    limiter.succeeded(env.store, &limit_key).await?;
     let secret = new_secret(SESSION_PREFIX);
     let expires = later(ttl);
     let mut tx = env.store.write().await?;

@@ -12,6 +12,7 @@
 mod chat;
 mod files;
 mod gateway;
+mod limits;
 mod migrate;
 mod people;
 mod portal;
@@ -22,6 +23,7 @@ mod sql;
 pub use chat::MessageRow;
 pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
 pub use gateway::{ApiGatewayRow, GatewayHit, GatewayKeyHit, RouteHit};
+pub use limits::window_start;
 pub use people::UserSet;
 pub use portal::{PortalSettingsRow, PortalToken};
 pub use queue::{LapsedLease, TaskState};

@@ -17,7 +17,7 @@ pub(crate) struct Apis {
     auditor: String,
     pub api_a: String,
     api_b: String,
-    dev_a: String,
+    pub dev_a: String,
     dev_b: String,
     pub key_a: String,
     key_a_id: String,
@@ -27,7 +27,7 @@ pub(crate) async fn setup(backend: Backend) -> Apis {
     setup_with(backend, Options::default()).await
 }
 
-async fn setup_with(backend: Backend, options: Options) -> Apis {
+pub(crate) async fn setup_with(backend: Backend, options: Options) -> Apis {
     let s = TestServer::start_with(backend, options).await;
     s.shared_gateway_check().await;
     s.org("alpha").await;

@@ -615,6 +615,40 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// A second replica: another server over this one's database, with its
+    /// master key, behind the same trusted proxies, on a port of its own.
+    /// Nothing is shared with the first but the database.
+    pub async fn replica(&self) -> TestServer {
+        let dir = std::env::temp_dir().join(orgscope_store::new_id("orgscope-replica"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::connect(&self.database_url)
+            .await
+            .expect("open the shared store");
+        let state = AppState::new(
+            store.clone(),
+            self.state.master_key.clone(),
+            orgscope_server::blobs::Blobs::local(&self.dir.join("blobs")).expect("blob folder"),
+        )
+        .with_trusted_proxies(self.state.trusted_proxies.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(orgscope_server::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            database_url: self.database_url.clone(),
+            state,
+            backend: self.backend,
+            base,
+            http: reqwest::Client::new(),
+            admin: self.admin.clone(),
+            store,
+            dir,
+            shutdown: Some(tx),
+        }
+    }
+
     /// Writes the gateway's batched key uses now.
     pub async fn flush_gateway(&self) {
         self.state.gateway.flush(&self.state.store).await;

@@ -31,6 +31,7 @@ mod pagination;
 mod portal_client;
 mod references;
 mod regression;
+mod replicas;
 mod rescope;
 mod revocation;
 mod s3;
