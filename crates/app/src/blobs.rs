@@ -104,6 +104,43 @@ impl Blobs {
         }
     }
 
+    /// Readiness: the blob store answers (a local folder is there; S3
+    /// answers a lookup, even of a key that does not exist).
+    pub async fn ready(&self) -> Result<(), String> {
+        if let Some(dir) = &self.local {
+            return match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => Ok(()),
+                Ok(_) => Err(format!("{} is not a folder", dir.display())),
+                Err(e) => Err(format!("{}: {e}", dir.display())),
+            };
+        }
+        match self.store.head(&BlobPath::from("readyz")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Removes local uploads that never completed (object_store stages one
+    /// as `NAME#N` and renames it when complete); answers how many. Only
+    /// for a local folder, which one process owns. On S3 an incomplete
+    /// multipart upload is invisible (a lifecycle rule aborts it).
+    pub fn remove_partials(&self) -> usize {
+        let Some(dir) = &self.local else {
+            return 0;
+        };
+        let mut removed = 0;
+        if let Ok(entries) = std::fs::read_dir(dir.join(FILES_PREFIX)) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().contains('#')
+                    && std::fs::remove_file(entry.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     /// Removes what a crash left behind: half-written uploads (local staging
     /// files) and complete blobs no file refers to. On S3, incomplete multipart
     /// uploads are invisible (a bucket lifecycle rule aborts them) and only
@@ -111,20 +148,7 @@ impl Blobs {
     /// flight is never touched.
     pub async fn sweep(&self, store: &Store) -> Result<usize, String> {
         use futures_util::StreamExt;
-        let mut removed = 0;
-        if let Some(dir) = &self.local {
-            let files = dir.join(FILES_PREFIX);
-            if let Ok(entries) = std::fs::read_dir(&files) {
-                for entry in entries.flatten() {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    // object_store stages a local upload as `NAME#N` and renames it when complete.
-                    if name.contains('#') {
-                        let _ = std::fs::remove_file(entry.path());
-                        removed += 1;
-                    }
-                }
-            }
-        }
+        let mut removed = self.remove_partials();
         let cutoff = if self.local.is_some() {
             None
         } else {

@@ -166,6 +166,15 @@ pub enum Command {
         /// On --listen, /metrics answers superusers only.
         #[arg(long, env = "ORGSCOPE_METRICS_LISTEN")]
         metrics_listen: Option<String>,
+        /// On SIGTERM or SIGINT, how long to go on taking requests while
+        /// /readyz answers 503 (for a load balancer that polls readiness)
+        /// before new connections are refused.
+        #[arg(long, env = "ORGSCOPE_UNREADY_SECONDS", default_value_t = 0)]
+        unready_seconds: u64,
+        /// Then, how long requests in flight may take to finish before the
+        /// process stops anyway (uploads cut short leave no file).
+        #[arg(long, env = "ORGSCOPE_DRAIN_SECONDS", default_value_t = 30)]
+        drain_seconds: u64,
         /// An OpenAI-compatible model endpoint for chat answers (its API root,
         /// e.g. http://127.0.0.1:11434/v1); none: answers are the retrieved passages.
         #[arg(long, env = "ORGSCOPE_LLM_URL", help_heading = "Chat model")]

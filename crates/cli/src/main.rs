@@ -69,6 +69,8 @@ async fn run(args: Args) -> Result<()> {
             gateway_headers,
             trusted_proxies,
             metrics_listen,
+            unready_seconds,
+            drain_seconds,
             ..
         } => {
             let style = orgscope_core::gateway::ProxyStyle::parse(gateway_headers)
@@ -82,6 +84,10 @@ async fn run(args: Args) -> Result<()> {
                 *max_upload_bytes,
                 style,
                 proxies,
+                orgscope_server::Drain {
+                    unready: std::time::Duration::from_secs(*unready_seconds),
+                    bound: std::time::Duration::from_secs(*drain_seconds),
+                },
             )
             .await
         }
@@ -159,6 +165,7 @@ async fn serve(
     max_upload: u64,
     proxy_style: orgscope_core::gateway::ProxyStyle,
     trusted_proxies: Vec<orgscope_server::client::Network>,
+    drain: orgscope_server::Drain,
 ) -> Result<()> {
     let state = open(args, true)
         .await?
@@ -201,13 +208,30 @@ async fn serve(
         "orgscope: listening on http://{addr} (data in {})",
         args.data_dir.display()
     );
-    let store = state.store.clone();
-    orgscope_server::serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
-    store.close().await;
+    if !orgscope_server::serve_until(listener, state, stop_signal(), drain).await? {
+        eprintln!(
+            "orgscope: stopped with requests still in flight after {}s (--drain-seconds)",
+            drain.bound.as_secs()
+        );
+    }
     Ok(())
+}
+
+/// SIGTERM (what service managers and orchestrators send) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Who has access, as people read it: one line per group (or the decision).

@@ -90,6 +90,8 @@ pub struct Shared {
     pub trusted_proxies: Vec<crate::client::Network>,
     /// How long one file's text extraction may take.
     pub extract_time_limit: std::time::Duration,
+    /// Set when a stop was asked for: `/readyz` answers 503 from then on.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// The web pages run on the server's state.
@@ -254,6 +256,7 @@ impl AppState {
                 proxy_style: orgscope_core::gateway::ProxyStyle::Nginx,
                 trusted_proxies: Vec::new(),
                 extract_time_limit: extract::DEFAULT_TIME_LIMIT,
+                draining: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -529,6 +532,76 @@ async fn problems_only(res: axum::response::Response) -> axum::response::Respons
         out.headers_mut().insert(header::ALLOW, allow);
     }
     out
+}
+
+/// How a stop drains (`--unready-seconds`, `--drain-seconds`).
+#[derive(Clone, Copy, Debug)]
+pub struct Drain {
+    /// After the signal, how long to go on serving while `/readyz` answers
+    /// 503, so a load balancer that polls readiness stops sending first.
+    pub unready: std::time::Duration,
+    /// Then, how long requests in flight may take to finish.
+    pub bound: std::time::Duration,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Drain {
+            unready: std::time::Duration::ZERO,
+            bound: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves until `signal` completes, then drains: `/readyz` turns unready at
+/// once, new connections are taken for `drain.unready` more, then none;
+/// requests in flight get `drain.bound` to finish. Last, buffered key uses
+/// are written, uploads cut short are removed (local blobs) and the pool
+/// closes. Answers whether every request finished within the bound.
+pub async fn serve_until(
+    listener: TcpListener,
+    state: AppState,
+    signal: impl Future<Output = ()> + Send + 'static,
+    drain: Drain,
+) -> std::io::Result<bool> {
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let flag = state.clone();
+    let told = stopping.clone();
+    let shutdown = async move {
+        signal.await;
+        flag.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(
+            unready_seconds = drain.unready.as_secs(),
+            drain_seconds = drain.bound.as_secs(),
+            "stopping: /readyz is unready; draining"
+        );
+        tokio::time::sleep(drain.unready).await;
+        told.notify_one();
+    };
+    let server = serve(listener, state.clone(), shutdown);
+    let finished = tokio::select! {
+        served = server => {
+            served?;
+            true
+        }
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(drain.bound).await;
+        } => {
+            tracing::warn!(drain_seconds = drain.bound.as_secs(), "requests still in flight at the drain bound: cut short");
+            false
+        }
+    };
+    state.gateway.flush(&state.store).await;
+    if !finished {
+        match state.blobs.remove_partials() {
+            0 => {}
+            removed => tracing::info!(removed, "removed uploads cut short"),
+        }
+    }
+    state.store.close().await;
+    Ok(finished)
 }
 
 /// Serves on an already-bound listener until `shutdown` completes.

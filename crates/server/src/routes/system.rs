@@ -44,13 +44,19 @@ async fn healthz() -> &'static str {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "system",
-    responses((status = 200, description = "the database answers", body = String, content_type = "text/plain"), (status = 503, description = "it does not")))]
+    responses((status = 200, description = "the database and the blob store answer, and the server is not stopping", body = String, content_type = "text/plain"), (status = 503, description = "stopping, or the database or the blob store does not answer")))]
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
+    let unready = |why: &'static str| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return unready("draining: this replica is stopping");
     }
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "not ready: database");
+        return unready("database unavailable");
+    }
+    if let Err(e) = state.blobs.ready().await {
+        tracing::warn!(error = %e, "not ready: blob store");
+        return unready("blob store unavailable");
+    }
+    "ready".into_response()
 }
