@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use serde_json::Value;
 
 mod operator;
+mod ops;
 mod settings;
 
 fn bin() -> Command {
@@ -201,10 +202,17 @@ impl Drop for Server {
 
 /// Starts `orgscope serve` on a free port; returns it and its URL.
 fn start_server(dir: &Path) -> (Server, String) {
+    start_server_with(dir, &[], &[])
+}
+
+/// [`start_server`] with more `serve` arguments and environment.
+fn start_server_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Server, String) {
     let mut child = bin()
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
         .env("ORGSCOPE_ADMIN_PASSWORD", "admin-password-1")
         .stdout(Stdio::piped())
         .spawn()
