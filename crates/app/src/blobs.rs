@@ -104,6 +104,118 @@ impl Blobs {
         }
     }
 
+    /// Streams blob `key` into `sink` (each chunk as it arrives); answers
+    /// its size and SHA-256 (hex). `Ok(None)` when there is no such blob.
+    pub async fn read_into(
+        &self,
+        key: &str,
+        mut sink: impl FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<Option<(u64, String)>, String> {
+        use futures_util::StreamExt;
+        use sha2::Digest;
+        let got = match self.store.get(&BlobPath::from(key)).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(format!("reading blob {key}: {e}")),
+        };
+        let mut stream = got.into_stream();
+        let (mut size, mut hash) = (0u64, sha2::Sha256::new());
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| format!("reading blob {key}: {e}"))?;
+            hash.update(&chunk);
+            size += chunk.len() as u64;
+            sink(&chunk)?;
+        }
+        Ok(Some((size, hex::encode(hash.finalize()))))
+    }
+
+    /// Writes blob `key` from `chunks` in constant memory; answers its size
+    /// and SHA-256 (hex). Nothing is visible under `key` unless it completes.
+    pub async fn write_from(
+        &self,
+        key: &str,
+        mut chunks: impl FnMut() -> Result<Option<Vec<u8>>, String>,
+    ) -> Result<(u64, String), String> {
+        use sha2::Digest;
+        let mut writer = self
+            .writer(key)
+            .await
+            .map_err(|e| format!("writing blob {key}: {e}"))?;
+        let (mut size, mut hash) = (0u64, sha2::Sha256::new());
+        loop {
+            let chunk = match chunks() {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(e);
+                }
+            };
+            if let Err(e) = writer.wait_for_capacity(2).await {
+                return Err(format!("writing blob {key}: {e}"));
+            }
+            hash.update(&chunk);
+            size += chunk.len() as u64;
+            writer.put(chunk.into());
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| format!("writing blob {key}: {e}"))?;
+        Ok((size, hex::encode(hash.finalize())))
+    }
+
+    /// Copies blob `key` to `target` (streamed); answers its size and SHA-256.
+    /// `Ok(None)` when there is no such blob here.
+    pub async fn copy_to(
+        &self,
+        key: &str,
+        target: &Blobs,
+    ) -> Result<Option<(u64, String)>, String> {
+        use futures_util::StreamExt;
+        use sha2::Digest;
+        let got = match self.store.get(&BlobPath::from(key)).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(format!("reading blob {key}: {e}")),
+        };
+        let mut stream = got.into_stream();
+        let mut writer = target
+            .writer(key)
+            .await
+            .map_err(|e| format!("writing blob {key}: {e}"))?;
+        let (mut size, mut hash) = (0u64, sha2::Sha256::new());
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(format!("reading blob {key}: {e}"));
+                }
+            };
+            if let Err(e) = writer.wait_for_capacity(2).await {
+                return Err(format!("writing blob {key}: {e}"));
+            }
+            hash.update(&chunk);
+            size += chunk.len() as u64;
+            writer.put(chunk);
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| format!("writing blob {key}: {e}"))?;
+        Ok(Some((size, hex::encode(hash.finalize()))))
+    }
+
+    /// The size of blob `key`, `None` when there is none.
+    pub async fn size_of(&self, key: &str) -> Result<Option<u64>, String> {
+        match self.store.head(&BlobPath::from(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(format!("blob {key}: {e}")),
+        }
+    }
+
     /// Readiness: the blob store answers (a local folder is there; S3
     /// answers a lookup, even of a key that does not exist).
     pub async fn ready(&self) -> Result<(), String> {

@@ -207,6 +207,36 @@ pub enum Command {
         )]
         mail_from: String,
     },
+    /// Copy an embedded installation (its SQLite database and blobs) into an
+    /// empty PostgreSQL database, and its blobs to the S3 bucket of
+    /// --s3-bucket (without one they stay in the data dir), with progress;
+    /// then check every table's row count and every blob's SHA-256. Stop
+    /// the server first. Run it again after an interruption: it resumes.
+    Migrate {
+        /// The installation to copy: its data dir, or sqlite://DIR/orgscope.db.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database to copy into (postgres://user@host/db); empty.
+        #[arg(long)]
+        to: String,
+        /// Rows written a transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=5000))]
+        batch: i64,
+    },
+    /// Write a consistent snapshot of the embedded store (--data-dir: its
+    /// database, every file's blob and the master key) to FILE, a zip,
+    /// while the server runs. FILE holds every secret: keep it as safe as
+    /// the data dir. (PostgreSQL: use pg_dump, see docs/DEPLOY.md.)
+    Backup {
+        /// The backup to write (a new file).
+        file: PathBuf,
+    },
+    /// Put a backup (from `orgscope backup`) into an empty --data-dir,
+    /// checking every blob's SHA-256, then serve it as usual.
+    Restore {
+        /// The backup to read.
+        file: PathBuf,
+    },
     /// Create the data dir, database and master key, and bootstrap the first
     /// tenant, its admin (password from ORGSCOPE_ADMIN_PASSWORD, or printed once) and default org.
     Init,

@@ -10,6 +10,7 @@
 mod args;
 mod client;
 mod login;
+mod ops;
 mod output;
 mod settings;
 
@@ -92,6 +93,9 @@ async fn run(args: Args) -> Result<()> {
             .await
         }
         Command::Init => init(&args).await,
+        Command::Migrate { from, to, batch } => ops::migrate(&args, from, to, *batch).await,
+        Command::Backup { file } => ops::backup(&args, file).await,
+        Command::Restore { file } => ops::restore(&args, file).await,
         _ => admin(&args).await,
     }
 }
@@ -316,7 +320,12 @@ async fn admin(args: &Args) -> Result<()> {
     let out = Output::pick(args.output.as_deref());
     let show = |v: &Value| output::show(out, v);
     match &args.command {
-        Command::Serve { .. } | Command::Init | Command::Login { .. } => {
+        Command::Serve { .. }
+        | Command::Init
+        | Command::Login { .. }
+        | Command::Migrate { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. } => {
             unreachable!("handled in run and above")
         }
         Command::Logout => login::logout(&client).await?,

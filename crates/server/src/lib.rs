@@ -725,6 +725,16 @@ pub async fn open(settings: &Settings, create: bool) -> Result<AppState, String>
     let store = Store::connect(&url)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
+    if let Some(source) = store
+        .copy_unfinished()
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?
+    {
+        store.close().await;
+        return Err(format!(
+            "this database is the target of an unfinished `orgscope migrate` from {source}: run it again to finish (it resumes)"
+        ));
+    }
     let blobs = crate::blobs::Blobs::open(&dir.blobs(), settings.s3.as_ref())?;
     let llm = settings
         .llm

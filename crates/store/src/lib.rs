@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod chat;
+mod copy;
 mod files;
 mod gateway;
 mod limits;
@@ -21,6 +22,7 @@ mod refs;
 mod sql;
 
 pub use chat::MessageRow;
+pub use copy::{TablePlan, TableProgress};
 pub use files::{FileRow, FileSort, KnowledgeHit, KnowledgeRow, NewFile};
 pub use gateway::{ApiGatewayRow, GatewayHit, GatewayKeyHit, RouteHit};
 pub use limits::window_start;

@@ -4,6 +4,9 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+use std::process::Stdio;
+
 use crate::{Server, bin, blob_files, data_dir, login, start_server, start_server_with};
 
 /// Sends SIGTERM, as a service manager does.
@@ -64,7 +67,11 @@ fn a_stop_drains_in_flight_requests_within_its_bound() {
         std::thread::sleep(Duration::from_millis(25));
         blob_files(&dir).iter().filter(|n| n.contains('#')).count() == 2
     });
-    assert!(staged, "both uploads reached the disk: {:?}", blob_files(&dir));
+    assert!(
+        staged,
+        "both uploads reached the disk: {:?}",
+        blob_files(&dir)
+    );
 
     let stopped_at = Instant::now();
     terminate(&server);
@@ -74,7 +81,9 @@ fn a_stop_drains_in_flight_requests_within_its_bound() {
     // The first upload finishes while draining; the second never does.
     finishing.write_all(&vec![7u8; size - size / 2]).unwrap();
     let mut answer = String::new();
-    finishing.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    finishing
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = [0u8; 4096];
     let n = finishing.read(&mut buf).unwrap();
     answer.push_str(&String::from_utf8_lossy(&buf[..n]));
@@ -105,4 +114,476 @@ fn a_stop_drains_in_flight_requests_within_its_bound() {
         "{listed}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A test's HTTP client on one server.
+struct Api {
+    url: String,
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Api {
+    fn new(url: &str) -> Api {
+        Api {
+            url: url.to_owned(),
+            http: reqwest::Client::new(),
+            rt: tokio::runtime::Runtime::new().unwrap(),
+        }
+    }
+
+    fn at(&self, url: &str) -> Api {
+        Api::new(url)
+    }
+
+    fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.rt.block_on(async {
+            let mut req = self
+                .http
+                .request(method.parse().unwrap(), format!("{}{path}", self.url))
+                .bearer_auth(token);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let bytes = res.bytes().await.unwrap();
+            let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                // Not JSON (a file's content): its hash stands for it.
+                use std::fmt::Write as _;
+                let mut h = String::new();
+                for b in bytes.iter().take(64) {
+                    let _ = write!(h, "{b:02x}");
+                }
+                json!({"bytes": bytes.len(), "head": h})
+            });
+            (status, value)
+        })
+    }
+
+    /// A create that must succeed; answers the body.
+    fn make(&self, token: &str, path: &str, body: Value) -> Value {
+        let (st, v) = self.call(token, "POST", path, Some(body.clone()));
+        assert!((200..300).contains(&st), "POST {path} {body}: {st} {v}");
+        v
+    }
+
+    fn upload(&self, token: &str, name: &str, org: &str, text: &str) -> Value {
+        self.rt.block_on(async {
+            let res = self
+                .http
+                .post(format!("{}/api/v1/files?name={name}&org={org}", self.url))
+                .bearer_auth(token)
+                .body(text.to_owned())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 201);
+            res.json().await.unwrap()
+        })
+    }
+
+    fn login(&self, username: &str, password: &str) -> String {
+        let (st, v) = self.call(
+            "",
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"username": username, "password": password})),
+        );
+        assert_eq!(st, 200, "{v}");
+        v["token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Every kind's listing path, from the kinds table.
+fn kind_paths() -> Vec<&'static str> {
+    orgscope_core::kind::KINDS.iter().map(|k| k.path).collect()
+}
+
+/// An installation with every kind, in two orgs (one moved under an org
+/// made after it), tenant-wide, and people who see different parts of it.
+/// Answers the tokens of the people (admin first).
+fn populate(api: &Api) -> Vec<String> {
+    let admin = api.login("admin", "admin-password-1");
+    for slug in ["alpha", "beta", "gamma"] {
+        api.make(&admin, "/api/v1/orgs", json!({"slug": slug, "name": slug}));
+    }
+    // beta's parent is younger than beta: a copy in id order must cope.
+    let (st, v) = api.call(
+        &admin,
+        "PATCH",
+        "/api/v1/orgs/beta",
+        Some(json!({"parent": "gamma"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    for (user, role, org, manage) in [
+        ("ann", "user", Some("alpha"), false),
+        ("ben", "user", Some("beta"), true),
+        ("audrey", "auditor", None, false),
+    ] {
+        api.make(
+            &admin,
+            "/api/v1/users",
+            json!({"username": user, "password": "a-long-password", "role": role}),
+        );
+        if let Some(org) = org {
+            api.make(
+                &admin,
+                &format!("/api/v1/orgs/{org}/members"),
+                json!({"user": user, "can_manage": manage}),
+            );
+        }
+    }
+    // Tenant-wide, each kind that may be (the others refuse with a 422).
+    for path in kind_paths() {
+        let (st, v) = api.call(
+            &admin,
+            "POST",
+            &format!("/api/v1/{path}"),
+            Some(json!({"name": format!("tenant {path}"), "org": null, "content": "x", "patterns": ["rm -rf /"], "secret": "s", "instructions": "x", "address": "10.0.0.2"})),
+        );
+        assert!(matches!(st, 201 | 405 | 422), "{path}: {st} {v}");
+    }
+    for org in [json!("alpha"), json!("beta")] {
+        let o = org.as_str().unwrap();
+        let id = |v: Value| v["id"].as_str().unwrap().to_owned();
+        api.make(
+            &admin,
+            "/api/v1/api-keys",
+            json!({"name": format!("{o} key"), "org": org, "access": "read"}),
+        );
+        let specialty = id(api.make(
+            &admin,
+            "/api/v1/specialties",
+            json!({"name": format!("{o} sre"), "org": org}),
+        ));
+        api.make(
+            &admin,
+            "/api/v1/operational-rules",
+            json!({"name": format!("{o} rule"), "org": org, "content": "be careful"}),
+        );
+        let plugin = id(api.make(
+            &admin,
+            "/api/v1/plugins",
+            json!({"name": format!("{o} plugin"), "org": org, "url": "https://example.com/p"}),
+        ));
+        api.make(
+            &admin,
+            "/api/v1/blacklists",
+            json!({"name": format!("{o} deny"), "org": org, "patterns": ["rm -rf /"]}),
+        );
+        let credential = id(api.make(
+            &admin,
+            "/api/v1/credentials",
+            json!({"name": format!("{o} db"), "org": org, "secret": format!("hunter2-{o}")}),
+        ));
+        let agent = id(api.make(&admin, "/api/v1/agents", json!({"name": format!("{o} bot"), "org": org, "specialty": specialty, "plugins": [plugin], "credentials": [credential]})));
+        let host = id(api.make(
+            &admin,
+            "/api/v1/hosts",
+            json!({"name": format!("{o} host"), "org": org, "address": "10.0.0.1"}),
+        ));
+        api.make(&admin, "/api/v1/tasks", json!({"name": format!("{o} task"), "org": org, "agent": agent, "host": host, "command": "uptime"}));
+        api.make(&admin, "/api/v1/jobs", json!({"name": format!("{o} job"), "org": org, "agent": agent, "host": host, "command": "uptime", "schedule": "0 3 * * *"}));
+        api.make(&admin, "/api/v1/gateways", json!({"name": format!("{o} alerts"), "org": org, "type": "alertmanager", "agent": agent, "host": host}));
+        let definition = id(api.make(&admin, "/api/v1/api-definitions", json!({"name": format!("{o} api"), "org": org, "listen_path": format!("/{o}/"), "upstream_url": "http://127.0.0.1:9/", "published": true})));
+        api.make(
+            &admin,
+            "/api/v1/api-gateways",
+            json!({"name": format!("{o} edge"), "org": org}),
+        );
+        let developer = id(api.make(&admin, "/api/v1/developers", json!({"name": format!("{o} dev"), "org": org, "email": format!("dev@{o}.example.com")})));
+        // Key requests come from developers, through a portal only (the portal tests).
+        api.make(&admin, "/api/v1/consumer-keys", json!({"name": format!("{o} consumer"), "org": org, "developer": developer, "apis": [definition], "rate_limit": 100}));
+        api.upload(
+            &admin,
+            &format!("{o}-runbook.md"),
+            o,
+            &format!("# {o}\nrestart the {o} ingress with care\n"),
+        );
+        let persona = id(api.make(
+            &admin,
+            "/api/v1/personas",
+            json!({"name": format!("{o} helper"), "org": org, "instructions": "Answer briefly."}),
+        ));
+        let session = id(api.make(&admin, "/api/v1/sessions", json!({"persona": persona})));
+        api.make(
+            &admin,
+            &format!("/api/v1/sessions/{session}/messages"),
+            json!({"content": "how do I restart the ingress?"}),
+        );
+    }
+    api.upload(
+        &admin,
+        "handbook.md",
+        "tenant",
+        "# handbook\nthe ingress lives in the edge\n",
+    );
+    // Extraction runs in the background: wait until every file has text.
+    for _ in 0..200 {
+        let (_, files) = api.call(&admin, "GET", "/api/v1/files?limit=200", None);
+        let items = files["items"].as_array().cloned().unwrap_or_default();
+        if items.iter().all(|f| f["extraction"] == "done") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut tokens = vec![admin];
+    for user in ["ann", "ben", "audrey"] {
+        tokens.push(api.login(user, "a-long-password"));
+    }
+    tokens
+}
+
+/// What each person is answered: every kind's listing, every resource by
+/// id (seen or 404), file contents, search, orgs, users and the audit log.
+/// The original's answers are the oracle a copy must match.
+fn answers(api: &Api, tokens: &[String]) -> std::collections::BTreeMap<String, (u16, Value)> {
+    let mut out = std::collections::BTreeMap::new();
+    let admin = &tokens[0];
+    let mut ids = Vec::new();
+    for path in kind_paths() {
+        let (_, list) = api.call(admin, "GET", &format!("/api/v1/{path}?limit=200"), None);
+        for item in list["items"].as_array().into_iter().flatten() {
+            ids.push(format!("/api/v1/{path}/{}", item["id"].as_str().unwrap()));
+            if path == "files" {
+                ids.push(format!(
+                    "/api/v1/files/{}/content",
+                    item["id"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    let mut asked: Vec<String> = kind_paths()
+        .into_iter()
+        .map(|p| format!("/api/v1/{p}?limit=200"))
+        .collect();
+    asked.extend(ids);
+    asked.extend(
+        [
+            "/api/v1/orgs?limit=200",
+            "/api/v1/users?limit=200",
+            "/api/v1/audit?limit=500",
+            "/api/v1/knowledge/search?q=ingress",
+            "/api/v1/me",
+        ]
+        .map(String::from),
+    );
+    for (who, token) in tokens.iter().enumerate() {
+        for path in &asked {
+            out.insert(format!("{who} {path}"), api.call(token, "GET", path, None));
+        }
+    }
+    out
+}
+
+/// Search scores are each database's own ranking (FTS5's bm25 and
+/// PostgreSQL's ts_rank): the hits and their order must match, not them.
+fn without_scores(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "score")
+                .map(|(k, v)| (k.clone(), without_scores(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_scores).collect()),
+        other => other.clone(),
+    }
+}
+
+fn assert_same_answers(
+    original: &std::collections::BTreeMap<String, (u16, Value)>,
+    copy: &std::collections::BTreeMap<String, (u16, Value)>,
+) {
+    assert_eq!(original.len(), copy.len());
+    let mut seen = 0;
+    for (ask, answer) in original {
+        let copied = copy.get(ask).map(|(st, v)| (*st, without_scores(v)));
+        assert_eq!(Some((answer.0, without_scores(&answer.1))), copied, "{ask}");
+        if answer.0 == 200 {
+            seen += 1;
+        }
+    }
+    // Something was visible and something hidden: the comparison has teeth.
+    assert!(
+        seen > 100 && seen < original.len(),
+        "{seen} of {}",
+        original.len()
+    );
+}
+
+/// Where PostgreSQL and S3 are for tests; `None` (skip) without them,
+/// which CI never is.
+fn postgres_and_s3() -> Option<(String, String, String)> {
+    let pg = std::env::var("ORGSCOPE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let s3 = std::env::var("ORGSCOPE_TEST_S3_ENDPOINT")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let bucket = std::env::var("ORGSCOPE_TEST_S3_BUCKET").ok();
+    match (pg, s3, bucket) {
+        (Some(pg), Some(s3), Some(bucket)) => Some((pg, s3, bucket)),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI provides PostgreSQL and S3"
+            );
+            eprintln!("no ORGSCOPE_TEST_DATABASE_URL / ORGSCOPE_TEST_S3_*: skipped");
+            None
+        }
+    }
+}
+
+/// A new, empty PostgreSQL database beside the test server's; its URL.
+fn new_database(admin_url: &str) -> String {
+    let name = format!(
+        "orgscope_test_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let out = std::process::Command::new("psql")
+        .args([admin_url, "-qc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (head, _) = admin_url.rsplit_once('/').unwrap();
+    format!("{head}/{name}")
+}
+
+/// `orgscope migrate` of a populated installation into PostgreSQL and S3:
+/// interrupted once, refused by a server meanwhile, resumed; then the copy
+/// answers everyone exactly as the original did, every blob included.
+#[test]
+fn migrate_a_populated_installation_to_postgres_and_s3() {
+    let Some((pg, s3, bucket)) = postgres_and_s3() else {
+        return;
+    };
+    let dir = data_dir();
+    let (mut server, url) = start_server(&dir);
+    let api = Api::new(&url);
+    let tokens = populate(&api);
+    let original = answers(&api, &tokens);
+    terminate(&server);
+    server.0.wait().unwrap();
+
+    let target = new_database(&pg);
+    let s3_env = [
+        ("ORGSCOPE_S3_ENDPOINT", s3.as_str()),
+        ("ORGSCOPE_S3_BUCKET", bucket.as_str()),
+    ];
+    let migrate = |batch: &str| {
+        let mut cmd = bin();
+        cmd.args(["migrate", "--from"])
+            .arg(&dir)
+            .args(["--to", &target, "--batch", batch])
+            .envs(s3_env);
+        cmd
+    };
+    // Interrupted: one row a transaction, stopped once rows are in.
+    let mut first = migrate("1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let copied = |table: &str| -> i64 {
+        let out = std::process::Command::new("psql")
+            .args([&target, "-tAc", &format!("SELECT count(*) FROM {table}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let started = Instant::now();
+    while copied("resources") < 10 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the copy made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // A server will not start on a half-copied database.
+    let refused = bin()
+        .args([
+            "--database-url",
+            &target,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env(
+            "ORGSCOPE_MASTER_KEY",
+            std::fs::read_to_string(dir.join("master.key"))
+                .unwrap()
+                .trim(),
+        )
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("unfinished `orgscope migrate`") && said.contains("run it again"),
+        "{said}"
+    );
+    // Resumed to the end, verified.
+    let done = migrate("500").output().unwrap();
+    let said = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(
+        said.contains("blobs verified") && said.contains("rows/s") && said.contains("MiB/s"),
+        "{said}"
+    );
+    // Into a database that now holds data, a second copy is refused.
+    let again = migrate("500").output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds data"));
+
+    // The copy on PostgreSQL and S3, with the same master key, and the
+    // blob folder gone: everything is read from the bucket.
+    std::fs::rename(dir.join("blobs"), dir.join("blobs-moved")).unwrap();
+    let other = data_dir();
+    let key = std::fs::read_to_string(dir.join("master.key")).unwrap();
+    let (_copy, copy_url) = start_server_with(
+        &other,
+        &["--database-url", &target],
+        &[
+            ("ORGSCOPE_MASTER_KEY", key.trim()),
+            ("ORGSCOPE_S3_ENDPOINT", s3.as_str()),
+            ("ORGSCOPE_S3_BUCKET", bucket.as_str()),
+        ],
+    );
+    let copy = answers(&api.at(&copy_url), &tokens);
+    assert_same_answers(&original, &copy);
+    // A sealed secret opens with the same key on the copy.
+    let (_, creds) = api
+        .at(&copy_url)
+        .call(&tokens[0], "GET", "/api/v1/credentials?q=alpha", None);
+    let id = creds["items"][0]["id"].as_str().unwrap();
+    let (st, revealed) = api.at(&copy_url).call(
+        &tokens[0],
+        "POST",
+        &format!("/api/v1/credentials/{id}/reveal"),
+        Some(json!({})),
+    );
+    assert_eq!(
+        (st, revealed["secret"].as_str()),
+        (200, Some("hunter2-alpha"))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&other);
 }
