@@ -338,8 +338,8 @@ fn populate(api: &Api) -> Vec<String> {
 /// What each person is answered: every kind's listing, every resource by
 /// id (seen or 404), file contents, search, orgs, users and the audit log.
 /// The original's answers are the oracle a copy must match.
-fn answers(api: &Api, tokens: &[String]) -> std::collections::BTreeMap<String, (u16, Value)> {
-    let mut out = std::collections::BTreeMap::new();
+fn answers(api: &Api, tokens: &[String]) -> Answers {
+    let mut out = Answers::new();
     let admin = &tokens[0];
     let mut ids = Vec::new();
     for path in kind_paths() {
@@ -392,10 +392,36 @@ fn without_scores(v: &Value) -> Value {
     }
 }
 
-fn assert_same_answers(
-    original: &std::collections::BTreeMap<String, (u16, Value)>,
-    copy: &std::collections::BTreeMap<String, (u16, Value)>,
-) {
+type Answers = std::collections::BTreeMap<String, (u16, Value)>;
+
+/// The answers `api` gives now to what `before` asked ("who path" keys),
+/// leaving out of listings the items `before` did not list: what a later
+/// write added.
+fn asked_again(api: &Api, tokens: &[String], before: &Answers) -> Answers {
+    let mut out = Answers::new();
+    for (ask, (_, was)) in before {
+        let (who, path) = ask.split_once(' ').unwrap();
+        let (st, mut now) = api.call(&tokens[who.parse::<usize>().unwrap()], "GET", path, None);
+        if let (Some(items), Some(listed)) =
+            (now["items"].as_array().cloned(), was["items"].as_array())
+        {
+            let ids: Vec<&Value> = listed.iter().map(|i| &i["id"]).collect();
+            now["items"] = Value::Array(
+                items
+                    .into_iter()
+                    .filter(|i| ids.contains(&&i["id"]))
+                    .collect(),
+            );
+            if let Some(cursor) = was.get("next_cursor") {
+                now["next_cursor"] = cursor.clone();
+            }
+        }
+        out.insert(ask.clone(), (st, now));
+    }
+    out
+}
+
+fn assert_same_answers(original: &Answers, copy: &Answers) {
     assert_eq!(original.len(), copy.len());
     let mut seen = 0;
     for (ask, answer) in original {
@@ -586,4 +612,154 @@ fn migrate_a_populated_installation_to_postgres_and_s3() {
     );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&other);
+}
+
+/// `orgscope backup` while writes run, then `orgscope restore` into an
+/// empty data dir: the restored server answers everyone as the original
+/// did about everything the backup holds, including what was written
+/// before the backup began, and every blob is the same.
+#[test]
+fn backup_while_writes_run_then_restore() {
+    let dir = data_dir();
+    let (server, url) = start_server(&dir);
+    let api = Api::new(&url);
+    let tokens = populate(&api);
+    let before = answers(&api, &tokens);
+
+    // Writers: orgs, credentials and files, until told to stop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (url, token, stop) = (url.clone(), tokens[0].clone(), stop.clone());
+        std::thread::spawn(move || {
+            let api = Api::new(&url);
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                api.make(
+                    &token,
+                    "/api/v1/orgs",
+                    json!({"slug": format!("busy-{n}"), "name": "busy"}),
+                );
+                api.make(
+                    &token,
+                    "/api/v1/credentials",
+                    json!({"name": format!("busy {n}"), "org": "alpha", "secret": "s"}),
+                );
+                api.upload(
+                    &token,
+                    &format!("busy-{n}.txt"),
+                    "alpha",
+                    &"busy ".repeat(1000 * (n + 1)),
+                );
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let file = dir.with_extension("backup.zip");
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .arg("backup")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let written = writer.join().unwrap();
+    assert!(written > 0, "writes ran during the backup");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "a backup holds the master key");
+    }
+
+    // Into a data dir that is not empty: refused.
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .arg("restore")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    let restored = data_dir();
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&restored)
+        .arg("restore")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (_copy, copy_url) = start_server(&restored);
+    let copy = api.at(&copy_url);
+    // Everything from before the backup began, answered alike.
+    assert_same_answers(&before, &asked_again(&copy, &tokens, &before));
+    // What the writers made: whatever the backup holds is whole, and
+    // answered as the original answers it (files with their content).
+    let admin = &tokens[0];
+    let (_, files) = copy.call(admin, "GET", "/api/v1/files?q=busy&limit=200", None);
+    let busy = files["items"].as_array().unwrap();
+    for f in busy {
+        let path = format!("/api/v1/files/{}/content", f["id"].as_str().unwrap());
+        assert_eq!(
+            copy.call(admin, "GET", &path, None),
+            api.call(admin, "GET", &path, None),
+            "{path}"
+        );
+    }
+    let (_, orgs) = copy.call(admin, "GET", "/api/v1/orgs?limit=200", None);
+    let orgs = orgs["items"].as_array().unwrap();
+    let busy_orgs: Vec<&Value> = orgs
+        .iter()
+        .filter(|o| o["slug"].as_str().unwrap().starts_with("busy-"))
+        .collect();
+    assert!(
+        !busy.is_empty() || !busy_orgs.is_empty(),
+        "the backup holds some of what was written during it"
+    );
+    for o in busy_orgs {
+        let path = format!("/api/v1/orgs/{}", o["id"].as_str().unwrap());
+        assert_eq!(
+            copy.call(admin, "GET", &path, None),
+            api.call(admin, "GET", &path, None)
+        );
+    }
+    // A sealed secret opens: the master key came back with the data.
+    let (_, creds) = copy.call(admin, "GET", "/api/v1/credentials?q=alpha", None);
+    let id = creds["items"][0]["id"].as_str().unwrap();
+    let (st, revealed) = copy.call(
+        admin,
+        "POST",
+        &format!("/api/v1/credentials/{id}/reveal"),
+        Some(json!({})),
+    );
+    assert_eq!(
+        (st, revealed["secret"].as_str()),
+        (200, Some("hunter2-alpha"))
+    );
+    // No blob without its file, none missing.
+    let blobs = blob_files(&restored);
+    let (_, all) = copy.call(admin, "GET", "/api/v1/files?limit=200", None);
+    assert_eq!(
+        blobs.len(),
+        all["items"].as_array().unwrap().len(),
+        "{blobs:?}"
+    );
+    drop(server);
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&restored);
 }
