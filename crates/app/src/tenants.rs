@@ -143,7 +143,12 @@ pub async fn bootstrap(
     let hash = crate::secrets::hash_password(&password).map_err(|_| {
         Error::Invalid("ORGSCOPE_ADMIN_PASSWORD must be at least 8 characters".into())
     })?;
-    let tenant = tx.tenant_create("default", "Default").await?;
+    let tenant = match tx.tenant_create("default", "Default").await {
+        Ok(t) => t,
+        // Another replica starting at the same moment made it first.
+        Err(StoreError::Duplicate(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     let org = tx
         .org_create(&tenant.id, "default", "Default", None, None)
         .await?;

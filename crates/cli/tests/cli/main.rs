@@ -9,6 +9,7 @@ use serde_json::Value;
 
 mod operator;
 mod ops;
+mod replicas;
 mod settings;
 
 fn bin() -> Command {

@@ -117,14 +117,14 @@ fn a_stop_drains_in_flight_requests_within_its_bound() {
 }
 
 /// A test's HTTP client on one server.
-struct Api {
+pub(crate) struct Api {
     url: String,
     http: reqwest::Client,
     rt: tokio::runtime::Runtime,
 }
 
 impl Api {
-    fn new(url: &str) -> Api {
+    pub(crate) fn new(url: &str) -> Api {
         Api {
             url: url.to_owned(),
             http: reqwest::Client::new(),
@@ -132,11 +132,17 @@ impl Api {
         }
     }
 
-    fn at(&self, url: &str) -> Api {
+    pub(crate) fn at(&self, url: &str) -> Api {
         Api::new(url)
     }
 
-    fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) fn call(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         self.rt.block_on(async {
             let mut req = self
                 .http
@@ -161,14 +167,36 @@ impl Api {
         })
     }
 
+    /// A request with these headers (and a JSON body unless null); its status.
+    pub(crate) fn call_with(
+        &self,
+        headers: &[(&str, &str)],
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> u16 {
+        self.rt.block_on(async {
+            let mut req = self
+                .http
+                .request(method.parse().unwrap(), format!("{}{path}", self.url));
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if !body.is_null() {
+                req = req.json(&body);
+            }
+            req.send().await.unwrap().status().as_u16()
+        })
+    }
+
     /// A create that must succeed; answers the body.
-    fn make(&self, token: &str, path: &str, body: Value) -> Value {
+    pub(crate) fn make(&self, token: &str, path: &str, body: Value) -> Value {
         let (st, v) = self.call(token, "POST", path, Some(body.clone()));
         assert!((200..300).contains(&st), "POST {path} {body}: {st} {v}");
         v
     }
 
-    fn upload(&self, token: &str, name: &str, org: &str, text: &str) -> Value {
+    pub(crate) fn upload(&self, token: &str, name: &str, org: &str, text: &str) -> Value {
         self.rt.block_on(async {
             let res = self
                 .http
@@ -183,7 +211,7 @@ impl Api {
         })
     }
 
-    fn login(&self, username: &str, password: &str) -> String {
+    pub(crate) fn login(&self, username: &str, password: &str) -> String {
         let (st, v) = self.call(
             "",
             "POST",
@@ -441,7 +469,7 @@ fn assert_same_answers(original: &Answers, copy: &Answers) {
 
 /// Where PostgreSQL and S3 are for tests; `None` (skip) without them,
 /// which CI never is.
-fn postgres_and_s3() -> Option<(String, String, String)> {
+pub(crate) fn postgres_and_s3() -> Option<(String, String, String)> {
     let pg = std::env::var("ORGSCOPE_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty());
@@ -463,7 +491,7 @@ fn postgres_and_s3() -> Option<(String, String, String)> {
 }
 
 /// A new, empty PostgreSQL database beside the test server's; its URL.
-fn new_database(admin_url: &str) -> String {
+pub(crate) fn new_database(admin_url: &str) -> String {
     let name = format!(
         "orgscope_test_{}",
         std::time::SystemTime::now()
