@@ -104,6 +104,27 @@ impl Blobs {
         }
     }
 
+    /// Blob `key` as a stream of chunks; `Ok(None)` when there is no such blob.
+    async fn chunks(
+        &self,
+        key: &str,
+    ) -> Result<
+        Option<impl futures_util::Stream<Item = Result<bytes::Bytes, String>> + Unpin>,
+        String,
+    > {
+        use futures_util::StreamExt;
+        match self.store.get(&BlobPath::from(key)).await {
+            Ok(got) => {
+                let key = key.to_owned();
+                Ok(Some(got.into_stream().map(move |chunk| {
+                    chunk.map_err(|e| format!("reading blob {key}: {e}"))
+                })))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(format!("reading blob {key}: {e}")),
+        }
+    }
+
     /// Streams blob `key` into `sink` (each chunk as it arrives); answers
     /// its size and SHA-256 (hex). `Ok(None)` when there is no such blob.
     pub async fn read_into(
@@ -113,15 +134,12 @@ impl Blobs {
     ) -> Result<Option<(u64, String)>, String> {
         use futures_util::StreamExt;
         use sha2::Digest;
-        let got = match self.store.get(&BlobPath::from(key)).await {
-            Ok(got) => got,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(format!("reading blob {key}: {e}")),
+        let Some(mut stream) = self.chunks(key).await? else {
+            return Ok(None);
         };
-        let mut stream = got.into_stream();
         let (mut size, mut hash) = (0u64, sha2::Sha256::new());
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| format!("reading blob {key}: {e}"))?;
+            let chunk = chunk?;
             hash.update(&chunk);
             size += chunk.len() as u64;
             sink(&chunk)?;
@@ -136,33 +154,9 @@ impl Blobs {
         key: &str,
         mut chunks: impl FnMut() -> Result<Option<Vec<u8>>, String>,
     ) -> Result<(u64, String), String> {
-        use sha2::Digest;
-        let mut writer = self
-            .writer(key)
+        let chunks = std::iter::from_fn(move || chunks().transpose().map(|c| c.map(Into::into)));
+        self.write_stream(key, futures_util::stream::iter(chunks))
             .await
-            .map_err(|e| format!("writing blob {key}: {e}"))?;
-        let (mut size, mut hash) = (0u64, sha2::Sha256::new());
-        loop {
-            let chunk = match chunks() {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = writer.abort().await;
-                    return Err(e);
-                }
-            };
-            if let Err(e) = writer.wait_for_capacity(2).await {
-                return Err(format!("writing blob {key}: {e}"));
-            }
-            hash.update(&chunk);
-            size += chunk.len() as u64;
-            writer.put(chunk.into());
-        }
-        writer
-            .finish()
-            .await
-            .map_err(|e| format!("writing blob {key}: {e}"))?;
-        Ok((size, hex::encode(hash.finalize())))
     }
 
     /// Copies blob `key` to `target` (streamed); answers its size and SHA-256.
@@ -172,25 +166,30 @@ impl Blobs {
         key: &str,
         target: &Blobs,
     ) -> Result<Option<(u64, String)>, String> {
+        match self.chunks(key).await? {
+            Some(stream) => target.write_stream(key, stream).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn write_stream(
+        &self,
+        key: &str,
+        mut chunks: impl futures_util::Stream<Item = Result<bytes::Bytes, String>> + Unpin,
+    ) -> Result<(u64, String), String> {
         use futures_util::StreamExt;
         use sha2::Digest;
-        let got = match self.store.get(&BlobPath::from(key)).await {
-            Ok(got) => got,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(format!("reading blob {key}: {e}")),
-        };
-        let mut stream = got.into_stream();
-        let mut writer = target
+        let mut writer = self
             .writer(key)
             .await
             .map_err(|e| format!("writing blob {key}: {e}"))?;
         let (mut size, mut hash) = (0u64, sha2::Sha256::new());
-        while let Some(chunk) = stream.next().await {
+        while let Some(chunk) = chunks.next().await {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(e) => {
                     let _ = writer.abort().await;
-                    return Err(format!("reading blob {key}: {e}"));
+                    return Err(e);
                 }
             };
             if let Err(e) = writer.wait_for_capacity(2).await {
@@ -204,7 +203,7 @@ impl Blobs {
             .finish()
             .await
             .map_err(|e| format!("writing blob {key}: {e}"))?;
-        Ok(Some((size, hex::encode(hash.finalize()))))
+        Ok((size, hex::encode(hash.finalize())))
     }
 
     /// The size of blob `key`, `None` when there is none.

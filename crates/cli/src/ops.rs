@@ -97,6 +97,7 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
         totals.push(source.count_rows(&table.name).await?);
     }
     let rows = bar(totals.iter().sum::<i64>().unsigned_abs(), "rows", false);
+    let rows_started = Instant::now();
     let mut copied_rows = 0u64;
     for (table, total) in plan.iter().zip(&totals) {
         let state = progress.get(&table.name).copied().unwrap_or_default();
@@ -122,6 +123,7 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
         source.copy_self_refs(&target, table).await?;
     }
     rows.finish_with_message("rows");
+    let rows_secs = rows_started.elapsed().as_secs_f64().max(0.001);
 
     let settings = crate::settings::server(args);
     let blobs_from = Blobs::local(&dir.join("blobs")).map_err(anyhow::Error::msg)?;
@@ -132,6 +134,7 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
     let inventory = source.blob_inventory().await?;
     let total_bytes: u64 = inventory.iter().map(|(_, s, _)| s.unsigned_abs()).sum();
     let mut copied_bytes = 0u64;
+    let blobs_started = Instant::now();
     if let Some(blobs_to) = &blobs_to {
         let bytes = bar(total_bytes, "blobs to S3", true);
         for (key, size, _) in &inventory {
@@ -154,6 +157,7 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
         }
         bytes.finish_with_message("blobs to S3");
     }
+    let blob_secs = blobs_started.elapsed().as_secs_f64().max(0.001);
 
     // Verify: the same rows in each table, every blob's SHA-256.
     let check = bar(plan.len() as u64, "checking row counts", false);
@@ -191,14 +195,14 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
     source.close().await;
     target.close().await;
 
-    let secs = started.elapsed().as_secs_f64().max(0.001);
     let mib = copied_bytes as f64 / (1024.0 * 1024.0);
     println!(
-        "copied {copied_rows} rows ({:.0} rows/s) and {mib:.1} MiB of blobs ({:.1} MiB/s) in {secs:.1}s; {} tables and {} blobs verified",
-        copied_rows as f64 / secs,
-        mib / secs,
+        "copied {copied_rows} rows in {rows_secs:.1}s ({:.0} rows/s) and {mib:.1} MiB of blobs in {blob_secs:.1}s ({:.1} MiB/s); {} tables and {} blobs verified; {:.1}s in all",
+        copied_rows as f64 / rows_secs,
+        mib / blob_secs,
         plan.len(),
-        inventory.len()
+        inventory.len(),
+        started.elapsed().as_secs_f64()
     );
     let key_hint = if args.master_key.is_some() {
         "the same ORGSCOPE_MASTER_KEY".to_owned()
@@ -309,8 +313,7 @@ pub async fn backup(args: &Args, file: &Path) -> Result<()> {
         }
     }
     zip.start_file("orgscope.db", stored)?;
-    let db_bytes = std::fs::read(&snapshot)?;
-    zip.write_all(&db_bytes)?;
+    let db_bytes = std::io::copy(&mut std::fs::File::open(&snapshot)?, &mut zip)?;
     let _ = std::fs::remove_file(&snapshot);
     let key_file = dir.join("master.key");
     let with_key = key_file.exists();
@@ -333,7 +336,7 @@ pub async fn backup(args: &Args, file: &Path) -> Result<()> {
         "backed up {} ({} blobs, database {} KiB{}) to {}",
         dir.display(),
         inventory.len(),
-        db_bytes.len() / 1024,
+        db_bytes / 1024,
         if with_key { ", master key" } else { "" },
         file.display()
     );
