@@ -136,25 +136,35 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
     let mut copied_bytes = 0u64;
     let blobs_started = Instant::now();
     if let Some(blobs_to) = &blobs_to {
+        use futures_util::{StreamExt, TryStreamExt};
         let bytes = bar(total_bytes, "blobs to S3", true);
-        for (key, size, _) in &inventory {
-            // A blob already there in full is one an earlier run copied
-            // (the check below reads every blob back either way).
-            if blobs_to.size_of(key).await.map_err(anyhow::Error::msg)? == Some(size.unsigned_abs())
-            {
-                bytes.inc(size.unsigned_abs());
-                continue;
-            }
-            blobs_from
-                .copy_to(key, blobs_to)
-                .await
-                .map_err(anyhow::Error::msg)?
-                .with_context(|| {
-                    format!("blob {key} is missing from {}", dir.join("blobs").display())
-                })?;
-            bytes.inc(size.unsigned_abs());
-            copied_bytes += size.unsigned_abs();
-        }
+        // Several at once: a store's round trips, not its bandwidth, bound
+        // one small blob's copy.
+        copied_bytes = futures_util::stream::iter(&inventory)
+            .map(|(key, size, _)| {
+                let (blobs_from, bytes, dir) = (&blobs_from, &bytes, &dir);
+                async move {
+                    let size = size.unsigned_abs();
+                    // A blob already there in full is one an earlier run
+                    // copied (the check below reads every blob back anyway).
+                    if blobs_to.size_of(key).await.map_err(anyhow::Error::msg)? == Some(size) {
+                        bytes.inc(size);
+                        return Ok(0);
+                    }
+                    blobs_from
+                        .copy_to(key, blobs_to)
+                        .await
+                        .map_err(anyhow::Error::msg)?
+                        .with_context(|| {
+                            format!("blob {key} is missing from {}", dir.join("blobs").display())
+                        })?;
+                    bytes.inc(size);
+                    anyhow::Ok(size)
+                }
+            })
+            .buffer_unordered(BLOB_COPIES)
+            .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
+            .await?;
         bytes.finish_with_message("blobs to S3");
     }
     let blob_secs = blobs_started.elapsed().as_secs_f64().max(0.001);
@@ -219,6 +229,9 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
     println!("start the servers with --database-url {to} {blob_hint} and {key_hint}");
     Ok(())
 }
+
+/// Blobs `migrate` copies at once.
+const BLOB_COPIES: usize = 8;
 
 /// `orgscope backup FILE`: the embedded store's database (a consistent
 /// snapshot taken while the server runs), every file's blob and the
