@@ -157,6 +157,7 @@ impl Blobs {
         let chunks = std::iter::from_fn(move || chunks().transpose().map(|c| c.map(Into::into)));
         self.write_stream(key, futures_util::stream::iter(chunks))
             .await
+            .map_err(WriteError::into_message)
     }
 
     /// Copies blob `key` to `target` (streamed); answers its size and SHA-256.
@@ -167,42 +168,51 @@ impl Blobs {
         target: &Blobs,
     ) -> Result<Option<(u64, String)>, String> {
         match self.chunks(key).await? {
-            Some(stream) => target.write_stream(key, stream).await.map(Some),
+            Some(stream) => target
+                .write_stream(key, stream)
+                .await
+                .map(Some)
+                .map_err(WriteError::into_message),
             None => Ok(None),
         }
     }
 
-    async fn write_stream(
+    /// Writes blob `key` from `chunks`, at most two parts in flight (memory
+    /// stays flat); answers its size and SHA-256 (hex). On any failure the
+    /// partial blob is aborted: nothing is visible under `key`.
+    pub async fn write_stream<E>(
         &self,
         key: &str,
-        mut chunks: impl futures_util::Stream<Item = Result<bytes::Bytes, String>> + Unpin,
-    ) -> Result<(u64, String), String> {
+        mut chunks: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    ) -> Result<(u64, String), WriteError<E>> {
         use futures_util::StreamExt;
         use sha2::Digest;
         let mut writer = self
             .writer(key)
             .await
-            .map_err(|e| format!("writing blob {key}: {e}"))?;
+            .map_err(|e| WriteError::Store(format!("writing blob {key}: {e}")))?;
         let (mut size, mut hash) = (0u64, sha2::Sha256::new());
-        while let Some(chunk) = chunks.next().await {
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(e) => {
-                    let _ = writer.abort().await;
-                    return Err(e);
-                }
+        let failure = loop {
+            let chunk = match chunks.next().await {
+                None => break None,
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => break Some(WriteError::Source(e)),
             };
             if let Err(e) = writer.wait_for_capacity(2).await {
-                return Err(format!("writing blob {key}: {e}"));
+                break Some(WriteError::Store(format!("writing blob {key}: {e}")));
             }
             hash.update(&chunk);
             size += chunk.len() as u64;
             writer.put(chunk);
+        };
+        if let Some(failure) = failure {
+            let _ = writer.abort().await;
+            return Err(failure);
         }
         writer
             .finish()
             .await
-            .map_err(|e| format!("writing blob {key}: {e}"))?;
+            .map_err(|e| WriteError::Store(format!("writing blob {key}: {e}")))?;
         Ok((size, hex::encode(hash.finalize())))
     }
 
@@ -288,5 +298,19 @@ impl Blobs {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Why [`Blobs::write_stream`] failed: its source, or the blob store.
+pub enum WriteError<E> {
+    Source(E),
+    Store(String),
+}
+
+impl WriteError<String> {
+    fn into_message(self) -> String {
+        match self {
+            WriteError::Source(e) | WriteError::Store(e) => e,
+        }
     }
 }

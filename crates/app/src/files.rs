@@ -7,10 +7,9 @@ use orgscope_core::kind::Kind;
 use orgscope_core::policy::{self, Scope, SystemRead};
 use orgscope_store::{FileRow, FileSort, NewFile, NewResource, OrgRow, StoreError};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::audit::{Change, audit};
-use crate::blobs::Blobs;
+use crate::blobs::{Blobs, WriteError};
 use crate::secrets::hex;
 use crate::{Caller, Env, Error, OrNotFound, Result};
 
@@ -111,55 +110,33 @@ pub async fn target(env: &Env<'_>, auth: &Caller, org: Option<&str>) -> Result<T
 pub async fn store_blob<S, E>(
     blobs: &Blobs,
     key: &str,
-    mut chunks: S,
+    chunks: S,
     max: u64,
 ) -> Result<(u64, String)>
 where
     S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut writer = blobs
-        .writer(key)
-        .await
-        .map_err(|e| Error::Internal(format!("blob {key}: {e}")))?;
-    let mut hasher = Sha256::new();
     let mut size: u64 = 0;
-    let failure = loop {
-        match chunks.next().await {
-            None => break None,
-            Some(Err(e)) => {
-                break Some(Error::BadRequest(format!(
-                    "the upload was interrupted: {e}"
-                )));
-            }
-            Some(Ok(chunk)) => {
-                size += chunk.len() as u64;
-                if size > max {
-                    break Some(Error::TooLarge(format!(
-                        "the file is larger than this server accepts ({max} bytes)"
-                    )));
-                }
-                hasher.update(&chunk);
-                // Back-pressure: at most two parts in flight keeps memory flat.
-                if let Err(e) = writer.wait_for_capacity(2).await {
-                    break Some(Error::Internal(format!("blob {key}: {e}")));
-                }
-                writer.put(chunk);
-            }
+    let limited = chunks.map(|chunk| {
+        let chunk =
+            chunk.map_err(|e| Error::BadRequest(format!("the upload was interrupted: {e}")))?;
+        size += chunk.len() as u64;
+        if size > max {
+            return Err(Error::TooLarge(format!(
+                "the file is larger than this server accepts ({max} bytes)"
+            )));
         }
-    };
-    match failure {
-        Some(e) => {
-            let _ = writer.abort().await;
+        Ok(chunk)
+    });
+    match blobs.write_stream(key, limited).await {
+        Ok(written) => Ok(written),
+        Err(failure) => {
             blobs.delete(key).await;
-            Err(e)
-        }
-        None => {
-            writer
-                .finish()
-                .await
-                .map_err(|e| Error::Internal(format!("blob {key}: {e}")))?;
-            Ok((size, hex(&hasher.finalize())))
+            Err(match failure {
+                WriteError::Source(e) => e,
+                WriteError::Store(e) => Error::Internal(e),
+            })
         }
     }
 }

@@ -59,11 +59,25 @@ fn estimate(
 ) -> std::result::Result<(), u64> {
     let start = window_start(now, seconds);
     let left = start + seconds - now;
-    // previous * left / seconds + current >= budget, in integers.
-    if previous * left + current * seconds >= budget * seconds {
-        return Err(u64::try_from(left).unwrap_or(1).max(1));
+    // The estimate `t` seconds from now, if nothing more is counted, scaled
+    // by `seconds` to stay in integers: in this window the previous one's
+    // weight shrinks; in the next, this one's does.
+    let over = |t: i64| {
+        let estimate = if t < left {
+            previous * (left - t) + current * seconds
+        } else {
+            current * (left + seconds - t).max(0)
+        };
+        estimate >= budget * seconds
+    };
+    if !over(0) {
+        return Ok(());
     }
-    Ok(())
+    // Refused: the wait until the estimate falls under the budget.
+    let wait = (1..=left + seconds)
+        .find(|&t| !over(t))
+        .unwrap_or(left + seconds);
+    Err(u64::try_from(wait).unwrap_or(1))
 }
 
 impl LoginLimiter {
@@ -79,7 +93,19 @@ impl LoginLimiter {
     /// Refused while `user` (tenant and username) is locked: its own
     /// failures, from anywhere, spent its budget. Asked before the password.
     pub async fn check_user(&self, store: &Store, user: &str) -> Result<()> {
-        let answer = self.over(store, &format!("u:{user}"), self.per_user).await;
+        let key = format!("u:{user}");
+        let mut answer = self.over(store, &key, self.per_user).await;
+        if answer.is_ok() {
+            // The attempt counts before its password is checked, so guesses
+            // sent at once (to any replica) cannot all pass the check above;
+            // a success clears the count.
+            let now = unix_now();
+            let start = window_start(now, self.window);
+            let current = store.limit_hit(&key, start, self.window).await?;
+            let (previous, _) = store.limit_counts(&key, start, self.window).await?;
+            answer = estimate(now, self.window, (previous, current), self.per_user + 1)
+                .map_err(Error::TooManyRequests);
+        }
         if matches!(answer, Err(Error::TooManyRequests(_))) {
             self.locked_total.fetch_add(1, Ordering::Relaxed);
         }
@@ -96,12 +122,14 @@ impl LoginLimiter {
             .await
     }
 
-    pub async fn failed(&self, store: &Store, user: &str, address: &str) -> Result<()> {
+    /// A failed sign-in from `address` (the user's count took the attempt
+    /// in `check_user`).
+    pub async fn failed(&self, store: &Store, address: &str) -> Result<()> {
         self.failed_total.fetch_add(1, Ordering::Relaxed);
         let start = window_start(unix_now(), self.window);
-        for key in [format!("u:{user}"), format!("a:{address}")] {
-            store.limit_hit(&key, start, self.window).await?;
-        }
+        store
+            .limit_hit(&format!("a:{address}"), start, self.window)
+            .await?;
         Ok(())
     }
 
@@ -148,13 +176,27 @@ mod tests {
 
     #[test]
     fn the_window_slides_across_its_boundary() {
-        // 10 failures late in one window still count just after it ends.
-        assert!(estimate(301, 300, (10, 0), 10).is_err());
+        // 10 failures late in one window still count as it ends, and
+        // a second later, weighed by 299/300, no longer reach 10.
+        assert!(estimate(300, 300, (10, 0), 10).is_err());
+        assert!(estimate(301, 300, (10, 0), 10).is_ok());
         // Half a window on, half of them remain.
         assert!(estimate(450, 300, (10, 4), 10).is_ok());
         assert!(estimate(450, 300, (10, 5), 10).is_err());
         // A window with nothing before it is a plain count.
         assert_eq!(estimate(10, 60, (0, 2), 3), Ok(()));
-        assert_eq!(estimate(10, 60, (0, 3), 3), Err(50));
+        assert_eq!(estimate(10, 60, (0, 3), 3), Err(51));
+    }
+
+    #[test]
+    fn the_wait_is_until_the_estimate_falls_under_the_budget() {
+        // At the budget just now: only once the next window has begun and
+        // this one's weight has dropped below it.
+        assert_eq!(estimate(10, 300, (0, 10), 10), Err(291));
+        // Far over: well into the next window.
+        assert_eq!(estimate(10, 300, (0, 20), 10), Err(441));
+        // Over only through the previous window: within this one.
+        assert_eq!(estimate(300, 300, (10, 0), 10), Err(1));
+        assert_eq!(estimate(301, 300, (20, 0), 10), Err(150));
     }
 }

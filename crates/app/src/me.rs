@@ -171,7 +171,6 @@ pub async fn login(
         "{}/{username}",
         tenant.as_ref().map_or("-", |t| t.id.as_str())
     );
-    limiter.check_user(env.store, &limit_key).await?;
     // Named tenant: only its users. No tenant: superusers (who have no
     // tenant) and the users of the server's only tenant are both candidates,
     // so a tenant user named like a superuser never shadows them; both are
@@ -192,6 +191,10 @@ pub async fn login(
         Some(_) => None,
     };
     drop(tx);
+    // With the read transaction closed: the count takes a connection of its
+    // own, and logins holding one each while waiting for another would
+    // empty the pool.
+    limiter.check_user(env.store, &limit_key).await?;
     let hash = |u: &Option<UserRow>| u.as_ref().map(|u| u.password_hash.clone());
     let super_hash = superuser.as_ref().map(hash);
     let tenant_hash = hash(&tenant_user);
@@ -211,7 +214,7 @@ pub async fn login(
     let user = match found {
         Some(u) if u.disabled == 0 => u,
         _ => {
-            limiter.failed(env.store, &limit_key, address).await?;
+            limiter.failed(env.store, address).await?;
             limiter.check_address(env.store, address).await?;
             if tenant.is_none() && tenant_ref.is_none() {
                 return Err(Error::Invalid(

@@ -406,7 +406,7 @@ pub async fn sign_in(
     let given = password.to_owned();
     let ok = off_the_workers(move || verify_password(&given, hash.as_deref())).await?;
     let Some(dev) = dev.filter(|_| ok) else {
-        limiter.failed(env.store, &limit_key, address).await?;
+        limiter.failed(env.store, address).await?;
         limiter.check_address(env.store, address).await?;
         return Err(Error::Unauthorized);
     };

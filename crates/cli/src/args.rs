@@ -217,7 +217,8 @@ pub enum Command {
         #[arg(long)]
         from: String,
         /// The PostgreSQL database to copy into (postgres://user@host/db); empty.
-        #[arg(long)]
+        /// A URL with a password belongs in the variable, not on the command line.
+        #[arg(long, env = "ORGSCOPE_MIGRATE_TO")]
         to: String,
         /// Rows written a transaction.
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=5000))]

@@ -63,7 +63,10 @@ fn source_dir(from: &str) -> Result<PathBuf> {
 pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()> {
     let dir = source_dir(from)?;
     if !to.starts_with("postgres://") && !to.starts_with("postgresql://") {
-        bail!("--to {to}: the target is a PostgreSQL URL (postgres://user@host/db)");
+        bail!(
+            "--to {}: the target is a PostgreSQL URL (postgres://user@host/db)",
+            shown(to)
+        );
     }
     let started = Instant::now();
     let source_url = format!("sqlite://{}", dir.join("orgscope.db").display());
@@ -72,7 +75,7 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
         .with_context(|| format!("opening {source_url}"))?;
     let target = Store::connect(to)
         .await
-        .with_context(|| format!("opening {to}"))?;
+        .with_context(|| format!("opening {}", shown(to)))?;
     let name = std::fs::canonicalize(&dir)
         .unwrap_or_else(|_| dir.clone())
         .display()
@@ -80,13 +83,14 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
     let resuming = target.copy_unfinished().await?.is_some();
     if !resuming && !target.is_empty().await? {
         bail!(
-            "--to {to}: that database already holds data; a copy goes into an empty database (create one: createdb NAME)"
+            "--to {}: that database already holds data; a copy goes into an empty database (create one: createdb NAME)",
+            shown(to)
         );
     }
     let progress = target
         .copy_begin(&name)
         .await
-        .map_err(|e| anyhow::anyhow!("--to {to}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--to {}: {e}", shown(to)))?;
     if resuming {
         eprintln!("resuming the unfinished copy from {name}");
     }
@@ -103,6 +107,9 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
         let state = progress.get(&table.name).copied().unwrap_or_default();
         if state.done {
             rows.inc(total.unsigned_abs());
+            // A table is marked done with its last batch; its references to
+            // itself come after, so an earlier run may have stopped between.
+            source.copy_self_refs(&target, table).await?;
             continue;
         }
         rows.set_message(table.name.clone());
@@ -175,7 +182,7 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
         let copied = target.count_rows(&table.name).await?;
         if copied != *total {
             bail!(
-                "{}: {total} rows in the source, {copied} in the target; was the source changed during the copy? stop its server and run the same command again",
+                "{}: {total} rows in the source, {copied} in the target: the source changed during the copy. Stop its server, empty the target (dropdb and createdb) and copy again",
                 table.name
             );
         }
@@ -192,12 +199,27 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
             })
             .await
             .map_err(anyhow::Error::msg)?;
-        match read {
-            Some((_, got)) if got == *sha256 => {}
-            Some((_, got)) => bail!(
-                "blob {key}: SHA-256 {got}, the file says {sha256}; run the same command again to copy it anew"
+        match (read, &blobs_to) {
+            (Some((_, got)), _) if got == *sha256 => {}
+            (Some((_, got)), Some(blobs_to)) => {
+                // Gone, the next run copies it anew instead of skipping it.
+                blobs_to.delete(key).await;
+                bail!(
+                    "blob {key}: SHA-256 {got} in the bucket, the file says {sha256}; it was removed there: run the same command again to copy it anew (should that fail the same way, the source blob in {} is damaged)",
+                    dir.join("blobs").display()
+                )
+            }
+            (Some((_, got)), None) => bail!(
+                "blob {key} in {}: SHA-256 {got}, the file says {sha256}: the blob folder is damaged; restore it from a backup",
+                dir.join("blobs").display()
             ),
-            None => bail!("blob {key} is missing from the target"),
+            (None, Some(_)) => {
+                bail!("blob {key} is missing from the bucket: run the same command again")
+            }
+            (None, None) => bail!(
+                "blob {key} is missing from {}: the blob folder is damaged; restore it from a backup",
+                dir.join("blobs").display()
+            ),
         }
     }
     hashes.finish_with_message("blob hashes match");
@@ -226,8 +248,41 @@ pub async fn migrate(args: &Args, from: &str, to: &str, batch: i64) -> Result<()
         Some(s3) => format!("--s3-bucket {}", s3.bucket),
         None => format!("--data-dir {} (the blobs stay there)", dir.display()),
     };
-    println!("start the servers with --database-url {to} {blob_hint} and {key_hint}");
+    println!(
+        "start the servers with --database-url {} {blob_hint} and {key_hint}",
+        shown(to)
+    );
     Ok(())
+}
+
+/// A database URL as it may be printed: without its password.
+fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    match authority.rsplit_once('@') {
+        Some((user_info, _)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{}", &rest[user_info.len() + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Paths removed when dropped (what a failed backup leaves).
+struct Leftovers(Vec<PathBuf>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(path)
+            } else {
+                std::fs::remove_file(path)
+            };
+        }
+    }
 }
 
 /// Blobs `migrate` copies at once.
@@ -257,32 +312,44 @@ pub async fn backup(args: &Args, file: &Path) -> Result<()> {
     if file.exists() {
         bail!("{} exists: give a new file name", file.display());
     }
-    let store = Store::connect(&format!("sqlite://{}", db.display())).await?;
+    // As it is: a backup never migrates the database a server is using.
+    let store = Store::connect_as_is(&format!("sqlite://{}", db.display())).await?;
     let blobs = Blobs::local(&dir.join("blobs")).map_err(anyhow::Error::msg)?;
     let out = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(file)
         .with_context(|| format!("cannot create {}", file.display()))?;
+    // Until the backup is whole, the zip and the snapshot beside it go
+    // with any error: both hold every secret.
+    let snapshot_dir = file.with_file_name(format!(".orgscope-backup-{}", std::process::id()));
+    let mut leftovers = Leftovers(vec![file.to_owned(), snapshot_dir.clone()]);
     #[cfg(unix)]
     {
-        // It holds the master key and every secret it seals.
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&snapshot_dir)
+            .with_context(|| format!("cannot create {}", snapshot_dir.display()))?;
     }
+    #[cfg(not(unix))]
+    std::fs::create_dir(&snapshot_dir)?;
+    let snapshot = snapshot_dir.join("orgscope.db");
     let mut zip = zip::ZipWriter::new(out);
     let stored = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .large_file(true);
-    let snapshot = file.with_extension("snapshot.db");
     let mut written = std::collections::BTreeSet::new();
+    let mut vanished = std::collections::BTreeSet::new();
     // A blob deleted between the snapshot and its copy belongs to a file
-    // deleted since: take a new snapshot, which no longer has it.
+    // deleted since: take a new snapshot, which no longer has it. One that
+    // a later snapshot still names is lost, not deleted.
     let mut inventory = Vec::new();
     for attempt in 1..=5 {
         let _ = std::fs::remove_file(&snapshot);
         store.snapshot_into(&snapshot.display().to_string()).await?;
-        let snap = Store::connect(&format!("sqlite://{}", snapshot.display())).await?;
+        let snap = Store::connect_as_is(&format!("sqlite://{}", snapshot.display())).await?;
         inventory = snap.blob_inventory().await?;
         snap.close().await;
         let todo: u64 = inventory
@@ -295,6 +362,12 @@ pub async fn backup(args: &Args, file: &Path) -> Result<()> {
         for (key, _, sha256) in &inventory {
             if written.contains(key) {
                 continue;
+            }
+            if vanished.contains(key) {
+                bail!(
+                    "blob {key} is missing from {} while a file still refers to it: the blob folder is damaged",
+                    dir.join("blobs").display()
+                );
             }
             zip.start_file(format!("blobs/{key}"), stored)?;
             let got = blobs
@@ -311,9 +384,10 @@ pub async fn backup(args: &Args, file: &Path) -> Result<()> {
                 Some((_, got)) => bail!(
                     "blob {key} has SHA-256 {got} but its file says {sha256}: the blob folder is damaged"
                 ),
+                // Its empty entry stays out of the manifest.
                 None => {
                     missing = true;
-                    written.insert(key.clone());
+                    vanished.insert(key.clone());
                 }
             }
         }
@@ -327,12 +401,16 @@ pub async fn backup(args: &Args, file: &Path) -> Result<()> {
     }
     zip.start_file("orgscope.db", stored)?;
     let db_bytes = std::io::copy(&mut std::fs::File::open(&snapshot)?, &mut zip)?;
-    let _ = std::fs::remove_file(&snapshot);
     let key_file = dir.join("master.key");
     let with_key = key_file.exists();
     if with_key {
         zip.start_file("master.key", stored)?;
         zip.write_all(&std::fs::read(&key_file)?)?;
+    } else {
+        eprintln!(
+            "orgscope: the master key is not in {} (it comes from ORGSCOPE_MASTER_KEY): the backup does not hold it; keep the key with the backup, a restore needs it to read the secrets",
+            dir.display()
+        );
     }
     let manifest = json!({
         "format": BACKUP_FORMAT,
@@ -345,6 +423,9 @@ pub async fn backup(args: &Args, file: &Path) -> Result<()> {
     zip.write_all(serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     zip.finish()?;
     store.close().await;
+    // Whole: keep the zip, drop the snapshot.
+    leftovers.0.remove(0);
+    drop(leftovers);
     println!(
         "backed up {} ({} blobs, database {} KiB{}) to {}",
         dir.display(),
@@ -454,5 +535,28 @@ pub async fn restore(args: &Args, file: &Path) -> Result<()> {
         manifest["created_at"].as_str().unwrap_or("?"),
         dir.display()
     );
+    if manifest["master_key"] != true && args.master_key.is_none() {
+        eprintln!(
+            "orgscope: the backup holds no master key (its server had it from ORGSCOPE_MASTER_KEY): serve with that same ORGSCOPE_MASTER_KEY, or the secrets sealed with it stay unreadable"
+        );
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn a_shown_url_keeps_no_password() {
+        assert_eq!(
+            shown("postgres://app:s3cr:et@db.internal:5432/orgscope"),
+            "postgres://app:***@db.internal:5432/orgscope"
+        );
+        assert_eq!(
+            shown("postgres://app@db/orgscope"),
+            "postgres://app@db/orgscope"
+        );
+        assert_eq!(shown("postgres://db/orgscope"), "postgres://db/orgscope");
+    }
 }

@@ -600,7 +600,14 @@ pub async fn serve_until(
             removed => tracing::info!(removed, "removed uploads cut short"),
         }
     }
-    state.store.close().await;
+    // Requests cut short may still hold connections in their own tasks:
+    // the pool's close waits for them only so long (they end with the process).
+    if tokio::time::timeout(std::time::Duration::from_secs(5), state.store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections still in use after 5s: stopping without them");
+    }
     Ok(finished)
 }
 

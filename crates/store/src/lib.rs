@@ -226,6 +226,14 @@ pub fn now() -> String {
 impl Store {
     /// Connects (`sqlite://path` or `postgres://…`) and applies migrations.
     pub async fn connect(url: &str) -> Result<Store> {
+        let store = Store::connect_as_is(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating: for operator tools that read a database
+    /// a server of another release may be serving (backups).
+    pub async fn connect_as_is(url: &str) -> Result<Store> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -265,7 +273,6 @@ impl Store {
             backend,
             statements: Arc::default(),
         };
-        store.migrate().await?;
         Ok(store)
     }
 

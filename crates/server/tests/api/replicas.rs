@@ -64,6 +64,23 @@ async fn login_limits_and_key_rates_hold_across_replicas() {
             );
         }
 
+        // Guesses sent all at once, half to each replica: no more than the
+        // budget of them reach the password check.
+        one.fast_user("rushed", "user", &[]).await;
+        let guesses =
+            (0..30).map(|i| login_from(replicas[i % 2], "203.0.113.2", "rushed", "wrong"));
+        let answers = futures_util::future::join_all(guesses).await;
+        let checked = answers.iter().filter(|st| **st == UNAUTHORIZED).count();
+        assert!(
+            checked <= 10
+                && answers
+                    .iter()
+                    .all(|st| *st == UNAUTHORIZED || *st == LIMITED),
+            "{backend:?}: {checked} of 30 simultaneous guesses were checked: {answers:?}"
+        );
+        let st = login_from(&two, "203.0.113.2", "rushed", FAST_PASSWORD).await;
+        assert_eq!(st, LIMITED, "{backend:?}: the rushed user stays locked");
+
         // An address's budget of 50 failures (over many usernames), spread
         // over both: the 50th is refused wherever it lands. The proxy's own
         // address and other clients behind it go on.
