@@ -786,6 +786,39 @@ fn backup_while_writes_run_then_restore() {
         all["items"].as_array().unwrap().len(),
         "{blobs:?}"
     );
+
+    // A blob lost while its file stays: the backup fails naming it, and
+    // leaves neither a zip that could not be restored nor its snapshot.
+    let lost = blob_files(&dir)
+        .into_iter()
+        .find(|b| !b.contains('#'))
+        .unwrap();
+    std::fs::remove_file(dir.join("blobs/files").join(&lost)).unwrap();
+    let broken = dir.with_extension("broken.zip");
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .arg("backup")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("damaged") && said.contains(&lost),
+        "{said}"
+    );
+    assert!(!broken.exists(), "an unrestorable backup was left");
+    let beside: Vec<_> = std::fs::read_dir(broken.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".orgscope-backup-")
+        })
+        .collect();
+    assert!(beside.is_empty(), "the snapshot was left: {beside:?}");
+
     drop(server);
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_dir_all(&dir);
