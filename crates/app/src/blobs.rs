@@ -262,26 +262,36 @@ impl Blobs {
         removed
     }
 
-    /// Removes what a crash left behind: half-written uploads (local staging
-    /// files) and complete blobs no file refers to. On S3, incomplete multipart
-    /// uploads are invisible (a bucket lifecycle rule aborts them) and only
-    /// orphans older than an hour are removed, so another replica's upload in
-    /// flight is never touched.
-    pub async fn sweep(&self, store: &Store) -> Result<usize, String> {
-        use futures_util::StreamExt;
-        let mut removed = self.remove_partials();
-        let cutoff = if self.local.is_some() {
-            None
+    /// Blobs older than this may be orphans [`Blobs::remove_orphans`]
+    /// removes: locally, whatever was there before now (one process owns
+    /// the folder, and it has taken no upload yet); on S3, blobs older than
+    /// an hour, so another replica's upload in flight is never touched.
+    #[must_use]
+    pub fn orphan_cutoff(&self) -> std::time::SystemTime {
+        let now = std::time::SystemTime::now();
+        if self.local.is_some() {
+            now
         } else {
-            Some(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
-        };
+            now - std::time::Duration::from_secs(3600)
+        }
+    }
+
+    /// Removes complete blobs last written before `cutoff` that no file
+    /// refers to (what a crash between a blob and its file left behind);
+    /// answers how many. Runs beside requests: a blob is found by its key
+    /// through an index, one question a blob.
+    pub async fn remove_orphans(
+        &self,
+        store: &Store,
+        cutoff: std::time::SystemTime,
+    ) -> Result<usize, String> {
+        use futures_util::StreamExt;
+        let mut removed = 0;
         let mut listing = self.store.list(Some(&BlobPath::from(FILES_PREFIX)));
         let mut candidates = Vec::new();
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(|e| format!("listing blobs: {e}"))?;
-            let old_enough =
-                cutoff.is_none_or(|c| std::time::SystemTime::from(meta.last_modified) < c);
-            if old_enough {
+            if std::time::SystemTime::from(meta.last_modified) < cutoff {
                 candidates.push(meta.location.to_string());
             }
         }

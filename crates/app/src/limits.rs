@@ -59,16 +59,18 @@ fn estimate(
 ) -> std::result::Result<(), u64> {
     let start = window_start(now, seconds);
     let left = start + seconds - now;
-    // The estimate `t` seconds from now, if nothing more is counted, scaled
-    // by `seconds` to stay in integers: in this window the previous one's
-    // weight shrinks; in the next, this one's does.
+    // The estimate `t` seconds from now, if nothing more is counted: in
+    // this window the previous one's count weighs by its overlap, in the
+    // next this one's does. Rounded up, so a burst that straddles a
+    // boundary counts whole until a whole attempt has slid out.
+    let weighed = |count: i64, overlap: i64| (count * overlap.max(0) + seconds - 1) / seconds;
     let over = |t: i64| {
         let estimate = if t < left {
-            previous * (left - t) + current * seconds
+            weighed(previous, left - t) + current
         } else {
-            current * (left + seconds - t).max(0)
+            weighed(current, left + seconds - t)
         };
-        estimate >= budget * seconds
+        estimate >= budget
     };
     if !over(0) {
         return Ok(());
@@ -176,27 +178,28 @@ mod tests {
 
     #[test]
     fn the_window_slides_across_its_boundary() {
-        // 10 failures late in one window still count as it ends, and
-        // a second later, weighed by 299/300, no longer reach 10.
+        // 10 failures late in one window count whole until a whole one has
+        // slid out of the last 300 s (10 x 270/300 = 9).
         assert!(estimate(300, 300, (10, 0), 10).is_err());
-        assert!(estimate(301, 300, (10, 0), 10).is_ok());
+        assert!(estimate(329, 300, (10, 0), 10).is_err());
+        assert!(estimate(330, 300, (10, 0), 10).is_ok());
         // Half a window on, half of them remain.
         assert!(estimate(450, 300, (10, 4), 10).is_ok());
         assert!(estimate(450, 300, (10, 5), 10).is_err());
         // A window with nothing before it is a plain count.
         assert_eq!(estimate(10, 60, (0, 2), 3), Ok(()));
-        assert_eq!(estimate(10, 60, (0, 3), 3), Err(51));
+        assert_eq!(estimate(10, 60, (0, 3), 3), Err(70));
     }
 
     #[test]
     fn the_wait_is_until_the_estimate_falls_under_the_budget() {
         // At the budget just now: only once the next window has begun and
         // this one's weight has dropped below it.
-        assert_eq!(estimate(10, 300, (0, 10), 10), Err(291));
+        assert_eq!(estimate(10, 300, (0, 10), 10), Err(320));
         // Far over: well into the next window.
-        assert_eq!(estimate(10, 300, (0, 20), 10), Err(441));
+        assert_eq!(estimate(10, 300, (0, 20), 10), Err(455));
         // Over only through the previous window: within this one.
-        assert_eq!(estimate(300, 300, (10, 0), 10), Err(1));
-        assert_eq!(estimate(301, 300, (20, 0), 10), Err(150));
+        assert_eq!(estimate(300, 300, (10, 0), 10), Err(30));
+        assert_eq!(estimate(301, 300, (20, 0), 10), Err(164));
     }
 }

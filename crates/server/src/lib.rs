@@ -644,13 +644,26 @@ pub async fn serve_metrics(
         .await
 }
 
-/// Start-up housekeeping: removes what a crash left half-written and resumes
-/// extractions that never finished (in the background).
+/// Start-up housekeeping: removes what a crash left half-written, then (in
+/// the background, so a large store starts at once) blobs no file refers to,
+/// and resumes extractions that never finished.
 pub async fn recover(state: &AppState) -> Result<(), String> {
-    let removed = state.blobs.sweep(&state.store).await?;
+    let removed = state.blobs.remove_partials();
     if removed > 0 {
-        tracing::info!(removed, "removed partial or orphaned blobs");
+        tracing::info!(removed, "removed uploads a stop cut short");
     }
+    let (blobs, store, cutoff) = (
+        state.blobs.clone(),
+        state.store.clone(),
+        state.blobs.orphan_cutoff(),
+    );
+    tokio::spawn(async move {
+        match blobs.remove_orphans(&store, cutoff).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed blobs no file refers to"),
+            Err(e) => tracing::warn!(error = %e, "the orphan sweep stopped"),
+        }
+    });
     tokio::spawn(extract::resume(
         state.store.clone(),
         state.blobs.clone(),

@@ -195,8 +195,9 @@ impl Tx {
     /// Whether a blob belongs to a file (start-up sweep of orphans; not
     /// scoped: it answers only yes or no to the server itself).
     pub async fn blob_is_referenced(&mut self, blob_key: &str) -> Result<bool> {
-        let mut sql = Sql::new("SELECT COUNT(*) FROM files WHERE blob_key = ");
-        sql.arg(blob_key);
+        // Through files_blob_key: one probe, whatever the number of files.
+        let mut sql = Sql::new("SELECT COUNT(*) FROM (SELECT 1 FROM files WHERE blob_key = ");
+        sql.arg(blob_key).push(" LIMIT 1) f");
         let (n,): (i64,) = sql.query_as().fetch_one(self.conn()).await.ctx()?;
         Ok(n > 0)
     }

@@ -86,7 +86,10 @@ async fn files_live_on_s3_compatible_storage() {
         .put(&BlobPath::from("files/file_orphan"), b"x".to_vec().into())
         .await
         .unwrap();
-    blobs.sweep(&s.store).await.unwrap();
+    blobs
+        .remove_orphans(&s.store, blobs.orphan_cutoff())
+        .await
+        .unwrap();
     assert!(store.head(&BlobPath::from(key.as_str())).await.is_ok());
     let (st, _) = s.delete(&s.admin, &format!("/api/v1/files/{id}")).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
