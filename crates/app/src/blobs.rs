@@ -287,6 +287,7 @@ impl Blobs {
     ) -> Result<usize, String> {
         use futures_util::StreamExt;
         let mut removed = 0;
+        let started = std::time::Instant::now();
         let mut listing = self.store.list(Some(&BlobPath::from(FILES_PREFIX)));
         let mut candidates = Vec::new();
         while let Some(meta) = listing.next().await {
@@ -295,6 +296,7 @@ impl Blobs {
                 candidates.push(meta.location.to_string());
             }
         }
+        let checked = candidates.len();
         for key in candidates {
             let mut tx = store.read().await.map_err(|e| e.to_string())?;
             let referenced = tx
@@ -307,6 +309,12 @@ impl Blobs {
                 removed += 1;
             }
         }
+        tracing::info!(
+            checked,
+            removed,
+            ms = started.elapsed().as_millis(),
+            "orphan sweep done"
+        );
         Ok(removed)
     }
 }

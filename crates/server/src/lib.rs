@@ -658,10 +658,8 @@ pub async fn recover(state: &AppState) -> Result<(), String> {
         state.blobs.orphan_cutoff(),
     );
     tokio::spawn(async move {
-        match blobs.remove_orphans(&store, cutoff).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "removed blobs no file refers to"),
-            Err(e) => tracing::warn!(error = %e, "the orphan sweep stopped"),
+        if let Err(e) = blobs.remove_orphans(&store, cutoff).await {
+            tracing::warn!(error = %e, "the orphan sweep stopped");
         }
     });
     tokio::spawn(extract::resume(

@@ -667,8 +667,10 @@ fn backup_while_writes_run_then_restore() {
 
     // Writers: orgs, credentials and files, until told to stop.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rounds = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writer = {
-        let (url, token, stop) = (url.clone(), tokens[0].clone(), stop.clone());
+        let (url, token, stop, rounds) =
+            (url.clone(), tokens[0].clone(), stop.clone(), rounds.clone());
         std::thread::spawn(move || {
             let api = Api::new(&url);
             let mut n = 0;
@@ -690,11 +692,15 @@ fn backup_while_writes_run_then_restore() {
                     &"busy ".repeat(1000 * (n + 1)),
                 );
                 n += 1;
+                rounds.store(n, std::sync::atomic::Ordering::SeqCst);
             }
             n
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    // The backup starts once writes are under way (and they go on during it).
+    while rounds.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let file = dir.with_extension("backup.zip");
     let out = bin()
         .arg("--data-dir")

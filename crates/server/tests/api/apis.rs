@@ -368,7 +368,9 @@ async fn keys_are_rate_limited_and_their_last_use_is_recorded() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=60).contains(&retry));
+    // Until the estimate over the last minute falls under the rate: within
+    // this window and the next.
+    assert!((1..=120).contains(&retry), "{retry}");
     // Last use reaches the database in batches (the server flushes every few
     // seconds; the test flushes at once).
     s.flush_gateway().await;
