@@ -569,15 +569,7 @@ fn migrate_a_populated_installation_to_postgres_and_s3() {
     first.wait().unwrap();
     // Orgs come before resources and are marked done with their last batch;
     // as if stopped before their references to each other were set.
-    let out = std::process::Command::new("psql")
-        .args([&target, "-tAc", "UPDATE orgs SET parent_id = NULL"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::replicas::psql(&target, "UPDATE orgs SET parent_id = NULL");
     // A server will not start on a half-copied database.
     let refused = bin()
         .args([

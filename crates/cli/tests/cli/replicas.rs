@@ -128,7 +128,7 @@ fn replica(dir: &Path, port: u16, database: &str, key: &str, s3: &[(&str, &str)]
     Server(child)
 }
 
-fn psql(database: &str, sql: &str) -> String {
+pub(crate) fn psql(database: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .args([database, "-tAc", sql])
         .output()
