@@ -96,15 +96,16 @@ impl LoginLimiter {
     /// failures, from anywhere, spent its budget. Asked before the password.
     pub async fn check_user(&self, store: &Store, user: &str) -> Result<()> {
         let key = format!("u:{user}");
-        let mut answer = self.over(store, &key, self.per_user).await;
+        let now = unix_now();
+        let start = window_start(now, self.window);
+        let (previous, current) = store.limit_counts(&key, start, self.window).await?;
+        let mut answer = estimate(now, self.window, (previous, current), self.per_user)
+            .map_err(Error::TooManyRequests);
         if answer.is_ok() {
             // The attempt counts before its password is checked, so guesses
             // sent at once (to any replica) cannot all pass the check above;
             // a success clears the count.
-            let now = unix_now();
-            let start = window_start(now, self.window);
             let current = store.limit_hit(&key, start, self.window).await?;
-            let (previous, _) = store.limit_counts(&key, start, self.window).await?;
             answer = estimate(now, self.window, (previous, current), self.per_user + 1)
                 .map_err(Error::TooManyRequests);
         }
