@@ -5,7 +5,7 @@
 //! previews ask the same function.
 
 use orgscope_core::access::{self, Because, Explained, Group, KindRules};
-use orgscope_core::ids::{OrgId, UserId};
+use orgscope_core::ids::OrgId;
 use orgscope_core::kind::Kind;
 use orgscope_core::policy::{self, OrgSelector, Principal, Role, Scope, SystemRead};
 use orgscope_store::{Page, ResourceRow, StoreError, Tx, UserSet};
@@ -343,6 +343,26 @@ fn decide(
     }
 }
 
+/// The users who see what is at `at` and may lose sight of it:
+/// superusers, admins and auditors see either way.
+fn audience<'a>(
+    groups: &'a [Group],
+    at: &'a Scope,
+    created_by: Option<&'a str>,
+) -> Vec<UserSet<'a>> {
+    groups
+        .iter()
+        .filter(|g| {
+            g.see
+                && !matches!(
+                    g.because,
+                    Because::Superuser | Because::Admin | Because::Auditor
+                )
+        })
+        .filter_map(|g| user_set(g, at, created_by))
+        .collect()
+}
+
 /// The users a group of people names.
 fn user_set<'a>(
     g: &'a Group,
@@ -384,24 +404,27 @@ async fn users_of(
     let count = tx.user_set_count(&set).await?;
     let mut rows = tx.user_set_page(&set, page).await?;
     let next = crate::input::next_cursor(&mut rows, page, |(id, _)| id.clone());
-    let names = nameable_page(tx, &auth.principal, g, rows).await?;
+    let all_of = match &g.because {
+        Because::MemberOf(org) => Some(org),
+        _ => None,
+    };
+    let names = nameable_page(tx, &auth.principal, all_of, rows).await?;
     Ok((count, names, next))
 }
 
 /// The names of a page of users that `p` may learn: one query per org whose
-/// members `p` may name (none when the group is such an org's members).
+/// members `p` may name (none when all of them are members, `all_of`, of
+/// such an org).
 async fn nameable_page(
     tx: &mut Tx,
     p: &Principal,
-    g: &Group,
+    all_of: Option<&OrgId>,
     rows: Vec<(String, String)>,
 ) -> Result<Vec<String>> {
     let Some(orgs) = policy::named_users(p) else {
         return Ok(rows.into_iter().map(|(_, name)| name).collect());
     };
-    if let Because::MemberOf(org) = &g.because
-        && orgs.contains(org)
-    {
+    if all_of.is_some_and(|org| orgs.contains(org)) {
         return Ok(rows.into_iter().map(|(_, name)| name).collect());
     }
     let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
@@ -450,101 +473,53 @@ async fn keys_of(
     Ok((count, names, None))
 }
 
-/// The enabled users of the tenant who see what is at `from` and would not
-/// see it at `to` (`None`: deleted): `(id, username)`. The re-scope and
-/// org-deletion previews ask this, with core's `explain`, as the explain
-/// route does. Only `from`'s groups can lose it, and only memberships of the
-/// two scopes' orgs can decide (DESIGN 3, Read): a query per group page and
-/// per org, not per user.
-pub async fn users_losing(
+/// Who a move or a deletion takes sight from: how many enabled users see
+/// what is at `from` and would not at `to` (`None`: deleted), and a page of
+/// the names the caller may know.
+#[derive(Debug, Default)]
+pub struct Moving {
+    pub names: Vec<String>,
+    pub count: i64,
+    pub next_cursor: Option<String>,
+}
+
+/// The users who see what is at `from` and would not at `to`, answered as
+/// the explain route answers groups: core's groups name the sets (members
+/// of an org, the tenant's users, the creator), and the store counts and
+/// pages "in `from`'s sets, in none of `to`'s" on their indexes. An org to
+/// org move reads the two orgs' members, never the tenant's users.
+/// Superusers, admins and auditors see either way: no move takes anything
+/// from them.
+pub async fn users_moving(
     tx: &mut Tx,
+    p: &Principal,
     rules: KindRules,
     from: &Scope,
     to: Option<&Scope>,
     created_by: Option<&str>,
-) -> Result<Vec<(String, String)>> {
-    let mut members: Vec<(OrgId, std::collections::BTreeSet<String>)> = Vec::new();
-    for org in [from.org.as_ref(), to.and_then(|t| t.org.as_ref())]
-        .into_iter()
-        .flatten()
-    {
-        let ids = tx
-            .memberships_in(org)
-            .await?
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect();
-        members.push((org.clone(), ids));
-    }
-    let mut out = std::collections::BTreeMap::new();
-    for g in access::groups(rules, from, created_by) {
-        let role = match g.because {
-            // Superusers see everything everywhere; admins and auditors all
-            // of their tenant: a move or a deletion takes nothing from them.
-            Because::Superuser | Because::Admin | Because::Auditor => continue,
-            _ => Role::User,
-        };
-        let Some(set) = user_set(&g, from, created_by) else {
-            continue;
-        };
-        let mut after = None;
-        loop {
-            let page = Page {
-                limit: 500,
-                after: after.clone(),
-            };
-            let rows = tx.user_set_page(&set, &page).await?;
-            let done = rows.len() < 500;
-            after = rows.last().map(|(id, _)| id.clone());
-            for (id, name) in rows {
-                let member_of = members
-                    .iter()
-                    .filter(|(_, ids)| ids.contains(&id))
-                    .map(|(org, _)| org.clone())
-                    .collect();
-                let p = Principal {
-                    tenant: from.tenant.clone(),
-                    actor: policy::Actor::User {
-                        id: UserId::from(&id),
-                        role,
-                        member_of,
-                        managing: Default::default(),
-                    },
-                };
-                let sees = |at: &Scope| access::explain(&p, rules, at, created_by).see.allowed;
-                if sees(from) && !to.is_some_and(sees) {
-                    out.insert(id, name);
-                }
-            }
-            if done {
-                break;
-            }
-        }
-    }
-    Ok(out.into_iter().collect())
-}
-
-/// The users as `p` may learn them (names), and how many there are: one
-/// query per org whose members `p` may name, not one per user.
-pub async fn nameable(
-    tx: &mut Tx,
-    p: &Principal,
-    users: &[(String, String)],
-) -> Result<(Vec<String>, usize)> {
-    let names = match policy::named_users(p) {
-        None => users.iter().map(|(_, name)| name.clone()).collect(),
-        Some(orgs) => {
-            let mut known: std::collections::BTreeSet<String> =
-                p.user_id().map(str::to_owned).into_iter().collect();
-            for org in &orgs {
-                known.extend(tx.memberships_in(org).await?.into_iter().map(|(u, _)| u));
-            }
-            users
-                .iter()
-                .filter(|(id, _)| known.contains(id))
-                .map(|(_, name)| name.clone())
-                .collect()
-        }
+    after: Option<String>,
+) -> Result<Moving> {
+    let from_groups = access::groups(rules, from, created_by);
+    let to_groups = to
+        .map(|t| access::groups(rules, t, created_by))
+        .unwrap_or_default();
+    let from_sets = audience(&from_groups, from, created_by);
+    let to_sets = match to {
+        Some(t) => audience(&to_groups, t, created_by),
+        None => Vec::new(),
     };
-    Ok((names, users.len()))
+    let count = tx.users_between_count(&from_sets, &to_sets).await?;
+    let page = Page {
+        limit: PAGE + 1,
+        after,
+    };
+    let mut rows = tx.users_between_page(&from_sets, &to_sets, &page).await?;
+    let next_cursor = crate::input::next_cursor(&mut rows, &page, |(id, _)| id.clone());
+    // Everyone losing sight of an org's resource is a member of it.
+    let names = nameable_page(tx, p, from.org.as_ref(), rows).await?;
+    Ok(Moving {
+        names,
+        count,
+        next_cursor,
+    })
 }

@@ -111,6 +111,10 @@ pub struct OrgDisposal {
     /// Answer the impact and change nothing.
     #[serde(default)]
     pub preview: bool,
+    /// With `preview`: more names of users losing access, from this
+    /// `users_losing_access_next_cursor`.
+    #[serde(default)]
+    pub losing_cursor: Option<String>,
 }
 
 /// What deleting an org does (answered by a preview, and audited).
@@ -126,10 +130,12 @@ pub struct OrgImpact {
     /// The org's access keys: they end with it.
     pub keys_revoked: Vec<String>,
     /// Usernames (those you may know of) who see the org's resources now
-    /// and would not after the disposition.
+    /// and would not after the disposition: a page of 50 users at most.
     pub users_losing_access: Vec<String>,
     /// How many users in all.
-    pub users_losing_access_count: usize,
+    pub users_losing_access_count: i64,
+    /// More names: preview again with `losing_cursor` set to this.
+    pub users_losing_access_next_cursor: Option<String>,
     /// `"delete"`, `{"move_to": slug or null}`, or null when none was given.
     #[schema(value_type = Object)]
     pub disposition: Value,
@@ -544,11 +550,45 @@ pub async fn delete_org(
     org: &str,
     input: &OrgDisposal,
 ) -> Result<Option<OrgDeletionPreview>> {
-    let mut tx = env.store.write().await?;
-    let row = visible_org(&mut tx, auth, org).await?;
-    if !policy::can_restructure_orgs(&auth.principal) {
-        return Err(Error::Forbidden("only admins delete orgs".into()));
+    if !input.preview && input.losing_cursor.is_some() {
+        return Err(Error::Invalid(
+            "losing_cursor: only with preview: true (it pages a preview's names)".into(),
+        ));
     }
+    // Who loses sight is read before the write transaction: on SQLite that
+    // transaction holds every other writer.
+    let losing = {
+        let mut tx = env.store.read().await?;
+        let (row, move_to) = disposal(&mut tx, auth, org, input).await?;
+        let from = Scope {
+            tenant: row.tenant(),
+            org: Some(row.org()),
+        };
+        let to = move_to.as_ref().map(|target| Scope {
+            tenant: row.tenant(),
+            org: target.as_ref().map(OrgRow::org),
+        });
+        crate::access::users_moving(
+            &mut tx,
+            &auth.principal,
+            // Who sees a resource depends on its scope alone, whatever its kind.
+            orgscope_core::access::KindRules {
+                policy: kind::ScopePolicy::AdminTenantWide,
+                keys_manage: true,
+            },
+            &from,
+            to.as_ref(),
+            None,
+            input.losing_cursor.clone(),
+        )
+        .await?
+    };
+    let mut tx = if input.preview {
+        env.store.read().await?
+    } else {
+        env.store.write().await?
+    };
+    let (row, move_to) = disposal(&mut tx, auth, org, input).await?;
     let holdings = tx
         .org_holdings(&policy::read_filter(&auth.principal), &row.id)
         .await?;
@@ -556,22 +596,6 @@ pub async fn delete_org(
     let counts: std::collections::BTreeMap<String, i64> = holdings.iter().cloned().collect();
     let preview = input.preview;
     let delete_resources = input.delete_resources;
-    let move_to = match &input.move_to {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(target)) => {
-            let t = tx
-                .org(&tenant_filter(&row.tenant_id), target)
-                .await
-                .map_err(|_| Error::Invalid(format!("move_to: no org '{target}'")))?;
-            if t.id == row.id {
-                return Err(Error::Invalid(
-                    "move_to: must be another org than the one being deleted".into(),
-                ));
-            }
-            Some(Some(t))
-        }
-    };
     if move_to.is_some() && delete_resources {
         return Err(Error::Invalid(
             "give either move_to or delete_resources, not both".into(),
@@ -651,36 +675,15 @@ pub async fn delete_org(
         Some(None) => json!({ "move_to": null }),
         None => Value::Null,
     };
-    // Who loses what the org owns: the same rule as the re-scope preview's.
-    let from = Scope {
-        tenant: row.tenant(),
-        org: Some(row.org()),
-    };
-    let to = move_to.as_ref().map(|target| Scope {
-        tenant: row.tenant(),
-        org: target.as_ref().map(OrgRow::org),
-    });
-    let losing = crate::access::users_losing(
-        &mut tx,
-        // Who sees a resource depends on its scope alone, whatever its kind.
-        orgscope_core::access::KindRules {
-            policy: kind::ScopePolicy::AdminTenantWide,
-            keys_manage: true,
-        },
-        &from,
-        to.as_ref(),
-        None,
-    )
-    .await?;
-    let (losing, losing_count) = crate::access::nameable(&mut tx, &auth.principal, &losing).await?;
     let impact = OrgImpact {
         org: render_org(&row),
         owns: counts.clone(),
         children_losing_their_parent: children,
         persona_assignments_pruned: pruned,
         keys_revoked: keys.clone(),
-        users_losing_access: losing,
-        users_losing_access_count: losing_count,
+        users_losing_access: losing.names,
+        users_losing_access_count: losing.count,
+        users_losing_access_next_cursor: losing.next_cursor,
         disposition,
     };
     if preview {
@@ -735,6 +738,37 @@ pub async fn delete_org(
     .await?;
     tx.commit().await?;
     Ok(None)
+}
+
+/// The org to delete (the caller may) and where its resources go: `None`
+/// nowhere given, `Some(None)` tenant-wide.
+async fn disposal(
+    tx: &mut Tx,
+    auth: &Caller,
+    org: &str,
+    input: &OrgDisposal,
+) -> Result<(OrgRow, Option<Option<OrgRow>>)> {
+    let row = visible_org(tx, auth, org).await?;
+    if !policy::can_restructure_orgs(&auth.principal) {
+        return Err(Error::Forbidden("only admins delete orgs".into()));
+    }
+    let move_to = match &input.move_to {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(target)) => {
+            let t = tx
+                .org(&tenant_filter(&row.tenant_id), target)
+                .await
+                .map_err(|_| Error::Invalid(format!("move_to: no org '{target}'")))?;
+            if t.id == row.id {
+                return Err(Error::Invalid(
+                    "move_to: must be another org than the one being deleted".into(),
+                ));
+            }
+            Some(Some(t))
+        }
+    };
+    Ok((row, move_to))
 }
 
 /// The org (visible) and whether the caller may manage it.

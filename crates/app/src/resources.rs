@@ -28,6 +28,14 @@ pub struct Rescope {
     /// Answer the impact and change nothing.
     #[serde(default)]
     pub preview: bool,
+    /// With `preview`: more names of users losing access, from this
+    /// `users_losing_access_next_cursor`.
+    #[serde(default)]
+    pub losing_cursor: Option<String>,
+    /// With `preview`: more names of users gaining access, from this
+    /// `users_gaining_access_next_cursor`.
+    #[serde(default)]
+    pub gaining_cursor: Option<String>,
 }
 
 /// A re-scope's answer: its impact and, once done, the resource.
@@ -46,12 +54,18 @@ pub struct Rescoped {
 pub struct RescopeImpact {
     pub from: Option<OrgRef>,
     pub to: Option<OrgRef>,
-    /// Usernames (those you may know of) who see it now and would not.
+    /// Usernames (those you may know of) who see it now and would not:
+    /// a page of 50 users at most.
     pub users_losing_access: Vec<String>,
     /// How many users in all.
-    pub users_losing_access_count: usize,
+    pub users_losing_access_count: i64,
+    /// More names: preview again with `losing_cursor` set to this.
+    pub users_losing_access_next_cursor: Option<String>,
+    /// Usernames (those you may know of) who would see it and do not now.
     pub users_gaining_access: Vec<String>,
-    pub users_gaining_access_count: usize,
+    pub users_gaining_access_count: i64,
+    /// More names: preview again with `gaining_cursor` set to this.
+    pub users_gaining_access_next_cursor: Option<String>,
     /// What follows the resource (a file's knowledge entries, ...).
     #[schema(value_type = Object)]
     pub derived: Value,
@@ -616,6 +630,49 @@ pub async fn remove(env: &Env<'_>, auth: &Caller, kind: &'static Kind, id: &str)
     Ok(())
 }
 
+/// What a re-scope checks before anything moves: the resource, where it
+/// goes, that the caller may move it there, and what would break.
+struct Plan {
+    row: ResourceRow,
+    target_org: Option<OrgRow>,
+    to: Scope,
+    blocking: Vec<Value>,
+}
+
+async fn plan(
+    tx: &mut Tx,
+    auth: &Caller,
+    kind: &'static Kind,
+    id: &str,
+    input: &Rescope,
+) -> Result<Plan> {
+    let row = visible(tx, kind, auth, id).await?;
+    if let Some(instead) = fixed_scope(kind) {
+        return Err(Error::Invalid(format!("org: {instead}")));
+    }
+    keys_only_by_users(kind, auth)?;
+    let target_org = org_choice(tx, auth, Some(input.org.as_deref())).await?;
+    let to = Scope {
+        tenant: row.tenant(),
+        org: target_org.as_ref().map(OrgRow::org),
+    };
+    policy::can_rescope(
+        &auth.principal,
+        kind.policy,
+        &scope_of(&row),
+        row.created_by.as_deref(),
+        &to,
+    )
+    .map_err(|d| Error::denied(d, &format!("this {} into that scope", kind.name)))?;
+    let blocking = blocking_refs(tx, id, to.org.as_deref()).await?;
+    Ok(Plan {
+        row,
+        target_org,
+        to,
+        blocking,
+    })
+}
+
 /// Moves a resource to another org or tenant-wide, or with `preview` only
 /// reports the impact.
 pub async fn rescope(
@@ -626,33 +683,36 @@ pub async fn rescope(
     input: &Rescope,
 ) -> Result<Rescoped> {
     let preview = input.preview;
-    let mut tx = env.store.write().await?;
-    let row = visible(&mut tx, kind, auth, id).await?;
-    if let Some(instead) = fixed_scope(kind) {
-        return Err(Error::Invalid(format!("org: {instead}")));
+    if !preview && (input.losing_cursor.is_some() || input.gaining_cursor.is_some()) {
+        return Err(Error::Invalid(
+            "losing_cursor, gaining_cursor: only with preview: true (they page a preview's names)"
+                .into(),
+        ));
     }
-    keys_only_by_users(kind, auth)?;
-    let target_org = org_choice(&mut tx, auth, Some(input.org.as_deref())).await?;
-    let from = scope_of(&row);
-    let to = Scope {
-        tenant: row.tenant(),
-        org: target_org.as_ref().map(OrgRow::org),
-    };
-    policy::can_rescope(
-        &auth.principal,
-        kind.policy,
-        &from,
-        row.created_by.as_deref(),
-        &to,
-    )
-    .map_err(|d| Error::denied(d, &format!("this {} into that scope", kind.name)))?;
-    let blocking = blocking_refs(&mut tx, id, to.org.as_deref()).await?;
-    let creator = row.created_by.as_deref();
+    // Who gains and loses sight is read before the write transaction: on
+    // SQLite that transaction holds every other writer. A move then checks
+    // its plan again where it writes.
+    let mut tx = env.store.read().await?;
+    let mut plan = plan(&mut tx, auth, kind, id, input).await?;
+    let (from, creator) = (scope_of(&plan.row), plan.row.created_by.clone());
     let rules = orgscope_core::access::KindRules::of(kind);
-    let lose = access::users_losing(&mut tx, rules, &from, Some(&to), creator).await?;
-    let gain = access::users_losing(&mut tx, rules, &to, Some(&from), creator).await?;
-    let (lose, lose_count) = access::nameable(&mut tx, &auth.principal, &lose).await?;
-    let (gain, gain_count) = access::nameable(&mut tx, &auth.principal, &gain).await?;
+    let p = &auth.principal;
+    let (lose, gain) = (input.losing_cursor.clone(), input.gaining_cursor.clone());
+    let to = plan.to.clone();
+    let creator = creator.as_deref();
+    let losing = access::users_moving(&mut tx, p, rules, &from, Some(&to), creator, lose).await?;
+    let gaining = access::users_moving(&mut tx, p, rules, &to, Some(&from), creator, gain).await?;
+    if !preview {
+        drop(tx);
+        tx = env.store.write().await?;
+        plan = self::plan(&mut tx, auth, kind, id, input).await?;
+    }
+    let Plan {
+        row,
+        target_org,
+        to,
+        blocking,
+    } = plan;
     // A persona moved into an org loses the assignments of non-members.
     let pruned = kinds::rescope_prunes(&mut tx, kind, id, &to).await?;
     let impact = RescopeImpact {
@@ -661,10 +721,12 @@ pub async fn rescope(
             to.org.as_deref(),
             target_org.as_ref().map(|o| o.slug.as_str()),
         ),
-        users_losing_access: lose,
-        users_losing_access_count: lose_count,
-        users_gaining_access: gain,
-        users_gaining_access_count: gain_count,
+        users_losing_access: losing.names,
+        users_losing_access_count: losing.count,
+        users_losing_access_next_cursor: losing.next_cursor,
+        users_gaining_access: gaining.names,
+        users_gaining_access_count: gaining.count,
+        users_gaining_access_next_cursor: gaining.next_cursor,
         derived: kinds::derived(&mut tx, kind, &row).await?,
         assignments_pruned: pruned,
         blocking_references: blocking.clone(),

@@ -167,6 +167,8 @@ async fn a_kind_added_as_a_table_row_works_through_the_generic_operations() {
         let to_ops = resources::Rescope {
             org: Some("ops".into()),
             preview: false,
+            losing_cursor: None,
+            gaining_cursor: None,
         };
         let moved = resources::rescope(&env, &w.admin, &WIDGET, &id, &to_ops)
             .await

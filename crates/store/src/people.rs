@@ -50,6 +50,43 @@ fn from_where(set: &UserSet<'_>, select: &str) -> Sql {
     }
 }
 
+/// `u` is one of `set` (enabled already: the driving set filters that).
+fn is_in(sql: &mut Sql, set: &UserSet<'_>) {
+    match set {
+        UserSet::Superusers => {
+            sql.push("(u.tenant_id IS NULL AND u.role = 'superuser')");
+        }
+        UserSet::Role { tenant, role } => {
+            sql.push("(u.tenant_id = ")
+                .arg(*tenant)
+                .push(" AND u.role = ")
+                .arg(*role)
+                .push(")");
+        }
+        UserSet::Members { org } => {
+            sql.push("EXISTS (SELECT 1 FROM memberships x WHERE x.org_id = ")
+                .arg(*org)
+                .push(" AND x.user_id = u.id)");
+        }
+        UserSet::One { user } => {
+            sql.push("u.id = ").arg(*user);
+        }
+    }
+}
+
+/// The `i`th disjoint piece of "in some of `from`, in none of `to`": in
+/// `from[i]`, in no earlier one of `from` and in none of `to`. Each piece is
+/// driven by its own set's index, so an org's piece reads that org's members,
+/// not the tenant's users.
+fn piece(from: &[UserSet<'_>], i: usize, to: &[UserSet<'_>], select: &str) -> Sql {
+    let mut sql = from_where(&from[i], select);
+    for other in from[..i].iter().chain(to) {
+        sql.push(" AND NOT ");
+        is_in(&mut sql, other);
+    }
+    sql
+}
+
 impl Tx {
     pub async fn user_set_count(&mut self, set: &UserSet<'_>) -> Result<i64> {
         let sql = from_where(set, "COUNT(*)");
@@ -71,6 +108,44 @@ impl Tx {
         };
         page_clause(&mut sql, order, page);
         self.all(&sql).await
+    }
+
+    /// How many users are in some set of `from` and in none of `to`: who a
+    /// move takes sight from (or gives it to).
+    pub async fn users_between_count(
+        &mut self,
+        from: &[UserSet<'_>],
+        to: &[UserSet<'_>],
+    ) -> Result<i64> {
+        let mut n = 0;
+        for i in 0..from.len() {
+            let (c,): (i64,) = self.one(&piece(from, i, to, "COUNT(*)")).await?;
+            n += c;
+        }
+        Ok(n)
+    }
+
+    /// A page of those users, by id: `(id, username)`.
+    pub async fn users_between_page(
+        &mut self,
+        from: &[UserSet<'_>],
+        to: &[UserSet<'_>],
+        page: &Page,
+    ) -> Result<Vec<(String, String)>> {
+        let mut rows: Vec<(String, String)> = Vec::new();
+        for (i, set) in from.iter().enumerate() {
+            let mut sql = piece(from, i, to, "u.id, u.username");
+            let order = match set {
+                UserSet::Members { .. } => "m.user_id",
+                _ => "u.id",
+            };
+            page_clause(&mut sql, order, page);
+            rows.extend(self.all::<(String, String)>(&sql).await?);
+        }
+        // The pieces are disjoint; their merge is the page.
+        rows.sort();
+        rows.truncate(usize::try_from(page.limit).unwrap_or(0));
+        Ok(rows)
     }
 
     /// Which of `users` are members of `org` (one query for a page of names).

@@ -483,9 +483,9 @@ pub fn impact(r: &Rescoped, orgs: &[OrgChoice]) -> Impact {
         from: Badge::of_ref(i.from.as_ref(), orgs),
         to: Badge::of_ref(i.to.as_ref(), orgs),
         losing: i.users_losing_access.clone(),
-        losing_count: i.users_losing_access_count,
+        losing_count: usize::try_from(i.users_losing_access_count).unwrap_or(0),
         gaining: i.users_gaining_access.clone(),
-        gaining_count: i.users_gaining_access_count,
+        gaining_count: usize::try_from(i.users_gaining_access_count).unwrap_or(0),
         derived,
         pruned: i.assignments_pruned.clone(),
         blocking,
@@ -709,7 +709,7 @@ pub fn org_deletion(i: &orgscope_app::orgs::OrgImpact) -> OrgDeletion {
             .collect(),
         keys: i.keys_revoked.len(),
         losing: i.users_losing_access.clone(),
-        losing_count: i.users_losing_access_count,
+        losing_count: usize::try_from(i.users_losing_access_count).unwrap_or(0),
     }
 }
 
@@ -820,6 +820,8 @@ pub mod bodies {
         Rescope {
             org: to.map(str::to_owned),
             preview,
+            losing_cursor: None,
+            gaining_cursor: None,
         }
     }
 }

@@ -549,6 +549,29 @@ impl TestServer {
         (user.id, token)
     }
 
+    /// Creates `n` users named `{prefix}{i}` straight in the store, members
+    /// of `orgs` (ids), in one transaction: a crowd for tests that count.
+    pub async fn crowd(&self, prefix: &str, n: usize, orgs: &[&str]) {
+        let tenant = self.tenant_id().await;
+        let mut tx = self.store.write().await.unwrap();
+        for i in 0..n {
+            let user = tx
+                .user_create(
+                    Some(&tenant),
+                    &format!("{prefix}{i:04}"),
+                    fast_hash(),
+                    "user",
+                    None,
+                )
+                .await
+                .unwrap();
+            for org in orgs {
+                tx.member_put(org, &user.id, false).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+
     /// Opens a session for a user the way login does, without argon2.
     pub async fn fast_session(&self, user: &str) -> String {
         let token = orgscope_server::auth::new_secret(orgscope_server::auth::SESSION_PREFIX);

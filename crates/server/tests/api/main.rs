@@ -36,4 +36,5 @@ mod rescope;
 mod revocation;
 mod s3;
 mod smoke;
+mod statements;
 mod tickets;

@@ -362,3 +362,156 @@ async fn who_may_move_what_where() {
         }
     }
 }
+
+/// Follows a preview's cursor for one list; returns every name in order.
+async fn all_names(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    body: Value,
+    list: &str,
+) -> Vec<String> {
+    let (field, cursor_field) = match list {
+        "losing" => ("users_losing_access", "losing_cursor"),
+        _ => ("users_gaining_access", "gaining_cursor"),
+    };
+    let mut names = Vec::new();
+    let mut body = body;
+    loop {
+        let out = s
+            .expect(
+                &s.admin,
+                method.clone(),
+                path,
+                Some(body.clone()),
+                StatusCode::OK,
+            )
+            .await
+            .json();
+        let page = out["impact"][field].as_array().unwrap();
+        assert!(page.len() <= 50, "a page names 50 at most: {}", page.len());
+        names.extend(page.iter().map(|n| n.as_str().unwrap().to_owned()));
+        match out["impact"][format!("{field}_next_cursor")].as_str() {
+            Some(next) => body[cursor_field] = json!(next),
+            None => return names,
+        }
+    }
+}
+
+/// The impact counts every user and pages their names 50 at a time, for a
+/// move and for an org's deletion; the body never holds the whole tenant.
+#[tokio::test]
+async fn impact_pages_names() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let alpha = s.org("alpha").await;
+        let bravo = s.org("bravo").await;
+        s.crowd("a-", 120, &[&alpha]).await;
+        s.crowd("b-", 70, &[&bravo]).await;
+        s.crowd("ab-", 30, &[&alpha, &bravo]).await;
+        s.crowd("none-", 40, &[]).await;
+        let cred = s
+            .create(
+                &s.admin,
+                "credentials",
+                json!({"name": "db", "secret": "s", "org": "alpha"}),
+            )
+            .await;
+        let path = format!(
+            "/api/v1/credentials/{}/rescope",
+            cred["id"].as_str().unwrap()
+        );
+        let preview = json!({"org": "bravo", "preview": true});
+        let first = s
+            .expect(
+                &s.admin,
+                Method::POST,
+                &path,
+                Some(preview.clone()),
+                StatusCode::OK,
+            )
+            .await
+            .json();
+        assert_eq!(first["impact"]["users_losing_access_count"], 120);
+        assert_eq!(first["impact"]["users_gaining_access_count"], 70);
+        let losing = all_names(&s, Method::POST, &path, preview.clone(), "losing").await;
+        let gaining = all_names(&s, Method::POST, &path, preview, "gaining").await;
+        let want = |prefix: &str, n: usize| -> Vec<String> {
+            (0..n).map(|i| format!("{prefix}{i:04}")).collect()
+        };
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(losing.clone()), want("a-", 120));
+        assert_eq!(losing.len(), 120, "no name twice");
+        assert_eq!(sorted(gaining), want("b-", 70));
+        // To tenant-wide: everyone not in alpha gains it (bob-like users, the
+        // ones in no org), and no one loses it.
+        let wide = s
+            .expect(
+                &s.admin,
+                Method::POST,
+                &path,
+                Some(json!({"org": null, "preview": true})),
+                StatusCode::OK,
+            )
+            .await
+            .json();
+        assert_eq!(wide["impact"]["users_losing_access_count"], 0);
+        assert_eq!(wide["impact"]["users_gaining_access_count"], 70 + 40);
+        // A cursor pages a preview only.
+        let (st, body) = s
+            .post(
+                &s.admin,
+                &path,
+                json!({"org": "bravo", "losing_cursor": "x"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("preview"),
+            "{body}"
+        );
+
+        // Deleting alpha: its 150 members lose what it owns; moved to bravo,
+        // only the 120 who are not in bravo do.
+        let deleted = all_names(
+            &s,
+            Method::DELETE,
+            "/api/v1/orgs/alpha",
+            json!({"preview": true, "delete_resources": true}),
+            "losing",
+        )
+        .await;
+        assert_eq!(deleted.len(), 150);
+        let moved = all_names(
+            &s,
+            Method::DELETE,
+            "/api/v1/orgs/alpha",
+            json!({"preview": true, "move_to": "bravo"}),
+            "losing",
+        )
+        .await;
+        assert_eq!(sorted(moved), want("a-", 120));
+        // The audit row of a move names a page at most.
+        s.expect(
+            &s.admin,
+            Method::POST,
+            &path,
+            Some(json!({"org": null})),
+            StatusCode::OK,
+        )
+        .await;
+        let log = s.list_all(&s.admin, "/api/v1/audit").await;
+        let entry = log
+            .iter()
+            .find(|e| e["action"] == "credential.rescope")
+            .unwrap_or_else(|| panic!("{backend:?}: no credential.rescope entry"));
+        let named = entry["after"]["impact"]["users_gaining_access"]
+            .as_array()
+            .unwrap();
+        assert_eq!(named.len(), 50, "{entry}");
+        assert_eq!(entry["after"]["impact"]["users_gaining_access_count"], 110);
+    }
+}
