@@ -1,0 +1,649 @@
+//! The load tool for performance at scale (issue 22): one tenant of 10,000
+//! orgs, 100,000 users (1 to 20 orgs each, 1.05M memberships) and 1,000,000
+//! resources (500,000 org-only hosts; 500,000 plugins, half of them
+//! tenant-wide), built once with a progress bar and kept; then each scenario
+//! over HTTP beside the same answer's SQL run straight on the database in
+//! the same run, and one table of figures.
+//!
+//!     cargo run --release -p orgscope-server --example scale_load -- [sqlite|postgres] [SCALE] [REQUESTS]
+//!
+//! SCALE multiplies the population (default 1.0; 0.1 builds a tenth).
+//! REQUESTS per scenario (default 300). The dataset is kept in
+//! `target/scale-cache/` (SQLite) or the database `orgscope_scale_<SCALE>`
+//! on `ORGSCOPE_BENCH_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), and reused.
+
+use std::time::{Duration, Instant};
+
+mod common;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use orgscope_store::{NewResource, Store, new_id};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+/// A small deterministic generator: the dataset is the same on every build.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+struct Sizes {
+    orgs: usize,
+    users: usize,
+    hosts: usize,
+    plugins: usize,
+}
+
+fn sizes(scale: f64) -> Sizes {
+    let n = |full: f64| ((full * scale) as usize).max(20);
+    Sizes {
+        orgs: n(10_000.0),
+        users: n(100_000.0),
+        hosts: n(500_000.0),
+        plugins: n(500_000.0),
+    }
+}
+
+fn bar(len: usize, what: &str) -> ProgressBar {
+    let b = ProgressBar::new(len as u64);
+    b.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what:>12} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}} eta {{eta}}"
+        ))
+        .unwrap(),
+    );
+    b
+}
+
+/// Builds the population into an empty, bootstrapped store.
+async fn build(store: &Store, s: &Sizes) {
+    let mut rng = Rng(22);
+    let password = orgscope_server::auth::hash_password("bench-user-password").unwrap();
+    let mut tx = store.write().await.unwrap();
+    let tenant = tx.sole_tenant().await.unwrap().unwrap().id;
+    let b = bar(s.orgs, "orgs");
+    let mut orgs = Vec::with_capacity(s.orgs);
+    for i in 0..s.orgs {
+        let slug = format!("org-{i:05}");
+        orgs.push(
+            tx.org_create(&tenant, &slug, &slug, None, None)
+                .await
+                .unwrap()
+                .id,
+        );
+        b.inc(1);
+    }
+    b.finish();
+    // Members of 1, 3 and 20 orgs who run the scenarios: m1, bench (3), m20.
+    for (name, n) in [("m1", 1), ("bench", 3), ("m20", 20)] {
+        let u = tx
+            .user_create(Some(&tenant), name, &password, "user", None)
+            .await
+            .unwrap();
+        for org in &orgs[..n] {
+            tx.member_put(org, &u.id, false).await.unwrap();
+        }
+    }
+    let b = bar(s.users, "users");
+    for i in 0..s.users {
+        let u = tx
+            .user_create(Some(&tenant), &format!("u{i:06}"), &password, "user", None)
+            .await
+            .unwrap();
+        let mut mine = std::collections::BTreeSet::new();
+        for _ in 0..1 + rng.below(20) {
+            mine.insert(rng.below(orgs.len()));
+        }
+        for o in mine {
+            tx.member_put(&orgs[o], &u.id, false).await.unwrap();
+        }
+        b.inc(1);
+        if i % 20_000 == 19_999 {
+            tx.commit().await.unwrap();
+            tx = store.write().await.unwrap();
+        }
+    }
+    b.finish();
+    let b = bar(s.hosts + s.plugins, "resources");
+    for i in 0..s.hosts + s.plugins {
+        let host = i < s.hosts;
+        let (kind, prefix) = if host {
+            ("host", "hst")
+        } else {
+            ("plugin", "plug")
+        };
+        let org = (host || rng.below(2) == 0).then(|| orgs[rng.below(orgs.len())].clone());
+        tx.resource_insert(&NewResource {
+            id: new_id(prefix),
+            tenant_id: tenant.clone(),
+            kind: kind.into(),
+            org_id: org,
+            name: format!("{kind}-{i:07}"),
+            fields: "{}".into(),
+            secret: None,
+            created_by: None,
+        })
+        .await
+        .unwrap();
+        b.inc(1);
+        if i % 20_000 == 19_999 {
+            tx.commit().await.unwrap();
+            tx = store.write().await.unwrap();
+        }
+    }
+    b.finish();
+    // Marks the dataset whole.
+    tx.user_create(Some(&tenant), "bench-ready", &password, "user", None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Opens (or builds) the cached dataset; returns the store and its URL.
+async fn dataset(backend: &str, scale: f64, s: &Sizes) -> (Store, String) {
+    let tag = format!("{}", (scale * 1000.0).round() as u64);
+    let url = match backend {
+        "sqlite" => {
+            let dir =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/scale-cache");
+            std::fs::create_dir_all(&dir).unwrap();
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("scale-{tag}.db")).display()
+            )
+        }
+        _ => {
+            let admin = std::env::var("ORGSCOPE_BENCH_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let (head, _) = admin.rsplit_once('/').unwrap();
+            let name = format!("orgscope_scale_{tag}");
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            let exists: Option<(i32,)> =
+                sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+                    .bind(&name)
+                    .fetch_optional(&mut conn)
+                    .await
+                    .unwrap();
+            if exists.is_none() {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            format!("{head}/{name}")
+        }
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let ready = {
+        let mut tx = store.read().await.unwrap();
+        tx.user(None, "bench-ready").await.is_ok()
+    };
+    if !ready {
+        if backend == "sqlite" {
+            drop(store);
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_end_matches("?mode=rwc");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+            return Box::pin(dataset(backend, scale, s)).await;
+        }
+        println!("building the dataset (kept for the next run) ...");
+        let started = Instant::now();
+        orgscope_server::bootstrap(&store, Some("bench-password".into()))
+            .await
+            .unwrap();
+        build(&store, s).await;
+        println!("built in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    (store, url)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    ms(sorted[((sorted.len() as f64 - 1.0) * p).round() as usize])
+}
+
+struct Row {
+    what: String,
+    ours: Vec<Duration>,
+    reference: Option<Vec<Duration>>,
+    target: &'static str,
+}
+
+fn print(rows: &mut [Row]) {
+    println!(
+        "\n| scenario | p50 | p99 | SQL p50 | SQL p99 | p99 / SQL | target |\n| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for r in rows {
+        r.ours.sort();
+        let (p50, p99) = (pct(&r.ours, 0.5), pct(&r.ours, 0.99));
+        match &mut r.reference {
+            Some(refs) => {
+                refs.sort();
+                let (r50, r99) = (pct(refs, 0.5), pct(refs, 0.99));
+                println!(
+                    "| {} | {p50:.2} ms | {p99:.2} ms | {r50:.2} ms | {r99:.2} ms | {:.2}x | {} |",
+                    r.what,
+                    p99 / r99,
+                    r.target
+                );
+            }
+            None => println!(
+                "| {} | {p50:.2} ms | {p99:.2} ms | | | | {} |",
+                r.what, r.target
+            ),
+        }
+    }
+}
+
+struct Bench {
+    base: String,
+    http: reqwest::Client,
+    requests: usize,
+}
+
+impl Bench {
+    async fn login(&self, user: &str) -> String {
+        let login: Value = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&json!({"username": user, "password": "bench-user-password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        login["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{login}"))
+            .to_owned()
+    }
+
+    async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (Duration, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let t = Instant::now();
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let took = t.elapsed();
+        assert!(status.is_success(), "{path}: {status} {body}");
+        (took, body)
+    }
+
+    async fn times(&self, token: &str, path: &str) -> (Vec<Duration>, Value) {
+        let (_, first) = self.call(token, reqwest::Method::GET, path, None).await;
+        let mut out = Vec::with_capacity(self.requests);
+        for _ in 0..self.requests {
+            out.push(self.call(token, reqwest::Method::GET, path, None).await.0);
+        }
+        (out, first)
+    }
+}
+
+/// The same answer's SQL, straight on the database: its ids must be the
+/// page's, and its times are the reference.
+async fn reference(pool: &sqlx::AnyPool, sql: &str, want: &Value, n: usize) -> Vec<Duration> {
+    let ids: Vec<String> = want["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    let got: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let got: Vec<String> = got.into_iter().map(|(i,)| i).take(ids.len()).collect();
+    assert_eq!(got, ids, "the reference SQL answers otherwise: {sql}");
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let _: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        out.push(t.elapsed());
+    }
+    out
+}
+
+/// The tenant as the bench itself reads it (orgs' slugs, what it cleans up).
+fn all_of(tenant: &str) -> orgscope_core::policy::ReadFilter {
+    use orgscope_core::policy::{SystemRead, system_filter};
+    system_filter(&tenant.into(), None, SystemRead::AlreadyAdmitted)
+}
+
+fn list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|i| format!("'{i}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let backend = args.first().map_or("sqlite", String::as_str).to_owned();
+    let scale: f64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1.0);
+    let requests: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(300);
+    let s = sizes(scale);
+    println!(
+        "{backend}: {} orgs, {} users, {} resources",
+        s.orgs,
+        s.users,
+        s.hosts + s.plugins
+    );
+    let (store, url) = dataset(&backend, scale, &s).await;
+    let dir = std::env::temp_dir().join(new_id("orgscope-scale"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let started = Instant::now();
+    let (base, http, bench_token) = common::serve_as_bench(&store, &dir).await;
+    println!("server up in {:.2} s", started.elapsed().as_secs_f64());
+    let b = Bench {
+        base,
+        http,
+        requests,
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let (tenant, orgs20): (String, Vec<(String, String)>) = {
+        let mut tx = store.read().await.unwrap();
+        let tenant = tx.sole_tenant().await.unwrap().unwrap().id;
+        let m20 = tx.user(Some(&tenant), "m20").await.unwrap();
+        let mut orgs = Vec::new();
+        for (org, _) in tx.memberships_of(&m20.id).await.unwrap() {
+            let slug = tx.org(&all_of(&tenant), &org).await.unwrap().slug;
+            orgs.push((org, slug));
+        }
+        (tenant, orgs)
+    };
+    let ids: Vec<String> = orgs20.iter().map(|(i, _)| i.clone()).collect();
+    let mut rows = Vec::new();
+    let base_sql = |kind: &str, cond: &str, after: Option<&str>| {
+        let after = after
+            .map(|a| format!(" AND id > '{a}'"))
+            .unwrap_or_default();
+        format!(
+            "SELECT id FROM resources WHERE tenant_id = '{tenant}' AND kind = '{kind}' AND ({cond}){after} ORDER BY id LIMIT 51"
+        )
+    };
+    for (user, n) in [("m1", 1), ("bench", 3), ("m20", 20)] {
+        let token = if user == "bench" {
+            bench_token.clone()
+        } else {
+            b.login(user).await
+        };
+        let mine = list(&ids[..n]);
+        // Sparse: org-only hosts, a few hundred of 500,000 visible.
+        let (t, page) = b.times(&token, "/api/v1/hosts").await;
+        let sql = base_sql("host", &format!("org_id IN ({mine})"), None);
+        rows.push(Row {
+            what: format!("hosts, all my orgs, member of {n}"),
+            ours: t,
+            reference: Some(reference(&pool, &sql, &page, requests).await),
+            target: "p99 < 5 ms, <= 1.5x SQL",
+        });
+        // Dense: plugins, half tenant-wide.
+        let (t, page) = b.times(&token, "/api/v1/plugins").await;
+        let cond = format!("org_id IN ({mine}) OR org_id IS NULL");
+        let sql = base_sql("plugin", &cond, None);
+        rows.push(Row {
+            what: format!("plugins, all my orgs, member of {n}"),
+            ours: t,
+            reference: Some(reference(&pool, &sql, &page, requests).await),
+            target: "p99 < 5 ms, <= 1.5x SQL",
+        });
+        // 20 cursors deep.
+        let mut cursor = page["next_cursor"].as_str().unwrap().to_owned();
+        for _ in 0..19 {
+            let (_, p) = b
+                .call(
+                    &token,
+                    reqwest::Method::GET,
+                    &format!("/api/v1/plugins?cursor={cursor}"),
+                    None,
+                )
+                .await;
+            cursor = p["next_cursor"].as_str().unwrap().to_owned();
+        }
+        let (t, page) = b
+            .times(&token, &format!("/api/v1/plugins?cursor={cursor}"))
+            .await;
+        let sql = base_sql("plugin", &cond, Some(&cursor));
+        rows.push(Row {
+            what: format!("plugins, 20 pages deep, member of {n}"),
+            ours: t,
+            reference: Some(reference(&pool, &sql, &page, requests).await),
+            target: "p99 < 5 ms, <= 1.5x SQL",
+        });
+        let (t, page) = b
+            .times(&token, &format!("/api/v1/hosts?org={}", orgs20[0].1))
+            .await;
+        let sql = base_sql("host", &format!("org_id = '{}'", ids[0]), None);
+        rows.push(Row {
+            what: format!("hosts, one org, member of {n}"),
+            ours: t,
+            reference: Some(reference(&pool, &sql, &page, requests).await),
+            target: "p99 < 5 ms, <= 1.5x SQL",
+        });
+        let (t, page) = b.times(&token, "/api/v1/plugins?org=tenant").await;
+        let sql = base_sql("plugin", "org_id IS NULL", None);
+        rows.push(Row {
+            what: format!("plugins, tenant-wide, member of {n}"),
+            ours: t,
+            reference: Some(reference(&pool, &sql, &page, requests).await),
+            target: "p99 < 5 ms, <= 1.5x SQL",
+        });
+    }
+
+    // Re-scope: a plugin of an org of ~105 members, previewed and moved to
+    // another org and back, as the admin.
+    let admin = {
+        let login: Value = b
+            .http
+            .post(format!("{}/api/v1/auth/login", b.base))
+            .json(&json!({"username": "admin", "password": "bench-password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        login["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{login}"))
+            .to_owned()
+    };
+    let (_, made) = b
+        .call(
+            &admin,
+            reqwest::Method::POST,
+            "/api/v1/plugins",
+            Some(json!({"name": "moving", "org": orgs20[0].1})),
+        )
+        .await;
+    let path = format!("/api/v1/plugins/{}/rescope", made["id"].as_str().unwrap());
+    for (what, org) in [
+        ("re-scope preview, org to org", json!(orgs20[1].1)),
+        ("re-scope preview, org to tenant-wide", Value::Null),
+    ] {
+        let mut t = Vec::new();
+        let mut impact = Value::Null;
+        for _ in 0..requests {
+            let (d, body) = b
+                .call(
+                    &admin,
+                    reqwest::Method::POST,
+                    &path,
+                    Some(json!({"org": org, "preview": true})),
+                )
+                .await;
+            t.push(d);
+            impact = body["impact"].clone();
+        }
+        println!(
+            "{what}: {} lose, {} gain",
+            impact["users_losing_access_count"], impact["users_gaining_access_count"]
+        );
+        rows.push(Row {
+            what: what.into(),
+            ours: t,
+            reference: None,
+            target: "< 5 ms org to org, flat in users",
+        });
+    }
+    let mut t = Vec::new();
+    for i in 0..requests {
+        let to = &orgs20[1 - i % 2].1;
+        t.push(
+            b.call(
+                &admin,
+                reqwest::Method::POST,
+                &path,
+                Some(json!({"org": to})),
+            )
+            .await
+            .0,
+        );
+    }
+    rows.push(Row {
+        what: "re-scope, org to org".into(),
+        ours: t,
+        reference: None,
+        target: "< 5 ms, flat in users",
+    });
+
+    // Mixed load: 64 clients, 95% listings by the three members, 5% creates.
+    let tokens = [
+        bench_token.clone(),
+        b.login("m1").await,
+        b.login("m20").await,
+    ];
+    let clients = 64;
+    let seconds = 10;
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (http, base, tokens, org) = (
+            b.http.clone(),
+            b.base.clone(),
+            tokens.clone(),
+            orgs20[0].1.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(c as u64);
+            let (mut times, mut errors) = (Vec::new(), 0);
+            while Instant::now() < until {
+                let token = &tokens[rng.below(3)];
+                let req = match rng.below(100) {
+                    0..5 => http
+                        .post(format!("{base}/api/v1/plugins"))
+                        .json(&json!({"name": "load", "org": org}))
+                        .bearer_auth(&tokens[0]),
+                    5..50 => http.get(format!("{base}/api/v1/hosts")).bearer_auth(token),
+                    _ => http
+                        .get(format!("{base}/api/v1/plugins"))
+                        .bearer_auth(token),
+                };
+                let t = Instant::now();
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        times.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (times, errors)
+        }));
+    }
+    let (mut mixed, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        let (times, e) = t.await.unwrap();
+        mixed.extend(times);
+        errors += e;
+    }
+    mixed.sort();
+    println!(
+        "mixed load, {clients} clients, {seconds} s: {:.0} req/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {errors} errors",
+        mixed.len() as f64 / seconds as f64,
+        pct(&mixed, 0.5),
+        pct(&mixed, 0.95),
+        pct(&mixed, 0.99)
+    );
+    rows.push(Row {
+        what: format!("mixed 95/5, {clients} clients ({errors} errors)"),
+        ours: mixed,
+        reference: None,
+        target: "p50 < 5 ms, p95 < 20 ms",
+    });
+    // What the mixed load made goes, so the dataset stays as built.
+    {
+        let mut tx = store.write().await.unwrap();
+        let all = all_of(&tenant);
+        for r in tx
+            .resources_all(
+                "plugin",
+                &all,
+                &orgscope_core::policy::OrgSelector::Org(ids[0].clone()),
+            )
+            .await
+            .unwrap()
+        {
+            if r.name == "load" || r.name == "moving" {
+                tx.resource_delete(&r.id).await.unwrap();
+            }
+        }
+        for r in tx
+            .resources_all(
+                "plugin",
+                &all,
+                &orgscope_core::policy::OrgSelector::Org(ids[1].clone()),
+            )
+            .await
+            .unwrap()
+        {
+            if r.name == "moving" {
+                tx.resource_delete(&r.id).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+    print(&mut rows);
+    let _ = std::fs::remove_dir_all(&dir);
+}
