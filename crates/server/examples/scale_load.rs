@@ -187,29 +187,51 @@ async fn dataset(backend: &str, scale: f64, s: &Sizes) -> (Store, String) {
         }
     };
     let store = Store::connect(&url).await.unwrap();
-    let ready = {
-        let mut tx = store.read().await.unwrap();
-        tx.user(None, "bench-ready").await.is_ok()
+    let ready = match store.read().await {
+        Ok(mut tx) => match tx.sole_tenant().await {
+            Ok(Some(t)) => tx.user(Some(&t.id), "bench-ready").await.is_ok(),
+            _ => false,
+        },
+        Err(_) => false,
     };
-    if !ready {
-        if backend == "sqlite" {
-            drop(store);
+    if ready {
+        return (store, url);
+    }
+    // A half-built dataset is thrown away.
+    store.close().await;
+    match backend {
+        "sqlite" => {
             let path = url
                 .trim_start_matches("sqlite://")
                 .trim_end_matches("?mode=rwc");
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{path}{suffix}"));
             }
-            return Box::pin(dataset(backend, scale, s)).await;
         }
-        println!("building the dataset (kept for the next run) ...");
-        let started = Instant::now();
-        orgscope_server::bootstrap(&store, Some("bench-password".into()))
-            .await
-            .unwrap();
-        build(&store, s).await;
-        println!("built in {:.0} s", started.elapsed().as_secs_f64());
+        _ => {
+            let (head, name) = url.rsplit_once('/').unwrap();
+            let mut conn = sqlx::PgConnection::connect(&format!("{head}/postgres"))
+                .await
+                .unwrap();
+            for sql in [
+                format!("DROP DATABASE {name}"),
+                format!("CREATE DATABASE {name}"),
+            ] {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
     }
+    let store = Store::connect(&url).await.unwrap();
+    println!("building the dataset (kept for the next run) ...");
+    let started = Instant::now();
+    orgscope_server::bootstrap(&store, Some("bench-password".into()))
+        .await
+        .unwrap();
+    build(&store, s).await;
+    println!("built in {:.0} s", started.elapsed().as_secs_f64());
     (store, url)
 }
 
