@@ -351,6 +351,29 @@ impl Tx {
         any: bool,
         limit: i64,
     ) -> Result<Vec<KnowledgeHit>> {
+        let sql = self.search_sql(filter, selector, terms, any, limit);
+        self.all(&sql).await
+    }
+
+    /// The plan the database chooses for a search (EXPLAIN).
+    pub async fn knowledge_search_plan(
+        &mut self,
+        filter: &ReadFilter,
+        selector: &OrgSelector,
+        terms: &[String],
+    ) -> Result<String> {
+        let sql = self.search_sql(filter, selector, terms, false, 10);
+        self.plan(&sql).await
+    }
+
+    fn search_sql(
+        &self,
+        filter: &ReadFilter,
+        selector: &OrgSelector,
+        terms: &[String],
+        any: bool,
+        limit: i64,
+    ) -> Sql {
         let mut sql = match self.1 {
             Backend::Sqlite => {
                 // Each term is a quoted FTS5 string: no operator can be formed.
@@ -380,6 +403,6 @@ impl Tx {
         };
         push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
         sql.push(" ORDER BY score DESC, k.seq LIMIT ").arg(limit);
-        self.all(&sql).await
+        sql
     }
 }

@@ -30,9 +30,9 @@ macro_rules! migrations {
 type Listed = (i64, &'static str, &'static str);
 
 pub(crate) const SQLITE: &[Listed] = migrations!("sqlite":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids", 10 "0010_user_roles", 11 "0011_list_order", 12 "0012_portal", 13 "0013_portal_settings", 14 "0014_portal_logos", 15 "0015_api_gateways", 16 "0016_gateway_token", 17 "0017_task_leases", 18 "0018_limit_counts", 19 "0019_sweep_and_users_indexes");
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids", 10 "0010_user_roles", 11 "0011_list_order", 12 "0012_portal", 13 "0013_portal_settings", 14 "0014_portal_logos", 15 "0015_api_gateways", 16 "0016_gateway_token", 17 "0017_task_leases", 18 "0018_limit_counts", 19 "0019_sweep_and_users_indexes", 20 "0020_users_enabled");
 pub(crate) const POSTGRES: &[Listed] = migrations!("postgres":
-    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids", 10 "0010_user_roles", 11 "0011_list_order", 12 "0012_portal", 13 "0013_portal_settings", 14 "0014_portal_logos", 15 "0015_api_gateways", 16 "0016_gateway_token", 17 "0017_task_leases", 18 "0018_limit_counts", 19 "0019_sweep_and_users_indexes");
+    1 "0001_spine", 2 "0002_files", 3 "0003_chat", 4 "0004_audit_moves", 5 "0005_refs", 6 "0006_gateway", 7 "0007_agents", 8 "0008_domain_claims", 9 "0009_public_ids", 10 "0010_user_roles", 11 "0011_list_order", 12 "0012_portal", 13 "0013_portal_settings", 14 "0014_portal_logos", 15 "0015_api_gateways", 16 "0016_gateway_token", 17 "0017_task_leases", 18 "0018_limit_counts", 19 "0019_sweep_and_users_indexes", 20 "0020_users_enabled");
 
 /// The lock the hand-written migrations took on PostgreSQL. Held around
 /// adoption and the Migrator too, so a replica still running the previous

@@ -119,8 +119,40 @@ impl Tx {
     ) -> Result<i64> {
         let mut n = 0;
         for i in 0..from.len() {
-            let (c,): (i64,) = self.one(&piece(from, i, to, "COUNT(*)")).await?;
-            n += c;
+            let others: Vec<&UserSet<'_>> = from[..i].iter().chain(to).collect();
+            let small =
+                |o: &&UserSet<'_>| matches!(o, UserSet::Members { .. } | UserSet::One { .. });
+            n += if matches!(from[i], UserSet::Role { .. })
+                && !others.is_empty()
+                && others.iter().all(small)
+            {
+                // A tenant's users less a few orgs' members: |R| - |R ∩ others|,
+                // the second read from the memberships, not user by user.
+                let (all,): (i64,) = self.one(&from_where(&from[i], "COUNT(*)")).await?;
+                let mut sql = from_where(&from[i], "COUNT(*)");
+                sql.push(" AND u.id IN (");
+                for (j, o) in others.iter().enumerate() {
+                    if j > 0 {
+                        sql.push(" UNION ");
+                    }
+                    match o {
+                        UserSet::Members { org } => {
+                            sql.push("SELECT user_id FROM memberships WHERE org_id = ")
+                                .arg(*org);
+                        }
+                        UserSet::One { user } => {
+                            sql.push("SELECT id FROM users WHERE id = ").arg(*user);
+                        }
+                        _ => unreachable!("only small sets here"),
+                    }
+                }
+                sql.push(")");
+                let (inside,): (i64,) = self.one(&sql).await?;
+                all - inside
+            } else {
+                let (c,): (i64,) = self.one(&piece(from, i, to, "COUNT(*)")).await?;
+                c
+            };
         }
         Ok(n)
     }

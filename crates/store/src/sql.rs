@@ -130,6 +130,14 @@ impl Sql {
         sql
     }
 
+    /// The same statement behind `prefix` (`EXPLAIN `).
+    pub(crate) fn prefixed(&self, prefix: &str) -> Sql {
+        Sql {
+            text: format!("{prefix}{}", self.text),
+            args: self.args.clone(),
+        }
+    }
+
     pub(crate) fn query(&self) -> Query<'static, Any, AnyArguments> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));
         for a in &self.args {

@@ -27,6 +27,7 @@ mod nginx;
 mod openapi;
 mod org_filter;
 mod pagination;
+mod plans;
 #[path = "../../../web/tests/web/portal_client.rs"]
 mod portal_client;
 mod references;
