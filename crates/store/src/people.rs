@@ -129,15 +129,14 @@ impl Tx {
                 // A tenant's users less a few orgs' members: |R| - |R ∩ others|,
                 // the second read from the memberships, not user by user.
                 let (all,): (i64,) = self.one(&from_where(&from[i], "COUNT(*)")).await?;
-                let mut sql = from_where(&from[i], "COUNT(*)");
-                sql.push(" AND u.id IN (");
+                let mut sql = Sql::new("SELECT COUNT(*) FROM (");
                 for (j, o) in others.iter().enumerate() {
                     if j > 0 {
                         sql.push(" UNION ");
                     }
                     match o {
                         UserSet::Members { org } => {
-                            sql.push("SELECT user_id FROM memberships WHERE org_id = ")
+                            sql.push("SELECT user_id AS id FROM memberships WHERE org_id = ")
                                 .arg(*org);
                         }
                         UserSet::One { user } => {
@@ -146,6 +145,10 @@ impl Tx {
                         _ => unreachable!("only small sets here"),
                     }
                 }
+                // Each of the few probes the users by key: no join order
+                // for a planner to turn around.
+                sql.push(") x WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = x.id AND u.disabled = 0 AND ");
+                is_in(&mut sql, &from[i]);
                 sql.push(")");
                 let (inside,): (i64,) = self.one(&sql).await?;
                 all - inside
