@@ -392,7 +392,10 @@ async fn main() {
         // PostgreSQL has it off): statistics and the visibility map, so the
         // planner knows the tables it plans for.
         let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql("VACUUM ANALYZE").execute(&mut conn).await.unwrap();
+        sqlx::raw_sql("VACUUM ANALYZE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
     }
     let dir = std::env::temp_dir().join(new_id("orgscope-scale"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -600,6 +600,25 @@ impl Narrow {
     }
 }
 
+/// A page of resources by id. Where the selector pins the org (one org, or
+/// tenant-wide) the order is `(org_id, id)`: the same order, which only the
+/// `(tenant, kind, org, id)` index gives. PostgreSQL otherwise misjudges
+/// how many rows of a kind are tenant-wide (it knows `org_id IS NULL` of
+/// the whole table, not of the kind) and walked a kind's 500,000 rows in id
+/// order looking for a tenant-wide one that was not there (247 ms; 1.5 ms
+/// so).
+fn page_in_scope(sql: &mut Sql, selector: &OrgSelector, page: &Page) {
+    match selector {
+        OrgSelector::Org(_) | OrgSelector::TenantWide => {
+            if let Some(after) = &page.after {
+                sql.push(" AND r.id > ").arg(after.as_str());
+            }
+            sql.push(" ORDER BY r.org_id, r.id LIMIT ").arg(page.limit);
+        }
+        _ => page_clause(sql, "r.id", page),
+    }
+}
+
 pub(crate) fn page_clause(sql: &mut Sql, col: &str, page: &Page) {
     if let Some(after) = &page.after {
         sql.push(&format!(" AND {col} > ")).arg(after);
@@ -1312,7 +1331,7 @@ impl Tx {
                         .arg(kind);
                     push_scope(sql, filter, sel, "r.tenant_id", "r.org_id", None);
                     narrow.push(sql, backend);
-                    page_clause(sql, "r.id", page);
+                    page_in_scope(sql, sel, page);
                 });
                 sql.push(") u ORDER BY page_id LIMIT ")
                     .arg(page.limit)
@@ -1326,7 +1345,8 @@ impl Tx {
                 sql.arg(kind);
                 push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
                 narrow.push(&mut sql, backend);
-                sql
+                page_in_scope(&mut sql, selector, page);
+                return Ok(sql);
             }
         };
         page_clause(&mut sql, "r.id", page);

@@ -80,6 +80,23 @@ async fn listings_and_search_use_their_indexes() {
                     .unwrap();
                 }
             }
+            // Rows of another kind that are tenant-wide: PostgreSQL knows
+            // `org_id IS NULL` of the table, not of the kind, and once
+            // walked every host in id order looking for a tenant-wide one.
+            for p in 0..2000 {
+                tx.resource_insert(&NewResource {
+                    id: new_id("plug"),
+                    tenant_id: tenant.clone(),
+                    kind: "plugin".into(),
+                    org_id: None,
+                    name: format!("plugin-{p}"),
+                    fields: "{}".into(),
+                    secret: None,
+                    created_by: None,
+                })
+                .await
+                .unwrap();
+            }
             tx.commit().await.unwrap();
         }
         if backend == Backend::Postgres {
@@ -119,8 +136,13 @@ async fn listings_and_search_use_their_indexes() {
                 .resources_plan("host", filter, &selector, &page)
                 .await
                 .unwrap();
+            // One org's rows, or tenant-wide, are never sought by walking
+            // the whole kind.
+            let walks_the_kind = index == SCOPE && KIND[..2].iter().any(|i| plan.contains(i));
             assert!(
-                index.iter().any(|i| plan.contains(i)) && !scans_a_table(backend, &plan),
+                index.iter().any(|i| plan.contains(i))
+                    && !walks_the_kind
+                    && !scans_a_table(backend, &plan),
                 "{backend:?}: a listing ({what}) should use one of {index:?}:\n{plan}"
             );
         }
