@@ -148,10 +148,23 @@ pub async fn filter_and_query(
             until: time("until", &q.until)?,
             org,
             actor: q.actor.clone(),
-            kind: q.kind.clone(),
+            kind: kind_word(q.kind.as_deref())?,
             action: q.action.clone(),
         },
     ))
+}
+
+/// The audit log's kinds are words (`plugin`, `api_key`, `org`): one with
+/// other characters is refused, saying so, rather than matching nothing.
+fn kind_word(kind: Option<&str>) -> Result<Option<String>> {
+    match kind {
+        Some(k) if k.is_empty() || !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+            Err(Error::BadRequest(format!(
+                "kind: '{k}' is not a kind; kinds are lower-case words such as plugin or api_key"
+            )))
+        }
+        k => Ok(k.map(str::to_owned)),
+    }
 }
 
 pub fn check_cursor(cursor: Option<&str>) -> Result<()> {

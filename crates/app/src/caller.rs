@@ -193,6 +193,7 @@ async fn superuser_tenant(tx: &mut Tx, named: Option<&str>) -> Result<String> {
 pub async fn local_operator(store: &Store, tenant: Option<&str>) -> Result<Caller> {
     let mut tx = store.read().await?;
     let tenant = superuser_tenant(&mut tx, tenant).await?;
+    store.keep(tx);
     Ok(Caller {
         principal: operator(TenantId::from(tenant)),
         actor_name: LOCAL_OPERATOR.into(),
@@ -247,6 +248,8 @@ pub async fn key_principal(
 /// an org key), as the database says now: memberships read fresh, a key
 /// capped by its maker's rights in its org. `tenant` is the tenant a
 /// superuser names. Anything that does not work is `Unauthorized`, alike.
+/// Its transaction is kept for the request's first read
+/// ([`Store::keeping`]).
 pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> Result<Caller> {
     let mut tx = store.read().await?;
     let hash = hash_secret(secret);
@@ -263,6 +266,7 @@ pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> 
         let Some((principal, maker)) = key_principal(&mut tx, &key).await? else {
             return Err(Error::Unauthorized);
         };
+        store.keep(tx);
         return Ok(Caller {
             principal,
             actor_name: format!("key:{}", key.id),
@@ -296,6 +300,7 @@ pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> 
     } else {
         Credential::PersonalToken
     };
+    store.keep(tx);
     Ok(Caller {
         principal,
         actor_name: user.username.clone(),

@@ -386,6 +386,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::NotFound(format!("no route {}", uri.path())).into_response()
         })
+        .layer(axum::middleware::from_fn(one_snapshot))
         .layer(axum::middleware::from_fn_with_state(
             query_names,
             query_names::refuse_unknown,
@@ -450,6 +451,20 @@ fn log_response(
         latency_ms = latency.as_secs_f64() * 1000.0,
         "request"
     );
+}
+
+/// A read (`GET`, `HEAD`) authenticates and reads in one transaction: the
+/// one authentication began is kept for the handler's first read
+/// ([`orgscope_store::Store::keeping`]).
+async fn one_snapshot(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+        orgscope_store::Store::keeping(next.run(req)).await
+    } else {
+        next.run(req).await
+    }
 }
 
 /// A NUL (`%00`) in a path segment or query value is refused before any

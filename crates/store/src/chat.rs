@@ -123,7 +123,7 @@ impl Tx {
                 .arg(after.as_str())
                 .push(")");
         }
-        sql.push(" ORDER BY seq LIMIT ").arg(page.limit);
+        sql.push(" ORDER BY seq").limit(page.limit);
         self.all(&sql).await
     }
 }

@@ -343,7 +343,7 @@ impl Store {
             names.join(", "),
             quote(&plan.name)
         ));
-        read.arg(after).push(" ORDER BY rowid LIMIT ").arg(limit);
+        read.arg(after).push(" ORDER BY rowid").limit(limit);
         let rows: Vec<AnyRow> = read.query().fetch_all(self.pool()).await.ctx()?;
         let mut tx = target.write().await?;
         let Some(last) = rows.last() else {

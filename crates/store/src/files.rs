@@ -132,8 +132,8 @@ impl Tx {
                     .arg(id.as_str())
                     .push(")");
             }
-            sql.push(&format!(" ORDER BY {col} {dir}, r.id {dir} LIMIT "))
-                .arg(limit);
+            sql.push(&format!(" ORDER BY {col} {dir}, r.id {dir}"))
+                .limit(limit);
         };
         // Only creation time has an index per org to walk.
         let driving = match sort {
@@ -156,9 +156,9 @@ impl Tx {
                     tail(sql);
                 });
                 sql.push(&format!(
-                    ") u ORDER BY page_key {dir}, page_id {dir} LIMIT "
+                    ") u ORDER BY page_key {dir}, page_id {dir}"
                 ))
-                .arg(limit)
+                .limit(limit)
                 .push(") d JOIN resources r ON r.id = d.page_id JOIN files f ON f.id = r.id LEFT JOIN orgs o ON o.id = r.org_id WHERE 1 = 1");
                 sql
             }
@@ -225,8 +225,8 @@ impl Tx {
             "SELECT id FROM files WHERE extraction = 'pending' OR (extraction = 'running' AND extraction_started_at < ",
         );
         sql.arg(stale_before)
-            .push(") ORDER BY id LIMIT ")
-            .arg(limit);
+            .push(") ORDER BY id")
+            .limit(limit);
         let rows: Vec<(String,)> = sql.query_as().fetch_all(self.conn()).await.ctx()?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
@@ -310,7 +310,7 @@ impl Tx {
                 .arg(after.as_str())
                 .push(")");
         }
-        sql.push(" ORDER BY k.seq LIMIT ").arg(page.limit);
+        sql.push(" ORDER BY k.seq").limit(page.limit);
         self.all(&sql).await
     }
 
@@ -402,7 +402,7 @@ impl Tx {
             }
         };
         push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
-        sql.push(" ORDER BY score DESC, k.seq LIMIT ").arg(limit);
+        sql.push(" ORDER BY score DESC, k.seq").limit(limit);
         sql
     }
 }

@@ -152,6 +152,14 @@ pub struct Store {
     /// Statements run in transactions, for /metrics and for tests that show
     /// two requests did the same work.
     statements: Arc<AtomicU64>,
+    /// Transactions begun, likewise.
+    transactions: Arc<AtomicU64>,
+}
+
+tokio::task_local! {
+    /// The read transaction a request authenticated in, lent to its first
+    /// read (see [`Store::keeping`]).
+    static KEPT: std::cell::RefCell<Option<Tx>>;
 }
 
 #[cfg(test)]
@@ -179,6 +187,46 @@ mod tests {
             unique_meaning(Some("other"), "slug domain username"),
             "value"
         );
+    }
+
+    /// Every partial index is restricted on a column that statements
+    /// compare with literals only (`Sql::eq_word`): else SQLite plans the
+    /// statement again at every execution.
+    #[tokio::test]
+    async fn partial_indexes_are_on_columns_compared_with_literals() {
+        let dir = std::env::temp_dir().join(super::new_id("orgscope-store"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let store = super::Store::connect(&url).await.unwrap();
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert!(indexes.len() >= 4, "{indexes:?}");
+        for (name, sql) in indexes {
+            let (_, condition) = sql.split_once(" WHERE ").unwrap();
+            let column = condition.split_whitespace().next().unwrap();
+            assert!(
+                super::sql::PARTIAL_INDEX_COLUMNS.contains(&column),
+                "the partial index {name} is restricted on {column}: add it to PARTIAL_INDEX_COLUMNS and compare it with Sql::eq_word"
+            );
+        }
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    fn words_are_literals_and_parameters_fail_the_check() {
+        let mut sql = super::sql::Sql::new("SELECT 1 FROM resources r WHERE ");
+        sql.eq_word("r.kind", "api_key");
+        let _ = sql.query();
+        let mut sql = super::sql::Sql::new("SELECT 1 FROM resources r WHERE ");
+        sql.eq_word("r.kind", "api-key");
+        let bound = std::panic::catch_unwind(|| drop(sql.query()));
+        assert!(bound.is_err(), "a parameter compared with kind passed");
     }
 
     /// A migration added for one backend only would leave the other behind.
@@ -272,6 +320,7 @@ impl Store {
             pool,
             backend,
             statements: Arc::default(),
+            transactions: Arc::default(),
         };
         Ok(store)
     }
@@ -290,23 +339,51 @@ impl Store {
         result
     }
 
-    /// A transaction for reads.
+    /// Runs `request` able to keep one read transaction for its first
+    /// read: who asks and what they read then come from one snapshot, in
+    /// one transaction and on one connection. The server runs reads
+    /// (`GET`, `HEAD`) so; what is kept and not taken ends with `request`.
+    pub async fn keeping<F: std::future::Future>(request: F) -> F::Output {
+        KEPT.scope(std::cell::RefCell::new(None), request).await
+    }
+
+    /// Keeps `tx`, which has only read, for this request's next
+    /// [`Store::read`]; outside [`Store::keeping`] it ends here.
+    pub fn keep(&self, tx: Tx) {
+        let _ = KEPT.try_with(move |kept| kept.borrow_mut().replace(tx));
+    }
+
+    /// A transaction for reads: the one this request kept, if any, else a
+    /// new one.
     pub async fn read(&self) -> Result<Tx> {
-        Ok(Tx(
-            self.pool.begin().await.ctx()?,
-            self.backend,
-            self.statements.clone(),
-        ))
+        let kept = KEPT
+            .try_with(|kept| {
+                kept.borrow_mut()
+                    .take_if(|tx| Arc::ptr_eq(&tx.2, &self.statements))
+            })
+            .ok()
+            .flatten();
+        if let Some(tx) = kept {
+            return Ok(tx);
+        }
+        let tx = self.pool.begin().await.ctx()?;
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        Ok(Tx(tx, self.backend, self.statements.clone()))
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up
-    /// front, so two writers queue instead of failing to upgrade.
+    /// front, so two writers queue instead of failing to upgrade. A kept
+    /// read transaction ends first: a request holds one connection at a
+    /// time, so requests never wait on each other for a second one.
     pub async fn write(&self) -> Result<Tx> {
+        drop(KEPT.try_with(|kept| kept.borrow_mut().take()));
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         };
-        Ok(Tx(tx.ctx()?, self.backend, self.statements.clone()))
+        let tx = tx.ctx()?;
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        Ok(Tx(tx, self.backend, self.statements.clone()))
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -316,6 +393,11 @@ impl Store {
     /// How many statements transactions have run since the server started.
     pub fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// How many transactions have begun since the server started.
+    pub fn transactions(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
     }
 
     /// The pool's connections: (open, idle, the most it opens).
@@ -566,8 +648,8 @@ impl Narrow {
             sql.push(like).arg(pattern).push(") ESCAPE '\\'");
         }
         if let Some(status) = &self.task_status {
-            sql.push(" AND r.id IN (SELECT q.id FROM task_queue q WHERE q.status = ")
-                .arg(status.as_str())
+            sql.push(" AND r.id IN (SELECT q.id FROM task_queue q WHERE ")
+                .eq_word("q.status", status.as_str())
                 .push(")");
         }
         if let Some((field, to)) = &self.refers {
@@ -613,7 +695,7 @@ fn page_in_scope(sql: &mut Sql, selector: &OrgSelector, page: &Page) {
             if let Some(after) = &page.after {
                 sql.push(" AND r.id > ").arg(after.as_str());
             }
-            sql.push(" ORDER BY r.org_id, r.id LIMIT ").arg(page.limit);
+            sql.push(" ORDER BY r.org_id, r.id").limit(page.limit);
         }
         _ => page_clause(sql, "r.id", page),
     }
@@ -623,7 +705,7 @@ pub(crate) fn page_clause(sql: &mut Sql, col: &str, page: &Page) {
     if let Some(after) = &page.after {
         sql.push(&format!(" AND {col} > ")).arg(after);
     }
-    sql.push(&format!(" ORDER BY {col} LIMIT ")).arg(page.limit);
+    sql.push(&format!(" ORDER BY {col}")).limit(page.limit);
 }
 
 impl Tx {
@@ -1204,8 +1286,8 @@ impl Tx {
             "SELECT id, kind, user_id, name, created_at, expires_at FROM tokens WHERE user_id = ",
         );
         sql.arg(user)
-            .push(" AND kind = ")
-            .arg(kind)
+            .push(" AND ")
+            .eq_word("kind", kind)
             .push(" ORDER BY id");
         self.all(&sql).await
     }
@@ -1327,22 +1409,22 @@ impl Tx {
                     "SELECT {RESOURCE_COLUMNS} FROM (SELECT page_id FROM ("
                 ));
                 union_all(&mut sql, &selectors, |sql, sel| {
-                    sql.push("SELECT r.id AS page_id FROM resources r WHERE r.kind = ")
-                        .arg(kind);
+                    sql.push("SELECT r.id AS page_id FROM resources r WHERE ")
+                        .eq_word("r.kind", kind);
                     push_scope(sql, filter, sel, "r.tenant_id", "r.org_id", None);
                     narrow.push(sql, backend);
                     page_in_scope(sql, sel, page);
                 });
-                sql.push(") u ORDER BY page_id LIMIT ")
-                    .arg(page.limit)
+                sql.push(") u ORDER BY page_id")
+                    .limit(page.limit)
                     .push(") d JOIN resources r ON r.id = d.page_id LEFT JOIN orgs o ON o.id = r.org_id WHERE 1 = 1");
                 sql
             }
             None => {
                 let mut sql = Sql::new(&format!(
-                    "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = "
+                    "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE "
                 ));
-                sql.arg(kind);
+                sql.eq_word("r.kind", kind);
                 push_scope(&mut sql, filter, selector, "r.tenant_id", "r.org_id", None);
                 narrow.push(&mut sql, backend);
                 page_in_scope(&mut sql, selector, page);
@@ -1410,9 +1492,9 @@ impl Tx {
         id: &str,
     ) -> Result<ResourceRow> {
         let mut sql = Sql::new(&format!(
-            "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = "
+            "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE "
         ));
-        sql.arg(kind).push(" AND r.id = ").arg(id);
+        sql.eq_word("r.kind", kind).push(" AND r.id = ").arg(id);
         push_scope(
             &mut sql,
             filter,
@@ -1436,9 +1518,9 @@ impl Tx {
         // Well under every backend's limit on bound parameters.
         for chunk in ids.chunks(500) {
             let mut sql = Sql::new(&format!(
-                "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = "
+                "SELECT {RESOURCE_COLUMNS} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE "
             ));
-            sql.arg(kind)
+            sql.eq_word("r.kind", kind)
                 .push(" AND r.id IN (")
                 .args(chunk.iter().map(String::as_str))
                 .push(")");
@@ -1615,7 +1697,7 @@ impl Tx {
                 .push(")");
         }
         if let Some(kind) = &q.kind {
-            sql.push(" AND a.kind = ").arg(kind);
+            sql.push(" AND ").eq_word("a.kind", kind);
         }
         if let Some(action) = &q.action {
             sql.push(" AND a.action = ").arg(action);
@@ -1625,7 +1707,7 @@ impl Tx {
                 .arg(after.as_str())
                 .push(")");
         }
-        sql.push(" ORDER BY a.seq LIMIT ").arg(page.limit);
+        sql.push(" ORDER BY a.seq").limit(page.limit);
         self.all(&sql).await
     }
 }

@@ -155,7 +155,7 @@ impl Tx {
         let mut sql = Sql::new(
             "SELECT id, lease_until, attempts FROM task_queue WHERE status = 'running' AND lease_until < ",
         );
-        sql.arg(now).push(" ORDER BY lease_until LIMIT ").arg(limit);
+        sql.arg(now).push(" ORDER BY lease_until").limit(limit);
         self.all(&sql).await
     }
 
@@ -208,7 +208,7 @@ impl Tx {
         let mut sql = Sql::new(
             "SELECT id, next_at FROM job_schedule WHERE next_at IS NOT NULL AND next_at <= ",
         );
-        sql.arg(now).push(" ORDER BY next_at LIMIT ").arg(limit);
+        sql.arg(now).push(" ORDER BY next_at").limit(limit);
         self.all(&sql).await
     }
 
@@ -319,10 +319,10 @@ impl Tx {
         id: &str,
     ) -> Result<crate::ResourceRow> {
         let mut sql = Sql::new(&format!(
-            "SELECT {} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE r.kind = ",
+            "SELECT {} FROM resources r LEFT JOIN orgs o ON o.id = r.org_id WHERE ",
             crate::RESOURCE_COLUMNS
         ));
-        sql.arg(kind).push(" AND r.id = ").arg(id);
+        sql.eq_word("r.kind", kind).push(" AND r.id = ").arg(id);
         self.one(&sql).await
     }
 }

@@ -155,3 +155,56 @@ async fn requests_do_not_grow_with_users_or_rows() {
         );
     }
 }
+
+/// The transactions one request begins (the least of a few tries, as for
+/// statements).
+async fn transactions(s: &TestServer, path: &str, token: &str) -> u64 {
+    let mut least = u64::MAX;
+    for _ in 0..4 {
+        let before = s.store.transactions();
+        let (st, answer, _) = s.call(Method::GET, path, Some(token), None).await;
+        assert!(st.is_success(), "GET {path}: {st} {answer}");
+        least = least.min(s.store.transactions() - before);
+    }
+    least
+}
+
+/// A read authenticates and reads in one transaction (issue 22): who asks
+/// and what they see come from one snapshot, on one connection. By a
+/// session, a personal token and an org key.
+#[tokio::test]
+async fn a_read_is_one_transaction() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        s.org("alpha").await;
+        let (_, alice) = s.fast_user("alice", "user", &[("alpha", true)]).await;
+        let cred = s
+            .create(
+                &alice,
+                "credentials",
+                json!({"name": "db", "secret": "s", "org": "alpha"}),
+            )
+            .await;
+        let one = format!("/api/v1/credentials/{}", cred["id"].as_str().unwrap());
+        let (_, key) = s.org_key(&alice, "alpha", "read").await;
+        let (st, pat) = s
+            .post(&alice, "/api/v1/me/tokens", json!({"name": "t"}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{pat}");
+        let pat = pat["token"].as_str().unwrap().to_owned();
+        for (who, token) in [("session", &alice), ("personal token", &pat), ("org key", &key)] {
+            for path in [
+                "/api/v1/credentials",
+                "/api/v1/credentials?org=alpha",
+                "/api/v1/credentials?org=tenant",
+                one.as_str(),
+            ] {
+                assert_eq!(
+                    transactions(&s, path, token).await,
+                    1,
+                    "{backend:?}: GET {path} by {who} began more than one transaction"
+                );
+            }
+        }
+    }
+}
