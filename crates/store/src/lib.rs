@@ -227,6 +227,12 @@ mod tests {
         sql.eq_word("r.kind", "api-key");
         let bound = std::panic::catch_unwind(|| drop(sql.query()));
         assert!(bound.is_err(), "a parameter compared with kind passed");
+        let mut sql = super::sql::Sql::new("SELECT 1 FROM resources r ORDER BY id");
+        sql.limit(51);
+        let _ = sql.query();
+        sql.push(" LIMIT ").arg(51);
+        let bound = std::panic::catch_unwind(|| drop(sql.query()));
+        assert!(bound.is_err(), "a bound LIMIT passed");
     }
 
     /// A migration added for one backend only would leave the other behind.

@@ -168,9 +168,16 @@ impl Sql {
         }
     }
 
-    /// In debug builds (the tests), a statement that compares a partial
-    /// index's column with a parameter panics, naming it.
+    /// In debug builds (the tests), a statement that binds its `LIMIT` or
+    /// compares a partial index's column with a parameter panics, naming
+    /// it: SQLite would plan it again at every execution.
     fn checked_text(&self) -> String {
+        #[cfg(debug_assertions)]
+        assert!(
+            !self.text.contains("LIMIT $"),
+            "a bound LIMIT (use Sql::limit): {}",
+            self.text
+        );
         #[cfg(debug_assertions)]
         for col in PARTIAL_INDEX_COLUMNS {
             for before in [".", "WHERE ", "AND "] {
