@@ -346,8 +346,8 @@ impl Store {
     }
 
     /// Runs `request` able to keep one read transaction for its first
-    /// read: who asks and what they read then come from one snapshot, in
-    /// one transaction and on one connection. The server runs reads
+    /// read: who asks and what they read then come from one transaction on
+    /// one connection (on SQLite, one snapshot). The server runs reads
     /// (`GET`, `HEAD`) so; what is kept and not taken ends with `request`.
     pub async fn keeping<F: std::future::Future>(request: F) -> F::Output {
         KEPT.scope(std::cell::RefCell::new(None), request).await
