@@ -360,6 +360,82 @@ async fn reference(pool: &sqlx::AnyPool, sql: &str, want: &Value, n: usize) -> V
     out
 }
 
+/// The Row-Level Security peer (PostgreSQL): the same rule as a policy on
+/// `resources` ("tenant-wide, or in an org the user is a member of"), read
+/// by a role the policy binds, on one connection set to the user. The
+/// table's owner (the server's connection) is not bound by it.
+async fn rls_connection(url: &str, tenant: &str, user: &str) -> sqlx::PgConnection {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orgscope_rls_peer') THEN
+             CREATE ROLE orgscope_rls_peer NOLOGIN;
+           END IF;
+         END $$;
+         GRANT SELECT ON resources, memberships TO orgscope_rls_peer;
+         ALTER TABLE resources ENABLE ROW LEVEL SECURITY;
+         DROP POLICY IF EXISTS rls_peer ON resources;
+         CREATE POLICY rls_peer ON resources FOR SELECT TO orgscope_rls_peer USING (
+           tenant_id = current_setting('rls.tid')
+           AND (org_id IS NULL OR EXISTS (SELECT 1 FROM memberships m
+                WHERE m.org_id = resources.org_id AND m.user_id = current_setting('rls.uid'))));",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET ROLE orgscope_rls_peer; SET rls.tid = '{tenant}'; SET rls.uid = '{user}'"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn
+}
+
+/// Times the listing an application under RLS writes (no scope of its own:
+/// the policy adds it), after checking it answers `want`'s ids.
+async fn rls_times(
+    conn: &mut sqlx::PgConnection,
+    kind: &str,
+    want: &Value,
+    n: usize,
+) -> Vec<Duration> {
+    let sql = format!("SELECT id FROM resources WHERE kind = '{kind}' ORDER BY id LIMIT 51");
+    let ids: Vec<&str> = want["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    let got: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    let got: Vec<&str> = got.iter().map(|(i,)| i.as_str()).take(ids.len()).collect();
+    assert_eq!(got, ids, "the RLS peer answers otherwise");
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let _: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        out.push(t.elapsed());
+    }
+    out
+}
+
+/// Leaves the dataset as built: no policy, RLS off.
+async fn rls_remove(url: &str) {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(
+        "DROP POLICY IF EXISTS rls_peer ON resources; ALTER TABLE resources DISABLE ROW LEVEL SECURITY",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
 /// The tenant as the bench itself reads it (orgs' slugs, what it cleans up).
 fn all_of(tenant: &str) -> orgscope_core::policy::ReadFilter {
     use orgscope_core::policy::{SystemRead, system_filter};
@@ -441,9 +517,31 @@ async fn main() {
             b.login(user, "bench-user-password").await
         };
         let mine = list(&ids[..n]);
+        let mut rls = match backend.as_str() {
+            "postgres" => {
+                let id = store
+                    .read()
+                    .await
+                    .unwrap()
+                    .user(Some(&tenant), user)
+                    .await
+                    .unwrap()
+                    .id;
+                Some(rls_connection(&url, &tenant, &id).await)
+            }
+            _ => None,
+        };
         // Sparse: org-only hosts, a few hundred of 500,000 visible.
         let (t, page) = b.times(&token, "/api/v1/hosts").await;
         let sql = base_sql("host", &format!("org_id IN ({mine})"), None);
+        if let Some(conn) = &mut rls {
+            rows.push(Row {
+                what: format!("hosts, all my orgs, member of {n}, beside RLS"),
+                ours: t.clone(),
+                reference: Some(rls_times(conn, "host", &page, requests).await),
+                target: "<= 1.1x RLS",
+            });
+        }
         rows.push(Row {
             what: format!("hosts, all my orgs, member of {n}"),
             ours: t,
@@ -454,6 +552,15 @@ async fn main() {
         let (t, page) = b.times(&token, "/api/v1/plugins").await;
         let cond = format!("org_id IN ({mine}) OR org_id IS NULL");
         let sql = base_sql("plugin", &cond, None);
+        if let Some(conn) = &mut rls {
+            rows.push(Row {
+                what: format!("plugins, all my orgs, member of {n}, beside RLS"),
+                ours: t.clone(),
+                reference: Some(rls_times(conn, "plugin", &page, requests).await),
+                target: "<= 1.1x RLS",
+            });
+        }
+        drop(rls);
         rows.push(Row {
             what: format!("plugins, all my orgs, member of {n}"),
             ours: t,
@@ -501,6 +608,10 @@ async fn main() {
             reference: Some(reference(&pool, &sql, &page, requests).await),
             target: "p99 < 5 ms, <= 1.5x SQL",
         });
+    }
+
+    if backend == "postgres" {
+        rls_remove(&url).await;
     }
 
     // Re-scope: a plugin of an org of ~105 members, previewed and moved to

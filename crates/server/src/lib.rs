@@ -460,7 +460,10 @@ async fn one_snapshot(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+    if matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
         orgscope_store::Store::keeping(next.run(req)).await
     } else {
         next.run(req).await

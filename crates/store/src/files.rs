@@ -224,9 +224,7 @@ impl Tx {
         let mut sql = Sql::new(
             "SELECT id FROM files WHERE extraction = 'pending' OR (extraction = 'running' AND extraction_started_at < ",
         );
-        sql.arg(stale_before)
-            .push(") ORDER BY id")
-            .limit(limit);
+        sql.arg(stale_before).push(") ORDER BY id").limit(limit);
         let rows: Vec<(String,)> = sql.query_as().fetch_all(self.conn()).await.ctx()?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }

@@ -192,7 +192,11 @@ async fn a_read_is_one_transaction() {
             .await;
         assert_eq!(st, StatusCode::CREATED, "{pat}");
         let pat = pat["token"].as_str().unwrap().to_owned();
-        for (who, token) in [("session", &alice), ("personal token", &pat), ("org key", &key)] {
+        for (who, token) in [
+            ("session", &alice),
+            ("personal token", &pat),
+            ("org key", &key),
+        ] {
             for path in [
                 "/api/v1/credentials",
                 "/api/v1/credentials?org=alpha",
