@@ -278,7 +278,7 @@ pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> 
     if !(secret.starts_with(SESSION_PREFIX) || secret.starts_with(PERSONAL_TOKEN_PREFIX)) {
         return Err(Error::Unauthorized);
     }
-    let (token, stored) = match tx.token_by_hash_for_auth(&hash).await {
+    let (token, stored, user) = match tx.token_and_user_for_auth(&hash).await {
         Ok(found) => found,
         Err(StoreError::NotFound) => return Err(Error::Unauthorized),
         Err(e) => return Err(e.into()),
@@ -286,7 +286,6 @@ pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> 
     if !ct_eq(stored.as_bytes(), hash.as_bytes()) || expired(token.expires_at.as_deref()) {
         return Err(Error::Unauthorized);
     }
-    let user = tx.user_by_id_for_auth(&token.user_id).await?;
     if user.disabled != 0 {
         return Err(Error::Unauthorized);
     }

@@ -1275,16 +1275,29 @@ impl Tx {
         Ok(row)
     }
 
-    /// The token with this hash (authentication: there is no principal yet).
-    pub async fn token_by_hash_for_auth(&mut self, hash: &str) -> Result<(TokenRow, String)> {
-        let mut sql = Sql::new(
-            "SELECT id, kind, user_id, name, created_at, expires_at, hash FROM tokens WHERE hash = ",
-        );
+    /// A token by its hash with its user, in one statement (every request
+    /// signed in with a session or a personal token asks it): the token,
+    /// its stored hash, its user.
+    pub async fn token_and_user_for_auth(
+        &mut self,
+        hash: &str,
+    ) -> Result<(TokenRow, String, UserRow)> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {USER_COLUMNS}, t.id AS token_id, t.kind AS token_kind, t.name AS token_name, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.hash AS token_hash FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = "
+        ));
         sql.arg(hash);
         let row = sql.query().fetch_one(self.conn()).await.ctx()?;
-        let token = TokenRow::from_row(&row).ctx()?;
-        let stored: String = sqlx::Row::try_get(&row, "hash").ctx()?;
-        Ok((token, stored))
+        let user = UserRow::from_row(&row).ctx()?;
+        let get = |col: &str| sqlx::Row::try_get::<String, _>(&row, col).ctx();
+        let token = TokenRow {
+            id: get("token_id")?,
+            kind: get("token_kind")?,
+            user_id: user.id.clone(),
+            name: get("token_name")?,
+            created_at: get("token_created_at")?,
+            expires_at: sqlx::Row::try_get(&row, "token_expires_at").ctx()?,
+        };
+        Ok((token, get("token_hash")?, user))
     }
 
     pub async fn tokens_of(&mut self, user: &str, kind: &str) -> Result<Vec<TokenRow>> {
