@@ -5,10 +5,13 @@
 //! over HTTP beside the same answer's SQL run straight on the database in
 //! the same run, and one table of figures.
 //!
-//!     cargo run --release -p orgscope-server --example scale_load -- [sqlite|postgres] [SCALE] [REQUESTS]
+//!     cargo run --release -p orgscope-server --example scale_load -- [sqlite|postgres] [SCALE] [REQUESTS] [--spicedb]
 //!
 //! SCALE multiplies the population (default 1.0; 0.1 builds a tenth).
-//! REQUESTS per scenario (default 300). The dataset is kept in
+//! REQUESTS per scenario (default 300). `--spicedb` adds SpiceDB as a peer
+//! for the "all my orgs" listings (Node.js 20 and npm; `scripts/spicedb-peer`,
+//! about 6 GiB of memory at full scale). On PostgreSQL a Row-Level Security
+//! policy is a peer too. The dataset is kept in
 //! `target/scale-cache/` (SQLite) or the database `orgscope_scale_<SCALE>`
 //! on `ORGSCOPE_BENCH_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), and reused.
@@ -252,7 +255,7 @@ struct Row {
 
 fn print(rows: &mut [Row]) {
     println!(
-        "\n| scenario | p50 | p99 | SQL p50 | SQL p99 | p99 / SQL | target |\n| --- | --- | --- | --- | --- | --- | --- |"
+        "\n| scenario | p50 | p99 | peer p50 | peer p99 | p99 / peer | target |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
     for r in rows {
         r.ours.sort();
@@ -284,20 +287,7 @@ struct Bench {
 
 impl Bench {
     async fn login(&self, user: &str, password: &str) -> String {
-        let login: Value = self
-            .http
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({"username": user, "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        login["token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{login}"))
-            .to_owned()
+        common::login(&self.http, &self.base, user, password).await
     }
 
     async fn call(
@@ -333,31 +323,50 @@ impl Bench {
     }
 }
 
-/// The same answer's SQL, straight on the database: its ids must be the
-/// page's, and its times are the reference.
-async fn reference(pool: &sqlx::AnyPool, sql: &str, want: &Value, n: usize) -> Vec<Duration> {
-    let ids: Vec<String> = want["items"]
+/// The ids of a page's items.
+fn ids_of(page: &Value) -> Vec<String> {
+    page["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["id"].as_str().unwrap().to_owned())
-        .collect();
-    let got: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(pool)
-        .await
-        .unwrap();
-    let got: Vec<String> = got.into_iter().map(|(i,)| i).take(ids.len()).collect();
-    assert_eq!(got, ids, "the reference SQL answers otherwise: {sql}");
+        .collect()
+}
+
+/// Runs `one` (which answers its time and the ids it found) once to check
+/// it answers `want`'s ids, then `n` times, or until `budget` is spent,
+/// and returns the times.
+async fn check_then_time(
+    what: &str,
+    want: &Value,
+    n: usize,
+    budget: Duration,
+    mut one: impl AsyncFnMut() -> (Duration, Vec<String>),
+) -> Vec<Duration> {
+    let ids = ids_of(want);
+    let (_, got) = one().await;
+    let got: Vec<String> = got.into_iter().take(ids.len()).collect();
+    assert_eq!(got, ids, "{what} answers otherwise");
+    let started = Instant::now();
     let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
+    while out.len() < n && started.elapsed() < budget {
+        out.push(one().await.0);
+    }
+    out
+}
+
+/// The same answer's SQL, straight on the database: its ids must be the
+/// page's, and its times are the reference.
+async fn reference(pool: &sqlx::AnyPool, sql: &str, want: &Value, n: usize) -> Vec<Duration> {
+    check_then_time(sql, want, n, Duration::MAX, async || {
         let t = Instant::now();
-        let _: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let got: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(pool)
             .await
             .unwrap();
-        out.push(t.elapsed());
-    }
-    out
+        (t.elapsed(), got.into_iter().map(|(i,)| i).collect())
+    })
+    .await
 }
 
 /// The Row-Level Security peer (PostgreSQL): the same rule as a policy on
@@ -401,28 +410,180 @@ async fn rls_times(
     n: usize,
 ) -> Vec<Duration> {
     let sql = format!("SELECT id FROM resources WHERE kind = '{kind}' ORDER BY id LIMIT 51");
-    let ids: Vec<&str> = want["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
-    let got: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-    let got: Vec<&str> = got.iter().map(|(i,)| i.as_str()).take(ids.len()).collect();
-    assert_eq!(got, ids, "the RLS peer answers otherwise");
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
+    check_then_time("the RLS peer", want, n, Duration::MAX, async || {
         let t = Instant::now();
-        let _: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        let got: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
             .fetch_all(&mut *conn)
             .await
             .unwrap();
-        out.push(t.elapsed());
+        (t.elapsed(), got.into_iter().map(|(i,)| i).collect())
+    })
+    .await
+}
+
+/// SpiceDB, embedded in Node.js (`scripts/spicedb-peer`) with its
+/// in-memory datastore and the dataset's tuples: the peer an application on
+/// SpiceDB would ask for "what may I see", before fetching those rows.
+struct SpiceDb {
+    _child: std::process::Child,
+    stdin: std::io::BufWriter<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl SpiceDb {
+    /// Starts the peer and loads the tenant's users, memberships, hosts and
+    /// plugins; `None`, said why, where Node.js or the package is missing.
+    async fn start(pool: &sqlx::AnyPool, tenant: &str) -> Option<SpiceDb> {
+        use std::io::{BufRead, Write};
+        use std::process::{Command, Stdio};
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/spicedb-peer");
+        if !dir.join("node_modules").exists() {
+            println!("installing the SpiceDB peer: npm ci in {}", dir.display());
+            let ok = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .status();
+            if !matches!(ok, Ok(s) if s.success()) {
+                println!(
+                    "SpiceDB peer skipped: `npm ci` in {} failed (it needs Node.js 20 and npm)",
+                    dir.display()
+                );
+                return None;
+            }
+        }
+        let mut child = match Command::new("node")
+            .arg("peer.mjs")
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                println!("SpiceDB peer skipped: `node` did not start ({e})");
+                return None;
+            }
+        };
+        let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let rows = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool);
+        use sqlx::Row as _;
+        let users = rows(format!("SELECT id FROM users WHERE tenant_id = '{tenant}'"))
+            .await
+            .unwrap();
+        let members = rows(format!(
+            "SELECT m.org_id, m.user_id FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE o.tenant_id = '{tenant}'"
+        ))
+        .await
+        .unwrap();
+        let resources = rows(format!(
+            "SELECT kind, id, org_id FROM resources WHERE tenant_id = '{tenant}' AND kind IN ('host', 'plugin')"
+        ))
+        .await
+        .unwrap();
+        let started = Instant::now();
+        let b = bar(users.len() + members.len() + resources.len(), "SpiceDB");
+        // The peer writes 1,000 tuples at a time as they come, so the pipe
+        // moves at its pace and the bar shows it.
+        tokio::task::block_in_place(|| {
+            let lines = users
+                .iter()
+                .map(|r| format!("t {}", r.get::<String, _>(0)))
+                .chain(
+                    members
+                        .iter()
+                        .map(|r| format!("m {} {}", r.get::<String, _>(0), r.get::<String, _>(1))),
+                )
+                .chain(resources.iter().map(|r| {
+                    let org: Option<String> = r.get(2);
+                    format!(
+                        "r {} {} {}",
+                        r.get::<String, _>(0),
+                        r.get::<String, _>(1),
+                        org.as_deref().unwrap_or("-")
+                    )
+                }));
+            for line in lines {
+                writeln!(stdin, "{line}").unwrap();
+                b.inc(1);
+            }
+            writeln!(stdin, "load").unwrap();
+            stdin.flush().unwrap();
+            let mut done = String::new();
+            stdout.read_line(&mut done).unwrap();
+            b.finish();
+            println!(
+                "SpiceDB peer: {} in {:.0} s",
+                done.trim(),
+                started.elapsed().as_secs_f64()
+            );
+        });
+        Some(SpiceDb {
+            _child: child,
+            stdin,
+            stdout,
+        })
     }
-    out
+
+    /// LookupResources for every `kind` `user` may view; the time it took
+    /// and the first 51 ids in order.
+    fn lookup(&mut self, kind: &str, user: &str) -> (Duration, Vec<String>) {
+        use std::io::{BufRead, Write};
+        tokio::task::block_in_place(|| {
+            writeln!(self.stdin, "q {kind} {user}").unwrap();
+            self.stdin.flush().unwrap();
+            let mut line = String::new();
+            self.stdout.read_line(&mut line).unwrap();
+            let answer: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("the SpiceDB peer answered {line:?}: {e}"));
+            let ids = answer["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap().to_owned())
+                .collect();
+            (
+                Duration::from_secs_f64(answer["ms"].as_f64().unwrap() / 1000.0),
+                ids,
+            )
+        })
+    }
+
+    /// Times the lookup and then the fetch of the page's rows by id, after
+    /// checking they are `want`'s; at most 30 s of lookups per scenario.
+    async fn times(
+        &mut self,
+        pool: &sqlx::AnyPool,
+        kind: &str,
+        user: &str,
+        want: &Value,
+        n: usize,
+    ) -> Vec<Duration> {
+        check_then_time(
+            "the SpiceDB peer",
+            want,
+            n,
+            Duration::from_secs(30),
+            async || {
+                let (looked, ids) = self.lookup(kind, user);
+                let sql = format!(
+                    "SELECT id, name, fields FROM resources WHERE id IN ({}) ORDER BY id",
+                    list(&ids)
+                );
+                let t = Instant::now();
+                let got: Vec<(String, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                (
+                    looked + t.elapsed(),
+                    got.into_iter().map(|(i, ..)| i).collect(),
+                )
+            },
+        )
+        .await
+    }
 }
 
 /// Leaves the dataset as built: no policy, RLS off.
@@ -434,6 +595,65 @@ async fn rls_remove(url: &str) {
     .execute(&mut conn)
     .await
     .unwrap();
+}
+
+/// A plugin of org `from` (about 105 members), previewed to org `to` and
+/// to tenant-wide, then moved between the two orgs, as the admin; deleted
+/// after. The times of each, and the preview's counts printed.
+async fn rescope(b: &Bench, from: &str, to: &str) -> Vec<(&'static str, Vec<Duration>)> {
+    let admin = b.login("admin", "bench-password").await;
+    let (_, made) = b
+        .call(
+            &admin,
+            reqwest::Method::POST,
+            "/api/v1/plugins",
+            Some(json!({"name": "moving", "org": from})),
+        )
+        .await;
+    let plugin = format!("/api/v1/plugins/{}", made["id"].as_str().unwrap());
+    let path = format!("{plugin}/rescope");
+    let mut out = Vec::new();
+    for (what, org) in [
+        ("re-scope preview, org to org", json!(to)),
+        ("re-scope preview, org to tenant-wide", Value::Null),
+    ] {
+        let mut t = Vec::new();
+        let mut impact = Value::Null;
+        for _ in 0..b.requests {
+            let (d, body) = b
+                .call(
+                    &admin,
+                    reqwest::Method::POST,
+                    &path,
+                    Some(json!({"org": org, "preview": true})),
+                )
+                .await;
+            t.push(d);
+            impact = body["impact"].clone();
+        }
+        println!(
+            "{what}: {} lose, {} gain",
+            impact["users_losing_access_count"], impact["users_gaining_access_count"]
+        );
+        out.push((what, t));
+    }
+    let mut t = Vec::new();
+    for i in 0..b.requests {
+        let org = [to, from][i % 2];
+        t.push(
+            b.call(
+                &admin,
+                reqwest::Method::POST,
+                &path,
+                Some(json!({ "org": org })),
+            )
+            .await
+            .0,
+        );
+    }
+    out.push(("re-scope, org to org", t));
+    b.call(&admin, reqwest::Method::DELETE, &plugin, None).await;
+    out
 }
 
 /// The tenant as the bench itself reads it (orgs' slugs, what it cleans up).
@@ -451,7 +671,8 @@ fn list(ids: &[String]) -> String {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (flags, args): (Vec<String>, Vec<String>) =
+        std::env::args().skip(1).partition(|a| a.starts_with("--"));
     let backend = args.first().map_or("sqlite", String::as_str).to_owned();
     let scale: f64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1.0);
     let requests: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(300);
@@ -510,6 +731,10 @@ async fn main() {
             "SELECT id FROM resources WHERE tenant_id = '{tenant}' AND kind = '{kind}' AND ({cond}){after} ORDER BY id LIMIT 51"
         )
     };
+    let mut spicedb = match flags.iter().any(|f| f == "--spicedb") {
+        true => SpiceDb::start(&pool, &tenant).await,
+        false => None,
+    };
     for (user, n) in [("m1", 1), ("bench", 3), ("m20", 20)] {
         let token = if user == "bench" {
             bench_token.clone()
@@ -517,56 +742,58 @@ async fn main() {
             b.login(user, "bench-user-password").await
         };
         let mine = list(&ids[..n]);
+        let user_id = store
+            .read()
+            .await
+            .unwrap()
+            .user(Some(&tenant), user)
+            .await
+            .unwrap()
+            .id;
         let mut rls = match backend.as_str() {
-            "postgres" => {
-                let id = store
-                    .read()
-                    .await
-                    .unwrap()
-                    .user(Some(&tenant), user)
-                    .await
-                    .unwrap()
-                    .id;
-                Some(rls_connection(&url, &tenant, &id).await)
-            }
+            "postgres" => Some(rls_connection(&url, &tenant, &user_id).await),
             _ => None,
         };
-        // Sparse: org-only hosts, a few hundred of 500,000 visible.
-        let (t, page) = b.times(&token, "/api/v1/hosts").await;
-        let sql = base_sql("host", &format!("org_id IN ({mine})"), None);
-        if let Some(conn) = &mut rls {
+        // Sparse: org-only hosts, a few hundred of 500,000 visible. Dense:
+        // plugins, half of them tenant-wide.
+        let mut dense = (Value::Null, String::new());
+        for (kinds, kind, cond) in [
+            ("hosts", "host", format!("org_id IN ({mine})")),
+            (
+                "plugins",
+                "plugin",
+                format!("org_id IN ({mine}) OR org_id IS NULL"),
+            ),
+        ] {
+            let (t, page) = b.times(&token, &format!("/api/v1/{kinds}")).await;
+            let what = format!("{kinds}, all my orgs, member of {n}");
+            if let Some(conn) = &mut rls {
+                rows.push(Row {
+                    what: format!("{what}, beside RLS"),
+                    ours: t.clone(),
+                    reference: Some(rls_times(conn, kind, &page, requests).await),
+                    target: "<= 1.1x RLS",
+                });
+            }
+            if let Some(peer) = &mut spicedb {
+                rows.push(Row {
+                    what: format!("{what}, beside SpiceDB"),
+                    ours: t.clone(),
+                    reference: Some(peer.times(&pool, kind, &user_id, &page, requests).await),
+                    target: "<= 0.1x SpiceDB",
+                });
+            }
+            let sql = base_sql(kind, &cond, None);
             rows.push(Row {
-                what: format!("hosts, all my orgs, member of {n}, beside RLS"),
-                ours: t.clone(),
-                reference: Some(rls_times(conn, "host", &page, requests).await),
-                target: "<= 1.1x RLS",
+                what,
+                ours: t,
+                reference: Some(reference(&pool, &sql, &page, requests).await),
+                target: "p99 < 5 ms, <= 1.5x SQL",
             });
-        }
-        rows.push(Row {
-            what: format!("hosts, all my orgs, member of {n}"),
-            ours: t,
-            reference: Some(reference(&pool, &sql, &page, requests).await),
-            target: "p99 < 5 ms, <= 1.5x SQL",
-        });
-        // Dense: plugins, half tenant-wide.
-        let (t, page) = b.times(&token, "/api/v1/plugins").await;
-        let cond = format!("org_id IN ({mine}) OR org_id IS NULL");
-        let sql = base_sql("plugin", &cond, None);
-        if let Some(conn) = &mut rls {
-            rows.push(Row {
-                what: format!("plugins, all my orgs, member of {n}, beside RLS"),
-                ours: t.clone(),
-                reference: Some(rls_times(conn, "plugin", &page, requests).await),
-                target: "<= 1.1x RLS",
-            });
+            dense = (page, cond);
         }
         drop(rls);
-        rows.push(Row {
-            what: format!("plugins, all my orgs, member of {n}"),
-            ours: t,
-            reference: Some(reference(&pool, &sql, &page, requests).await),
-            target: "p99 < 5 ms, <= 1.5x SQL",
-        });
+        let (page, cond) = dense;
         // 20 cursors deep.
         let mut cursor = page["next_cursor"].as_str().unwrap().to_owned();
         for _ in 0..19 {
@@ -614,67 +841,32 @@ async fn main() {
         rls_remove(&url).await;
     }
 
-    // Re-scope: a plugin of an org of ~105 members, previewed and moved to
-    // another org and back, as the admin.
-    let admin = b.login("admin", "bench-password").await;
-    let (_, made) = b
-        .call(
-            &admin,
-            reqwest::Method::POST,
-            "/api/v1/plugins",
-            Some(json!({"name": "moving", "org": orgs20[0].1})),
-        )
-        .await;
-    let path = format!("/api/v1/plugins/{}/rescope", made["id"].as_str().unwrap());
-    for (what, org) in [
-        ("re-scope preview, org to org", json!(orgs20[1].1)),
-        ("re-scope preview, org to tenant-wide", Value::Null),
-    ] {
-        let mut t = Vec::new();
-        let mut impact = Value::Null;
-        for _ in 0..requests {
-            let (d, body) = b
-                .call(
-                    &admin,
-                    reqwest::Method::POST,
-                    &path,
-                    Some(json!({"org": org, "preview": true})),
-                )
-                .await;
-            t.push(d);
-            impact = body["impact"].clone();
-        }
-        println!(
-            "{what}: {} lose, {} gain",
-            impact["users_losing_access_count"], impact["users_gaining_access_count"]
-        );
+    // Re-scope, and the same at a hundredth of the users (1,000) in the
+    // same run: orgs of about the same size, so the figures should match.
+    let moves = rescope(&b, &orgs20[0].1, &orgs20[1].1).await;
+    let small = if scale > 0.01 {
+        let (small, _) = dataset(&backend, 0.01, &sizes(0.01)).await;
+        let dir = std::env::temp_dir().join(new_id("orgscope-scale"));
+        let (base, http, _) = common::serve_as_bench(&small, &dir).await;
+        let b = Bench {
+            base,
+            http,
+            requests,
+        };
+        let times = rescope(&b, &orgs20[0].1, &orgs20[1].1).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        times.into_iter().map(Some).collect()
+    } else {
+        vec![None; moves.len()]
+    };
+    for ((what, t), small) in moves.into_iter().zip(small) {
         rows.push(Row {
-            what: what.into(),
+            what: format!("{what} (peer: 1,000 users)"),
             ours: t,
-            reference: None,
-            target: "< 5 ms org to org, flat in users",
+            reference: small.map(|(_, t)| t),
+            target: "< 5 ms org to org, within 20% of 1,000 users",
         });
     }
-    let mut t = Vec::new();
-    for i in 0..requests {
-        let to = &orgs20[1 - i % 2].1;
-        t.push(
-            b.call(
-                &admin,
-                reqwest::Method::POST,
-                &path,
-                Some(json!({"org": to})),
-            )
-            .await
-            .0,
-        );
-    }
-    rows.push(Row {
-        what: "re-scope, org to org".into(),
-        ours: t,
-        reference: None,
-        target: "< 5 ms, flat in users",
-    });
 
     // Mixed load: 64 clients, 95% listings by the three members, 5% creates.
     let tokens = [
@@ -753,20 +945,7 @@ async fn main() {
             .await
             .unwrap()
         {
-            if r.name == "load" || r.name == "moving" {
-                tx.resource_delete(&r.id).await.unwrap();
-            }
-        }
-        for r in tx
-            .resources_all(
-                "plugin",
-                &all,
-                &orgscope_core::policy::OrgSelector::Org(ids[1].clone()),
-            )
-            .await
-            .unwrap()
-        {
-            if r.name == "moving" {
+            if r.name == "load" {
                 tx.resource_delete(&r.id).await.unwrap();
             }
         }

@@ -19,15 +19,23 @@ pub async fn serve_as_bench(store: &Store, dir: &Path) -> (String, reqwest::Clie
         std::future::pending(),
     ));
     let http = reqwest::Client::new();
+    let token = login(&http, &base, "bench", "bench-user-password").await;
+    (base, http, token)
+}
+
+/// Signs `username` in; returns the session token.
+pub async fn login(http: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
     let login: serde_json::Value = http
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "bench", "password": "bench-user-password"}))
+        .json(&serde_json::json!({"username": username, "password": password}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
-    (base, http, token)
+    login["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{login}"))
+        .to_owned()
 }
