@@ -41,6 +41,7 @@ use sqlx::{Any, AnyPool, FromRow, Transaction};
 
 use crate::sql::{Sql, push_scope, union_all};
 
+pub use sql::is_word;
 pub use sqlx::any::install_default_drivers;
 
 /// Store errors are few and meaningful; sqlx's `RowNotFound` becomes

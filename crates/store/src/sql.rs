@@ -85,6 +85,12 @@ impl From<bool> for Arg {
 #[cfg_attr(not(debug_assertions), allow(dead_code))]
 pub(crate) const PARTIAL_INDEX_COLUMNS: [&str; 2] = ["kind", "status"];
 
+/// A kind or a status as the schema spells them: lower-case letters and
+/// `_`, so safe to write into a statement as a literal.
+pub fn is_word(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
 #[derive(Default, Debug)]
 pub(crate) struct Sql {
     text: String,
@@ -118,7 +124,7 @@ impl Sql {
     /// check: callers pass words).
     pub(crate) fn eq_word(&mut self, col: &str, word: &str) -> &mut Sql {
         self.push(col).push(" = ");
-        if !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        if is_word(word) {
             self.push("'").push(word).push("'")
         } else {
             self.arg(word)
