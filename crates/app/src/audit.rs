@@ -158,11 +158,9 @@ pub async fn filter_and_query(
 /// other characters is refused, saying so, rather than matching nothing.
 fn kind_word(kind: Option<&str>) -> Result<Option<String>> {
     match kind {
-        Some(k) if !orgscope_store::is_word(k) => {
-            Err(Error::BadRequest(format!(
-                "kind: '{k}' is not a kind; kinds are lower-case words such as plugin or api_key"
-            )))
-        }
+        Some(k) if !orgscope_store::is_word(k) => Err(Error::BadRequest(format!(
+            "kind: '{k}' is not a kind; kinds are lower-case words such as plugin or api_key"
+        ))),
         k => Ok(k.map(str::to_owned)),
     }
 }
