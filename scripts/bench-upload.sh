@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Upload throughput and peak memory of `orgscope serve` for one large file,
-# beside `cp` of the same file on the same disk, in the same run.
-# Usage: scripts/bench-upload.sh [SIZE_MIB]   (default 1024)
+# beside `cp` of the same file on the same disk, in the same run: ROUNDS
+# rounds of one `cp` then one upload, alternating, and the medians (this
+# machine's disk alone varies 3x between copies).
+# Usage: scripts/bench-upload.sh [SIZE_MIB] [ROUNDS]   (default 1024, 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
+rounds=${2:-5}
 work=$(mktemp -d /tmp/orgscope-bench-upload.XXXXXX)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -15,12 +18,6 @@ echo "making a ${size_mib} MiB file"
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/big.bin"
 sync
 
-start=$(date +%s%N)
-cp "$work/big.bin" "$work/copy.bin"
-sync
-cp_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-rm "$work/copy.bin"
-
 ORGSCOPE_ADMIN_PASSWORD=bench-password ORGSCOPE_LOG=warn \
   "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:0 > "$work/serve.log" &
 server=$!
@@ -30,21 +27,35 @@ token=$(curl -fs "$url/api/v1/auth/login" -H 'content-type: application/json' \
   -d '{"username":"admin","password":"bench-password"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])')
 rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 
-start=$(date +%s%N)
-curl -fs "$url/api/v1/files?name=big.bin&org=default" -H "authorization: Bearer $token" \
-  -H 'content-type: application/octet-stream' -X POST --upload-file "$work/big.bin" > "$work/upload.json"
-sync
-up_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+cp_ms=() up_ms=()
+for round in $(seq 1 "$rounds"); do
+  # Each timed step writes back only its own bytes.
+  sync
+  start=$(date +%s%N)
+  cp "$work/big.bin" "$work/copy.bin"
+  sync
+  cp_ms+=($(( ($(date +%s%N) - start) / 1000000 )))
+  rm "$work/copy.bin"
+  sync
+  start=$(date +%s%N)
+  curl -fs "$url/api/v1/files?name=big-$round.bin&org=default" -H "authorization: Bearer $token" \
+    -H 'content-type: application/octet-stream' -X POST --upload-file "$work/big.bin" > "$work/upload.json"
+  sync
+  up_ms+=($(( ($(date +%s%N) - start) / 1000000 )))
+  echo "round $round: cp ${cp_ms[-1]} ms, upload ${up_ms[-1]} ms"
+done
 rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 
-python3 - "$size_mib" "$cp_ms" "$up_ms" "$rss_before" "$rss_peak" "$work/upload.json" <<'PY'
-import json, sys
-mib, cp, up, before, peak, out = sys.argv[1:]
-mib, cp, up = float(mib), float(cp) / 1000, float(up) / 1000
+python3 - "$size_mib" "${cp_ms[*]}" "${up_ms[*]}" "$rss_before" "$rss_peak" "$work/upload.json" <<'PY'
+import json, statistics, sys
+mib, cps, ups, before, peak, out = sys.argv[1:]
+mib = float(mib)
+cp = statistics.median(int(x) for x in cps.split()) / 1000
+up = statistics.median(int(x) for x in ups.split()) / 1000
 f = json.load(open(out))
 assert f["size"] == int(mib * 1024 * 1024), f
-print(f"file: {mib:.0f} MiB, sha256 {f['sha256'][:16]}…")
+print(f"file: {mib:.0f} MiB, sha256 {f['sha256'][:16]}…; medians of {len(cps.split())} rounds")
 print(f"cp:     {cp:6.2f} s  {mib / cp:7.1f} MiB/s")
 print(f"upload: {up:6.2f} s  {mib / up:7.1f} MiB/s  ({cp / up * 100:.0f}% of cp)")
-print(f"server peak RSS: {int(peak) / 1024:.1f} MiB (before the upload: {int(before) / 1024:.1f} MiB)")
+print(f"server peak RSS: {int(peak) / 1024:.1f} MiB (before the uploads: {int(before) / 1024:.1f} MiB, growth {(int(peak) - int(before)) / 1024:.1f} MiB)")
 PY
