@@ -165,6 +165,14 @@ tokio::task_local! {
 
 #[cfg(test)]
 mod tests {
+    /// A migrated SQLite store in a folder of its own (removed by the test).
+    async fn temp_store() -> (super::Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(super::new_id("orgscope-store"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        (super::Store::connect(&url).await.unwrap(), dir)
+    }
+
     #[test]
     fn unique_violations_are_named_by_constraint_not_by_words() {
         use super::unique_meaning;
@@ -195,10 +203,7 @@ mod tests {
     /// statement again at every execution.
     #[tokio::test]
     async fn partial_indexes_are_on_columns_compared_with_literals() {
-        let dir = std::env::temp_dir().join(super::new_id("orgscope-store"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let store = super::Store::connect(&url).await.unwrap();
+        let (store, dir) = temp_store().await;
         let indexes: Vec<(String, String)> = sqlx::query_as(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'",
         )
@@ -223,10 +228,7 @@ mod tests {
     /// cache, and an org-to-org preview at 100,000 users cost twice as much.
     #[tokio::test]
     async fn sqlite_connections_read_through_a_mapping() {
-        let dir = std::env::temp_dir().join(super::new_id("orgscope-store"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let store = super::Store::connect(&url).await.unwrap();
+        let (store, dir) = temp_store().await;
         let (mut a, mut b) = (
             store.pool().acquire().await.unwrap(),
             store.pool().acquire().await.unwrap(),
@@ -249,10 +251,7 @@ mod tests {
     /// behind its back to tell the two apart.
     #[tokio::test]
     async fn a_files_entry_count_is_recorded_not_counted() {
-        let dir = std::env::temp_dir().join(super::new_id("orgscope-store"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let store = super::Store::connect(&url).await.unwrap();
+        let (store, dir) = temp_store().await;
         let mut tx = store.write().await.unwrap();
         let tenant = tx.tenant_create("t", "T").await.unwrap().id;
         tx.resource_insert(&super::NewResource {
