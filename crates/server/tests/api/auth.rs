@@ -99,8 +99,11 @@ async fn passwords_and_the_login_limit() {
                 .header("retry-after")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_else(|| panic!("{backend:?}: 429 without a Retry-After in seconds"));
+            // The window slides (limits::estimate): ten failures count
+            // whole until 30 s into the next 300 s window, so the wait can
+            // reach 330 s when they all fall early in one window.
             assert!(
-                (1..=300).contains(&retry),
+                (1..=330).contains(&retry),
                 "{backend:?}: Retry-After {retry}"
             );
             assert!(r.json().get("token").is_none());
