@@ -4,15 +4,19 @@
 # rounds of one `cp` then one upload, alternating, and the medians (this
 # machine's disk alone varies 3x between copies).
 # Usage: scripts/bench-upload.sh [SIZE_MIB] [ROUNDS]   (default 1024, 5)
+# ORGSCOPE_BIN=path measures that binary instead of a fresh release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
 rounds=${2:-5}
-work=$(mktemp -d /tmp/orgscope-bench-upload.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/orgscope-bench-upload.XXXXXX")
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-cargo build --release -q -p orgscope
-bin=target/release/orgscope
+bin=${ORGSCOPE_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release -q -p orgscope
+  bin=target/release/orgscope
+fi
 
 echo "making a ${size_mib} MiB file"
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/big.bin"
@@ -43,6 +47,10 @@ for round in $(seq 1 "$rounds"); do
   sync
   up_ms+=($(( ($(date +%s%N) - start) / 1000000 )))
   echo "round $round: cp ${cp_ms[-1]} ms, upload ${up_ms[-1]} ms"
+  # Removed like the copy, so every round finds the disk and the page
+  # cache as the last left them.
+  id=$(python3 -c 'import sys,json; print(json.load(open(sys.argv[1]))["id"])' "$work/upload.json")
+  curl -fs -X DELETE "$url/api/v1/files/$id" -H "authorization: Bearer $token" > /dev/null
 done
 rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 

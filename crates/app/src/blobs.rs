@@ -1,5 +1,6 @@
 //! Blob storage: a local folder (embedded default) or S3-compatible object
-//! storage, behind object_store. Uploads stream through in constant memory.
+//! storage, behind object_store. Uploads stream through in constant memory;
+//! local ones are written by a thread of their own (see `write_local`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -177,10 +178,22 @@ impl Blobs {
         }
     }
 
-    /// Writes blob `key` from `chunks`, at most two parts in flight (memory
-    /// stays flat); answers its size and SHA-256 (hex). On any failure the
-    /// partial blob is aborted: nothing is visible under `key`.
+    /// Writes blob `key` from `chunks` in constant memory; answers its size
+    /// and SHA-256 (hex). On any failure the partial blob is removed:
+    /// nothing is visible under `key`.
     pub async fn write_stream<E>(
+        &self,
+        key: &str,
+        chunks: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    ) -> Result<(u64, String), WriteError<E>> {
+        match self.local.as_deref().filter(|_| plain_key(key)) {
+            Some(dir) => write_local(&dir.join(key), chunks).await,
+            None => self.write_multipart(key, chunks).await,
+        }
+    }
+
+    /// Through object_store, at most two 8 MiB parts in flight.
+    async fn write_multipart<E>(
         &self,
         key: &str,
         mut chunks: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
@@ -319,6 +332,145 @@ impl Blobs {
     }
 }
 
+/// A key object_store maps to the same path, unescaped (`files/<id>`).
+fn plain_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.split('/').all(|part| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+}
+
+/// Chunks queued between the request and the writing thread, and between
+/// the writing and the hashing thread (the slowest, so its queue is the
+/// one that absorbs bursts). A chunk is one of hyper's reads: under 1 MiB.
+const LOCAL_QUEUE: usize = 4;
+const HASH_QUEUE: usize = 16;
+
+/// Write-back is started every this many bytes, beside the writing.
+const LOCAL_FLUSH_EVERY: u64 = 32 * 1024 * 1024;
+
+/// Writes a local blob: the request receives, threads write, hash and
+/// flush ([`write_staged`]). The blob is durable before it is
+/// renamed into place: the file row committed after it never points at
+/// bytes a power cut lost. Staged as `NAME#partial`, which
+/// [`Blobs::remove_partials`] sweeps after a crash.
+async fn write_local<E>(
+    path: &Path,
+    mut chunks: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+) -> Result<(u64, String), WriteError<E>> {
+    use futures_util::StreamExt;
+    let display = path.display().to_string();
+    let staging = PathBuf::from(format!("{display}#partial"));
+    let (send, receive) = tokio::sync::mpsc::channel::<bytes::Bytes>(LOCAL_QUEUE);
+    let writing = {
+        let staging = staging.clone();
+        tokio::task::spawn_blocking(move || write_staged(&staging, receive))
+    };
+    let mut failure = None;
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(chunk) => {
+                // Closed: the thread failed; its error is below.
+                if send.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                failure = Some(WriteError::Source(e));
+                break;
+            }
+        }
+    }
+    drop(send);
+    let written = writing
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let outcome = match (failure, written) {
+        (Some(failure), _) => Err(failure),
+        (None, Err(e)) => Err(WriteError::Store(format!("writing blob {display}: {e}"))),
+        (None, Ok(written)) => {
+            let (from, to) = (staging.clone(), path.to_path_buf());
+            tokio::task::spawn_blocking(move || publish(&from, &to))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map(|()| written)
+                .map_err(|e| WriteError::Store(format!("writing blob {display}: {e}")))
+        }
+    };
+    if outcome.is_err() {
+        let _ = tokio::fs::remove_file(&staging).await;
+    }
+    outcome
+}
+
+/// The writing thread: writes what arrives until the sender is gone, then
+/// flushes to disk; answers size and SHA-256 (hex). Beside it, one thread
+/// hashes (the costliest step: SHA-256 runs at about the disk's speed) and
+/// one asks the disk to write back as the file grows, so that the final
+/// flush has little left.
+fn write_staged(
+    staging: &Path,
+    mut receive: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+) -> std::io::Result<(u64, String)> {
+    use sha2::Digest;
+    use std::io::Write;
+    if let Some(parent) = staging.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::File::create_new(staging)?;
+    let flusher = file.try_clone()?;
+    std::thread::scope(|scope| {
+        let (to_hash, hash_these) = std::sync::mpsc::sync_channel::<bytes::Bytes>(HASH_QUEUE);
+        let hashing = scope.spawn(move || {
+            let mut hash = sha2::Sha256::new();
+            for chunk in hash_these {
+                hash.update(&chunk);
+            }
+            hex::encode(hash.finalize())
+        });
+        // A flush already asked for covers any kick that finds it busy.
+        let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+        let flushing = scope.spawn(move || {
+            while kicked.recv().is_ok() {
+                flusher.sync_data()?;
+            }
+            std::io::Result::Ok(())
+        });
+        let (mut size, mut flushed_at) = (0u64, 0u64);
+        while let Some(chunk) = receive.blocking_recv() {
+            size += chunk.len() as u64;
+            file.write_all(&chunk)?;
+            // Gone only if the hashing thread panicked: the join says so.
+            let _ = to_hash.send(chunk);
+            if size - flushed_at >= LOCAL_FLUSH_EVERY {
+                flushed_at = size;
+                let _ = kick.try_send(());
+            }
+        }
+        drop((to_hash, kick));
+        let panicked = |what| std::io::Error::other(format!("the {what} thread panicked"));
+        flushing.join().map_err(|_| panicked("flushing"))??;
+        file.sync_data()?;
+        let hash = hashing.join().map_err(|_| panicked("hashing"))?;
+        Ok((size, hash))
+    })
+}
+
+/// Renames a written blob into place, and makes the rename durable.
+fn publish(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::rename(from, to)?;
+    if let Some(dir) = to.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Why [`Blobs::write_stream`] failed: its source, or the blob store.
 pub enum WriteError<E> {
     Source(E),
@@ -330,5 +482,81 @@ impl WriteError<String> {
         match self {
             WriteError::Source(e) | WriteError::Store(e) => e,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Blobs, LOCAL_FLUSH_EVERY, WriteError};
+    use sha2::Digest;
+
+    fn folder(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("orgscope-blobs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir.join("files"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A local blob larger than a flush interval, in uneven chunks, reads
+    /// back whole with its hash; nothing staged is left beside it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_local_blob_is_written_whole_and_hashed() {
+        let dir = folder("whole");
+        let blobs = Blobs::local(&dir).unwrap();
+        let size = usize::try_from(LOCAL_FLUSH_EVERY).unwrap() + 3_333_333;
+        let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let chunks: Vec<Result<bytes::Bytes, String>> = bytes
+            .chunks(77_777)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        let written = blobs
+            .write_stream("files/fil_whole", futures_util::stream::iter(chunks))
+            .await
+            .map_err(|e| e.into_message())
+            .unwrap();
+        let expected = hex::encode(sha2::Sha256::digest(&bytes));
+        assert_eq!(written, (size as u64, expected.clone()));
+        assert_eq!(std::fs::read(dir.join("files/fil_whole")).unwrap(), bytes);
+        assert_eq!(names(&dir), ["fil_whole"]);
+        // Read back through object_store, as downloads are.
+        let mut read = Vec::new();
+        let got = blobs
+            .read_into("files/fil_whole", |c| {
+                read.extend_from_slice(c);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(got, Some((size as u64, expected)));
+        assert_eq!(read, bytes);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A source that fails half-way leaves nothing, staged or complete.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_local_write_leaves_nothing() {
+        let dir = folder("failed");
+        let blobs = Blobs::local(&dir).unwrap();
+        let chunks: Vec<Result<bytes::Bytes, String>> = vec![
+            Ok(bytes::Bytes::from(vec![1u8; 1 << 20])),
+            Ok(bytes::Bytes::from(vec![2u8; 1 << 20])),
+            Err("the client went away".into()),
+        ];
+        let failed = blobs
+            .write_stream("files/fil_failed", futures_util::stream::iter(chunks))
+            .await;
+        assert!(matches!(failed, Err(WriteError::Source(ref e)) if e == "the client went away"));
+        assert!(names(&dir).is_empty(), "{:?}", names(&dir));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
