@@ -105,12 +105,12 @@ pub const LOCAL_OPERATOR: &str = "local-cli";
 pub async fn principal_now(tx: &mut Tx, auth: &Caller) -> Result<Principal> {
     match (&auth.principal.actor, &auth.user) {
         (Actor::User { .. }, Some(user)) => {
-            let user = match tx.user_by_id_for_auth(&user.id).await {
-                Ok(u) if u.disabled == 0 => u,
+            let (user, memberships) = match tx.user_with_memberships_for_auth(&user.id).await {
+                Ok((u, m)) if u.disabled == 0 => (u, m),
                 Ok(_) | Err(StoreError::NotFound) => return Err(Error::Unauthorized),
                 Err(e) => return Err(e.into()),
             };
-            Ok(user_principal(tx, &user, auth.principal.tenant.clone()).await?)
+            principal_of(&user, auth.principal.tenant.clone(), memberships)
         }
         (Actor::OrgKey { id, org, access }, _) => {
             // The key still exists (not revoked, its org not deleted)...
@@ -149,8 +149,10 @@ pub async fn key_maker(tx: &mut Tx, key: &ResourceRow) -> Result<Principal> {
     let tenant = key.tenant();
     match key.created_by.as_deref() {
         Some(LOCAL_OPERATOR) => Ok(operator(tenant)),
-        Some(maker) => match tx.user_by_id_for_auth(maker).await {
-            Ok(user) if user.disabled == 0 => Ok(user_principal(tx, &user, tenant).await?),
+        Some(maker) => match tx.user_with_memberships_for_auth(maker).await {
+            Ok((user, memberships)) if user.disabled == 0 => {
+                principal_of(&user, tenant, memberships)
+            }
             Ok(_) | Err(StoreError::NotFound) => Err(Error::Unauthorized),
             Err(e) => Err(e.into()),
         },
@@ -278,7 +280,7 @@ pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> 
     if !(secret.starts_with(SESSION_PREFIX) || secret.starts_with(PERSONAL_TOKEN_PREFIX)) {
         return Err(Error::Unauthorized);
     }
-    let (token, stored, user) = match tx.token_and_user_for_auth(&hash).await {
+    let (token, stored, user, memberships) = match tx.token_and_user_for_auth(&hash).await {
         Ok(found) => found,
         Err(StoreError::NotFound) => return Err(Error::Unauthorized),
         Err(e) => return Err(e.into()),
@@ -293,7 +295,7 @@ pub async fn authenticate(store: &Store, secret: &str, tenant: Option<&str>) -> 
         Some(t) => t.clone(),
         None => superuser_tenant(&mut tx, tenant).await?,
     };
-    let principal = user_principal(&mut tx, &user, TenantId::from(tenant)).await?;
+    let principal = principal_of(&user, TenantId::from(tenant), memberships)?;
     let credential = if token.kind == "session" {
         Credential::Session { hash }
     } else {

@@ -700,6 +700,25 @@ pub(crate) const RESOURCE_COLUMNS: &str = "r.id, r.tenant_id, r.kind, r.org_id, 
 pub(crate) const ORG_COLUMNS: &str = "o.id, o.tenant_id, o.slug, o.name, o.parent_id, o.domain_claim AS domain, o.domain_token, o.domain_verified_at, o.created_at, o.updated_at";
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.default_org_id, u.disabled, u.created_at, u.updated_at";
 
+/// A user's memberships beside the user's columns, one row each (one row
+/// of NULLs for none): authentication reads a user and their orgs in one
+/// statement.
+const MEMBERSHIP_COLUMNS: &str = "m.org_id AS member_org, m.can_manage AS member_can_manage";
+const MEMBERSHIPS_JOIN: &str = "LEFT JOIN memberships m ON m.user_id = u.id";
+
+/// The memberships of rows read with [`MEMBERSHIP_COLUMNS`].
+fn memberships_in_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<(String, i64)>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let org: Option<String> = sqlx::Row::try_get(row, "member_org").ctx()?;
+        let manage: Option<i64> = sqlx::Row::try_get(row, "member_can_manage").ctx()?;
+        if let Some(org) = org {
+            out.push((org, manage.unwrap_or(0)));
+        }
+    }
+    Ok(out)
+}
+
 /// What a listing narrows its rows to, besides the read filter and the org.
 #[derive(Clone, Debug, Default)]
 pub struct Narrow {
@@ -1185,14 +1204,6 @@ impl Tx {
         self.one(&sql).await
     }
 
-    /// A user by id, whatever their tenant (authentication only: the token
-    /// that names the user has already been verified).
-    pub async fn user_by_id_for_auth(&mut self, id: &str) -> Result<UserRow> {
-        let mut sql = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = "));
-        sql.arg(id);
-        self.one(&sql).await
-    }
-
     pub async fn users(&mut self, tenant: Option<&str>, page: &Page) -> Result<Vec<UserRow>> {
         let mut sql = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users u WHERE "));
         match tenant {
@@ -1357,29 +1368,47 @@ impl Tx {
         Ok(row)
     }
 
-    /// A token by its hash with its user, in one statement (every request
-    /// signed in with a session or a personal token asks it): the token,
-    /// its stored hash, its user.
+    /// A token by its hash with its user and the user's memberships
+    /// `(org, can_manage)`, in one statement (every request signed in with
+    /// a session or a personal token asks it): the token, its stored hash,
+    /// its user, their memberships.
     pub async fn token_and_user_for_auth(
         &mut self,
         hash: &str,
-    ) -> Result<(TokenRow, String, UserRow)> {
+    ) -> Result<(TokenRow, String, UserRow, Vec<(String, i64)>)> {
         let mut sql = Sql::new(&format!(
-            "SELECT {USER_COLUMNS}, t.id AS token_id, t.kind AS token_kind, t.name AS token_name, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.hash AS token_hash FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = "
+            "SELECT {USER_COLUMNS}, t.id AS token_id, t.kind AS token_kind, t.name AS token_name, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.hash AS token_hash, {MEMBERSHIP_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id {MEMBERSHIPS_JOIN} WHERE t.hash = "
         ));
         sql.arg(hash);
-        let row = sql.query().fetch_one(self.conn()).await.ctx()?;
-        let user = UserRow::from_row(&row).ctx()?;
-        let get = |col: &str| sqlx::Row::try_get::<String, _>(&row, col).ctx();
+        let rows = sql.query().fetch_all(self.conn()).await.ctx()?;
+        let first = rows.first().ok_or(StoreError::NotFound)?;
+        let user = UserRow::from_row(first).ctx()?;
+        let get = |col: &str| sqlx::Row::try_get::<String, _>(first, col).ctx();
         let token = TokenRow {
             id: get("token_id")?,
             kind: get("token_kind")?,
             user_id: user.id.clone(),
             name: get("token_name")?,
             created_at: get("token_created_at")?,
-            expires_at: sqlx::Row::try_get(&row, "token_expires_at").ctx()?,
+            expires_at: sqlx::Row::try_get(first, "token_expires_at").ctx()?,
         };
-        Ok((token, get("token_hash")?, user))
+        Ok((token, get("token_hash")?, user, memberships_in_rows(&rows)?))
+    }
+
+    /// A user by id with their memberships `(org, can_manage)`, in one
+    /// statement, whatever their tenant (authentication only: the token or
+    /// key that names the user has already been verified).
+    pub async fn user_with_memberships_for_auth(
+        &mut self,
+        id: &str,
+    ) -> Result<(UserRow, Vec<(String, i64)>)> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {USER_COLUMNS}, {MEMBERSHIP_COLUMNS} FROM users u {MEMBERSHIPS_JOIN} WHERE u.id = "
+        ));
+        sql.arg(id);
+        let rows = sql.query().fetch_all(self.conn()).await.ctx()?;
+        let first = rows.first().ok_or(StoreError::NotFound)?;
+        Ok((UserRow::from_row(first).ctx()?, memberships_in_rows(&rows)?))
     }
 
     pub async fn tokens_of(&mut self, user: &str, kind: &str) -> Result<Vec<TokenRow>> {

@@ -130,6 +130,13 @@ async fn requests_do_not_grow_with_users_or_rows() {
             .await;
         let cred = cred["id"].as_str().unwrap().to_owned();
         let small = measure(&s, &alice, &cred).await;
+        // Who asks is one statement (the token, the user and their
+        // memberships), the page another.
+        for (what, n) in &small {
+            if what.starts_with("listing, tenant-wide") || what.starts_with("listing, admin") {
+                assert_eq!(*n, 2, "{backend:?}: {what}: {small:?}");
+            }
+        }
 
         // Hundreds of users in each org, in both and in none; rows in every scope.
         s.crowd("in-alpha-", 150, &[&alpha]).await;
