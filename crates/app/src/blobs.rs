@@ -462,9 +462,11 @@ fn write_staged(
     })
 }
 
-/// Renames a written blob into place, and makes the rename durable.
+/// Renames a written blob into place, and makes the rename durable (on
+/// Unix, by flushing the folder; elsewhere a folder cannot be opened).
 fn publish(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::rename(from, to)?;
+    #[cfg(unix)]
     if let Some(dir) = to.parent() {
         std::fs::File::open(dir)?.sync_all()?;
     }
