@@ -386,19 +386,14 @@ async fn write_local<E>(
         }
     }
     drop(send);
-    let written = writing
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+    let written = joined(writing).await;
     let outcome = match (failure, written) {
         (Some(failure), _) => Err(failure),
         (None, Err(e)) => Err(WriteError::Store(format!("writing blob {display}: {e}"))),
         (None, Ok(written)) => {
             let (from, to) = (staging.clone(), path.to_path_buf());
-            tokio::task::spawn_blocking(move || publish(&from, &to))
+            joined(tokio::task::spawn_blocking(move || publish(&from, &to)))
                 .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
                 .map(|()| written)
                 .map_err(|e| WriteError::Store(format!("writing blob {display}: {e}")))
         }
@@ -407,6 +402,14 @@ async fn write_local<E>(
         let _ = tokio::fs::remove_file(&staging).await;
     }
     outcome
+}
+
+/// A blocking task's answer, its panic or its error as a message.
+async fn joined<T>(task: tokio::task::JoinHandle<std::io::Result<T>>) -> Result<T, String> {
+    match task.await {
+        Ok(answer) => answer.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The writing thread: writes what arrives until the sender is gone, then
